@@ -1,0 +1,308 @@
+"""Reverse-mode automatic differentiation.
+
+A ``Tensor`` wraps an array (NumPy or CuPy). Applying an ``Op`` to tensors runs
+the op's forward function on their arrays and, when gradients are wanted,
+remembers a ``Node``: which backward function to call, the forward's cache, and
+the input tensors. ``Tensor.backward`` walks those nodes from the output back to
+the leaves in topological order, summing the gradient that reaches a tensor
+along every path (a tensor used twice gets both contributions).
+
+Every op in minigrad is a pair of plain-array functions (see ``minigrad.ops``);
+this file is the only place that knows about graphs.
+"""
+import contextlib
+
+import numpy
+
+from . import backend
+
+_grad_enabled = True
+
+
+@contextlib.contextmanager
+def no_grad():
+    """Inside ``with no_grad():`` ops record no graph (evaluation, numerical checks)."""
+    global _grad_enabled
+    previous, _grad_enabled = _grad_enabled, False
+    try:
+        yield
+    finally:
+        _grad_enabled = previous
+
+
+def is_grad_enabled():
+    return _grad_enabled
+
+
+class Node:
+    """How a tensor was made: the op's name, its backward, its cache and its inputs."""
+    __slots__ = ("name", "backward", "cache", "inputs")
+
+    def __init__(self, name, backward, cache, inputs):
+        self.name, self.backward, self.cache, self.inputs = name, backward, cache, inputs
+
+
+class Op:
+    """Make a differentiable function on Tensors out of a forward/backward pair.
+
+    ``forward(*arrays, **params) -> (out, cache)`` and ``backward(gy, cache) ->
+    (g_1, ..., g_n)``, one gradient per positional input. Positional inputs are
+    the differentiable ones (tensors, arrays or ``None`` for an absent optional
+    input such as a bias); keyword parameters are constants (strides, labels).
+    ``check(*arrays, **params)``, if given, raises a ``ValueError`` for bad input
+    before the forward runs.
+    """
+
+    def __init__(self, name, forward, backward, check=None):
+        self.name, self.forward, self.backward, self.check = name, forward, backward, check
+
+    def __repr__(self):
+        return f"Op({self.name})"
+
+    def __call__(self, *inputs, **params):
+        tensors = tuple(None if x is None else as_tensor(x) for x in inputs)
+        present = [t for t in tensors if t is not None]
+        _check_same_device(self.name, present)
+        arrays = tuple(None if t is None else t.data for t in tensors)
+        if self.check is not None:
+            self.check(*arrays, **params)
+        out, cache = self.forward(*arrays, **params)
+        result = Tensor(out)
+        if _grad_enabled and any(t.requires_grad for t in present):
+            result.requires_grad = True
+            result._node = Node(self.name, self.backward, cache, tensors)
+        return result
+
+
+def _check_same_device(name, tensors):
+    devices = sorted({t.device for t in tensors})
+    if len(devices) > 1:
+        raise ValueError(f"{name}: inputs are on different devices ({', '.join(devices)}); "
+                         f"move them to one device with .to(device) first")
+
+
+def as_tensor(value, like=None):
+    """Return ``value`` as a Tensor. Python numbers take ``like``'s dtype and device."""
+    if isinstance(value, Tensor):
+        return value
+    if like is not None and isinstance(value, (int, float, bool)):
+        xp = backend.get_array_module(like.data)
+        return Tensor(xp.asarray(value, dtype=like.dtype))
+    return Tensor(value)
+
+
+def _to_array(data, dtype):
+    """Turn lists and scalars into arrays; Python floats become float32 by default."""
+    xp = backend.get_array_module(data)
+    if isinstance(data, xp.ndarray):
+        array = data
+    else:
+        array = numpy.asarray(data)
+        python_values = not isinstance(data, numpy.generic)   # lists, floats, ints
+        if dtype is None and python_values and array.dtype == numpy.float64:
+            dtype = backend.DEFAULT_DTYPE
+    return array if dtype is None else array.astype(dtype, copy=False)
+
+
+class Tensor:
+    """An array that can remember how it was computed and carry a gradient.
+
+    >>> x = Tensor([1.0, 2.0, 3.0], requires_grad=True)
+    >>> (x * x).sum().backward()
+    >>> x.grad
+    array([2., 4., 6.], dtype=float32)
+    """
+    __array_priority__ = 1000  # numpy_array + tensor calls Tensor.__radd__
+
+    def __init__(self, data, requires_grad=False, dtype=None, device=None):
+        if isinstance(data, Tensor):
+            data = data.data
+        data = _to_array(data, dtype)
+        if device is not None:
+            data = backend.to_device(data, device)
+        self.data = data
+        self.grad = None
+        self._node = None
+        self._retains_grad = False
+        self.requires_grad = False
+        if requires_grad:
+            self.requires_grad_()
+
+    # --- what it is -------------------------------------------------------------
+    shape = property(lambda self: self.data.shape)
+    ndim = property(lambda self: self.data.ndim)
+    size = property(lambda self: self.data.size)
+    dtype = property(lambda self: self.data.dtype)
+    device = property(lambda self: backend.device_of(self.data))
+    is_leaf = property(lambda self: self._node is None)
+
+    def __len__(self):
+        return len(self.data)
+
+    def __repr__(self):
+        values = numpy.array2string(backend.to_numpy(self.data), separator=", ", threshold=20,
+                                    prefix="Tensor(")
+        extras = [f"dtype={self.dtype}"]
+        if self.device != "cpu":
+            extras.append(f"device={self.device}")
+        if self._node is not None:
+            extras.append(f"op={self._node.name}")
+        elif self.requires_grad:
+            extras.append("requires_grad=True")
+        return f"Tensor({values}, {', '.join(extras)})"
+
+    def requires_grad_(self, flag=True):
+        if flag and self.dtype.kind != "f":
+            raise ValueError(f"requires_grad needs a floating-point tensor, got dtype {self.dtype}")
+        self.requires_grad = flag
+        return self
+
+    def retain_grad(self):
+        """Keep ``.grad`` on this intermediate tensor after ``backward`` (leaves always do)."""
+        self._retains_grad = True
+        return self
+
+    # --- leaving the graph -------------------------------------------------------
+    def detach(self):
+        """The same data, cut from the graph."""
+        return Tensor(self.data)
+
+    def numpy(self):
+        """The values as a NumPy array (copied from the GPU if needed)."""
+        return backend.to_numpy(self.data)
+
+    def item(self):
+        if self.size != 1:
+            raise ValueError(f"item(): only a one-element tensor has an item, this one has shape {self.shape}")
+        return self.data.reshape(()).item()
+
+    def to(self, device):
+        """This tensor on ``device``; differentiable (the gradient travels back)."""
+        return F.to_device(self, device=backend.parse_device(device))
+
+    def astype(self, dtype):
+        return F.astype(self, dtype=numpy.dtype(dtype))
+
+    # --- backpropagation -------------------------------------------------------
+    def backward(self, grad=None):
+        """Accumulate d(self)/d(leaf) into every leaf's ``.grad``.
+
+        ``grad`` is the upstream gradient; it may be omitted for a one-element tensor.
+        """
+        if not self.requires_grad:
+            raise RuntimeError("backward(): this tensor does not require grad "
+                               "(no input had requires_grad=True, or it was made under no_grad)")
+        xp = backend.get_array_module(self.data)
+        if grad is None:
+            if self.size != 1:
+                raise RuntimeError(f"backward(): a tensor of shape {self.shape} needs an explicit "
+                                   f"upstream gradient of the same shape")
+            grad = xp.ones_like(self.data)
+        grad = as_tensor(grad).data
+        if grad.shape != self.shape:
+            raise ValueError(f"backward(): gradient shape {grad.shape} != tensor shape {self.shape}")
+        pending = {id(self): grad}
+        for tensor in _topological_order(self):
+            g = pending.pop(id(tensor), None)
+            if g is None:
+                continue
+            if tensor._node is None or tensor._retains_grad:
+                tensor.grad = g.copy() if tensor.grad is None else tensor.grad + g
+            if tensor._node is not None:
+                _send_to_inputs(tensor._node, g, pending)
+
+    def zero_grad(self):
+        self.grad = None
+
+    # --- arithmetic (NumPy broadcasting) ------------------------------------------
+    def __add__(self, other): return F.add(self, as_tensor(other, self))
+    def __radd__(self, other): return F.add(as_tensor(other, self), self)
+    def __sub__(self, other): return F.sub(self, as_tensor(other, self))
+    def __rsub__(self, other): return F.sub(as_tensor(other, self), self)
+    def __mul__(self, other): return F.mul(self, as_tensor(other, self))
+    def __rmul__(self, other): return F.mul(as_tensor(other, self), self)
+    def __truediv__(self, other): return F.div(self, as_tensor(other, self))
+    def __rtruediv__(self, other): return F.div(as_tensor(other, self), self)
+    def __neg__(self): return F.neg(self)
+    def __matmul__(self, other): return F.matmul(self, as_tensor(other))
+    def __rmatmul__(self, other): return F.matmul(as_tensor(other), self)
+    def __getitem__(self, index): return F.getitem(self, index=_plain_index(index))
+
+    def __pow__(self, exponent):
+        if not isinstance(exponent, (int, float)):
+            raise TypeError(f"pow: the exponent must be a Python number, got {type(exponent).__name__}")
+        return F.pow(self, exponent=exponent)
+
+    # --- common functions as methods ----------------------------------------------
+    def sum(self, axis=None, keepdims=False): return F.sum(self, axis=axis, keepdims=keepdims)
+    def mean(self, axis=None, keepdims=False): return F.mean(self, axis=axis, keepdims=keepdims)
+    def max(self, axis=None, keepdims=False): return F.max(self, axis=axis, keepdims=keepdims)
+    def exp(self): return F.exp(self)
+    def log(self): return F.log(self)
+    def tanh(self): return F.tanh(self)
+    def sigmoid(self): return F.sigmoid(self)
+    def relu(self): return F.relu(self)
+    def reshape(self, *shape): return F.reshape(self, shape=_shape_arg(shape))
+    def flatten(self, start_axis=1): return F.flatten(self, start_axis)
+    def transpose(self, *axes): return F.transpose(self, axes=_shape_arg(axes) or None)
+    T = property(lambda self: F.transpose(self))
+
+
+def _shape_arg(args):
+    """Accept both ``reshape(2, 3)`` and ``reshape((2, 3))``."""
+    return tuple(args[0]) if len(args) == 1 and isinstance(args[0], (tuple, list)) else tuple(args)
+
+
+def _plain_index(index):
+    """Indexes may hold tensors (integer index arrays); the op wants plain arrays."""
+    if isinstance(index, Tensor):
+        return index.data
+    if isinstance(index, tuple):
+        return tuple(i.data if isinstance(i, Tensor) else i for i in index)
+    return index
+
+
+def _topological_order(root):
+    """Tensors reachable from ``root`` that need gradients, outputs before inputs.
+
+    An iterative depth-first search (a deep chain must not hit Python's recursion
+    limit): a tensor is appended once all of its inputs are, then the list is reversed.
+    """
+    order, visited = [], set()
+    stack = [(root, False)]
+    while stack:
+        tensor, inputs_done = stack.pop()
+        if inputs_done:
+            order.append(tensor)
+            continue
+        if id(tensor) in visited:
+            continue
+        visited.add(id(tensor))
+        stack.append((tensor, True))
+        if tensor._node is not None:
+            for parent in tensor._node.inputs:
+                if parent is not None and parent.requires_grad and id(parent) not in visited:
+                    stack.append((parent, False))
+    return reversed(order)
+
+
+def _send_to_inputs(node, gy, pending):
+    """Run one node's backward and add each input's gradient to what it has so far."""
+    grads = node.backward(gy, node.cache)
+    if len(grads) != len(node.inputs):
+        raise RuntimeError(f"backward of {node.name!r} returned {len(grads)} gradients "
+                           f"for {len(node.inputs)} inputs")
+    for position, (parent, g) in enumerate(zip(node.inputs, grads)):
+        if parent is None or g is None or not parent.requires_grad:
+            continue
+        if g.shape != parent.shape:
+            raise RuntimeError(f"backward of {node.name!r} returned a gradient of shape {g.shape} "
+                               f"for input {position} of shape {parent.shape}")
+        if g.dtype != parent.dtype:
+            g = g.astype(parent.dtype)
+        key = id(parent)
+        pending[key] = g if key not in pending else pending[key] + g
+
+
+# The ops themselves live in functional.py, which needs Op and Tensor from here.
+from . import functional as F  # noqa: E402

@@ -1,0 +1,134 @@
+"""The one place that knows NumPy from CuPy.
+
+Everything else asks this module for an array module (``xp``), a device name or a
+random generator; nothing else in minigrad imports CuPy. CuPy is imported lazily,
+the first time a GPU is asked for, so CPU-only users never touch it.
+
+Device names are ``"cpu"``, ``"cuda"`` (the current GPU) and ``"cuda:N"``.
+"""
+import sys
+
+import numpy
+
+DEFAULT_DTYPE = numpy.float32
+
+_cupy_module = None      # the imported cupy module, once imported
+_cupy_import_error = None
+
+
+def _import_cupy():
+    """Import CuPy on first use; return None (and remember why) when it is not there."""
+    global _cupy_module, _cupy_import_error
+    if _cupy_module is None and _cupy_import_error is None:
+        try:
+            import cupy
+            _cupy_module = cupy
+        except Exception as error:          # not installed, or a broken CUDA install
+            _cupy_import_error = error
+    return _cupy_module
+
+
+def gpu_unavailable_reason():
+    """Why no GPU can be used, as one sentence; None when one can."""
+    cupy = _import_cupy()
+    if cupy is None:
+        return f"CuPy is not importable ({_cupy_import_error.__class__.__name__}: {_cupy_import_error})"
+    try:
+        count = cupy.cuda.runtime.getDeviceCount()
+    except Exception as error:              # CuPy present but no driver / runtime
+        return f"CuPy found no usable CUDA driver ({error})"
+    if count == 0:
+        return "CuPy is installed but no CUDA device is visible"
+    return None
+
+
+def is_gpu_available():
+    """True when CuPy imports and sees at least one CUDA device. Never raises."""
+    try:
+        return gpu_unavailable_reason() is None
+    except Exception:
+        return False
+
+
+def get_array_module(*arrays):
+    """``cupy`` if any argument is a CuPy array, else ``numpy``.
+
+    Only looks at CuPy when something else already imported it: if CuPy is not
+    in ``sys.modules`` no array can be a CuPy array.
+    """
+    cupy = sys.modules.get("cupy")
+    if cupy is not None:
+        for array in arrays:
+            if isinstance(array, cupy.ndarray):
+                return cupy
+    return numpy
+
+
+def parse_device(device):
+    """Normalise a device name: ``"cpu"``, ``"cuda"`` -> ``"cuda:0"``-style, or raise."""
+    if device is None:
+        return "cpu"
+    name = str(device).strip().lower()
+    if name == "cpu":
+        return "cpu"
+    if name == "cuda" or name == "gpu":
+        return "cuda:0"
+    if name.startswith("cuda:") and name[5:].isdigit():
+        return name
+    raise ValueError(f"unknown device {device!r}: expected 'cpu', 'cuda' or 'cuda:N'")
+
+
+def device_of(array):
+    """The device name an array lives on."""
+    if get_array_module(array) is numpy:
+        return "cpu"
+    return f"cuda:{array.device.id}"
+
+
+def _require_gpu(device):
+    reason = gpu_unavailable_reason()
+    if reason is not None:
+        raise RuntimeError(f"device {device!r} requested but no GPU is usable: {reason}")
+    cupy = _cupy_module
+    index = int(device.split(":")[1])
+    count = cupy.cuda.runtime.getDeviceCount()
+    if index >= count:
+        raise RuntimeError(f"device {device!r} requested but only {count} CUDA device(s) exist")
+    return cupy, index
+
+
+def to_device(array, device):
+    """Return ``array`` on ``device`` (the same object when it is already there)."""
+    device = parse_device(device)
+    if device_of(array) == device:
+        return array
+    if device == "cpu":
+        return array.get()
+    cupy, index = _require_gpu(device)
+    with cupy.cuda.Device(index):
+        return cupy.asarray(array)  # copies host->device, or between devices
+
+
+def array_module_for(device):
+    """The array module that holds arrays on ``device``."""
+    device = parse_device(device)
+    if device == "cpu":
+        return numpy
+    return _require_gpu(device)[0]
+
+
+def default_rng(seed=None, device="cpu"):
+    """A seedable random generator on ``device`` (NumPy's or CuPy's ``Generator``)."""
+    device = parse_device(device)
+    if device == "cpu":
+        return numpy.random.default_rng(seed)
+    cupy, index = _require_gpu(device)
+    with cupy.cuda.Device(index):
+        return cupy.random.default_rng(seed)
+
+
+def to_numpy(array):
+    """A NumPy copy/view of any backend array (for printing, saving, comparing)."""
+    if get_array_module(array) is numpy:
+        return numpy.asarray(array)
+    return array.get()

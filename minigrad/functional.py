@@ -1,0 +1,145 @@
+"""Differentiable functions on Tensors: each one is an ``Op`` built from a pair in
+``minigrad.ops`` plus, where the input can be wrong, a check that says how.
+
+    import minigrad.functional as F
+    y = F.relu(F.linear(x, W, b))
+"""
+import builtins
+
+import numpy
+
+from . import backend
+from .autograd import Op
+from .ops import elementwise, linalg, reduce, shape
+
+
+# --- input checks: name the op, what it expected and what it got -------------------
+def _broadcastable(name):
+    def check(a, b):
+        try:
+            numpy.broadcast_shapes(a.shape, b.shape)
+        except ValueError:
+            raise ValueError(f"{name}: shapes {a.shape} and {b.shape} cannot be broadcast together") from None
+    return check
+
+
+def _check_matmul(a, b):
+    if a.ndim == 0 or b.ndim == 0:
+        raise ValueError(f"matmul: needs arrays of at least 1 dimension, got shapes {a.shape} and {b.shape}")
+    inner_a = a.shape[-1]
+    inner_b = b.shape[0] if b.ndim == 1 else b.shape[-2]
+    if inner_a != inner_b:
+        raise ValueError(f"matmul: inner dimensions differ: {a.shape} @ {b.shape} "
+                         f"({inner_a} != {inner_b})")
+
+
+def _check_linear(x, W, b=None):
+    if x.ndim != 2 or W.ndim != 2:
+        raise ValueError(f"linear: expected x of shape (N, in) and W of shape (out, in), "
+                         f"got x {x.shape} and W {W.shape}")
+    if x.shape[1] != W.shape[1]:
+        raise ValueError(f"linear: x has {x.shape[1]} features but W expects {W.shape[1]} "
+                         f"(x {x.shape}, W {W.shape})")
+    if b is not None and b.shape != (W.shape[0],):
+        raise ValueError(f"linear: bias shape {b.shape} should be ({W.shape[0]},)")
+
+
+def _check_reshape(x, shape):
+    known = [s for s in shape if s != -1]
+    size = int(numpy.prod(known)) if known else 1
+    free = len(shape) - len(known)
+    if free > 1 or (free == 0 and size != x.size) or (free == 1 and (size == 0 or x.size % size)):
+        raise ValueError(f"reshape: cannot reshape {x.shape} ({x.size} values) into {tuple(shape)}")
+
+
+def _check_float(name):
+    def check(x, **params):
+        if x.dtype.kind != "f":
+            raise ValueError(f"{name}: expected a floating-point input, got dtype {x.dtype}")
+    return check
+
+
+def _check_concat(*arrays, axis=0):
+    if not arrays:
+        raise ValueError("concat: needs at least one input")
+    first = arrays[0].shape
+    for i, a in enumerate(arrays[1:], start=1):
+        if a.ndim != len(first):
+            raise ValueError(f"concat: input {i} has {a.ndim} dimensions, input 0 has {len(first)}")
+        for dim in range(len(first)):
+            if dim != axis % len(first) and a.shape[dim] != first[dim]:
+                raise ValueError(f"concat along axis {axis}: input {i} has shape {a.shape}, "
+                                 f"input 0 has shape {first}; all other axes must match")
+
+
+# --- arithmetic, elementwise and reductions ---------------------------------------------
+add = Op("add", elementwise.add_forward, elementwise.add_backward, _broadcastable("add"))
+sub = Op("sub", elementwise.sub_forward, elementwise.sub_backward, _broadcastable("sub"))
+mul = Op("mul", elementwise.mul_forward, elementwise.mul_backward, _broadcastable("mul"))
+div = Op("div", elementwise.div_forward, elementwise.div_backward, _broadcastable("div"))
+neg = Op("neg", elementwise.neg_forward, elementwise.neg_backward)
+pow = Op("pow", elementwise.pow_forward, elementwise.pow_backward)
+exp = Op("exp", elementwise.exp_forward, elementwise.exp_backward, _check_float("exp"))
+log = Op("log", elementwise.log_forward, elementwise.log_backward, _check_float("log"))
+tanh = Op("tanh", elementwise.tanh_forward, elementwise.tanh_backward, _check_float("tanh"))
+sigmoid = Op("sigmoid", elementwise.sigmoid_forward, elementwise.sigmoid_backward, _check_float("sigmoid"))
+relu = Op("relu", elementwise.relu_forward, elementwise.relu_backward)
+
+sum = Op("sum", reduce.sum_forward, reduce.sum_backward)
+mean = Op("mean", reduce.mean_forward, reduce.mean_backward)
+max = Op("max", reduce.max_forward, reduce.max_backward)
+
+# --- linear algebra ----------------------------------------------------------------
+matmul = Op("matmul", linalg.matmul_forward, linalg.matmul_backward, _check_matmul)
+linear = Op("linear", linalg.linear_forward, linalg.linear_backward, _check_linear)
+
+# --- moving values around ---------------------------------------------------------
+reshape = Op("reshape", shape.reshape_forward, shape.reshape_backward, _check_reshape)
+transpose = Op("transpose", shape.transpose_forward, shape.transpose_backward)
+getitem = Op("getitem", shape.getitem_forward, shape.getitem_backward)
+_concat = Op("concat", shape.concat_forward, shape.concat_backward, _check_concat)
+
+
+def concat(tensors, axis=0):
+    """Join tensors along ``axis`` (the channel axis, 1, for an Inception module)."""
+    return _concat(*tensors, axis=axis)
+
+
+def split(x, sizes, axis=0):
+    """Cut ``x`` along ``axis`` into pieces of the given sizes (the inverse of concat)."""
+    if builtins.sum(sizes) != x.shape[axis]:
+        raise ValueError(f"split: sizes {list(sizes)} add up to {builtins.sum(sizes)}, "
+                         f"but axis {axis} of shape {x.shape} has {x.shape[axis]}")
+    pieces, start = [], 0
+    for size in sizes:
+        index = [slice(None)] * x.ndim
+        index[axis] = slice(start, start + size)
+        pieces.append(x[tuple(index)])
+        start += size
+    return pieces
+
+
+def flatten(x, start_axis=1):
+    """Merge all axes from ``start_axis`` on: (N, C, H, W) -> (N, C*H*W)."""
+    return reshape(x, shape=tuple(x.shape[:start_axis]) + (-1,))
+
+
+# --- devices and dtypes ---------------------------------------------------------------
+def _to_device_forward(x, device):
+    return backend.to_device(x, device), backend.device_of(x)
+
+
+def _to_device_backward(gy, source_device):
+    return (backend.to_device(gy, source_device),)
+
+
+def _astype_forward(x, dtype):
+    return x.astype(dtype), x.dtype
+
+
+def _astype_backward(gy, source_dtype):
+    return (gy.astype(source_dtype),)
+
+
+to_device = Op("to_device", _to_device_forward, _to_device_backward)
+astype = Op("astype", _astype_forward, _astype_backward)

@@ -1,0 +1,122 @@
+"""Elementwise math with NumPy broadcasting.
+
+A broadcast input receives the sum of the upstream gradient over every axis it
+was stretched along (``unbroadcast``): that is the chain rule for a copy.
+"""
+from ..backend import get_array_module
+
+
+def unbroadcast(grad, shape):
+    """Sum ``grad`` down to ``shape``, undoing NumPy broadcasting."""
+    extra = grad.ndim - len(shape)
+    if extra:
+        grad = grad.sum(axis=tuple(range(extra)))
+    stretched = tuple(axis for axis, size in enumerate(shape) if size == 1 and grad.shape[axis] != 1)
+    if stretched:
+        grad = grad.sum(axis=stretched, keepdims=True)
+    return grad
+
+
+def add_forward(a, b):
+    return a + b, (a.shape, b.shape)
+
+
+def add_backward(gy, shapes):
+    a_shape, b_shape = shapes
+    return unbroadcast(gy, a_shape), unbroadcast(gy, b_shape)
+
+
+def sub_forward(a, b):
+    return a - b, (a.shape, b.shape)
+
+
+def sub_backward(gy, shapes):
+    a_shape, b_shape = shapes
+    return unbroadcast(gy, a_shape), unbroadcast(-gy, b_shape)
+
+
+def mul_forward(a, b):
+    return a * b, (a, b)
+
+
+def mul_backward(gy, cache):
+    a, b = cache
+    return unbroadcast(gy * b, a.shape), unbroadcast(gy * a, b.shape)
+
+
+def div_forward(a, b):
+    return a / b, (a, b)
+
+
+def div_backward(gy, cache):
+    # d(a/b)/da = 1/b ;  d(a/b)/db = -a/b^2
+    a, b = cache
+    ga = gy / b
+    return unbroadcast(ga, a.shape), unbroadcast(-ga * a / b, b.shape)
+
+
+def neg_forward(x):
+    return -x, None
+
+
+def neg_backward(gy, cache):
+    return (-gy,)
+
+
+def pow_forward(x, exponent):
+    """x ** exponent for a constant (Python number) exponent."""
+    return x ** exponent, (x, exponent)
+
+
+def pow_backward(gy, cache):
+    x, exponent = cache
+    return (gy * exponent * x ** (exponent - 1),)
+
+
+def exp_forward(x):
+    xp = get_array_module(x)
+    y = xp.exp(x)
+    return y, y
+
+
+def exp_backward(gy, y):
+    return (gy * y,)
+
+
+def log_forward(x):
+    xp = get_array_module(x)
+    return xp.log(x), x
+
+
+def log_backward(gy, x):
+    return (gy / x,)
+
+
+def tanh_forward(x):
+    xp = get_array_module(x)
+    y = xp.tanh(x)
+    return y, y
+
+
+def tanh_backward(gy, y):
+    return (gy * (1 - y * y),)
+
+
+def sigmoid_forward(x):
+    xp = get_array_module(x)
+    # 0.5 * (1 + tanh(x/2)) equals 1 / (1 + e^-x) and never overflows
+    y = 0.5 * (1 + xp.tanh(0.5 * x))
+    return y, y
+
+
+def sigmoid_backward(gy, y):
+    return (gy * y * (1 - y),)
+
+
+def relu_forward(x):
+    mask = x > 0
+    return x * mask, mask
+
+
+def relu_backward(gy, mask):
+    return (gy * mask,)

@@ -1,0 +1,44 @@
+"""Matrix products. ``linear`` is the fully connected layer y = x W^T + b."""
+from .elementwise import unbroadcast
+
+
+def matmul_forward(a, b):
+    return a @ b, (a, b)
+
+
+def matmul_backward(gy, cache):
+    # y = a @ b  =>  da = gy @ b^T,  db = a^T @ gy  (swapaxes handles stacked matrices;
+    # 1-D operands are promoted to matrices and the result squeezed back)
+    a, b = cache
+    if a.ndim == 1 and b.ndim == 1:   # dot product: y is a scalar
+        return gy * b, gy * a
+    a2 = a[None, :] if a.ndim == 1 else a
+    b2 = b[:, None] if b.ndim == 1 else b
+    gy2 = gy
+    if a.ndim == 1:
+        gy2 = gy2[..., None, :]
+    if b.ndim == 1:
+        gy2 = gy2[..., None]
+    ga = gy2 @ b2.swapaxes(-1, -2)
+    gb = a2.swapaxes(-1, -2) @ gy2
+    if a.ndim == 1:
+        ga = ga[..., 0, :]
+    if b.ndim == 1:
+        gb = gb[..., 0]
+    return unbroadcast(ga, a.shape), unbroadcast(gb, b.shape)
+
+
+def linear_forward(x, W, b=None):
+    """x: (N, in), W: (out, in), b: (out,) -> (N, out)."""
+    y = x @ W.T
+    if b is not None:
+        y += b
+    return y, (x, W, b is not None)
+
+
+def linear_backward(gy, cache):
+    x, W, has_bias = cache
+    gx = gy @ W
+    gW = gy.T @ x
+    gb = gy.sum(axis=0) if has_bias else None
+    return (gx, gW, gb) if has_bias else (gx, gW)

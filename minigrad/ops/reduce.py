@@ -1,0 +1,59 @@
+"""Reductions over axes: sum, mean, max.
+
+The backward of a reduction broadcasts the upstream gradient back over the
+reduced axes; ``_expand`` re-inserts those axes so that broadcasting lines up.
+"""
+from ..backend import get_array_module
+
+
+def _normalize_axes(axis, ndim):
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    return tuple(sorted(a % ndim for a in axes))
+
+
+def _expand(gy, axes, keepdims):
+    """Give ``gy`` back the reduced axes as size-1 axes (a no-op if keepdims)."""
+    xp = get_array_module(gy)
+    return gy if keepdims else xp.expand_dims(gy, axes)
+
+
+def sum_forward(x, axis=None, keepdims=False):
+    axes = _normalize_axes(axis, x.ndim)
+    return x.sum(axis=axes, keepdims=keepdims), (x.shape, axes, keepdims)
+
+
+def sum_backward(gy, cache):
+    shape, axes, keepdims = cache
+    xp = get_array_module(gy)
+    return (xp.broadcast_to(_expand(gy, axes, keepdims), shape).copy(),)
+
+
+def mean_forward(x, axis=None, keepdims=False):
+    axes = _normalize_axes(axis, x.ndim)
+    count = 1
+    for a in axes:
+        count *= x.shape[a]
+    return x.mean(axis=axes, keepdims=keepdims), (x.shape, axes, keepdims, count)
+
+
+def mean_backward(gy, cache):
+    shape, axes, keepdims, count = cache
+    xp = get_array_module(gy)
+    return (xp.broadcast_to(_expand(gy, axes, keepdims) / count, shape).copy(),)
+
+
+def max_forward(x, axis=None, keepdims=False):
+    axes = _normalize_axes(axis, x.ndim)
+    y = x.max(axis=axes, keepdims=True)
+    # Ties share the gradient equally so that the sum of gradients is preserved.
+    winners = x == y
+    winners = winners / winners.sum(axis=axes, keepdims=True)
+    out = y if keepdims else y.squeeze(axis=axes)
+    return out, (winners.astype(x.dtype), axes, keepdims)
+
+
+def max_backward(gy, cache):
+    winners, axes, keepdims = cache
+    return (_expand(gy, axes, keepdims) * winners,)

@@ -1,0 +1,61 @@
+"""Ops that move values around without changing them: reshape, transpose,
+indexing, concatenation and splitting. Their backward moves the gradient back."""
+from ..backend import get_array_module
+
+
+def reshape_forward(x, shape):
+    return x.reshape(shape), x.shape
+
+
+def reshape_backward(gy, x_shape):
+    return (gy.reshape(x_shape),)
+
+
+def transpose_forward(x, axes=None):
+    if axes is None:
+        axes = tuple(reversed(range(x.ndim)))
+    return x.transpose(axes), axes
+
+
+def transpose_backward(gy, axes):
+    inverse = sorted(range(len(axes)), key=axes.__getitem__)
+    return (gy.transpose(inverse),)
+
+
+def getitem_forward(x, index):
+    return x[index], (x.shape, index)
+
+
+def getitem_backward(gy, cache):
+    shape, index = cache
+    xp = get_array_module(gy)
+    gx = xp.zeros(shape, dtype=gy.dtype)
+    if _is_basic(index):
+        gx[index] = gy          # slices never name an element twice
+    else:
+        xp.add.at(gx, index, gy)  # an integer array may repeat an element: accumulate
+    return (gx,)
+
+
+def _is_basic(index):
+    """True for indexes built only from ints, slices, None and Ellipsis."""
+    parts = index if isinstance(index, tuple) else (index,)
+    return all(isinstance(p, (int, slice)) or p is None or p is Ellipsis for p in parts)
+
+
+def concat_forward(*arrays, axis=0):
+    """Join arrays along ``axis`` (the channel axis for an Inception module)."""
+    xp = get_array_module(*arrays)
+    sizes = [a.shape[axis] for a in arrays]
+    return xp.concatenate(arrays, axis=axis), (sizes, axis)
+
+
+def concat_backward(gy, cache):
+    sizes, axis = cache
+    xp = get_array_module(gy)
+    boundaries = []
+    total = 0
+    for size in sizes[:-1]:
+        total += size
+        boundaries.append(total)
+    return tuple(xp.split(gy, boundaries, axis=axis))
