@@ -1,0 +1,14 @@
+"""Layers and models: ``Module``, ``Parameter`` and the layers GoogLeNet is built from.
+
+    from minigrad import nn
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1, rng=rng), nn.ReLU(),
+                          nn.MaxPool2d(2), nn.Flatten(), nn.Linear(8 * 16 * 16, 10, rng=rng))
+"""
+from . import init
+from .containers import Concat, Sequential
+from .layers import (AvgPool2d, Conv2d, Dropout, Flatten, GlobalAvgPool2d, Linear,
+                     LocalResponseNorm, MaxPool2d, ReLU)
+from .module import Module, Parameter
+
+__all__ = ["Module", "Parameter", "Sequential", "Concat", "Linear", "Conv2d", "MaxPool2d",
+           "AvgPool2d", "GlobalAvgPool2d", "LocalResponseNorm", "Dropout", "ReLU", "Flatten", "init"]

@@ -1,0 +1,180 @@
+"""Layers: each one holds its configuration (and Parameters) and calls one function
+of ``minigrad.functional`` in ``forward``.
+
+Configuration is kept in plain attributes (``conv.in_channels``, ``conv.kernel_size``,
+``pool.stride``...), so a benchmark or a summary can enumerate a model's shapes,
+and ``repr`` shows it the way PyTorch does: ``Conv2d(3, 64, kernel_size=7, stride=2, padding=3)``.
+
+Every layer with weights takes ``rng`` (a NumPy ``Generator``; ``None`` means a fresh
+unseeded one): pass one generator to every layer and the whole model is reproducible.
+"""
+import numpy
+
+from .. import backend
+from .. import functional as F
+from . import init
+from .module import Module, Parameter
+
+
+def _pair(value, name):
+    """3 -> (3, 3); (3, 5) stays; anything else is an error."""
+    if isinstance(value, (int, numpy.integer)):
+        return (int(value), int(value))
+    if isinstance(value, (tuple, list)) and len(value) == 2:
+        return tuple(int(v) for v in value)
+    raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
+
+
+def _show(pair):
+    """(3, 3) prints as 3, (3, 5) as (3, 5)."""
+    return pair[0] if isinstance(pair, tuple) and pair[0] == pair[1] else pair
+
+
+class Linear(Module):
+    """Fully connected: y = x W^T + b, x (N, in_features) -> (N, out_features)."""
+
+    def __init__(self, in_features, out_features, bias=True, rng=None, weight_init="xavier",
+                 bias_value=0.0):
+        super().__init__()
+        self.in_features, self.out_features = in_features, out_features
+        rng = numpy.random.default_rng(rng)
+        self.weight = Parameter(init.make_weight((out_features, in_features), rng, weight_init))
+        self.bias = Parameter(init.constant((out_features,), bias_value)) if bias else None
+
+    def forward(self, x):
+        if x.ndim != 2 or x.shape[1] != self.in_features:
+            raise ValueError(f"expected input of shape (N, {self.in_features}), got shape {x.shape}")
+        return F.linear(x, self.weight, self.bias)
+
+    def extra_repr(self):
+        return f"{self.in_features}, {self.out_features}" + ("" if self.bias is not None else ", bias=False")
+
+
+class Conv2d(Module):
+    """2-D convolution, x (N, C, H, W) -> (N, F, OH, OW), weight (F, C, KH, KW)."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True,
+                 rng=None, weight_init="xavier", bias_value=0.0):
+        super().__init__()
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size = _pair(kernel_size, "kernel_size")
+        self.stride = _pair(stride, "stride")
+        self.padding = _pair(padding, "padding")
+        rng = numpy.random.default_rng(rng)
+        shape = (out_channels, in_channels) + self.kernel_size
+        self.weight = Parameter(init.make_weight(shape, rng, weight_init))
+        self.bias = Parameter(init.constant((out_channels,), bias_value)) if bias else None
+
+    def forward(self, x):
+        if x.ndim != 4:
+            raise ValueError(f"expected input of shape (N, {self.in_channels}, H, W), got shape {x.shape}")
+        if x.shape[1] != self.in_channels:
+            raise ValueError(f"expected input with {self.in_channels} channels, got shape {x.shape}")
+        return F.conv2d(x, self.weight, self.bias, stride=self.stride, padding=self.padding)
+
+    def extra_repr(self):
+        text = (f"{self.in_channels}, {self.out_channels}, kernel_size={_show(self.kernel_size)}, "
+                f"stride={_show(self.stride)}")
+        if self.padding != (0, 0):
+            text += f", padding={_show(self.padding)}"
+        return text + ("" if self.bias is not None else ", bias=False")
+
+
+class MaxPool2d(Module):
+    """Max over each window; ``stride=None`` means stride = kernel_size."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False):
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.stride = kernel_size if stride is None else stride
+        self.padding, self.ceil_mode = padding, ceil_mode
+
+    def forward(self, x):
+        return F.max_pool2d(x, self.kernel_size, stride=self.stride, padding=self.padding,
+                            ceil_mode=self.ceil_mode)
+
+    def extra_repr(self):
+        text = f"kernel_size={self.kernel_size}, stride={self.stride}"
+        if self.padding != 0:
+            text += f", padding={self.padding}"
+        return text + (", ceil_mode=True" if self.ceil_mode else "")
+
+
+class AvgPool2d(MaxPool2d):
+    """Mean over each window; ``count_include_pad`` says whether padded zeros count."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+        super().__init__(kernel_size, stride, padding, ceil_mode)
+        self.count_include_pad = count_include_pad
+
+    def forward(self, x):
+        return F.avg_pool2d(x, self.kernel_size, stride=self.stride, padding=self.padding,
+                            ceil_mode=self.ceil_mode, count_include_pad=self.count_include_pad)
+
+    def extra_repr(self):
+        return super().extra_repr() + ("" if self.count_include_pad else ", count_include_pad=False")
+
+
+class GlobalAvgPool2d(Module):
+    """Mean over the whole map: (N, C, H, W) -> (N, C, 1, 1)."""
+
+    def forward(self, x):
+        return F.global_avg_pool2d(x)
+
+
+class LocalResponseNorm(Module):
+    """LRN across channels (alpha divided by size, as in Caffe and PyTorch)."""
+
+    def __init__(self, size=5, alpha=1e-4, beta=0.75, k=1.0):
+        super().__init__()
+        self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
+
+    def forward(self, x):
+        return F.local_response_norm(x, size=self.size, alpha=self.alpha, beta=self.beta, k=self.k)
+
+    def extra_repr(self):
+        return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
+
+
+class Dropout(Module):
+    """Zero each value with probability p while training (the rest scaled by 1/(1-p));
+    the identity in eval mode. The layer owns its generator: ``seed`` makes the masks
+    reproducible, ``reseed(seed)`` restarts them (a gradient check needs the same
+    mask in every evaluation). The generator lives on the CPU; masks follow the input."""
+
+    def __init__(self, p=0.5, seed=None):
+        super().__init__()
+        if not 0 <= p <= 1:
+            raise ValueError(f"Dropout: p must be in [0, 1], got {p}")
+        self.p = p
+        self.reseed(seed)
+
+    def reseed(self, seed):
+        self.seed = seed
+        self.rng = backend.default_rng(seed)
+        return self
+
+    def forward(self, x):
+        return F.dropout(x, self.p, training=self.training, rng=self.rng)
+
+    def extra_repr(self):
+        return f"p={self.p}"
+
+
+class ReLU(Module):
+    def forward(self, x):
+        return F.relu(x)
+
+
+class Flatten(Module):
+    """(N, C, H, W) -> (N, C*H*W): merge every axis from ``start_axis`` on."""
+
+    def __init__(self, start_axis=1):
+        super().__init__()
+        self.start_axis = start_axis
+
+    def forward(self, x):
+        return F.flatten(x, self.start_axis)
+
+    def extra_repr(self):
+        return "" if self.start_axis == 1 else f"start_axis={self.start_axis}"

@@ -1,0 +1,165 @@
+"""``Module``: a layer or a model, which owns Parameters and sub-Modules.
+
+Assigning a ``Parameter`` or a ``Module`` to an attribute registers it, in the
+order of assignment, so that
+
+    model.named_parameters()   ->  ("features.0.weight", Parameter), ...
+    model.state_dict()         ->  {"features.0.weight": numpy array, ...}
+
+walk the whole tree without the layer writing any bookkeeping. Anything else
+(ints, strings, generators) is a plain attribute.
+"""
+import numpy
+
+from .. import backend
+from ..autograd import Tensor
+
+
+class Parameter(Tensor):
+    """A Tensor that a Module learns: always ``requires_grad=True``."""
+
+    def __init__(self, data, dtype=None):
+        super().__init__(data, requires_grad=True, dtype=dtype)
+
+    def __repr__(self):
+        values = numpy.array2string(backend.to_numpy(self.data), separator=", ", threshold=20,
+                                    prefix="Parameter(")
+        device = "" if self.device == "cpu" else f", device={self.device}"
+        return f"Parameter({values}, dtype={self.dtype}{device})"
+
+
+class Module:
+    """Base class of every layer and model: subclasses set attributes in
+    ``__init__`` (after ``super().__init__()``) and write ``forward``."""
+
+    def __init__(self):
+        object.__setattr__(self, "_parameters", {})
+        object.__setattr__(self, "_modules", {})
+        object.__setattr__(self, "training", True)
+
+    def __setattr__(self, name, value):
+        registries = self.__dict__.get("_parameters"), self.__dict__.get("_modules")
+        if registries[0] is None:
+            if isinstance(value, (Parameter, Module)):
+                raise AttributeError(f"{type(self).__name__}: call super().__init__() before "
+                                     f"assigning the parameter or module {name!r}")
+        else:
+            for registry in registries:
+                registry.pop(name, None)     # re-assignment (e.g. bias = None) unregisters
+            if isinstance(value, Parameter):
+                registries[0][name] = value
+            elif isinstance(value, Module):
+                registries[1][name] = value
+        object.__setattr__(self, name, value)
+
+    # --- running ---------------------------------------------------------------------
+    def forward(self, *inputs):
+        raise NotImplementedError(f"{type(self).__name__} must define forward()")
+
+    def __call__(self, *inputs):
+        if self._modules:
+            return self.forward(*inputs)
+        try:
+            return self.forward(*inputs)
+        except ValueError as error:
+            # A layer with no sub-modules names itself (its one-line repr) in bad-input errors.
+            raise ValueError(f"{self!r}: {error}").with_traceback(error.__traceback__) from None
+
+    # --- walking the tree -----------------------------------------------------------
+    def children(self):
+        """The direct sub-modules, in the order they were assigned."""
+        return iter(self._modules.values())
+
+    def named_modules(self, prefix=""):
+        """(dotted name, module) for this module ("") and every module below it."""
+        yield prefix, self
+        for name, child in self._modules.items():
+            yield from child.named_modules(f"{prefix}.{name}" if prefix else name)
+
+    def modules(self):
+        return (module for _, module in self.named_modules())
+
+    def named_parameters(self):
+        """(dotted name, Parameter) pairs, e.g. ("features.0.weight", W); shared ones once."""
+        seen = set()
+        for prefix, module in self.named_modules():
+            for name, parameter in module._parameters.items():
+                if id(parameter) not in seen:
+                    seen.add(id(parameter))
+                    yield (f"{prefix}.{name}" if prefix else name), parameter
+
+    def parameters(self):
+        return (parameter for _, parameter in self.named_parameters())
+
+    def num_parameters(self):
+        """How many numbers the model learns."""
+        return sum(parameter.size for parameter in self.parameters())
+
+    # --- modes, devices, dtypes ---------------------------------------------------------
+    def train(self, mode=True):
+        """Training mode (dropout active) for this module and all below it; returns self."""
+        for module in self.modules():
+            object.__setattr__(module, "training", bool(mode))
+        return self
+
+    def eval(self):
+        """Evaluation mode (dropout is the identity); returns self."""
+        return self.train(False)
+
+    def to(self, device):
+        """Move every parameter (and its gradient) to ``device`` in place; returns self."""
+        device = backend.parse_device(device)
+        for parameter in self.parameters():
+            parameter.data = backend.to_device(parameter.data, device)
+            if parameter.grad is not None:
+                parameter.grad = backend.to_device(parameter.grad, device)
+        return self
+
+    def astype(self, dtype):
+        """Cast every parameter in place (float64 for gradient checks); returns self."""
+        for parameter in self.parameters():
+            parameter.data = parameter.data.astype(dtype)
+            parameter.grad = None
+        return self
+
+    def zero_grad(self):
+        for parameter in self.parameters():
+            parameter.grad = None
+
+    # --- saving and loading ---------------------------------------------------------------
+    def state_dict(self):
+        """{dotted name: NumPy copy of the parameter}, ready for ``numpy.savez``."""
+        return {name: backend.to_numpy(p.data).copy() for name, p in self.named_parameters()}
+
+    def load_state_dict(self, state):
+        """Copy arrays from ``state`` into the parameters (keeping their device and dtype).
+
+        Every parameter must be present with the right shape, and nothing else may be.
+        """
+        parameters = dict(self.named_parameters())
+        missing = [name for name in parameters if name not in state]
+        unexpected = [name for name in state if name not in parameters]
+        if missing or unexpected:
+            raise ValueError(f"load_state_dict: missing parameters {missing}, unexpected keys {unexpected}")
+        for name, parameter in parameters.items():
+            if tuple(numpy.shape(state[name])) != parameter.shape:
+                raise ValueError(f"load_state_dict: parameter {name!r} expected shape {parameter.shape}, "
+                                 f"got {tuple(numpy.shape(state[name]))}")
+        for name, parameter in parameters.items():
+            value = numpy.asarray(backend.to_numpy(state[name]), dtype=parameter.dtype)
+            parameter.data = backend.to_device(value.copy(), parameter.device)
+
+    # --- printing -------------------------------------------------------------------------
+    def extra_repr(self):
+        """The layer's configuration, shown inside its parentheses."""
+        return ""
+
+    def __repr__(self):
+        extra = self.extra_repr()
+        if not self._modules:
+            return f"{type(self).__name__}({extra})"
+        lines = [extra] if extra else []
+        for name, child in self._modules.items():
+            child_text = repr(child).replace("\n", "\n  ")
+            lines.append(f"({name}): {child_text}")
+        return f"{type(self).__name__}(\n  " + "\n  ".join(lines) + "\n)"
