@@ -143,3 +143,121 @@ def _astype_backward(gy, source_dtype):
 
 to_device = Op("to_device", _to_device_forward, _to_device_backward)
 astype = Op("astype", _astype_forward, _astype_backward)
+
+
+# --- local response normalization, dropout, softmax and losses ---------------------
+from .autograd import Tensor  # noqa: E402
+from .ops import loss as _loss, lrn as _lrn  # noqa: E402
+from .ops.dropout import dropout_backward, dropout_forward  # noqa: E402
+
+
+def _on_device_of(value, like):
+    """Labels or a mask as a plain array on the device of ``like`` (a Tensor or an array)."""
+    value = _array_of(value)
+    if not hasattr(value, "shape"):
+        value = numpy.asarray(value)
+    return backend.to_device(value, backend.device_of(_array_of(like)))
+
+
+def _array_of(x):
+    """The array inside a Tensor (or ``x`` itself when it is already an array)."""
+    return x.data if isinstance(x, Tensor) else x
+
+
+def _check_lrn(x, size, alpha, beta, k):
+    if x.ndim < 2 or x.dtype.kind != "f":
+        raise ValueError(f"local_response_norm: expected a floating-point input of shape (N, C, ...), "
+                         f"got shape {x.shape} and dtype {x.dtype}")
+    if not isinstance(size, (int, numpy.integer)) or size < 1:
+        raise ValueError(f"local_response_norm: size must be a positive integer, got {size!r}")
+    if k <= 0 or alpha < 0:
+        raise ValueError(f"local_response_norm: needs k > 0 and alpha >= 0 (so that k + alpha/n * "
+                         f"sum a^2 stays positive), got k={k}, alpha={alpha}")
+
+
+def _check_dropout(x, p, training=True, rng=None, mask=None):
+    if not 0 <= p <= 1:
+        raise ValueError(f"dropout: p must be in [0, 1], got {p}")
+    if x.dtype.kind != "f":
+        raise ValueError(f"dropout: expected a floating-point input, got dtype {x.dtype}")
+    if mask is not None and mask.shape != x.shape:
+        raise ValueError(f"dropout: mask shape {mask.shape} differs from input shape {x.shape}")
+
+
+def _check_axis(name):
+    def check(x, axis=-1):
+        if x.dtype.kind != "f":
+            raise ValueError(f"{name}: expected a floating-point input, got dtype {x.dtype}")
+        if not -x.ndim <= axis < x.ndim:
+            raise ValueError(f"{name}: axis {axis} is out of range for shape {x.shape}")
+    return check
+
+
+def _check_labels(name, logits, labels):
+    if logits.ndim != 2 or logits.shape[0] == 0:
+        raise ValueError(f"{name}: expected logits of shape (N, classes) with N >= 1, got shape {logits.shape}")
+    if labels.dtype.kind not in "iu":
+        raise ValueError(f"{name}: labels must be integer class indices, got dtype {labels.dtype}")
+    if labels.shape != logits.shape[:1]:
+        raise ValueError(f"{name}: expected labels of shape ({logits.shape[0]},) for logits of shape "
+                         f"{logits.shape}, got shape {labels.shape}")
+    low, high = int(labels.min()), int(labels.max())
+    if low < 0 or high >= logits.shape[1]:
+        raise ValueError(f"{name}: labels must lie in [0, {logits.shape[1]}) for {logits.shape[1]} "
+                         f"classes, got values from {low} to {high}")
+
+
+def _check_cross_entropy(logits, labels):
+    if logits.dtype.kind != "f":
+        raise ValueError(f"cross_entropy: expected floating-point logits, got dtype {logits.dtype}")
+    _check_labels("cross_entropy", logits, labels)
+
+
+_local_response_norm = Op("local_response_norm", _lrn.lrn_forward, _lrn.lrn_backward, _check_lrn)
+_dropout = Op("dropout", dropout_forward, dropout_backward, _check_dropout)
+_softmax = Op("softmax", _loss.softmax_forward, _loss.softmax_backward, _check_axis("softmax"))
+_log_softmax = Op("log_softmax", _loss.log_softmax_forward, _loss.log_softmax_backward,
+                  _check_axis("log_softmax"))
+_cross_entropy = Op("cross_entropy", _loss.cross_entropy_forward, _loss.cross_entropy_backward,
+                    _check_cross_entropy)
+
+
+def local_response_norm(x, size=5, alpha=1e-4, beta=0.75, k=1.0):
+    """LRN across channels: x / (k + alpha/size * sum of size neighbouring x^2)^beta."""
+    return _local_response_norm(x, size=size, alpha=alpha, beta=beta, k=k)
+
+
+def dropout(x, p, training=True, rng=None, mask=None):
+    """Inverted dropout; the identity when not training. ``mask`` (True = keep) fixes the draw."""
+    if mask is not None:
+        mask = _on_device_of(mask, x)
+    return _dropout(x, p=p, training=training, rng=rng, mask=mask)
+
+
+def softmax(x, axis=-1):
+    return _softmax(x, axis=axis)
+
+
+def log_softmax(x, axis=-1):
+    return _log_softmax(x, axis=axis)
+
+
+def cross_entropy(logits, labels):
+    """Mean over the batch of -log softmax(logits)[n, labels[n]]; labels are integers (N,)."""
+    return _cross_entropy(logits, labels=_on_device_of(labels, logits))
+
+
+def accuracy(logits, labels):
+    """Fraction of correct top-1 predictions, as a Python float."""
+    logits_array, labels = _array_of(logits), _on_device_of(labels, logits)
+    _check_labels("accuracy", logits_array, labels)
+    return _loss.accuracy(logits_array, labels)
+
+
+def topk_accuracy(logits, labels, k):
+    """Fraction of rows whose label is among the k largest logits, as a Python float."""
+    logits_array, labels = _array_of(logits), _on_device_of(labels, logits)
+    _check_labels("topk_accuracy", logits_array, labels)
+    if not 1 <= k <= logits_array.shape[1]:
+        raise ValueError(f"topk_accuracy: k must be in [1, {logits_array.shape[1]}], got {k}")
+    return _loss.topk_accuracy(logits_array, labels, k)

@@ -1,0 +1,75 @@
+"""Softmax, log-softmax and cross-entropy through log-sum-exp, and accuracy metrics.
+
+log-sum-exp with the maximum m taken out first never overflows (the largest
+exponent is e^0 = 1), so logits of 1e4 are fine:
+
+    log_softmax(x)_i = (x_i - m) - log sum_j e^(x_j - m)
+
+Backward, with p = softmax(x):
+    softmax:      gx = p * (g - sum_j g_j p_j)
+    log_softmax:  gx = g - p * sum_j g_j
+    cross-entropy over a batch of N with integer labels y (mean of -log p_{n, y_n}):
+                  gx = (p - onehot(y)) / N      (times the upstream scalar g)
+"""
+from ..backend import get_array_module
+
+
+def _log_softmax(x, axis):
+    xp = get_array_module(x)
+    shifted = x - x.max(axis=axis, keepdims=True)
+    return shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
+
+
+def log_softmax_forward(x, axis=-1):
+    xp = get_array_module(x)
+    y = _log_softmax(x, axis)
+    return y, (xp.exp(y), axis)
+
+
+def log_softmax_backward(gy, cache):
+    p, axis = cache
+    return (gy - p * gy.sum(axis=axis, keepdims=True),)
+
+
+def softmax_forward(x, axis=-1):
+    xp = get_array_module(x)
+    p = xp.exp(_log_softmax(x, axis))
+    return p, (p, axis)
+
+
+def softmax_backward(gy, cache):
+    p, axis = cache
+    return (p * (gy - (gy * p).sum(axis=axis, keepdims=True)),)
+
+
+def cross_entropy_forward(logits, labels):
+    """logits (N, classes), labels (N,) integers -> mean over the batch of -log p[n, label_n]."""
+    xp = get_array_module(logits)
+    rows = xp.arange(logits.shape[0])
+    log_p = _log_softmax(logits, axis=1)
+    loss = xp.asarray(-log_p[rows, labels].mean())
+    return loss, (xp.exp(log_p), rows, labels)
+
+
+def cross_entropy_backward(gy, cache):
+    p, rows, labels = cache
+    gx = p.copy()
+    gx[rows, labels] -= 1
+    return (gx * (gy / len(rows)),)
+
+
+def accuracy(logits, labels):
+    """Fraction of rows whose largest logit is at the label (a Python float)."""
+    return float((logits.argmax(axis=1) == labels).mean())
+
+
+def topk_accuracy(logits, labels, k):
+    """Fraction of rows whose label is among the k largest logits (a Python float).
+
+    A row counts when fewer than k logits are strictly larger than the label's,
+    so ties are resolved in the label's favour.
+    """
+    xp = get_array_module(logits)
+    label_logit = logits[xp.arange(logits.shape[0]), labels]
+    rank = (logits > label_logit[:, None]).sum(axis=1)
+    return float((rank < k).mean())
