@@ -10,7 +10,9 @@ import numpy
 
 from . import backend
 from .autograd import Op
+from .ops import conv as conv_ops
 from .ops import elementwise, linalg, reduce, shape
+from .ops import pool as pool_ops
 
 
 # --- input checks: name the op, what it expected and what it got -------------------
@@ -261,3 +263,33 @@ def topk_accuracy(logits, labels, k):
     if not 1 <= k <= logits_array.shape[1]:
         raise ValueError(f"topk_accuracy: k must be in [1, {logits_array.shape[1]}], got {k}")
     return _loss.topk_accuracy(logits_array, labels, k)
+
+
+# --- convolution and pooling --------------------------------------------------------------
+_conv2d = Op("conv2d", conv_ops.conv2d_forward, conv_ops.conv2d_backward, conv_ops.check_conv2d)
+_max_pool2d = Op("max_pool2d", pool_ops.max_pool2d_forward, pool_ops.max_pool2d_backward,
+                 pool_ops.check_pool2d("max_pool2d"))
+_avg_pool2d = Op("avg_pool2d", pool_ops.avg_pool2d_forward, pool_ops.avg_pool2d_backward,
+                 pool_ops.check_pool2d("avg_pool2d"))
+global_avg_pool2d = Op("global_avg_pool2d", pool_ops.global_avg_pool2d_forward,
+                       pool_ops.global_avg_pool2d_backward, pool_ops.check_global_avg_pool2d)
+
+
+def conv2d(x, W, b=None, stride=1, padding=0):
+    """x (N, C, H, W), W (F, C, KH, KW), b (F,) or None -> (N, F, OH, OW).
+
+    ``stride`` and ``padding`` are ints or (h, w) pairs (see ``minigrad.ops.conv``).
+    """
+    inputs = (x, W) if b is None else (x, W, b)
+    return _conv2d(*inputs, stride=stride, padding=padding)
+
+
+def max_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False):
+    """Max over KH x KW windows; ``stride`` None means ``kernel_size`` (see ``minigrad.ops.pool``)."""
+    return _max_pool2d(x, kernel_size=kernel_size, stride=stride, padding=padding, ceil_mode=ceil_mode)
+
+
+def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+    """Mean over KH x KW windows; the divisor rule is PyTorch's (see ``minigrad.ops.pool``)."""
+    return _avg_pool2d(x, kernel_size=kernel_size, stride=stride, padding=padding,
+                       ceil_mode=ceil_mode, count_include_pad=count_include_pad)

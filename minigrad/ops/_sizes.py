@@ -1,0 +1,82 @@
+"""Where the sliding windows of a convolution or a pooling layer fall.
+
+One rule for the output size, shared by conv and pool, with an explicit ceil flag:
+
+    floor mode:  OH = floor((H + 2*PH - KH) / SH) + 1
+    ceil mode:   OH = ceil((H + 2*PH - KH) / SH) + 1, then one fewer if the last
+                 window would start at or past H + PH (in the right padding or beyond):
+                 every window must start inside the input or its left padding
+                 (Caffe's and PyTorch's rule, so sizes match theirs).
+
+GoogLeNet's 3x3/2 max pools need ceil mode: 112 -> 56, not 55.
+"""
+from typing import NamedTuple, Tuple
+
+
+def pair(value, name="value"):
+    """``3`` -> ``(3, 3)``; ``(3, 2)`` stays. Used for kernel, stride and padding."""
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise ValueError(f"{name}: expected an int or a pair of ints, got {value!r}")
+        return int(value[0]), int(value[1])
+    return int(value), int(value)
+
+
+def conv_output_size(size, kernel, stride, padding, ceil_mode=False):
+    """Number of window positions along one axis (see the module docstring)."""
+    span = size + 2 * padding - kernel
+    if ceil_mode:
+        out = -(-span // stride) + 1
+        if (out - 1) * stride >= size + padding:
+            out -= 1
+        return out
+    return span // stride + 1
+
+
+class Window(NamedTuple):
+    """The geometry of a sliding-window op on an (H, W) input.
+
+    ``padding`` is added on the top/left and on the bottom/right; in ceil mode the
+    last windows may run further past the bottom/right edge (``overhang``).
+    """
+    size: Tuple[int, int]      # (H, W) of the input
+    kernel: Tuple[int, int]    # (KH, KW)
+    stride: Tuple[int, int]    # (SH, SW)
+    padding: Tuple[int, int]   # (PH, PW)
+    out: Tuple[int, int]       # (OH, OW)
+
+    @property
+    def overhang(self):
+        """Rows/columns past H + PH (resp. W + PW) that the last windows reach (ceil mode)."""
+        return tuple(max(0, (o - 1) * s + k - (n + 2 * p))
+                     for n, k, s, p, o in zip(self.size, self.kernel, self.stride, self.padding, self.out))
+
+
+def window(size, kernel, stride, padding, ceil_mode=False):
+    """The ``Window`` for an input of spatial ``size`` (H, W); ints or pairs accepted."""
+    kernel, stride, padding = pair(kernel, "kernel"), pair(stride, "stride"), pair(padding, "padding")
+    size = tuple(int(s) for s in size)
+    out = tuple(conv_output_size(n, k, s, p, ceil_mode)
+                for n, k, s, p in zip(size, kernel, stride, padding))
+    return Window(size, kernel, stride, padding, out)
+
+
+def check_window(name, x_shape, kernel_size, stride, padding, half_kernel_padding=False):
+    """Raise a ValueError naming op ``name`` when its window does not fit x (N, C, H, W).
+
+    Pooling also needs ``half_kernel_padding``: padding at most half the kernel (as
+    in PyTorch), so that every window holds at least one real input element.
+    """
+    kernel, stride, padding = pair(kernel_size, "kernel"), pair(stride, "stride"), pair(padding, "padding")
+    if min(kernel) < 1:
+        raise ValueError(f"{name}: kernel size must be positive, got {kernel}")
+    if min(stride) < 1:
+        raise ValueError(f"{name}: stride must be positive, got {stride}")
+    if min(padding) < 0:
+        raise ValueError(f"{name}: padding must be non-negative, got {padding}")
+    if half_kernel_padding and any(2 * p > k for p, k in zip(padding, kernel)):
+        raise ValueError(f"{name}: padding {padding} must be at most half the kernel {kernel}")
+    padded = tuple(s + 2 * p for s, p in zip(x_shape[2:], padding))
+    if any(k > s for k, s in zip(kernel, padded)):
+        raise ValueError(f"{name}: kernel {kernel} is larger than the padded input {padded} "
+                         f"(input {tuple(x_shape)}, padding {padding})")

@@ -1,0 +1,96 @@
+"""Max, average and global average pooling over KH x KW windows.
+
+The windows (kernel, stride, padding, ceil mode) are laid out by
+``_sizes.window``; the loops over them live in ``minigrad.kernels``.
+
+Max pooling pads with -inf, so padding never wins a window. Its backward sends
+each window's gradient to the one input that was the maximum (the first one, on
+ties); overlapping windows (3x3 stride 2) add up where they share a winner.
+
+Average pooling divides a window's sum by a divisor that follows PyTorch exactly.
+For output row oh (columns alike), with hs = oh*SH - PH the window's first row:
+
+    count_include_pad=True:   rows hs .. min(hs + KH, H + PH) - 1,
+                              i.e. padding counts, but not the rows that ceil mode
+                              lets a window run past the padded input;
+    count_include_pad=False:  only the real rows, max(hs, 0) .. min(hs + KH, H) - 1.
+
+The divisor of window (oh, ow) is (its row count) * (its column count).
+"""
+import numpy
+
+from .. import kernels
+from ..backend import get_array_module
+from ._sizes import check_window, window
+
+
+def max_pool2d_forward(x, kernel_size, stride=None, padding=0, ceil_mode=False):
+    """x (N, C, H, W) -> y (N, C, OH, OW); ``stride`` None means ``kernel_size``."""
+    win = window(x.shape[2:], kernel_size, kernel_size if stride is None else stride, padding, ceil_mode)
+    y, argmax = kernels.for_array(x).max_pool(x, win)
+    return y, (argmax, win)
+
+
+def max_pool2d_backward(gy, cache):
+    argmax, win = cache
+    return (kernels.for_array(gy).max_pool_backward(gy, argmax, win),)
+
+
+def avg_pool_divisor(win, count_include_pad=True):
+    """The number each window's sum is divided by, an (OH, OW) NumPy array (see above)."""
+    counts = []
+    for size, k, s, p, out in zip(win.size, win.kernel, win.stride, win.padding, win.out):
+        start = numpy.arange(out) * s - p
+        if count_include_pad:
+            count = numpy.minimum(start + k, size + p) - start
+        else:
+            count = numpy.minimum(start + k, size) - numpy.maximum(start, 0)
+        counts.append(count)
+    return numpy.outer(counts[0], counts[1])
+
+
+def avg_pool2d_forward(x, kernel_size, stride=None, padding=0, ceil_mode=False,
+                       count_include_pad=True):
+    """x (N, C, H, W) -> y (N, C, OH, OW): window sums over ``avg_pool_divisor``."""
+    xp = get_array_module(x)
+    win = window(x.shape[2:], kernel_size, kernel_size if stride is None else stride, padding, ceil_mode)
+    divisor = xp.asarray(avg_pool_divisor(win, count_include_pad), dtype=x.dtype)
+    y = kernels.for_array(x).window_sum(x, win) / divisor
+    return y, (divisor, win)
+
+
+def avg_pool2d_backward(gy, cache):
+    # y = window_sum(x) / divisor, so gx = window_sum^T(gy / divisor)
+    divisor, win = cache
+    return (kernels.for_array(gy).window_sum_backward(gy / divisor, win),)
+
+
+def global_avg_pool2d_forward(x):
+    """x (N, C, H, W) -> (N, C, 1, 1): the mean of each channel's map."""
+    return x.mean(axis=(2, 3), keepdims=True), x.shape
+
+
+def global_avg_pool2d_backward(gy, x_shape):
+    xp = get_array_module(gy)
+    h, w = x_shape[2:]
+    return (xp.broadcast_to(gy / (h * w), x_shape).copy(),)
+
+
+def check_pool2d(name):
+    """The input check of pooling op ``name`` ("max_pool2d" or "avg_pool2d")."""
+    def check(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+        _check_image(name, x)
+        check_window(name, x.shape, kernel_size, kernel_size if stride is None else stride, padding,
+                     half_kernel_padding=True)
+    return check
+
+
+def check_global_avg_pool2d(x):
+    _check_image("global_avg_pool2d", x)
+
+
+def _check_image(name, x):
+    if x.ndim != 4:
+        raise ValueError(f"{name}: expected x of shape (N, C, H, W), got shape {x.shape}")
+    if x.dtype.kind != "f":
+        raise ValueError(f"{name}: expected a floating-point x, got dtype {x.dtype}")
