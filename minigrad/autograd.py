@@ -50,7 +50,9 @@ class Op:
     the differentiable ones (tensors, arrays or ``None`` for an absent optional
     input such as a bias); keyword parameters are constants (strides, labels).
     ``check(*arrays, **params)``, if given, raises a ``ValueError`` for bad input
-    before the forward runs.
+    before the forward runs. A backward may return more gradients than there were
+    inputs when the extra ones are ``None``: ``linear(x, W)`` and ``linear(x, W, None)``
+    share one backward that returns ``(gx, gW, None)``.
     """
 
     def __init__(self, name, forward, backward, check=None):
@@ -68,7 +70,8 @@ class Op:
             self.check(*arrays, **params)
         out, cache = self.forward(*arrays, **params)
         result = Tensor(out)
-        if _grad_enabled and any(t.requires_grad for t in present):
+        differentiable = result.dtype.kind == "f"     # astype(int), comparisons: no gradient
+        if _grad_enabled and differentiable and any(t.requires_grad for t in present):
             result.requires_grad = True
             result._node = Node(self.name, self.backward, cache, tensors)
         return result
@@ -82,12 +85,14 @@ def _check_same_device(name, tensors):
 
 
 def as_tensor(value, like=None):
-    """Return ``value`` as a Tensor. Python numbers take ``like``'s dtype and device."""
+    """Return ``value`` as a Tensor. Python numbers take ``like``'s dtype and device
+    (except a float next to an integer tensor, which would be truncated)."""
     if isinstance(value, Tensor):
         return value
     if like is not None and isinstance(value, (int, float, bool)):
         xp = backend.get_array_module(like.data)
-        return Tensor(xp.asarray(value, dtype=like.dtype))
+        truncates = isinstance(value, float) and like.dtype.kind not in "fc"   # int tensor * 0.5
+        return Tensor(xp.asarray(value, dtype=None if truncates else like.dtype))
     return Tensor(value)
 
 
@@ -198,7 +203,7 @@ class Tensor:
                 raise RuntimeError(f"backward(): a tensor of shape {self.shape} needs an explicit "
                                    f"upstream gradient of the same shape")
             grad = xp.ones_like(self.data)
-        grad = as_tensor(grad).data
+        grad = xp.asarray(as_tensor(grad).data, dtype=self.dtype)   # also moves it to self's device
         if grad.shape != self.shape:
             raise ValueError(f"backward(): gradient shape {grad.shape} != tensor shape {self.shape}")
         pending = {id(self): grad}
@@ -288,8 +293,9 @@ def _topological_order(root):
 
 def _send_to_inputs(node, gy, pending):
     """Run one node's backward and add each input's gradient to what it has so far."""
-    grads = node.backward(gy, node.cache)
-    if len(grads) != len(node.inputs):
+    grads = tuple(node.backward(gy, node.cache))
+    extra = grads[len(node.inputs):]
+    if len(grads) < len(node.inputs) or any(g is not None for g in extra):
         raise RuntimeError(f"backward of {node.name!r} returned {len(grads)} gradients "
                            f"for {len(node.inputs)} inputs")
     for position, (parent, g) in enumerate(zip(node.inputs, grads)):

@@ -120,11 +120,14 @@ def gradcheck(fn, *inputs, eps=1e-6, tolerance=1e-6, seed=0, max_elements=None,
     of plain-array functions. ``inputs``: arrays or Tensors (NumPy, float64 advised);
     non-float inputs (labels) are passed through unchecked. ``max_elements`` checks a
     random sample of each large input. Returns a ``GradcheckReport``; raises
-    ``GradcheckError`` when an input's error exceeds ``tolerance`` (unless told not to).
+    ``GradcheckError`` when an input's error exceeds ``tolerance`` (unless told not to),
+    and always when a gradient has the wrong shape. ``None`` inputs (an absent bias)
+    are passed through.
     """
     rng = numpy.random.default_rng(seed)
-    arrays = [backend.to_numpy(x.data if isinstance(x, Tensor) else x) for x in inputs]
-    arrays = [a.copy() if a.dtype.kind == "f" else a for a in arrays]
+    arrays = [None if x is None else backend.to_numpy(x.data if isinstance(x, Tensor) else x)
+              for x in inputs]                      # None: an absent optional input (a bias)
+    arrays = [a.copy() if _is_float(a) else a for a in arrays]
     names = names or [f"input {i}" for i in range(len(arrays))]
     if isinstance(fn, tuple):
         evaluate, analytic_grads = _pair_functions(fn, arrays)
@@ -138,11 +141,14 @@ def gradcheck(fn, *inputs, eps=1e-6, tolerance=1e-6, seed=0, max_elements=None,
 
     reports = []
     for i, x in enumerate(arrays):
-        if x.dtype.kind != "f":
+        if not _is_float(x):
             continue
+        exact = numpy.zeros(x.shape) if analytic[i] is None else backend.to_numpy(analytic[i])
+        if exact.shape != x.shape:   # e.g. a backward that forgot to undo broadcasting
+            raise GradcheckError(f"{names[i]}: the backward returned a gradient of shape "
+                                 f"{exact.shape} for an input of shape {x.shape}")
         indices = _sample_indices(x.size, max_elements, rng)
         numerical = numerical_gradient(loss, x, eps, indices)
-        exact = numpy.zeros(x.shape) if analytic[i] is None else backend.to_numpy(analytic[i])
         if indices is not None:
             keep = numpy.zeros(x.size, dtype=bool)
             keep[indices] = True
@@ -159,6 +165,10 @@ def gradcheck(fn, *inputs, eps=1e-6, tolerance=1e-6, seed=0, max_elements=None,
     return report
 
 
+def _is_float(array):
+    return array is not None and array.dtype.kind == "f"
+
+
 def _pair_functions(pair, arrays):
     forward, backward = pair
 
@@ -167,7 +177,10 @@ def _pair_functions(pair, arrays):
 
     def analytic_grads(gy):
         out, cache = forward(*arrays)
-        return list(backward(gy.astype(out.dtype), cache))
+        grads = list(backward(gy.astype(out.dtype), cache))
+        if len(grads) < len(arrays):
+            raise GradcheckError(f"the backward returned {len(grads)} gradients for {len(arrays)} inputs")
+        return grads
 
     return evaluate, analytic_grads
 
@@ -175,13 +188,13 @@ def _pair_functions(pair, arrays):
 def _tensor_functions(fn, arrays):
     def evaluate():
         with no_grad():
-            return backend.to_numpy(fn(*[Tensor(a) for a in arrays]).data)
+            return backend.to_numpy(fn(*[None if a is None else Tensor(a) for a in arrays]).data)
 
     def analytic_grads(gy):
-        tensors = [Tensor(a, requires_grad=a.dtype.kind == "f") for a in arrays]
+        tensors = [None if a is None else Tensor(a, requires_grad=_is_float(a)) for a in arrays]
         out = fn(*tensors)
         out.backward(gy.astype(out.dtype))
-        return [t.grad for t in tensors]
+        return [None if t is None else t.grad for t in tensors]
 
     return evaluate, analytic_grads
 

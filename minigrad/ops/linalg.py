@@ -41,4 +41,4 @@ def linear_backward(gy, cache):
     gx = gy @ W
     gW = gy.T @ x
     gb = gy.sum(axis=0) if has_bias else None
-    return (gx, gW, gb) if has_bias else (gx, gW)
+    return gx, gW, gb

@@ -6,10 +6,14 @@ reduced axes; ``_expand`` re-inserts those axes so that broadcasting lines up.
 from ..backend import get_array_module
 
 
-def _normalize_axes(axis, ndim):
+def _normalize_axes(axis, ndim, name):
+    """The reduced axes as sorted non-negative ints; ``name`` is the op, for the error."""
     if axis is None:
         return tuple(range(ndim))
     axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    for a in axes:
+        if not -ndim <= a < ndim:
+            raise ValueError(f"{name}: axis {a} is out of range for an array with {ndim} dimensions")
     return tuple(sorted(a % ndim for a in axes))
 
 
@@ -20,7 +24,7 @@ def _expand(gy, axes, keepdims):
 
 
 def sum_forward(x, axis=None, keepdims=False):
-    axes = _normalize_axes(axis, x.ndim)
+    axes = _normalize_axes(axis, x.ndim, "sum")
     return x.sum(axis=axes, keepdims=keepdims), (x.shape, axes, keepdims)
 
 
@@ -31,7 +35,7 @@ def sum_backward(gy, cache):
 
 
 def mean_forward(x, axis=None, keepdims=False):
-    axes = _normalize_axes(axis, x.ndim)
+    axes = _normalize_axes(axis, x.ndim, "mean")
     count = 1
     for a in axes:
         count *= x.shape[a]
@@ -45,7 +49,7 @@ def mean_backward(gy, cache):
 
 
 def max_forward(x, axis=None, keepdims=False):
-    axes = _normalize_axes(axis, x.ndim)
+    axes = _normalize_axes(axis, x.ndim, "max")
     y = x.max(axis=axes, keepdims=True)
     # Ties share the gradient equally so that the sum of gradients is preserved.
     winners = x == y

@@ -14,6 +14,7 @@ def reshape_backward(gy, x_shape):
 def transpose_forward(x, axes=None):
     if axes is None:
         axes = tuple(reversed(range(x.ndim)))
+    axes = tuple(a % x.ndim for a in axes)  # -1 -> last axis, so the inverse below is right
     return x.transpose(axes), axes
 
 
