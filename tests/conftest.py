@@ -11,7 +11,7 @@ import pytest
 from minigrad import backend
 
 
-@pytest.fixture(params=["numpy", "cupy"])
+@pytest.fixture(params=["numpy", pytest.param("cupy", marks=pytest.mark.gpu)])
 def xp(request):
     if request.param == "numpy":
         return numpy

@@ -1,0 +1,192 @@
+"""conv2d, im2col and col2im: against loops, finite differences and PyTorch."""
+import functools
+
+import numpy as np
+import pytest
+from hypothesis import assume, given, settings, strategies as st
+
+import minigrad.functional as F
+from minigrad import Tensor
+from minigrad.backend import to_numpy
+from minigrad.gradcheck import gradcheck
+from minigrad.ops.conv import col2im, conv2d_backward, conv2d_forward, im2col
+from minigrad.ops._sizes import conv_output_size
+
+
+def pair(v):
+    return (v, v) if isinstance(v, int) else tuple(v)
+
+
+def naive_conv2d(x, W, b=None, stride=1, padding=0):
+    """y[n, f, oh, ow] = b[f] + sum of W[f] * the window at (oh, ow): four plain loops."""
+    (sh, sw), (ph, pw) = pair(stride), pair(padding)
+    n_, c_, h, w = x.shape
+    f_, _, kh, kw = W.shape
+    x_pad = np.zeros((n_, c_, h + 2 * ph, w + 2 * pw), dtype=x.dtype)
+    x_pad[:, :, ph:ph + h, pw:pw + w] = x
+    oh, ow = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
+    y = np.zeros((n_, f_, oh, ow), dtype=x.dtype)
+    for n in range(n_):
+        for f in range(f_):
+            for i in range(oh):
+                for j in range(ow):
+                    window = x_pad[n, :, i * sh:i * sh + kh, j * sw:j * sw + kw]
+                    y[n, f, i, j] = np.sum(window * W[f]) + (0.0 if b is None else b[f])
+    return y
+
+
+def random_case(rng, n, c, f, h, w, kernel, bias=True, dtype=np.float64):
+    kh, kw = pair(kernel)
+    x = rng.standard_normal((n, c, h, w)).astype(dtype)
+    W = rng.standard_normal((f, c, kh, kw)).astype(dtype)
+    b = rng.standard_normal(f).astype(dtype) if bias else None
+    return x, W, b
+
+
+EDGE_CASES = [  # (N, C, F, H, W, kernel, stride, padding)
+    (2, 3, 4, 7, 7, 3, 1, 1),          # "same" 3x3
+    (1, 2, 3, 8, 6, 3, 2, 1),          # stride 2, odd/even sizes, batch 1
+    (2, 3, 2, 5, 5, 1, 1, 0),          # 1x1 fast path
+    (2, 3, 2, 5, 5, 1, 2, 0),          # 1x1 with stride: general path
+    (2, 3, 2, 4, 4, 1, 1, 1),          # 1x1 with padding: general path
+    (1, 2, 2, 5, 5, 5, 1, 0),          # kernel == input: 1x1 output
+    (1, 1, 1, 1, 1, 1, 1, 0),          # 1x1 map
+    (2, 2, 3, 9, 7, (3, 2), (2, 1), (1, 0)),   # rectangular everything
+    (1, 3, 2, 11, 11, 7, 2, 3),        # GoogLeNet's stem shape, small
+    (1, 2, 2, 3, 3, 5, 1, 1),          # kernel == padded input
+]
+
+
+@pytest.mark.parametrize("case", EDGE_CASES)
+def test_forward_matches_loops(xp, case):
+    n, c, f, h, w, kernel, stride, padding = case
+    x, W, b = random_case(np.random.default_rng(0), n, c, f, h, w, kernel)
+    y, _ = conv2d_forward(xp.asarray(x), xp.asarray(W), xp.asarray(b), stride=stride, padding=padding)
+    np.testing.assert_allclose(to_numpy(y), naive_conv2d(x, W, b, stride, padding), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("case", EDGE_CASES)
+def test_backward_gradcheck_pair(case):
+    n, c, f, h, w, kernel, stride, padding = case
+    x, W, b = random_case(np.random.default_rng(1), n, c, f, h, w, kernel)
+    forward = functools.partial(conv2d_forward, stride=stride, padding=padding)
+    report = gradcheck((forward, conv2d_backward), x, W, b, tolerance=1e-7, names=["x", "W", "b"])
+    assert report.max_rel_error < 1e-7
+
+
+def test_gradcheck_through_functional_with_and_without_bias():
+    x, W, b = random_case(np.random.default_rng(2), 2, 3, 4, 6, 5, 3)
+    with_bias = gradcheck(lambda x, W, b: F.conv2d(x, W, b, stride=2, padding=1), x, W, b,
+                          tolerance=1e-7)
+    without = gradcheck(lambda x, W: F.conv2d(x, W, padding=(1, 0)), x, W, tolerance=1e-7)
+    assert with_bias.max_rel_error < 1e-7 and without.max_rel_error < 1e-7
+
+
+def test_tensor_api_keeps_float32_and_reaches_every_input():
+    x, W, b = random_case(np.random.default_rng(3), 2, 3, 4, 6, 6, 3, dtype=np.float32)
+    tx, tW, tb = (Tensor(a, requires_grad=True) for a in (x, W, b))
+    y = F.conv2d(tx, tW, tb, padding=1)
+    y.sum().backward()
+    assert y.dtype == np.float32 and tx.grad.dtype == tW.grad.dtype == tb.grad.dtype == np.float32
+    np.testing.assert_allclose(tb.grad, np.full(4, 2 * 6 * 6), rtol=1e-6)
+
+
+@pytest.mark.parametrize("case", EDGE_CASES)
+def test_matches_torch_outputs_and_gradients(xp, case):
+    torch = pytest.importorskip("torch")
+    n, c, f, h, w, kernel, stride, padding = case
+    rng = np.random.default_rng(4)
+    x, W, b = random_case(rng, n, c, f, h, w, kernel)
+    y, cache = conv2d_forward(xp.asarray(x), xp.asarray(W), xp.asarray(b), stride=stride, padding=padding)
+    gy = rng.standard_normal(y.shape)
+    gx, gW, gb = conv2d_backward(xp.asarray(gy), cache)
+    tx, tW, tb = (torch.tensor(a, requires_grad=True) for a in (x, W, b))
+    ty = torch.nn.functional.conv2d(tx, tW, tb, stride=stride, padding=padding)
+    ty.backward(torch.tensor(gy))
+    for ours, theirs in ((y, ty), (gx, tx.grad), (gW, tW.grad), (gb, tb.grad)):
+        np.testing.assert_allclose(to_numpy(ours), theirs.detach().numpy(), rtol=1e-10, atol=1e-10)
+
+
+@st.composite
+def conv_cases(draw):
+    n, c, f = draw(st.integers(1, 3)), draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    h, w = draw(st.integers(1, 9)), draw(st.integers(1, 9))
+    kernel = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    padding = (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
+    assume(kernel[0] <= h + 2 * padding[0] and kernel[1] <= w + 2 * padding[1])
+    return n, c, f, h, w, kernel, stride, padding, draw(st.booleans()), draw(st.integers(0, 2**31))
+
+
+@settings(max_examples=40, deadline=None)
+@given(conv_cases())
+def test_property_forward_loops_and_backward_torch(case):
+    torch = pytest.importorskip("torch")
+    n, c, f, h, w, kernel, stride, padding, bias, seed = case
+    rng = np.random.default_rng(seed)
+    x, W, b = random_case(rng, n, c, f, h, w, kernel, bias)
+    y, cache = conv2d_forward(x, W, b, stride=stride, padding=padding)
+    np.testing.assert_allclose(y, naive_conv2d(x, W, b, stride, padding), rtol=1e-12, atol=1e-12)
+    gy = rng.standard_normal(y.shape)
+    grads = conv2d_backward(gy, cache)
+    assert len(grads) == (3 if bias else 2)
+    tensors = [torch.tensor(a, requires_grad=True) for a in (x, W, b) if a is not None]
+    torch.nn.functional.conv2d(*tensors, stride=stride, padding=padding).backward(torch.tensor(gy))
+    for ours, t in zip(grads, tensors):
+        np.testing.assert_allclose(ours, t.grad.numpy(), rtol=1e-10, atol=1e-10)
+
+
+@settings(max_examples=40, deadline=None)
+@given(conv_cases())
+def test_property_col2im_is_the_adjoint_of_im2col(case):
+    # <im2col(x), g> == <x, col2im(g)> for all x, g: the defining property of the backward.
+    n, c, _, h, w, kernel, stride, padding, _, seed = case
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, c, h, w))
+    cols = im2col(x, kernel, stride, padding)
+    assert cols.flags.c_contiguous
+    g = rng.standard_normal(cols.shape)
+    back = col2im(g, (h, w), stride, padding)
+    assert back.shape == x.shape
+    np.testing.assert_allclose(np.sum(cols * g), np.sum(x * back), rtol=1e-10)
+
+
+def test_im2col_layout(xp):
+    x = np.arange(2 * 1 * 3 * 3, dtype=np.float64).reshape(2, 1, 3, 3)
+    cols = to_numpy(im2col(xp.asarray(x), 2, stride=1, padding=0))
+    assert cols.shape == (1, 2, 2, 2, 2, 2)                   # (C, KH, KW, N, OH, OW)
+    np.testing.assert_array_equal(cols[0, :, :, 1, 0, 1], x[1, 0, 0:2, 1:3])   # image 1's window (0, 1)
+    np.testing.assert_array_equal(cols[0, 1, 0, 0], x[0, 0, 1:3, 0:2])         # offset (1, 0) everywhere
+
+
+def test_googlenet_stem_and_inception_sizes():
+    assert conv_output_size(224, 7, 2, 3) == 112
+    assert conv_output_size(56, 3, 1, 1) == 56
+    assert conv_output_size(28, 5, 1, 2) == 28
+    x, W, b = random_case(np.random.default_rng(5), 1, 3, 2, 224, 224, 7, dtype=np.float32)
+    y, _ = conv2d_forward(x, W, b, stride=2, padding=3)
+    assert y.shape == (1, 2, 112, 112)
+
+
+BAD_INPUTS = [
+    (dict(x=(3, 8, 8), W=(4, 3, 3, 3)), r"conv2d: expected x of shape \(N, C, H, W\), got shape \(3, 8, 8\)"),
+    (dict(x=(1, 3, 8, 8), W=(4, 3, 3)), r"conv2d: expected W of shape \(F, C, KH, KW\), got shape \(4, 3, 3\)"),
+    (dict(x=(1, 3, 8, 8), W=(4, 2, 3, 3)), r"conv2d: x has 3 channels but W expects 2 .*\(1, 3, 8, 8\).*\(4, 2, 3, 3\)"),
+    (dict(x=(1, 3, 4, 4), W=(4, 3, 7, 7), padding=1), r"conv2d: kernel \(7, 7\) is larger than the padded input \(6, 6\)"),
+    (dict(x=(1, 3, 8, 8), W=(4, 3, 3, 3), stride=0), r"conv2d: stride must be positive, got \(0, 0\)"),
+    (dict(x=(1, 3, 8, 8), W=(4, 3, 3, 3), padding=(1, -1)), r"conv2d: padding must be non-negative, got \(1, -1\)"),
+    (dict(x=(1, 3, 8, 8), W=(4, 3, 3, 3), b=(3,)), r"conv2d: expected bias of shape \(4,\), got \(3,\)"),
+]
+
+
+@pytest.mark.parametrize("shapes, message", BAD_INPUTS)
+def test_bad_input_errors_name_the_layer_and_shapes(shapes, message):
+    x, W = np.zeros(shapes["x"]), np.zeros(shapes["W"])
+    b = np.zeros(shapes["b"]) if "b" in shapes else None
+    with pytest.raises(ValueError, match=message):
+        F.conv2d(x, W, b, stride=shapes.get("stride", 1), padding=shapes.get("padding", 0))
+
+
+def test_integer_input_is_rejected():
+    with pytest.raises(ValueError, match="conv2d: expected a floating-point x, got dtype int64"):
+        F.conv2d(np.zeros((1, 1, 3, 3), dtype=np.int64), np.zeros((1, 1, 1, 1)))
