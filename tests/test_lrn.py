@@ -1,0 +1,139 @@
+"""Local response normalization: loops over channels as the reference, float64
+gradient checks with a LARGE alpha (so that a window one channel too short or too
+long shows), even and odd sizes, one channel, fewer channels than the window."""
+import functools
+
+import numpy
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import minigrad as mg
+import minigrad.functional as F
+from minigrad import backend, nn
+from minigrad.gradcheck import gradcheck
+from minigrad.ops.lrn import lrn_backward, lrn_forward
+
+
+def window(c, channels, size):
+    """Channels c - size//2 ... c + (size-1)//2 that exist (PyTorch's window)."""
+    return range(max(0, c - size // 2), min(channels, c + (size - 1) // 2 + 1))
+
+
+def naive_lrn(x, size, alpha, beta, k):
+    out = numpy.empty_like(x)
+    for c in range(x.shape[1]):
+        total = sum(x[:, j] ** 2 for j in window(c, x.shape[1], size))
+        out[:, c] = x[:, c] / (k + alpha / size * total) ** beta
+    return out
+
+
+def naive_lrn_backward(gy, x, size, alpha, beta, k):
+    """ga_j = sum_c gy_c db_c/da_j with db_c/da_j from the docstring of ops/lrn.py."""
+    channels = x.shape[1]
+    s = numpy.stack([k + alpha / size * sum(x[:, j] ** 2 for j in window(c, channels, size))
+                     for c in range(channels)], axis=1)
+    gx = numpy.zeros_like(x)
+    for c in range(channels):
+        gx[:, c] += gy[:, c] * s[:, c] ** -beta
+        for j in window(c, channels, size):
+            gx[:, j] -= gy[:, c] * 2 * alpha * beta / size * x[:, c] * x[:, j] * s[:, c] ** (-beta - 1)
+    return gx
+
+
+SIZES = [1, 2, 3, 4, 5, 6]
+CHANNELS = [1, 3, 8]
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("channels", CHANNELS)
+@pytest.mark.parametrize("alpha", [1e-4, 1.0, 5.0])
+def test_forward_and_backward_match_channel_loops(xp, size, channels, alpha):
+    rng = numpy.random.default_rng(size * 10 + channels)
+    x = rng.standard_normal((2, channels, 3, 4))
+    gy = rng.standard_normal(x.shape)
+    out, cache = lrn_forward(xp.asarray(x), size=size, alpha=alpha, beta=0.75, k=1.0)
+    numpy.testing.assert_allclose(backend.to_numpy(out), naive_lrn(x, size, alpha, 0.75, 1.0), rtol=1e-12)
+    (gx,) = lrn_backward(xp.asarray(gy), cache)
+    numpy.testing.assert_allclose(backend.to_numpy(gx), naive_lrn_backward(gy, x, size, alpha, 0.75, 1.0),
+                                  rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("channels", [1, 3, 7])
+def test_gradcheck_pair_large_alpha(size, channels):
+    rng = numpy.random.default_rng(size + 100 * channels)
+    x = rng.standard_normal((2, channels, 2, 3))
+    forward = functools.partial(lrn_forward, size=size, alpha=1.0, beta=0.75, k=2.0)
+    report = gradcheck((forward, lrn_backward), x, tolerance=1e-7)
+    assert report.max_rel_error < 1e-7
+
+
+@pytest.mark.parametrize("beta,k", [(0.75, 1.0), (0.5, 2.0), (1.5, 0.5)])
+def test_gradcheck_through_tensor_api(beta, k):
+    x = numpy.random.default_rng(3).standard_normal((2, 6, 3, 3))
+    report = gradcheck(lambda t: F.local_response_norm(t, size=5, alpha=2.0, beta=beta, k=k), x,
+                       tolerance=1e-7)
+    assert report.max_rel_error < 1e-7
+
+
+def test_module_gradcheck_and_float32_kept():
+    layer = nn.LocalResponseNorm(size=3, alpha=1.0, beta=0.75, k=1.0)
+    x = numpy.random.default_rng(4).standard_normal((1, 4, 2, 2))
+    assert gradcheck(layer, x, tolerance=1e-7).passed
+    assert layer(mg.tensor(x.astype(numpy.float32))).dtype == numpy.float32
+
+
+@settings(max_examples=30, deadline=None)
+@given(n=st.integers(1, 3), channels=st.integers(1, 9), h=st.integers(1, 4), size=st.integers(1, 7),
+       alpha=st.sampled_from([1e-4, 0.1, 1.0, 10.0]), beta=st.sampled_from([0.5, 0.75, 1.0]),
+       k=st.sampled_from([0.5, 1.0, 2.0]), seed=st.integers(0, 2**16))
+def test_property_matches_loops_and_shrinks(n, channels, h, size, alpha, beta, k, seed):
+    x = numpy.random.default_rng(seed).standard_normal((n, channels, h, h)) * 3
+    out, _ = lrn_forward(x, size=size, alpha=alpha, beta=beta, k=k)
+    numpy.testing.assert_allclose(out, naive_lrn(x, size, alpha, beta, k), rtol=1e-12)
+    # s >= k, so |b| <= |a| / k^beta, and the sign never changes
+    assert numpy.all(numpy.abs(out) <= numpy.abs(x) * k ** -beta * (1 + 1e-12))
+    assert numpy.all(numpy.sign(out) == numpy.sign(x))
+
+
+@pytest.mark.parametrize("size", [2, 3, 4, 5])
+@pytest.mark.parametrize("channels", [1, 3, 10])
+def test_matches_torch_forward_and_backward(size, channels):
+    torch = pytest.importorskip("torch")
+    rng = numpy.random.default_rng(size * channels)
+    x = rng.standard_normal((2, channels, 3, 3))
+    gy = rng.standard_normal(x.shape)
+    out, cache = lrn_forward(x, size=size, alpha=1.0, beta=0.75, k=1.0)
+    tx = torch.tensor(x, requires_grad=True)
+    ty = torch.nn.functional.local_response_norm(tx, size, alpha=1.0, beta=0.75, k=1.0)
+    ty.backward(torch.tensor(gy))
+    numpy.testing.assert_allclose(out, ty.detach().numpy(), rtol=1e-12)
+    numpy.testing.assert_allclose(lrn_backward(gy, cache)[0], tx.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_googlenet_defaults_match_torch_in_float32():
+    torch = pytest.importorskip("torch")
+    x = numpy.random.default_rng(5).standard_normal((2, 64, 7, 7)).astype(numpy.float32) * 20
+    ours = F.local_response_norm(mg.tensor(x)).numpy()
+    theirs = torch.nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=1.0)(torch.tensor(x)).numpy()
+    assert ours.dtype == numpy.float32
+    numpy.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("bad,match", [
+    (dict(x=numpy.ones(5)), r"local_response_norm: .*shape \(N, C, \.\.\.\), got shape \(5,\)"),
+    (dict(x=numpy.ones((1, 3, 2, 2), dtype=numpy.int64)), r"floating-point.*dtype int64"),
+    (dict(size=0), r"size must be a positive integer, got 0"),
+    (dict(k=0.0), r"k > 0 and alpha >= 0.*k=0.0"),
+])
+def test_bad_input_names_the_op(bad, match):
+    args = dict(x=numpy.ones((1, 3, 2, 2)), size=5, alpha=1e-4, beta=0.75, k=1.0)
+    args.update(bad)
+    with pytest.raises(ValueError, match=match):
+        F.local_response_norm(args.pop("x"), **args)
+
+
+def test_module_error_names_the_layer():
+    with pytest.raises(ValueError, match=r"LocalResponseNorm\(5, alpha=0.0001, beta=0.75, k=1.0\): "
+                                         r"local_response_norm: .*got shape \(4,\)"):
+        nn.LocalResponseNorm()(mg.tensor(numpy.ones(4)))
