@@ -1,0 +1,327 @@
+"""Optimizers, learning-rate schedules and weight averaging.
+
+An optimizer holds a list of parameters (Tensors with ``requires_grad``) and, in
+``step()``, moves each one against the gradient that ``backward()`` left in
+``.grad``. Its learning rate is a plain attribute, ``optimizer.lr``, that a
+schedule sets before each step:
+
+    optimizer = SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=2e-4)
+    schedule = PaperSchedule(base_lr=0.01)
+    for epoch in range(epochs):
+        for step, (x, y) in enumerate(batches):
+            optimizer.lr = schedule(epoch + step / len(batches))
+            optimizer.zero_grad()
+            loss_fn(model(x), y).backward()
+            optimizer.step()
+
+Weight decay (an L2 penalty wd/2 * |w|^2, gradient wd * w) is applied to weights
+only, not to biases (any parameter with one axis), as in the released Caffe
+GoogLeNet whose biases have ``decay_mult: 0``.
+
+The update rules work on whichever array module holds the parameters (NumPy or
+CuPy) and change parameters in place. ``state_dict()`` returns NumPy arrays, so a
+checkpoint written on a GPU loads on a CPU.
+"""
+import contextlib
+import math
+
+import numpy
+
+from . import backend
+
+
+class Optimizer:
+    """What every optimizer shares: the parameter list, ``lr``, a step count and state.
+
+    ``self.state`` maps a buffer name ("velocity", "m", ...) to one array per
+    parameter, created (as zeros) the first time a step needs it.
+    """
+    buffer_names = ()
+
+    def __init__(self, params, lr, weight_decay=0.0):
+        self.params = list(params)
+        if not self.params:
+            raise ValueError(f"{type(self).__name__}: got an empty parameter list")
+        if lr <= 0 or weight_decay < 0:
+            raise ValueError(f"{type(self).__name__}: need lr > 0 and weight_decay >= 0, "
+                             f"got lr={lr}, weight_decay={weight_decay}")
+        self.lr = float(lr)
+        self.weight_decay = float(weight_decay)
+        self.steps = 0
+        self.state = {name: [None] * len(self.params) for name in self.buffer_names}
+
+    def zero_grad(self):
+        for p in self.params:
+            p.grad = None
+
+    def step(self):
+        """Update every parameter that has a gradient."""
+        self.steps += 1
+        for index, p in enumerate(self.params):
+            if p.grad is None:
+                continue
+            self.update(index, p.data, self.decayed_gradient(p))
+
+    def decayed_gradient(self, p):
+        """dL/dw plus the weight-decay term wd * w (weights only, not biases)."""
+        if self.weight_decay and p.ndim > 1:
+            return p.grad + self.weight_decay * p.data
+        return p.grad
+
+    def buffer(self, name, index, like):
+        """The ``name`` buffer of parameter ``index``, zeros the first time."""
+        buffers = self.state[name]
+        if buffers[index] is None:
+            xp = backend.get_array_module(like)
+            buffers[index] = xp.zeros_like(like)
+        return buffers[index]
+
+    def update(self, index, w, g):
+        raise NotImplementedError
+
+    # --- checkpoints --------------------------------------------------------------
+    def state_dict(self):
+        """A flat dict of NumPy arrays: ``steps``, ``lr`` and ``<buffer>.<index>``."""
+        state = {"steps": numpy.array(self.steps, dtype=numpy.int64),
+                 "lr": numpy.array(self.lr, dtype=numpy.float64)}
+        for name, buffers in self.state.items():
+            for index, array in enumerate(buffers):
+                if array is not None:
+                    state[f"{name}.{index}"] = backend.to_numpy(array).copy()
+        return state
+
+    def load_state_dict(self, state):
+        """Restore what ``state_dict`` returned; buffers move to each parameter's device."""
+        name = type(self).__name__
+        for key in ("steps", "lr"):
+            if key not in state:
+                raise ValueError(f"{name}.load_state_dict: missing {key!r}")
+        buffers = {name_: [None] * len(self.params) for name_ in self.buffer_names}
+        for key, array in state.items():
+            if key in ("steps", "lr"):
+                continue
+            buffer_name, _, index = key.rpartition(".")
+            if buffer_name not in buffers or not index.isdigit() or int(index) >= len(self.params):
+                raise ValueError(f"{name}.load_state_dict: unexpected entry {key!r} "
+                                 f"(this optimizer has {len(self.params)} parameters and "
+                                 f"buffers {list(self.buffer_names)})")
+            param = self.params[int(index)]
+            if tuple(array.shape) != tuple(param.shape):
+                raise ValueError(f"{name}.load_state_dict: {key!r} has shape {tuple(array.shape)}, "
+                                 f"parameter {index} has shape {tuple(param.shape)}")
+            buffers[buffer_name][int(index)] = backend.to_device(
+                numpy.array(array, dtype=param.dtype), param.device)
+        self.steps = int(state["steps"])
+        self.lr = float(state["lr"])
+        self.state = buffers
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with momentum (the paper's: 0.9).
+
+        v <- momentum * v + g            (g includes weight decay)
+        w <- w - lr * v                  (plain momentum)
+        w <- w - lr * (g + momentum * v) (Nesterov, as Sutskever et al. 2013 rewrite it)
+
+    This is PyTorch's form. Caffe writes v <- momentum * v + lr * g, w <- w - v;
+    the two agree while lr is constant and differ only in how a change of lr
+    reaches the velocity already built up.
+    """
+    buffer_names = ("velocity",)
+
+    def __init__(self, params, lr=0.01, momentum=0.9, weight_decay=0.0, nesterov=False):
+        if not 0 <= momentum < 1:
+            raise ValueError(f"SGD: momentum must be in [0, 1), got {momentum}")
+        if nesterov and momentum == 0:
+            raise ValueError("SGD: Nesterov momentum needs momentum > 0")
+        self.momentum, self.nesterov = float(momentum), bool(nesterov)
+        super().__init__(params, lr, weight_decay)
+        if momentum == 0:
+            self.state = {}
+
+    def update(self, index, w, g):
+        if self.momentum == 0:
+            w -= self.lr * g
+            return
+        v = self.buffer("velocity", index, w)
+        v *= self.momentum
+        v += g
+        w -= self.lr * (g + self.momentum * v if self.nesterov else v)
+
+
+class Adam(Optimizer):
+    """Adam (Kingma and Ba, 2015): a step scaled by running moments of the gradient.
+
+        m <- b1 m + (1 - b1) g          v <- b2 v + (1 - b2) g^2
+        m_hat = m / (1 - b1^t)          v_hat = v / (1 - b2^t)     (bias correction)
+        w <- w - lr * m_hat / (sqrt(v_hat) + eps)
+    """
+    buffer_names = ("m", "v")
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+        if not all(0 <= b < 1 for b in betas):
+            raise ValueError(f"Adam: betas must lie in [0, 1), got {betas}")
+        self.beta1, self.beta2 = map(float, betas)
+        self.eps = float(eps)
+        super().__init__(params, lr, weight_decay)
+
+    def update(self, index, w, g):
+        m = self.buffer("m", index, w)
+        v = self.buffer("v", index, w)
+        m *= self.beta1
+        m += (1 - self.beta1) * g
+        v *= self.beta2
+        v += (1 - self.beta2) * g * g
+        xp = backend.get_array_module(w)
+        m_hat = m / (1 - self.beta1 ** self.steps)
+        v_hat = v / (1 - self.beta2 ** self.steps)
+        w -= self.lr * m_hat / (xp.sqrt(v_hat) + self.eps)
+
+
+# --- learning-rate schedules: lr = schedule(epoch), epoch may be fractional ----------
+class PaperSchedule:
+    """The paper's schedule: "decreasing the learning rate by 4% every 8 epochs".
+
+        lr(epoch) = base_lr * 0.96 ** floor(epoch / 8)
+    """
+
+    def __init__(self, base_lr, factor=0.96, every=8):
+        self.base_lr, self.factor, self.every = base_lr, factor, every
+
+    def __call__(self, epoch):
+        return self.base_lr * self.factor ** math.floor(epoch / self.every)
+
+    def __repr__(self):
+        return f"PaperSchedule(base_lr={self.base_lr}, x{self.factor} every {self.every} epochs)"
+
+
+class StepSchedule:
+    """lr(epoch) = base_lr * gamma ** floor(epoch / step_size)."""
+
+    def __init__(self, base_lr, step_size, gamma=0.1):
+        if step_size <= 0:
+            raise ValueError(f"StepSchedule: step_size must be positive, got {step_size}")
+        self.base_lr, self.step_size, self.gamma = base_lr, step_size, gamma
+
+    def __call__(self, epoch):
+        return self.base_lr * self.gamma ** math.floor(epoch / self.step_size)
+
+    def __repr__(self):
+        return f"StepSchedule(base_lr={self.base_lr}, x{self.gamma} every {self.step_size} epochs)"
+
+
+class CosineSchedule:
+    """Half a cosine from base_lr down to min_lr over ``total_epochs``, after an
+    optional linear warm-up (Loshchilov and Hutter, 2017, without restarts):
+
+        lr(t) = min_lr + (base_lr - min_lr) * (1 + cos(pi * t / T)) / 2
+    """
+
+    def __init__(self, base_lr, total_epochs, min_lr=0.0, warmup_epochs=0.0):
+        if total_epochs <= warmup_epochs:
+            raise ValueError(f"CosineSchedule: total_epochs ({total_epochs}) must exceed "
+                             f"warmup_epochs ({warmup_epochs})")
+        self.base_lr, self.total_epochs = base_lr, total_epochs
+        self.min_lr, self.warmup_epochs = min_lr, warmup_epochs
+
+    def __call__(self, epoch):
+        if epoch < self.warmup_epochs:
+            return self.base_lr * (epoch + 1e-3) / self.warmup_epochs
+        t = min(epoch - self.warmup_epochs, self.total_epochs - self.warmup_epochs)
+        T = self.total_epochs - self.warmup_epochs
+        return self.min_lr + (self.base_lr - self.min_lr) * (1 + math.cos(math.pi * t / T)) / 2
+
+    def __repr__(self):
+        return (f"CosineSchedule(base_lr={self.base_lr}, {self.total_epochs} epochs, "
+                f"warm-up {self.warmup_epochs})")
+
+
+class ConstantSchedule:
+    """lr(epoch) = base_lr."""
+
+    def __init__(self, base_lr):
+        self.base_lr = base_lr
+
+    def __call__(self, epoch):
+        return self.base_lr
+
+    def __repr__(self):
+        return f"ConstantSchedule(base_lr={self.base_lr})"
+
+
+SCHEDULES = ("paper", "step", "cosine", "constant")
+
+
+def make_schedule(name, base_lr, total_epochs):
+    """A schedule by name, for the command line; "step" divides lr by 10 after each third."""
+    if name == "paper":
+        return PaperSchedule(base_lr)
+    if name == "step":
+        return StepSchedule(base_lr, step_size=max(1, total_epochs // 3), gamma=0.1)
+    if name == "cosine":
+        return CosineSchedule(base_lr, total_epochs)
+    if name == "constant":
+        return ConstantSchedule(base_lr)
+    raise ValueError(f"unknown schedule {name!r}: expected one of {', '.join(SCHEDULES)}")
+
+
+# --- Polyak averaging ----------------------------------------------------------------
+class WeightAverage:
+    """A running average of the weights, to evaluate with (the paper: "Polyak
+    averaging was used to create the final model used at inference time").
+
+    ``decay=None`` is Polyak-Ruppert averaging, the plain mean of every iterate:
+    avg <- avg + (w - avg) / n. A ``decay`` in (0, 1) is an exponential moving
+    average, avg <- d * avg + (1 - d) * w, with d = min(decay, (1 + n) / (10 + n))
+    so that the first few (poor) iterates are forgotten quickly (as TensorFlow's
+    ExponentialMovingAverage does with ``num_updates``).
+    """
+
+    def __init__(self, params, decay=None):
+        if decay is not None and not 0 < decay < 1:
+            raise ValueError(f"WeightAverage: decay must be in (0, 1) or None, got {decay}")
+        self.params = list(params)
+        self.decay = decay
+        self.updates = 0
+        self.averages = [p.data.copy() for p in self.params]
+
+    def update(self):
+        """Fold the current weights into the average (call after each optimizer step)."""
+        self.updates += 1
+        n = self.updates
+        if self.decay is None:
+            weight_of_new = 1.0 / n
+        else:
+            weight_of_new = 1.0 - min(self.decay, (1.0 + n) / (10.0 + n))
+        for average, p in zip(self.averages, self.params):
+            average += weight_of_new * (p.data - average)
+
+    @contextlib.contextmanager
+    def swapped_in(self):
+        """Inside ``with average.swapped_in():`` the parameters hold the averages."""
+        current = [p.data for p in self.params]
+        for p, average in zip(self.params, self.averages):
+            p.data = average.copy()
+        try:
+            yield
+        finally:
+            for p, data in zip(self.params, current):
+                p.data = data
+
+    def state_dict(self):
+        state = {"updates": numpy.array(self.updates, dtype=numpy.int64)}
+        for index, average in enumerate(self.averages):
+            state[f"average.{index}"] = backend.to_numpy(average).copy()
+        return state
+
+    def load_state_dict(self, state):
+        for index, p in enumerate(self.params):
+            key = f"average.{index}"
+            if key not in state:
+                raise ValueError(f"WeightAverage.load_state_dict: missing {key!r}")
+            if tuple(state[key].shape) != tuple(p.shape):
+                raise ValueError(f"WeightAverage.load_state_dict: {key!r} has shape "
+                                 f"{tuple(state[key].shape)}, parameter {index} has {tuple(p.shape)}")
+        self.updates = int(state["updates"])
+        self.averages = [backend.to_device(numpy.array(state[f"average.{i}"], dtype=p.dtype), p.device)
+                         for i, p in enumerate(self.params)]
