@@ -1,0 +1,113 @@
+"""Checkpoints: weights, optimizer state, progress and settings in one ``.npz`` file.
+
+An ``.npz`` is a zip of ``.npy`` arrays. Everything here is an array or text, and
+it is read with ``allow_pickle=False``: loading a checkpoint never runs code.
+Inside, names are grouped by a prefix:
+
+    model/<parameter name>      the weights, e.g. model/conv1.weight
+    optimizer/<entry>           e.g. optimizer/velocity.3, optimizer/steps
+    average/<entry>             the running average of the weights (if kept)
+    progress/<entry>            where training stopped (epoch, step, running sums)
+    config                      the settings, as JSON text
+    format                      "minigrad-checkpoint", the format's name and version
+
+A checkpoint is written to a temporary file in the same folder and then renamed
+over the old one (``os.replace`` is atomic): if the program dies while writing,
+the last good checkpoint is still there, whole.
+"""
+import contextlib
+import json
+import os
+import tempfile
+import zipfile
+
+import numpy
+
+FORMAT = "minigrad-checkpoint 1"
+SECTIONS = ("model", "optimizer", "average", "progress")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is missing, damaged, or does not fit the model."""
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yield a temporary path next to ``path``; on success, rename it to ``path``.
+
+    On any error (or Ctrl-C) the temporary file is removed and ``path`` is untouched.
+    The temporary name keeps ``path``'s suffix, so writers that look at it (PNG) work.
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    suffix = os.path.splitext(path)[1]
+    handle, temporary = tempfile.mkstemp(prefix=".partial-", suffix=suffix, dir=folder)
+    os.close(handle)
+    try:
+        yield temporary
+        os.chmod(temporary, 0o644)          # mkstemp makes it private (0600)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(temporary)
+        raise
+
+
+def save_checkpoint(path, model, optimizer=None, average=None, progress=None, config=None):
+    """Write a checkpoint. ``model`` .. ``progress`` are dicts of arrays (``state_dict()``
+    results); ``config`` a JSON-serializable dict."""
+    arrays = {"format": numpy.array(FORMAT), "config": numpy.array(json.dumps(config or {}))}
+    for section, state in zip(SECTIONS, (model, optimizer, average, progress)):
+        for name, value in (state or {}).items():
+            arrays[f"{section}/{name}"] = numpy.asarray(value)
+    with atomic_path(path) as temporary:
+        with open(temporary, "wb") as file:
+            numpy.savez(file, **arrays)
+            file.flush()
+            os.fsync(file.fileno())
+    return path
+
+
+def load_checkpoint(path):
+    """Read a checkpoint -> dict with "config" (a dict) and one dict of arrays per section."""
+    if not os.path.isfile(path):
+        raise CheckpointError(f"checkpoint {path!r} does not exist")
+    try:
+        with numpy.load(path, allow_pickle=False) as archive:
+            arrays = {name: archive[name] for name in archive.files}
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as error:
+        raise CheckpointError(f"{path}: not a readable .npz checkpoint ({error})") from None
+    if "format" not in arrays or str(arrays["format"]) != FORMAT:
+        raise CheckpointError(f"{path}: not a minigrad checkpoint (no {FORMAT!r} marker)")
+    try:
+        config = json.loads(str(arrays.pop("config")))
+    except (KeyError, json.JSONDecodeError) as error:
+        raise CheckpointError(f"{path}: the config entry is missing or not JSON ({error})") from None
+    checkpoint = {"config": config, **{section: {} for section in SECTIONS}}
+    for name, value in arrays.items():
+        section, _, key = name.partition("/")
+        if section in SECTIONS:
+            checkpoint[section][key] = value
+    return checkpoint
+
+
+def check_state(expected, found, source="checkpoint"):
+    """Raise a CheckpointError naming the first parameter whose shape differs, or that
+    is missing or unexpected. ``expected``: {name: shape}; ``found``: {name: array}."""
+    for name, shape in expected.items():
+        if name not in found:
+            raise CheckpointError(f"{source} has no parameter {name!r} "
+                                  f"(expected shape {tuple(shape)}): it is from a different model")
+        if tuple(found[name].shape) != tuple(shape):
+            raise CheckpointError(f"{source}: parameter {name!r} expected shape {tuple(shape)}, "
+                                  f"got {tuple(found[name].shape)}: it is from a different model")
+    extra = [name for name in found if name not in expected]
+    if extra:
+        raise CheckpointError(f"{source} has parameters this model lacks, e.g. {extra[0]!r} "
+                              f"with shape {tuple(found[extra[0]].shape)}: it is from a different model")
+
+
+def load_weights(module, state, source="checkpoint"):
+    """Check ``state`` against ``module``'s parameters (a clear error), then load it."""
+    expected = {name: p.shape for name, p in module.named_parameters()}
+    check_state(expected, state, source)
+    module.load_state_dict(state)

@@ -1,0 +1,93 @@
+"""Checkpoint files: bit-exact round trip, no pickles, atomic replacement, clear errors."""
+import os
+
+import numpy
+import pytest
+
+from minigrad import nn
+from minigrad.checkpoint import (CheckpointError, atomic_path, load_checkpoint, load_weights,
+                                 save_checkpoint)
+from minigrad.optim import SGD
+
+
+def small_model(hidden=5, seed=0):
+    rng = numpy.random.default_rng(seed)
+    return nn.Sequential(nn.Linear(4, hidden, rng=rng), nn.ReLU(), nn.Linear(hidden, 3, rng=rng))
+
+
+def test_round_trip_is_bit_exact(tmp_path):
+    model = small_model()
+    optimizer = SGD(model.parameters(), lr=0.1, momentum=0.9)
+    for p in model.parameters():                  # one step, so the velocity is not zero
+        p.grad = numpy.random.default_rng(1).standard_normal(p.shape).astype(p.dtype)
+    optimizer.step()
+    config = {"model": {"width": 0.25}, "classes": ["zéro", "un"], "lr": 0.1}
+    progress = {"epoch": numpy.array(3), "loss_sum": numpy.array(1.25, dtype=numpy.float64)}
+    path = str(tmp_path / "run.npz")
+    save_checkpoint(path, model.state_dict(), optimizer.state_dict(), progress=progress, config=config)
+    loaded = load_checkpoint(path)
+    assert loaded["config"] == config
+    for section, original in (("model", model.state_dict()), ("optimizer", optimizer.state_dict()),
+                              ("progress", progress)):
+        assert loaded[section].keys() == original.keys()
+        for key, value in original.items():
+            assert loaded[section][key].dtype == value.dtype
+            assert loaded[section][key].tobytes() == value.tobytes()
+    again = small_model(seed=7)
+    load_weights(again, loaded["model"])
+    for (name, a), (_, b) in zip(model.named_parameters(), again.named_parameters()):
+        assert a.numpy().tobytes() == b.numpy().tobytes(), name
+
+
+def test_the_file_holds_no_pickles(tmp_path):
+    path = str(tmp_path / "run.npz")
+    save_checkpoint(path, small_model().state_dict(), config={"a": 1})
+    with numpy.load(path, allow_pickle=False) as archive:   # would raise on an object array
+        for name in archive.files:
+            assert archive[name].dtype != object
+
+
+def test_a_crash_while_writing_keeps_the_old_checkpoint(tmp_path):
+    path = str(tmp_path / "run.npz")
+    save_checkpoint(path, small_model().state_dict(), config={"good": True})
+    before = open(path, "rb").read()
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_path(path) as temporary:
+            with open(temporary, "wb") as file:
+                file.write(b"half a checkpoint")
+            raise KeyboardInterrupt          # Ctrl-C or a crash in the middle of writing
+    assert open(path, "rb").read() == before
+    assert os.listdir(tmp_path) == ["run.npz"]      # no temporary file left behind
+    assert load_checkpoint(path)["config"] == {"good": True}
+
+
+def test_a_model_of_another_shape_is_named_with_both_shapes(tmp_path):
+    path = str(tmp_path / "run.npz")
+    save_checkpoint(path, small_model(hidden=5).state_dict())
+    state = load_checkpoint(path)["model"]
+    with pytest.raises(CheckpointError, match=r"parameter '0.weight' expected shape \(8, 4\), got \(5, 4\)"):
+        load_weights(small_model(hidden=8), state)
+    del state["2.bias"]
+    with pytest.raises(CheckpointError, match=r"no parameter '2.bias' \(expected shape \(3,\)\)"):
+        load_weights(small_model(), state)
+    state["2.bias"], state["3.weight"] = numpy.zeros(3, numpy.float32), numpy.zeros((2, 2))
+    with pytest.raises(CheckpointError, match=r"parameters this model lacks, e.g. '3.weight'"):
+        load_weights(small_model(), state)
+
+
+def test_unreadable_files_say_so(tmp_path):
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_checkpoint(str(tmp_path / "missing.npz"))
+    junk = tmp_path / "junk.npz"
+    junk.write_bytes(b"not a zip file")
+    with pytest.raises(CheckpointError, match="junk.npz: not a readable .npz checkpoint"):
+        load_checkpoint(str(junk))
+    other = str(tmp_path / "other.npz")
+    numpy.savez(other, weights=numpy.zeros(3))
+    with pytest.raises(CheckpointError, match="other.npz: not a minigrad checkpoint"):
+        load_checkpoint(other)
+    truncated = tmp_path / "truncated.npz"
+    save_checkpoint(str(truncated), small_model().state_dict())
+    truncated.write_bytes(truncated.read_bytes()[:200])
+    with pytest.raises(CheckpointError, match="truncated.npz: not a readable .npz checkpoint"):
+        load_checkpoint(str(truncated))

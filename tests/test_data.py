@@ -1,0 +1,287 @@
+"""Data sets, the safe CIFAR reader, augmentation and the batching loader."""
+import os
+import pickle
+import pickletools
+import struct
+
+import numpy
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from minigrad.augment import Augmentation, crop_and_resize, random_crop_boxes, resize
+from minigrad.data import (DataError, DataLoader, Dataset, default_augmentation, load_cifar10,
+                           load_dataset, load_digits, load_image_folder, read_cifar_batch,
+                           read_image)
+
+
+# --- resizing and cropping ------------------------------------------------------------
+def naive_crop_and_resize(image, box, out_h, out_w):
+    """One (C, H, W) image, pixel by pixel: the bilinear formula written out."""
+    C, H, W = image.shape
+    top, left, height, width = box
+    out = numpy.zeros((C, out_h, out_w))
+    for i in range(out_h):
+        for j in range(out_w):
+            y = min(max(top + (i + 0.5) * height / out_h - 0.5, 0), H - 1)
+            x = min(max(left + (j + 0.5) * width / out_w - 0.5, 0), W - 1)
+            y0, x0 = int(numpy.floor(y)), int(numpy.floor(x))
+            y1, x1 = min(y0 + 1, H - 1), min(x0 + 1, W - 1)
+            dy, dx = y - y0, x - x0
+            out[:, i, j] = ((1 - dy) * (1 - dx) * image[:, y0, x0] + (1 - dy) * dx * image[:, y0, x1]
+                            + dy * (1 - dx) * image[:, y1, x0] + dy * dx * image[:, y1, x1])
+    return out
+
+
+def test_crop_and_resize_matches_the_pixel_loop():
+    rng = numpy.random.default_rng(0)
+    images = rng.random((3, 2, 9, 7))
+    boxes = [[0, 0, 9, 7], [1.5, 2.25, 4.0, 3.5], [5, 0, 4, 7]]
+    out = crop_and_resize(images, boxes, 5, 6)
+    for n in range(3):
+        numpy.testing.assert_allclose(out[n], naive_crop_and_resize(images[n], boxes[n], 5, 6),
+                                      rtol=1e-12, atol=1e-12)
+
+
+def test_resize_matches_torch_bilinear():
+    torch = pytest.importorskip("torch")
+    images = numpy.random.default_rng(1).random((2, 3, 8, 8)).astype(numpy.float32)
+    expected = torch.nn.functional.interpolate(torch.tensor(images), size=(32, 32), mode="bilinear",
+                                               align_corners=False).numpy()
+    numpy.testing.assert_allclose(resize(images, 32, 32), expected, atol=1e-6)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**31), height=st.integers(4, 64), width=st.integers(4, 64),
+       low=st.floats(0.05, 1.0))
+def test_random_crops_stay_inside_with_the_asked_area_and_aspect(seed, height, width, low):
+    rng = numpy.random.default_rng(seed)
+    boxes = random_crop_boxes(rng, 50, height, width, scale=(low, 1.0), ratio=(3 / 4, 4 / 3))
+    top, left, h, w = boxes.T
+    assert (top >= 0).all() and (left >= 0).all()
+    assert (top + h <= height + 1e-9).all() and (left + w <= width + 1e-9).all()
+    whole = (h == height) & (w == width)                # the fall-back when nothing fits
+    area = h * w / (height * width)
+    assert (area[~whole] >= low - 1e-9).all()
+    aspect = w / h
+    assert ((aspect[~whole] >= 3 / 4 - 1e-9) & (aspect[~whole] <= 4 / 3 + 1e-9)).all()
+
+
+def test_augmentation_is_seeded_and_each_part_switches_off():
+    images = numpy.random.default_rng(2).random((8, 3, 16, 16)).astype(numpy.float32)
+    augment = Augmentation()
+    a = augment(images, numpy.random.default_rng(5))
+    b = augment(images, numpy.random.default_rng(5))
+    numpy.testing.assert_array_equal(a, b)
+    assert a.shape == images.shape and a.dtype == numpy.float32
+    assert a.min() >= 0 and a.max() <= 1
+    nothing = Augmentation(crop_scale=None, flip=False, jitter=0)
+    numpy.testing.assert_array_equal(nothing(images, numpy.random.default_rng(0)), images)
+    flip_only = Augmentation(crop_scale=None, flip=True, jitter=0)(images, numpy.random.default_rng(0))
+    mirrored = [numpy.array_equal(f, i[:, :, ::-1]) for f, i in zip(flip_only, images)]
+    unchanged = [numpy.array_equal(f, i) for f, i in zip(flip_only, images)]
+    assert all(m or u for m, u in zip(mirrored, unchanged)) and any(mirrored) and any(unchanged)
+
+
+def test_digits_are_never_mirrored():
+    assert default_augmentation("digits").flip is False
+    assert default_augmentation("folder").flip is True
+    assert default_augmentation("folder").crop_scale == (0.08, 1.0)
+
+
+# --- the digits -----------------------------------------------------------------------
+def test_digits_upsampled_and_split_stratified():
+    digits = load_digits(size=32)
+    assert digits.images.shape == (1797, 1, 32, 32) and digits.images.dtype == numpy.uint8
+    assert digits.classes == [str(d) for d in range(10)] and digits.images.max() == 255
+    train, held = digits.split(held_out=0.2, seed=0)
+    assert len(train) + len(held) == 1797 and len(held) == pytest.approx(360, abs=5)
+    for label in range(10):                              # every class keeps ~20% held out
+        share = (held.labels == label).sum() / (digits.labels == label).sum()
+        assert share == pytest.approx(0.2, abs=0.01)
+    again, _ = digits.split(held_out=0.2, seed=0)
+    numpy.testing.assert_array_equal(train.labels, again.labels)
+    assert not set(map(bytes, train.images[:50])) & set(map(bytes, held.images))
+
+
+# --- the loader -----------------------------------------------------------------------
+def small_dataset(n=10, channels=1, size=4):
+    images = (numpy.arange(n * channels * size * size) % 256).astype(numpy.uint8)
+    return Dataset(images.reshape(n, channels, size, size), numpy.arange(n) % 3, ["a", "b", "c"])
+
+
+def test_loader_shuffles_by_seed_and_epoch_and_covers_everything_once():
+    images = numpy.repeat(numpy.arange(10, dtype=numpy.uint8), 16).reshape(10, 1, 4, 4)
+    loader = DataLoader(Dataset(images, numpy.arange(10) % 3, ["a", "b", "c"]), batch_size=4,
+                        shuffle=True, seed=3)           # image n is filled with the value n
+    assert len(loader) == 3
+
+    def order(epoch):
+        return numpy.concatenate([numpy.rint(x[:, 0, 0, 0] * 255) for x, _ in loader.batches(epoch)])
+    assert sorted(order(0)) == list(range(10))
+    numpy.testing.assert_array_equal(order(0), order(0))
+    assert not numpy.array_equal(order(0), order(1))
+
+
+def test_loader_can_start_mid_epoch_with_the_same_batches():
+    loader = DataLoader(small_dataset(n=20, channels=3, size=8), batch_size=3, shuffle=True, seed=1,
+                        augmentation=Augmentation(), mean=[0.5] * 3, std=[0.25] * 3)
+    whole = list(loader.batches(4))
+    tail = list(loader.batches(4, start=2))
+    for (x1, y1), (x2, y2) in zip(whole[2:], tail):
+        numpy.testing.assert_array_equal(x1, x2)
+        numpy.testing.assert_array_equal(y1, y2)
+    assert len(tail) == len(whole) - 2 == 5
+
+
+def test_loader_normalizes_per_channel():
+    data = small_dataset(n=4, channels=1)
+    x, y = next(iter(DataLoader(data, batch_size=4, mean=[0.5], std=[2.0])))
+    expected = (data.images.astype(numpy.float32) / 255 - 0.5) / 2.0
+    numpy.testing.assert_allclose(x, expected, rtol=1e-6)
+    assert x.dtype == numpy.float32 and y.dtype == numpy.int64
+    assert len(DataLoader(data, batch_size=3, drop_last=True)) == 1
+
+
+# --- CIFAR-10, in the exact format of the official python batches -----------------------
+class Python2Pickler(pickle._Pickler):
+    """Writes what Python 2's cPickle wrote for CIFAR-10: byte strings as (SHORT_)BINSTRING
+    and NumPy's reconstructor under its old name, numpy.core.multiarray._reconstruct."""
+    dispatch = pickle._Pickler.dispatch.copy()
+
+    def save_bytes(self, obj):
+        if len(obj) < 256:
+            self.write(pickle.SHORT_BINSTRING + bytes([len(obj)]) + obj)
+        else:
+            self.write(pickle.BINSTRING + struct.pack("<i", len(obj)) + obj)
+        self.memoize(obj)
+    dispatch[bytes] = save_bytes
+
+    def save_global(self, obj, name=None):
+        if getattr(obj, "__name__", None) == "_reconstruct":
+            self.write(pickle.GLOBAL + b"numpy.core.multiarray\n_reconstruct\n")
+            self.memoize(obj)
+        else:
+            super().save_global(obj, name)
+
+
+def write_cifar_batch(path, images, labels):
+    batch = {b"batch_label": b"training batch 1 of 5", b"labels": [int(v) for v in labels],
+             b"data": images.reshape(len(images), -1),
+             b"filenames": [f"img_{i}.png".encode() for i in range(len(images))]}
+    with open(path, "wb") as file:
+        Python2Pickler(file, protocol=2).dump(batch)
+
+
+def make_cifar_folder(root, per_batch=6, seed=0):
+    rng = numpy.random.default_rng(seed)
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir()
+    written = {}
+    for name in ["data_batch_1", "data_batch_2", "test_batch"]:
+        images = rng.integers(0, 256, size=(per_batch, 3, 32, 32), dtype=numpy.uint8)
+        labels = rng.integers(0, 10, size=per_batch)
+        write_cifar_batch(folder / name, images, labels)
+        written[name] = (images, labels)
+    return folder, written
+
+
+def test_the_test_file_has_the_official_layout(tmp_path):
+    folder, _ = make_cifar_folder(tmp_path)
+    listing = [(op.name, arg) for op, arg, _ in pickletools.genops((folder / "test_batch").read_bytes())]
+    assert listing[0] == ("PROTO", 2)
+    assert ("GLOBAL", "numpy.core.multiarray _reconstruct") in listing
+    assert ("SHORT_BINSTRING", "data") in listing         # a Python 2 str, read as bytes
+    assert any(name == "BINSTRING" for name, _ in listing)  # the pixels, a long str
+
+
+def test_cifar_batches_read_back_exactly(tmp_path):
+    folder, written = make_cifar_folder(tmp_path)
+    for source in (tmp_path, folder):              # the parent folder or the batches folder
+        train, test = load_cifar10(str(source))
+        numpy.testing.assert_array_equal(train.images, numpy.concatenate(
+            [written["data_batch_1"][0], written["data_batch_2"][0]]))
+        numpy.testing.assert_array_equal(test.labels, written["test_batch"][1])
+        assert train.classes[0] == "airplane" and test.images.shape == (6, 3, 32, 32)
+
+
+class Boom:
+    def __reduce__(self):
+        return (os.system, ("touch pwned",))
+
+
+@pytest.mark.parametrize("payload, refusal", [
+    ({b"data": Boom(), b"labels": []}, r"refusing to load (posix|nt|os)\.system"),
+    ({b"data": numpy.array([Boom()], dtype=object), b"labels": [0]}, "refusing an array of Python objects"),
+], ids=["os.system", "object-array"])
+def test_a_pickle_that_would_run_code_is_refused(tmp_path, monkeypatch, payload, refusal):
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "data_batch_1"
+    path.write_bytes(pickle.dumps(payload, protocol=4))
+    with pytest.raises(DataError, match="data_batch_1: not a CIFAR-10 python batch .*" + refusal):
+        read_cifar_batch(str(path))
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_the_hostile_file_is_live_under_plain_pickle(tmp_path, monkeypatch):
+    """The control: plain ``pickle.loads`` does run the command, so the refusal is real."""
+    monkeypatch.chdir(tmp_path)
+    pickle.loads(pickle.dumps({b"data": Boom()}, protocol=4))
+    assert (tmp_path / "pwned").exists()
+
+
+def test_cifar_bad_input_says_what_is_wrong(tmp_path):
+    with pytest.raises(DataError, match="does not exist"):
+        load_cifar10(str(tmp_path / "nowhere"))
+    with pytest.raises(DataError, match="expected CIFAR-10's python batches"):
+        load_cifar10(str(tmp_path))
+    garbage = tmp_path / "garbage"
+    garbage.write_bytes(b"this is not a pickle at all")
+    with pytest.raises(DataError, match="garbage: not a CIFAR-10 python batch"):
+        read_cifar_batch(str(garbage))
+    wrong = tmp_path / "wrong"
+    write_cifar_batch(wrong, numpy.zeros((2, 3, 16, 16), numpy.uint8), [0, 1])
+    with pytest.raises(DataError, match=r"expected b'data' uint8 of shape \(N, 3072\)"):
+        read_cifar_batch(str(wrong))
+
+
+# --- a folder of images ---------------------------------------------------------------------
+def make_image_folder(root, classes=("cat", "dog"), per_class=3):
+    from PIL import Image
+    rng = numpy.random.default_rng(0)
+    for name in classes:
+        (root / name).mkdir(parents=True)
+        for i in range(per_class):
+            pixels = rng.integers(0, 256, size=(20 + i, 30, 3), dtype=numpy.uint8)
+            Image.fromarray(pixels).save(root / name / f"{i}.png")
+        (root / name / "notes.txt").write_text("not an image, skipped")
+    return root
+
+
+def test_image_folder_one_class_per_sub_folder(tmp_path):
+    folder = make_image_folder(tmp_path / "pets")
+    data = load_image_folder(str(folder), size=16)
+    assert data.classes == ["cat", "dog"] and data.images.shape == (6, 3, 16, 16)
+    assert list(data.labels) == [0, 0, 0, 1, 1, 1]
+    grey = load_image_folder(str(folder), size=8, channels=1)
+    assert grey.images.shape == (6, 1, 8, 8)
+    train, held = load_dataset("folder", str(folder), size=16, held_out=0.34)
+    assert len(train) == 4 and len(held) == 2
+
+
+def test_image_folder_bad_input_names_the_file(tmp_path):
+    folder = make_image_folder(tmp_path / "pets")
+    (folder / "dog" / "broken.jpg").write_text("I am text pretending to be a JPEG")
+    with pytest.raises(DataError, match=r"broken\.jpg: not an image Pillow can read"):
+        load_image_folder(str(folder), size=16)
+    with pytest.raises(DataError, match="does not exist"):
+        load_image_folder(str(tmp_path / "missing"))
+    (tmp_path / "flat").mkdir()
+    with pytest.raises(DataError, match="one sub-folder per class"):
+        load_image_folder(str(tmp_path / "flat"))
+    with pytest.raises(DataError, match="no such file"):
+        read_image(str(tmp_path / "none.png"), 8)
+    with pytest.raises(DataError, match="needs a path"):
+        load_dataset("cifar10")
+    with pytest.raises(DataError, match="unknown data set 'mnist'"):
+        load_dataset("mnist")
