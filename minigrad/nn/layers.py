@@ -80,18 +80,14 @@ class Conv2d(Module):
         return text + ("" if self.bias is not None else ", bias=False")
 
 
-class MaxPool2d(Module):
-    """Max over each window; ``stride=None`` means stride = kernel_size."""
+class _Pool2d(Module):
+    """What max and average pooling share: the window and how it moves."""
 
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False):
         super().__init__()
         self.kernel_size = kernel_size
         self.stride = kernel_size if stride is None else stride
         self.padding, self.ceil_mode = padding, ceil_mode
-
-    def forward(self, x):
-        return F.max_pool2d(x, self.kernel_size, stride=self.stride, padding=self.padding,
-                            ceil_mode=self.ceil_mode)
 
     def extra_repr(self):
         text = f"kernel_size={self.kernel_size}, stride={self.stride}"
@@ -100,7 +96,15 @@ class MaxPool2d(Module):
         return text + (", ceil_mode=True" if self.ceil_mode else "")
 
 
-class AvgPool2d(MaxPool2d):
+class MaxPool2d(_Pool2d):
+    """Max over each window; ``stride=None`` means stride = kernel_size."""
+
+    def forward(self, x):
+        return F.max_pool2d(x, self.kernel_size, stride=self.stride, padding=self.padding,
+                            ceil_mode=self.ceil_mode)
+
+
+class AvgPool2d(_Pool2d):
     """Mean over each window; ``count_include_pad`` says whether padded zeros count."""
 
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):

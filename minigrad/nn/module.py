@@ -52,6 +52,11 @@ class Module:
                 registries[1][name] = value
         object.__setattr__(self, name, value)
 
+    def __delattr__(self, name):
+        self._parameters.pop(name, None)
+        self._modules.pop(name, None)
+        object.__delattr__(self, name)
+
     # --- running ---------------------------------------------------------------------
     def forward(self, *inputs):
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
