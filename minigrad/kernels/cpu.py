@@ -46,11 +46,11 @@ def unpad(g_pad, win):
     return g_pad[:, :, ph:ph + h, pw:pw + w]
 
 
-def padded_zeros(like, n, c, win):
-    """A zero gradient buffer the shape ``pad`` gives an (n, c, H, W) input."""
+def padded_zeros(like, a, b, win):
+    """Zeros of the shape ``pad`` gives an (a, b, H, W) input: a gradient buffer."""
     xp = get_array_module(like)
     (h, w), (ph, pw), (eh, ew) = win.size, win.padding, win.overhang
-    return xp.zeros((n, c, h + 2 * ph + eh, w + 2 * pw + ew), dtype=like.dtype)
+    return xp.zeros((a, b, h + 2 * ph + eh, w + 2 * pw + ew), dtype=like.dtype)
 
 
 def offsets(win):
@@ -95,12 +95,16 @@ def col2im(cols, win):
     Every column entry is added back to the input pixel it was copied from;
     pixels shared by overlapping windows receive the sum. One slice-add per
     kernel offset (i, j).
+
+    The sums are taken in a (C, N, H, W) buffer, so that each slice-add reads one
+    contiguous block cols[c, i, j]; the result is returned as an (N, C, H, W)
+    transposed view of it (no copy).
     """
     c, n = cols.shape[0], cols.shape[3]
-    g_pad = padded_zeros(cols, n, c, win)
+    g_pad = padded_zeros(cols, c, n, win)
     for i, j, rows, columns in offsets(win):
-        g_pad[:, :, rows, columns] += cols[:, i, j].transpose(1, 0, 2, 3)
-    return unpad(g_pad, win)
+        g_pad[:, :, rows, columns] += cols[:, i, j]
+    return unpad(g_pad, win).transpose(1, 0, 2, 3)
 
 
 def max_pool(x, win):

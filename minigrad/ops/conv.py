@@ -14,7 +14,6 @@ A 1x1 convolution with stride 1 and no padding needs no im2col: each pixel's
 channel vector is already a column, so y[n] = W2 @ x[n] for x[n] as (C, H*W).
 """
 from .. import kernels
-from ..backend import get_array_module
 from ._sizes import check_window, window
 
 
@@ -70,24 +69,21 @@ def conv2d_forward(x, W, b=None, stride=1, padding=0):
 def conv2d_backward(gy, cache):
     """gy (N, F, OH, OW) -> (gx, gW) or (gx, gW, gb) when the forward had a bias."""
     x, W, cols, win, has_bias = cache
-    xp = get_array_module(gy)
     n, c, h, w = x.shape
     f, _, kh, kw = W.shape
     W2 = W.reshape(f, c * kh * kw)
-    if cols is None:
-        gy3 = gy.reshape(n, f, h * w)
-        x3 = x.reshape(n, c, h * w)
-        gW = xp.tensordot(gy3, x3, axes=([0, 2], [0, 2]))           # sum_n gy[n] @ x[n]^T
-        gx = (W2.T @ gy3).reshape(x.shape)
+    gy2 = gy.transpose(1, 0, 2, 3).reshape(f, -1)                  # (F, N*OH*OW)
+    if cols is None:                                               # 1x1: the input is the column matrix
+        gW = gy2 @ x.transpose(1, 0, 2, 3).reshape(c, -1).T
+        gx = (W2.T @ gy.reshape(n, f, h * w)).reshape(x.shape)     # N products (C,F)@(F,H*W)
     else:
-        gy2 = gy.transpose(1, 0, 2, 3).reshape(f, -1)              # (F, N*OH*OW)
         gW = gy2 @ cols.T
         gcols = (W2.T @ gy2).reshape(c, kh, kw, n, *win.out)
         gx = kernels.for_array(gy).col2im(gcols, win)
     gW = gW.reshape(W.shape)
     if not has_bias:
         return gx, gW
-    return gx, gW, gy.sum(axis=(0, 2, 3))
+    return gx, gW, gy2.sum(axis=1)
 
 
 def check_conv2d(x, W, b=None, stride=1, padding=0):
