@@ -1,0 +1,324 @@
+"""Reductions (sum, mean, max), linear algebra (matmul, linear), shape ops (reshape,
+transpose, getitem, concat, split, flatten), to_device and astype.
+
+Forward against plain NumPy on every backend of the ``xp`` fixture; float64
+gradient checks through the Tensor API and on the raw pairs; the errors name the
+op and the shapes.
+"""
+import functools
+
+import numpy
+import pytest
+
+import minigrad.functional as F
+from minigrad import Tensor, backend
+from minigrad.gradcheck import gradcheck
+from minigrad.ops import linalg, reduce, shape as shape_ops
+
+TOLERANCE = 1e-7
+
+
+def make(shape, seed):
+    return numpy.random.default_rng(seed).standard_normal(shape)
+
+
+def distinct(shape, seed):
+    """Shuffled, well separated values: no ties for max (its gradient has a kink at a tie)."""
+    values = numpy.linspace(-1, 1, int(numpy.prod(shape)))
+    return numpy.random.default_rng(seed).permutation(values).reshape(shape)
+
+
+def check_forward(xp, fn, reference, *arrays):
+    """``fn`` on ``xp`` arrays equals the NumPy ``reference``; on a GPU, so does its backward."""
+    out = fn(*[Tensor(xp.asarray(a)) for a in arrays])
+    expected = reference(*arrays)
+    assert out.shape == numpy.shape(expected)
+    numpy.testing.assert_allclose(out.numpy(), expected, rtol=1e-12, atol=1e-14)
+    if xp is not numpy:
+        for on_xp, on_numpy in zip(gradients(xp, fn, arrays), gradients(numpy, fn, arrays)):
+            numpy.testing.assert_allclose(on_xp, on_numpy, rtol=1e-12, atol=1e-14)
+
+
+def gradients(xp, fn, arrays):
+    """The input gradients of ``fn`` for a fixed random upstream gradient, computed on ``xp``."""
+    tensors = [Tensor(xp.asarray(a), requires_grad=True) for a in arrays]
+    out = fn(*tensors)
+    out.backward(xp.asarray(numpy.random.default_rng(0).standard_normal(out.shape)))
+    return [backend.to_numpy(t.grad) for t in tensors]
+
+
+def check_gradients(fn, pair, *arrays):
+    assert gradcheck(fn, *arrays, tolerance=TOLERANCE).max_rel_error < TOLERANCE
+    if pair is not None:
+        assert gradcheck(pair, *arrays, tolerance=TOLERANCE).max_rel_error < TOLERANCE
+
+
+# --- reductions ----------------------------------------------------------------------
+REDUCTIONS = {
+    "sum": (numpy.sum, reduce.sum_forward, reduce.sum_backward),
+    "mean": (numpy.mean, reduce.mean_forward, reduce.mean_backward),
+    "max": (numpy.max, reduce.max_forward, reduce.max_backward),
+}
+AXES = [((2, 3, 4), None), ((2, 3, 4), 0), ((2, 3, 4), -1), ((2, 3, 4), (0, 2)), ((2, 3, 4), (-1, -3)),
+        ((3, 1, 2), 1), ((5,), 0), ((5,), None)]
+
+
+@pytest.mark.parametrize("keepdims", [False, True])
+@pytest.mark.parametrize("shape, axis", AXES, ids=str)
+@pytest.mark.parametrize("name", REDUCTIONS)
+def test_reduction_forward_matches_numpy(xp, name, shape, axis, keepdims):
+    reference, _, _ = REDUCTIONS[name]
+    fn = functools.partial(getattr(F, name), axis=axis, keepdims=keepdims)
+    check_forward(xp, fn, functools.partial(reference, axis=axis, keepdims=keepdims), distinct(shape, 0))
+
+
+@pytest.mark.parametrize("keepdims", [False, True])
+@pytest.mark.parametrize("shape, axis", AXES, ids=str)
+@pytest.mark.parametrize("name", REDUCTIONS)
+def test_reduction_gradcheck(name, shape, axis, keepdims):
+    _, forward, backward = REDUCTIONS[name]
+    x = distinct(shape, 1)
+    fn = lambda t: getattr(t, name)(axis=axis, keepdims=keepdims)  # noqa: E731  the Tensor method
+    check_gradients(fn, (functools.partial(forward, axis=axis, keepdims=keepdims), backward), x)
+
+
+def test_max_shares_the_gradient_between_ties():
+    x = Tensor(numpy.array([[1.0, 3.0, 3.0], [2.0, 0.0, 1.0]]), requires_grad=True)
+    x.max(axis=1).sum().backward()
+    numpy.testing.assert_array_equal(x.grad, [[0, 0.5, 0.5], [1, 0, 0]])
+
+
+@pytest.mark.parametrize("name", REDUCTIONS)
+def test_reduction_axis_out_of_range(name):
+    with pytest.raises(ValueError, match=rf"{name}: axis 2 is out of range for an array with 2 dimensions"):
+        getattr(F, name)(Tensor(numpy.ones((2, 3))), axis=2)
+    with pytest.raises(ValueError, match=rf"{name}: axis -3 is out of range"):
+        getattr(F, name)(Tensor(numpy.ones((2, 3))), axis=-3)
+
+
+def test_reductions_keep_float32():
+    x = Tensor(numpy.ones((2, 3), dtype=numpy.float32), requires_grad=True)
+    for y in (x.sum(), x.mean(axis=0), x.max(axis=-1)):
+        y.sum().backward()
+        assert y.dtype == x.grad.dtype == numpy.float32
+
+
+# --- matmul and linear -------------------------------------------------------------------
+MATMUL_SHAPES = [
+    ((3, 4), (4, 5)),
+    ((4,), (4, 5)),            # 1-D on the left: a row vector
+    ((3, 4), (4,)),            # 1-D on the right: a column vector
+    ((4,), (4,)),              # a dot product, 0-d result
+    ((2, 3, 4), (4, 5)),       # batched @ matrix
+    ((2, 3, 4), (2, 4, 5)),    # batched @ batched
+    ((2, 1, 3, 4), (3, 4, 2)), # batch axes broadcast
+    ((4,), (2, 4, 5)),
+    ((2, 3, 4), (4,)),
+    ((1, 1), (1, 1)),
+]
+
+
+@pytest.mark.parametrize("shapes", MATMUL_SHAPES, ids=str)
+def test_matmul_forward_matches_numpy(xp, shapes):
+    check_forward(xp, lambda a, b: a @ b, numpy.matmul, make(shapes[0], 0), make(shapes[1], 1))
+
+
+@pytest.mark.parametrize("shapes", MATMUL_SHAPES, ids=str)
+def test_matmul_gradcheck(shapes):
+    a, b = make(shapes[0], 2), make(shapes[1], 3)
+    check_gradients(lambda x, y: x @ y, (linalg.matmul_forward, linalg.matmul_backward), a, b)
+
+
+def test_matmul_with_a_numpy_array_on_the_left():
+    a, b = make((2, 3), 4), Tensor(make((3, 2), 5), requires_grad=True)
+    out = a @ b
+    assert isinstance(out, Tensor)
+    out.sum().backward()
+    numpy.testing.assert_allclose(b.grad, a.T @ numpy.ones((2, 2)))
+
+
+def test_matmul_inner_dimension_mismatch():
+    with pytest.raises(ValueError, match=r"matmul: inner dimensions differ: \(2, 3\) @ \(4, 5\) \(3 != 4\)"):
+        Tensor(numpy.ones((2, 3))) @ Tensor(numpy.ones((4, 5)))
+    with pytest.raises(ValueError, match=r"matmul: needs arrays of at least 1 dimension"):
+        F.matmul(Tensor(numpy.ones(())), Tensor(numpy.ones(3)))
+
+
+@pytest.mark.parametrize("bias", ["given", "omitted", "None"])
+def test_linear_forward_and_gradcheck(xp, bias):
+    x, W, b = make((3, 4), 6), make((5, 4), 7), make((5,), 8)
+    expected = x @ W.T + (b if bias == "given" else 0)
+    inputs = {"given": (x, W, b), "omitted": (x, W), "None": (x, W, None)}[bias]
+    out = F.linear(*[None if a is None else Tensor(xp.asarray(a)) for a in inputs])
+    numpy.testing.assert_allclose(out.numpy(), expected, rtol=1e-12)
+    check_gradients(F.linear, (linalg.linear_forward, linalg.linear_backward), *inputs)
+
+
+def test_linear_bad_shapes_name_the_layer():
+    x, W = Tensor(numpy.ones((3, 4))), Tensor(numpy.ones((5, 6)))
+    with pytest.raises(ValueError, match=r"linear: x has 4 features but W expects 6 \(x \(3, 4\), W \(5, 6\)\)"):
+        F.linear(x, W)
+    with pytest.raises(ValueError, match=r"linear: bias shape \(4,\) should be \(5,\)"):
+        F.linear(x, Tensor(numpy.ones((5, 4))), Tensor(numpy.ones(4)))
+    with pytest.raises(ValueError, match=r"linear: expected x of shape \(N, in\)"):
+        F.linear(Tensor(numpy.ones(4)), Tensor(numpy.ones((5, 4))))
+
+
+# --- reshape, transpose, flatten -----------------------------------------------------------
+@pytest.mark.parametrize("new_shape", [(6, 4), (-1,), (4, -1, 2), (1, 24), (2, 3, 4, 1)], ids=str)
+def test_reshape(xp, new_shape):
+    x = make((2, 3, 4), 9)
+    check_forward(xp, lambda t: t.reshape(new_shape), lambda a: a.reshape(new_shape), x)
+    check_gradients(lambda t: t.reshape(*new_shape),
+                    (functools.partial(shape_ops.reshape_forward, shape=new_shape), shape_ops.reshape_backward), x)
+
+
+def test_reshape_to_an_incompatible_size():
+    with pytest.raises(ValueError, match=r"reshape: cannot reshape \(2, 3\) \(6 values\) into \(4, 2\)"):
+        Tensor(numpy.ones((2, 3))).reshape(4, 2)
+    with pytest.raises(ValueError, match=r"reshape: cannot reshape \(2, 3\) \(6 values\) into \(4, -1\)"):
+        Tensor(numpy.ones((2, 3))).reshape(4, -1)
+    with pytest.raises(ValueError, match=r"reshape: cannot reshape"):
+        Tensor(numpy.ones((2, 3))).reshape(-1, -1)
+
+
+@pytest.mark.parametrize("axes", [None, (1, 0, 2), (2, 0, 1), (-1, 0, 1), (0, -1, -2)], ids=str)
+def test_transpose(xp, axes):
+    x = make((2, 3, 4), 10)
+    check_forward(xp, lambda t: F.transpose(t, axes=axes), lambda a: a.transpose(axes), x)
+    check_gradients(lambda t: F.transpose(t, axes=axes),
+                    (functools.partial(shape_ops.transpose_forward, axes=axes), shape_ops.transpose_backward), x)
+
+
+def test_transpose_methods():
+    x = make((2, 3, 4), 11)
+    numpy.testing.assert_array_equal(Tensor(x).T.numpy(), x.T)
+    numpy.testing.assert_array_equal(Tensor(x).transpose(2, 0, 1).numpy(), x.transpose(2, 0, 1))
+    numpy.testing.assert_array_equal(Tensor(x).transpose((2, 0, 1)).numpy(), x.transpose(2, 0, 1))
+
+
+@pytest.mark.parametrize("start_axis, expected", [(0, (120,)), (1, (2, 60)), (2, (2, 3, 20)), (3, (2, 3, 4, 5))])
+def test_flatten(xp, start_axis, expected):
+    x = make((2, 3, 4, 5), 12)
+    out = F.flatten(Tensor(xp.asarray(x)), start_axis)
+    assert out.shape == expected
+    numpy.testing.assert_array_equal(out.numpy(), x.reshape(expected))
+    check_gradients(lambda t: t.flatten(start_axis), None, x[:, :2, :2, :2].copy())
+
+
+# --- getitem ---------------------------------------------------------------------------
+INDEXES = {
+    "int": 1,
+    "negative int": -1,
+    "slices": (slice(None), slice(1, 3)),
+    "steps": (slice(None, None, -1), slice(None, None, 2)),
+    "ellipsis": (Ellipsis, 0),
+    "new axis": (None, 1),
+    "int array with repeats": numpy.array([2, 0, 2, 2]),
+    "list with repeats": [0, 0, 1],
+    "array on axis 1": (slice(None), numpy.array([1, 1, 0, 3])),
+    "two arrays": (numpy.array([0, 2, 0]), numpy.array([3, 3, 3])),
+    "boolean mask": numpy.array([True, False, True]),
+}
+
+
+def on_backend(xp, index):
+    """The same index with its arrays moved to the backend."""
+    if isinstance(index, tuple):
+        return tuple(on_backend(xp, i) for i in index)
+    return xp.asarray(index) if isinstance(index, numpy.ndarray) else index
+
+
+@pytest.mark.parametrize("name", INDEXES)
+def test_getitem(xp, name):
+    index = INDEXES[name]
+    x = make((3, 4, 2), 13)
+    out = Tensor(xp.asarray(x))[on_backend(xp, index)]
+    numpy.testing.assert_array_equal(out.numpy(), x[index])
+    check_gradients(lambda t: t[index],
+                    (functools.partial(shape_ops.getitem_forward, index=index), shape_ops.getitem_backward), x)
+
+
+def test_getitem_repeated_index_accumulates():
+    x = Tensor(numpy.zeros(4), requires_grad=True)
+    x[numpy.array([1, 1, 1, 3])].sum().backward()
+    numpy.testing.assert_array_equal(x.grad, [0, 3, 0, 1])
+
+
+def test_getitem_accepts_an_integer_tensor_as_index():
+    x = Tensor(numpy.arange(5.0), requires_grad=True)
+    y = x[Tensor([4, 4, 0])]
+    numpy.testing.assert_array_equal(y.numpy(), [4, 4, 0])
+    y.sum().backward()
+    numpy.testing.assert_array_equal(x.grad, [1, 0, 0, 0, 2])
+
+
+# --- concat and split ----------------------------------------------------------------------
+CONCATS = [
+    ([(2, 3), (4, 3)], 0),
+    ([(2, 3, 1), (2, 3, 2), (2, 3, 3)], -1),
+    ([(2, 1, 2), (2, 4, 2)], 1),
+    ([(3,)], 0),
+]
+
+
+@pytest.mark.parametrize("shapes, axis", CONCATS, ids=str)
+def test_concat(xp, shapes, axis):
+    arrays = [make(s, i) for i, s in enumerate(shapes)]
+    out = F.concat([Tensor(xp.asarray(a)) for a in arrays], axis=axis)
+    numpy.testing.assert_array_equal(out.numpy(), numpy.concatenate(arrays, axis=axis))
+    check_gradients(lambda *ts: F.concat(ts, axis=axis),
+                    (functools.partial(shape_ops.concat_forward, axis=axis), shape_ops.concat_backward), *arrays)
+
+
+def test_concat_mismatch():
+    a, b = Tensor(numpy.ones((2, 3))), Tensor(numpy.ones((2, 4)))
+    with pytest.raises(ValueError, match=r"concat along axis 0: input 1 has shape \(2, 4\), input 0 has shape \(2, 3\)"):
+        F.concat([a, b], axis=0)
+    with pytest.raises(ValueError, match=r"concat: input 1 has 1 dimensions, input 0 has 2"):
+        F.concat([a, Tensor(numpy.ones(3))])
+    with pytest.raises(ValueError, match=r"concat: needs at least one input"):
+        F.concat([])
+
+
+@pytest.mark.parametrize("shape, sizes, axis", [((5, 3), [2, 3], 0), ((2, 6), [1, 2, 3], -1),
+                                                ((2, 4, 2), [4], 1), ((4, 2), [0, 4], 0)], ids=str)
+def test_split(xp, shape, sizes, axis):
+    x = make(shape, 14)
+    pieces = F.split(Tensor(xp.asarray(x)), sizes, axis=axis)
+    expected = numpy.split(x, numpy.cumsum(sizes)[:-1], axis=axis)
+    assert len(pieces) == len(sizes)
+    for piece, reference in zip(pieces, expected):
+        numpy.testing.assert_array_equal(piece.numpy(), reference)
+    # weight each piece differently, so a gradient routed to the wrong piece shows up
+    weighted = lambda t: F.concat([p * (i + 1) for i, p in enumerate(F.split(t, sizes, axis))], axis)  # noqa: E731
+    check_gradients(weighted, None, x)
+
+
+def test_split_sizes_must_add_up():
+    with pytest.raises(ValueError, match=r"split: sizes \[2, 2\] add up to 4, but axis 0 of shape \(5, 3\) has 5"):
+        F.split(Tensor(numpy.ones((5, 3))), [2, 2])
+
+
+# --- devices and dtypes ----------------------------------------------------------------------
+def test_to_device_cpu_is_differentiable():
+    x = make((2, 3), 15)
+    check_gradients(lambda t: t.to("cpu") * 2, None, x)
+    check_gradients(lambda t: F.to_device(t, device="cpu"), None, x)
+    numpy.testing.assert_array_equal(Tensor(x).to("cpu").numpy(), x)
+
+
+def test_astype_round_trip_gradient():
+    x = Tensor(make((2, 3), 16), requires_grad=True)
+    y = x.astype(numpy.float32)
+    assert y.dtype == numpy.float32
+    (y * 3).sum().backward()
+    assert x.grad.dtype == numpy.float64
+    numpy.testing.assert_array_equal(x.grad, numpy.full((2, 3), 3.0))
+    check_gradients(lambda t: t.astype("float64") * t, None, make((2, 3), 17))
+
+
+def test_astype_to_integer_records_no_graph():
+    x = Tensor(numpy.array([1.5, 2.5]), requires_grad=True)
+    y = x.astype(numpy.int64)
+    assert y.dtype == numpy.int64 and not y.requires_grad and y.is_leaf

@@ -1,0 +1,242 @@
+"""Elementwise ops (add, sub, mul, div, neg, pow, exp, log, tanh, sigmoid, relu).
+
+Each op: forward against plain NumPy (on every backend of the ``xp`` fixture),
+float64 gradient checks through the Tensor API and on the raw pair, broadcasting
+and size-1 axes, dtype kept. Property tests: for random broadcast-compatible
+shapes, d sum(a op b) / d input has the input's shape and matches finite
+differences, and ``unbroadcast`` sums exactly like a naive loop.
+"""
+import functools
+
+import numpy
+import pytest
+from hypothesis import given, settings, strategies as st
+from hypothesis.extra.numpy import mutually_broadcastable_shapes
+
+import minigrad.functional as F
+from minigrad import Tensor, backend
+from minigrad.gradcheck import gradcheck
+from minigrad.ops import elementwise
+
+TOLERANCE = 1e-7    # float64 central differences reach ~1e-9 on these ops
+
+BINARY_SHAPES = [
+    ((3, 4), (3, 4)),
+    ((3, 4), (4,)),        # row vector stretched over rows
+    ((3, 4), (3, 1)),      # size-1 axis stretched
+    ((2, 1, 4), (3, 1)),   # both stretched, different ranks
+    ((1, 4), (3, 1)),
+    ((), (2, 3)),          # a 0-d array
+    ((2, 3), ()),
+]
+UNARY_SHAPES = [(), (5,), (2, 3), (2, 1, 4)]
+
+
+def make(shape, seed, kind="normal"):
+    """Seeded float64 values: 'normal', 'positive' (for log, sqrt, a divisor) or
+    'away_from_zero' (no kink for relu, no blow-up for a divisor)."""
+    rng = numpy.random.default_rng(seed)
+    if kind == "positive":
+        return rng.uniform(0.5, 2.0, size=shape)
+    if kind == "away_from_zero":
+        return rng.uniform(0.3, 2.0, size=shape) * rng.choice([-1.0, 1.0], size=shape)
+    return rng.standard_normal(shape)
+
+
+# name: (Tensor function, NumPy reference, raw pair, kind of the last input)
+BINARY = {
+    "add": (lambda a, b: a + b, numpy.add, (elementwise.add_forward, elementwise.add_backward), "normal"),
+    "sub": (lambda a, b: a - b, numpy.subtract, (elementwise.sub_forward, elementwise.sub_backward), "normal"),
+    "mul": (lambda a, b: a * b, numpy.multiply, (elementwise.mul_forward, elementwise.mul_backward), "normal"),
+    "div": (lambda a, b: a / b, numpy.divide, (elementwise.div_forward, elementwise.div_backward),
+            "away_from_zero"),
+}
+
+
+def _sigmoid(x):
+    return 1 / (1 + numpy.exp(-x))
+
+
+def _pow_pair(exponent):
+    return functools.partial(elementwise.pow_forward, exponent=exponent), elementwise.pow_backward
+
+
+UNARY = {
+    "neg": (lambda x: -x, numpy.negative, (elementwise.neg_forward, elementwise.neg_backward), "normal"),
+    "pow3": (lambda x: x ** 3, lambda x: x ** 3, _pow_pair(3), "normal"),
+    "pow2": (lambda x: x ** 2, numpy.square, _pow_pair(2), "normal"),
+    "sqrt": (lambda x: x ** 0.5, numpy.sqrt, _pow_pair(0.5), "positive"),
+    "pow-1.5": (lambda x: x ** -1.5, lambda x: x ** -1.5, _pow_pair(-1.5), "positive"),
+    "exp": (F.exp, numpy.exp, (elementwise.exp_forward, elementwise.exp_backward), "normal"),
+    "log": (F.log, numpy.log, (elementwise.log_forward, elementwise.log_backward), "positive"),
+    "tanh": (lambda x: x.tanh(), numpy.tanh, (elementwise.tanh_forward, elementwise.tanh_backward), "normal"),
+    "sigmoid": (lambda x: x.sigmoid(), _sigmoid,
+                (elementwise.sigmoid_forward, elementwise.sigmoid_backward), "normal"),
+    "relu": (F.relu, lambda x: numpy.maximum(x, 0),
+             (elementwise.relu_forward, elementwise.relu_backward), "away_from_zero"),
+}
+
+
+def check_backward_on_backend(xp, fn, *arrays):
+    """On a GPU, the backward of ``fn`` gives the same gradients as on NumPy."""
+    if xp is numpy:
+        return
+    rng = numpy.random.default_rng(0)
+    gy = rng.standard_normal(numpy.broadcast_shapes(*[a.shape for a in arrays]))
+    results = []
+    for module in (xp, numpy):
+        tensors = [Tensor(module.asarray(a), requires_grad=True) for a in arrays]
+        fn(*tensors).backward(module.asarray(gy))
+        results.append([backend.to_numpy(t.grad) for t in tensors])
+    for on_xp, on_numpy in zip(*results):
+        numpy.testing.assert_allclose(on_xp, on_numpy, rtol=1e-12, atol=1e-14)
+
+
+# --- binary ops ----------------------------------------------------------------------
+@pytest.mark.parametrize("shapes", BINARY_SHAPES, ids=str)
+@pytest.mark.parametrize("name", BINARY)
+def test_binary_forward_matches_numpy(xp, name, shapes):
+    fn, reference, _, kind = BINARY[name]
+    a, b = make(shapes[0], 0), make(shapes[1], 1, kind)
+    out = fn(Tensor(xp.asarray(a)), Tensor(xp.asarray(b)))
+    assert out.shape == numpy.broadcast_shapes(*shapes)
+    numpy.testing.assert_allclose(out.numpy(), reference(a, b), rtol=1e-13, atol=0)
+    check_backward_on_backend(xp, fn, a, b)
+
+
+@pytest.mark.parametrize("shapes", BINARY_SHAPES, ids=str)
+@pytest.mark.parametrize("name", BINARY)
+def test_binary_gradcheck_through_tensors_and_pair(name, shapes):
+    fn, _, pair, kind = BINARY[name]
+    a, b = make(shapes[0], 2), make(shapes[1], 3, kind)
+    assert gradcheck(fn, a, b, tolerance=TOLERANCE).max_rel_error < TOLERANCE
+    assert gradcheck(pair, a, b, tolerance=TOLERANCE).max_rel_error < TOLERANCE
+
+
+@pytest.mark.parametrize("name", BINARY)
+def test_binary_with_python_scalars_on_either_side(name):
+    fn, reference, _, _ = BINARY[name]
+    x = make((2, 3), 4, "away_from_zero")
+    numpy.testing.assert_allclose(fn(Tensor(x), 2.5).numpy(), reference(x, 2.5), rtol=1e-13)
+    numpy.testing.assert_allclose(fn(2.5, Tensor(x)).numpy(), reference(2.5, x), rtol=1e-13)
+    assert gradcheck(lambda t: fn(t, 2.5), x, tolerance=TOLERANCE).passed
+    assert gradcheck(lambda t: fn(2.5, t), x, tolerance=TOLERANCE).passed
+
+
+@pytest.mark.parametrize("name", BINARY)
+def test_binary_keeps_float32(name):
+    fn, _, _, kind = BINARY[name]
+    a = Tensor(make((2, 3), 5).astype(numpy.float32), requires_grad=True)
+    b = Tensor(make((3,), 6, kind).astype(numpy.float32), requires_grad=True)
+    out = fn(a, b)
+    out.sum().backward()
+    assert out.dtype == numpy.float32
+    assert a.grad.dtype == b.grad.dtype == numpy.float32
+
+
+@pytest.mark.parametrize("name", ["add", "sub", "mul", "div"])
+def test_broadcast_mismatch_names_op_and_shapes(name):
+    a, b = Tensor(numpy.ones((2, 3))), Tensor(numpy.ones((4,)))
+    with pytest.raises(ValueError, match=rf"{name}: shapes \(2, 3\) and \(4,\) cannot be broadcast"):
+        getattr(F, name)(a, b)
+
+
+# --- unary ops -----------------------------------------------------------------------
+@pytest.mark.parametrize("shape", UNARY_SHAPES, ids=str)
+@pytest.mark.parametrize("name", UNARY)
+def test_unary_forward_matches_numpy(xp, name, shape):
+    fn, reference, _, kind = UNARY[name]
+    x = make(shape, 7, kind)
+    out = fn(Tensor(xp.asarray(x)))
+    assert out.shape == x.shape and out.dtype == numpy.float64
+    numpy.testing.assert_allclose(out.numpy(), reference(x), rtol=1e-13, atol=1e-300)
+    check_backward_on_backend(xp, fn, x)
+
+
+@pytest.mark.parametrize("shape", UNARY_SHAPES, ids=str)
+@pytest.mark.parametrize("name", UNARY)
+def test_unary_gradcheck_through_tensors_and_pair(name, shape):
+    fn, _, pair, kind = UNARY[name]
+    x = make(shape, 8, kind)
+    assert gradcheck(fn, x, tolerance=TOLERANCE).max_rel_error < TOLERANCE
+    assert gradcheck(pair, x, tolerance=TOLERANCE).max_rel_error < TOLERANCE
+
+
+@pytest.mark.parametrize("name", UNARY)
+def test_unary_keeps_float32(name):
+    fn, _, _, kind = UNARY[name]
+    x = Tensor(make((2, 3), 9, kind).astype(numpy.float32), requires_grad=True)
+    out = fn(x)
+    out.sum().backward()
+    assert out.dtype == x.grad.dtype == numpy.float32
+
+
+def test_relu_gradient_is_zero_on_negative_side_and_one_on_positive():
+    x = Tensor(numpy.array([-2.0, -0.5, 0.5, 3.0]), requires_grad=True)
+    F.relu(x).sum().backward()
+    numpy.testing.assert_array_equal(x.grad, [0, 0, 1, 1])
+
+
+def test_sigmoid_does_not_overflow_for_large_inputs():
+    x = Tensor(numpy.array([-1000.0, 0.0, 1000.0]), requires_grad=True)
+    y = x.sigmoid()
+    y.sum().backward()
+    numpy.testing.assert_allclose(y.numpy(), [0.0, 0.5, 1.0])
+    assert numpy.all(numpy.isfinite(x.grad))
+
+
+def test_float_ops_reject_integer_input():
+    with pytest.raises(ValueError, match="exp: expected a floating-point input, got dtype int64"):
+        F.exp(Tensor([1, 2, 3]))
+
+
+def test_pow_exponent_must_be_a_python_number():
+    with pytest.raises(TypeError, match="pow: the exponent must be a Python number"):
+        Tensor([1.0, 2.0]) ** Tensor([2.0, 2.0])
+
+
+# --- broadcasting properties -----------------------------------------------------------
+broadcast_pairs = mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3, min_side=1, max_side=3)
+
+
+@settings(max_examples=40, deadline=None)
+@given(shapes=broadcast_pairs, name=st.sampled_from(sorted(BINARY)), seed=st.integers(0, 2**16))
+def test_gradient_of_broadcast_op_has_input_shape_and_matches_numerical(shapes, name, seed):
+    fn, _, _, kind = BINARY[name]
+    a_shape, b_shape = shapes.input_shapes
+    a, b = make(a_shape, seed), make(b_shape, seed + 1, kind)
+    ta, tb = Tensor(a, requires_grad=True), Tensor(b, requires_grad=True)
+    fn(ta, tb).sum().backward()
+    assert ta.grad.shape == a_shape and tb.grad.shape == b_shape
+    report = gradcheck(lambda x, y: fn(x, y).sum(), a, b, tolerance=TOLERANCE)
+    assert report.max_rel_error < TOLERANCE
+
+
+def naive_unbroadcast(grad, shape):
+    """Loop over every element of ``grad`` and add it to the input element it was copied from."""
+    out = numpy.zeros(shape)
+    extra = grad.ndim - len(shape)
+    for index in numpy.ndindex(*grad.shape):
+        source = tuple(0 if size == 1 else i for i, size in zip(index[extra:], shape))
+        out[source] += grad[index]
+    return out
+
+
+@settings(max_examples=40, deadline=None)
+@given(shapes=broadcast_pairs, seed=st.integers(0, 2**16))
+def test_unbroadcast_sums_exactly_like_a_loop(shapes, seed):
+    # small integers: every sum is exact in float64, so equality is exact
+    rng = numpy.random.default_rng(seed)
+    grad = rng.integers(-5, 6, size=shapes.result_shape).astype(numpy.float64)
+    for shape in shapes.input_shapes:
+        reduced = elementwise.unbroadcast(grad, shape)
+        assert reduced.shape == shape
+        numpy.testing.assert_array_equal(reduced, naive_unbroadcast(grad, shape))
+        assert reduced.sum() == grad.sum()
+
+
+def test_unbroadcast_on_backend(xp):
+    grad = xp.asarray(numpy.arange(24.0).reshape(2, 3, 4))
+    reduced = elementwise.unbroadcast(grad, (3, 1))
+    expected = naive_unbroadcast(numpy.arange(24.0).reshape(2, 3, 4), (3, 1))
+    numpy.testing.assert_array_equal(backend.to_numpy(reduced), expected)
