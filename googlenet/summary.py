@@ -1,0 +1,362 @@
+"""Table 1, side by side: this model's shapes, parameters and multiply-adds beside the paper's.
+
+    python -m googlenet summary                     # the paper's configuration
+    python -m googlenet summary --input-size 32 --width 0.25 --classes 10
+
+Counting. A convolution with weight (F, C, KH, KW) producing an OH x OW map costs
+F*C*KH*KW*OH*OW multiply-adds (weights x output positions); a linear layer
+in*out. Pooling, LRN, ReLU and biases are not counted, as in the paper's ops column.
+
+Reading the paper's figures. Its params column counts weights (no biases) in
+units of K = 1024: conv2 has 64*64 + 64*3*3*192 = 114,688 = 112 x 1024 weights,
+printed "112K", and the classifier 1024*1000 = 1,024,000 = 1000 x 1024, printed
+"1000K" (with K = 1000 they would read 115K and 1024K). Its ops column counts
+multiply-adds in M = 10^6: 3a has 163,328 weights x 28*28 = 128.05M, printed "128M".
+A printed figure is taken to mean what it rounds from: "2.7K" is 2.65K to 2.75K.
+"""
+import math
+from typing import NamedTuple, Optional, Tuple
+
+from minigrad import nn
+from minigrad.ops._sizes import conv_output_size, pair
+
+from . import table
+from .model import AuxClassifier, GoogLeNet, Inception
+from .sizes import adaptations, smallest_input_size
+
+PARAM_UNIT, OPS_UNIT = 1024, 10 ** 6
+CLOSE = 0.02           # "~": within 2%, but outside the printed precision
+
+
+class LayerShape(NamedTuple):
+    """One layer of the model, for one image (batch dimension left out)."""
+    name: str                   # attribute name: "conv1", "inception3a", "aux1", ...
+    row: Optional[str]          # Table 1 row, None for layers the table does not list
+    in_shape: Tuple[int, ...]   # (C, H, W) or (features,)
+    out_shape: Tuple[int, ...]
+    params: int                 # weights + biases
+    weights: int
+    multiply_adds: int
+    depth: int                  # layers with parameters on its longest path
+
+
+def _walk(layer, shape):
+    """(output shape, multiply-adds, depth) of ``layer`` on one input of ``shape``."""
+    if isinstance(layer, Inception):
+        outs = [_walk_chain(branch, shape) for branch in layer.branches()]
+        spatial = {out[0][1:] for out in outs}
+        if len(spatial) != 1:
+            raise ValueError(f"{layer!r}: branches give different map sizes {sorted(spatial)}")
+        channels = sum(out[0][0] for out in outs)
+        return (channels,) + spatial.pop(), sum(o[1] for o in outs), max(o[2] for o in outs)
+    if isinstance(layer, (AuxClassifier, nn.Sequential)):
+        return _walk_chain(layer.children(), shape)
+    if isinstance(layer, nn.Conv2d):
+        _, h, w = shape
+        oh, ow = (conv_output_size(n, k, s, p) for n, k, s, p in
+                  zip((h, w), layer.kernel_size, layer.stride, layer.padding))
+        return (layer.out_channels, oh, ow), layer.weight.size * oh * ow, 1
+    if isinstance(layer, nn.MaxPool2d):          # AvgPool2d too
+        c, h, w = shape
+        oh, ow = (conv_output_size(n, k, s, p, layer.ceil_mode) for n, k, s, p in
+                  zip((h, w), pair(layer.kernel_size), pair(layer.stride), pair(layer.padding)))
+        return (c, oh, ow), 0, 0
+    if isinstance(layer, nn.GlobalAvgPool2d):
+        return (shape[0], 1, 1), 0, 0
+    if isinstance(layer, nn.Flatten):
+        return (math.prod(shape),), 0, 0
+    if isinstance(layer, nn.Linear):
+        return (layer.out_features,), layer.weight.size, 1
+    return shape, 0, 0                            # LRN, dropout, ReLU keep the shape
+
+
+def _walk_chain(layers, shape):
+    total_madds = total_depth = 0
+    for layer in layers:
+        shape, madds, depth = _walk(layer, shape)
+        total_madds, total_depth = total_madds + madds, total_depth + depth
+    return shape, total_madds, total_depth
+
+
+def _layer_shape(name, row, layer, shape):
+    out, madds, depth = _walk(layer, shape)
+    weights = sum(p.size for n, p in layer.named_parameters() if n.split(".")[-1] == "weight")
+    return LayerShape(name, row, shape, out, layer.num_parameters(), weights, madds, depth)
+
+
+def layer_shapes(model):
+    """A ``LayerShape`` for every layer of the main path, in order, each auxiliary
+    head (as one layer, rows "aux1"/"aux2") right after the Inception module it reads."""
+    shape = (model.in_channels, model.input_size, model.input_size)
+    shapes = []
+    for name in model.layer_names:
+        layer = getattr(model, name)
+        shapes.append(_layer_shape(name, model.table_row[name], layer, shape))
+        shape = shapes[-1].out_shape
+        row = model.table_row[name]
+        if model.aux_heads and row in table.AUX_AFTER:
+            head = f"aux{table.AUX_AFTER.index(row) + 1}"
+            shapes.append(_layer_shape(head, head, getattr(model, head), shape))
+    return shapes
+
+
+class RowSummary(NamedTuple):
+    """Our figures for one row of Table 1 (all its layers together)."""
+    row: table.Row
+    patch: str                  # what our layers use: "3x3/2", or "global" for the avg pool
+    out_shape: Tuple[int, ...]
+    depth: int
+    widths: Tuple[int, ...]     # our (scaled) Inception widths, or (reduce, out) for conv2
+    weights: int
+    params: int
+    multiply_adds: int
+    in_channels: int
+    input_weights_per_channel: int   # weights touching one input channel (to explain typos)
+
+
+def row_summaries(model):
+    """A ``RowSummary`` per row of Table 1."""
+    shapes = layer_shapes(model)
+    summaries, out_shape = [], None
+    for row in table.TABLE_1:
+        mine = [s for s in shapes if s.row == row.name]
+        layers = [getattr(model, s.name) for s in mine]
+        out_shape = mine[-1].out_shape if mine else (model.num_classes,)
+        in_channels = mine[0].in_shape[0] if mine else model.num_classes
+        summaries.append(RowSummary(
+            row, _patch(row, layers, model), out_shape, sum(s.depth for s in mine),
+            _widths(row, layers), sum(s.weights for s in mine), sum(s.params for s in mine),
+            sum(s.multiply_adds for s in mine), in_channels, _input_weights_per_channel(layers)))
+    return summaries
+
+
+def _patch(row, layers, model):
+    if row.kind == "avgpool":
+        size = model.sizes[row.name].size_in
+        return f"{size}x{size}/1" if size == row.patch else f"global {size}x{size}"
+    if row.kind == "maxpool":
+        return f"{layers[0].kernel_size}x{layers[0].kernel_size}/{layers[0].stride}"
+    if row.kind == "conv":
+        conv = layers[-1]
+        return f"{conv.kernel_size[0]}x{conv.kernel_size[1]}/{conv.stride[0]}"
+    return ""
+
+
+def _widths(row, layers):
+    if row.kind == "inception":
+        return layers[0].widths
+    if row.kind == "conv" and row.reduce is not None:
+        return (layers[0].out_channels, layers[1].out_channels)
+    return ()
+
+
+def _input_weights_per_channel(layers):
+    """Weights that read one channel of the row's input (first layer of each path)."""
+    if not layers:
+        return 0
+    first = layers[0]
+    if isinstance(first, Inception):
+        readers = [next(x for x in branch if isinstance(x, nn.Conv2d)) for branch in first.branches()]
+        return sum(c.weight.size // c.in_channels for c in readers)
+    if isinstance(first, nn.Conv2d):
+        return first.weight.size // first.in_channels
+    if isinstance(first, nn.Linear):
+        return first.out_features
+    return 0
+
+
+# --- the paper's printed figures --------------------------------------------------------
+class Printed(NamedTuple):
+    text: str        # "2.7K"
+    low: float       # in units (weights, multiply-adds): what it rounds from
+    high: float
+
+    @property
+    def value(self):
+        return (self.low + self.high) / 2
+
+
+def printed(text):
+    """A figure as printed in Table 1: "2.7K" -> 2.65K..2.75K in weights (K = 1024)."""
+    unit = {"K": PARAM_UNIT, "M": OPS_UNIT}[text[-1]]
+    number = text[:-1]
+    half_step = 0.5 * 10 ** -(len(number.split(".")[1]) if "." in number else 0)
+    return Printed(text, (float(number) - half_step) * unit, (float(number) + half_step) * unit)
+
+
+def agreement(ours, figure):
+    """"=" within the printed precision, "~" within 2%, "!" further off."""
+    if figure.low <= ours <= figure.high:
+        return "="
+    return "~" if abs(ours - figure.value) <= CLOSE * ours else "!"
+
+
+def positions(summary):
+    """Output positions (OH x OW) at which the row's weights are applied."""
+    return math.prod(summary.out_shape[1:]) if len(summary.out_shape) == 3 else 1
+
+
+def explain(summary):
+    """Sentences explaining a row whose printed figures disagree with our arithmetic."""
+    row, n = summary.row, positions(summary)
+    params, ops = printed(row.paper_params), printed(row.paper_ops)
+    lines = [f"{row.name}: the widths give {summary.weights:,} weights ({summary.weights / PARAM_UNIT:.1f}K); "
+             f"x {n:,} output positions = {summary.multiply_adds / OPS_UNIT:.1f}M multiply-adds."]
+    consistent = params.low * n <= ops.high and ops.low <= params.high * n
+    lines.append(f"Printed: {params.text} x {n:,} = {params.value * n / OPS_UNIT:.1f}M against "
+                 f"{ops.text} printed ops: the two printed figures "
+                 f"{'agree' if consistent else 'disagree'} with each other.")
+    if agreement(summary.multiply_adds, ops) != "!":
+        lines.append(f"Our ops match the printed ops, so the printed params are the odd one out: "
+                     f"{ops.text} / {n:,} = {ops.value / n / PARAM_UNIT:.1f}K weights, "
+                     f"as the widths give.")
+    elif consistent and summary.input_weights_per_channel:
+        others = summary.weights - summary.in_channels * summary.input_weights_per_channel
+        depth = (params.value - others) / summary.input_weights_per_channel
+        lines.append(f"Both printed figures fit an input depth of {depth:.3g} instead of "
+                     f"{summary.in_channels}: ({params.value:,.0f} - {others:,} weights not on the "
+                     f"input) / {summary.input_weights_per_channel:,} weights per input channel.")
+    return lines
+
+
+# --- printing -----------------------------------------------------------------------------
+TYPE_NAMES = {"conv": "convolution", "maxpool": "max pool", "avgpool": "avg pool",
+              "linear": "linear", "softmax": "softmax"}
+
+
+def _type_name(row):
+    if row.kind == "inception":
+        return f"inception ({row.name})"
+    if row.kind == "dropout":
+        return f"dropout ({table.MAIN_DROPOUT:.0%})"
+    return TYPE_NAMES[row.kind]
+
+
+def _shape_text(shape):
+    """(64, 112, 112) -> "112x112x64"; (1000,) -> "1x1x1000", as Table 1 writes them."""
+    return "x".join(map(str, shape[1:] + shape[:1])) if len(shape) == 3 else f"1x1x{shape[0]}"
+
+
+def _width_cells(summary):
+    if summary.row.kind == "inception":
+        return [str(w) for w in summary.widths]
+    if len(summary.widths) == 2:               # conv2: "#3x3 reduce" and "#3x3" columns
+        return ["", str(summary.widths[0]), str(summary.widths[1]), "", "", ""]
+    return [""] * 6
+
+
+def is_paper_configuration(model):
+    return (model.input_size, model.width, model.in_channels, model.num_classes) == (224, 1.0, 3, 1000)
+
+
+def format_table(model):
+    """Table 1's rows with our figures (and, in the paper's configuration, the paper's)."""
+    paper = is_paper_configuration(model)
+    header = (f"{'type':<16} {'patch/stride':<13} {'output':<13} {'depth':>5}  "
+              f"{'#1x1':>5} {'#3x3r':>5} {'#3x3':>5} {'#5x5r':>5} {'#5x5':>5} {'proj':>5}  "
+              f"{'params':>9}" + (f" {'paper':>6}   " if paper else "") +
+              f" {'mult-adds':>9}" + (f" {'paper':>5}" if paper else ""))
+    lines, notes = [header], []
+    for s in row_summaries(model):
+        cells = " ".join(f"{c:>5}" for c in _width_cells(s))
+        line = (f"{_type_name(s.row):<16} {s.patch:<13} {_shape_text(s.out_shape):<13} "
+                f"{s.depth:>5}  {cells}  {_count(s.weights, PARAM_UNIT, 'K'):>9}")
+        if paper:
+            line += _paper_cell(s.weights, s.row.paper_params, 6)
+        line += f" {_count(s.multiply_adds, OPS_UNIT, 'M'):>9}"
+        if paper:
+            line += _paper_cell(s.multiply_adds, s.row.paper_ops, 5)
+            if s.row.paper_params and "!" in (agreement(s.weights, printed(s.row.paper_params)),
+                                              agreement(s.multiply_adds, printed(s.row.paper_ops))):
+                notes.append(s)
+                line += f"  [{len(notes)}]"
+        lines.append(line.rstrip())
+    return lines, notes
+
+
+def _count(value, unit, suffix):
+    return f"{value / unit:.1f}{suffix}" if value else ""
+
+
+def _paper_cell(ours, text, width):
+    if not text:
+        return " " * (width + 3)
+    return f" {text:>{width}} {agreement(ours, printed(text))} "
+
+
+def format_totals(model):
+    shapes = layer_shapes(model)
+    rows = row_summaries(model)
+    main = [s for s in shapes if not s.name.startswith("aux")]
+    aux = [s for s in shapes if s.name.startswith("aux")]
+    weights = sum(s.weights for s in main)
+    params = sum(s.params for s in main)
+    depth = sum(r.depth for r in rows)
+    pools = sum(1 for r in rows if r.row.kind in ("maxpool", "avgpool"))
+    madds = sum(s.multiply_adds for s in main)
+    image = f"{model.input_size}x{model.input_size}"
+    paper = is_paper_configuration(model)
+    column = sum(printed(r.row.paper_params).value for r in rows if r.row.paper_params)
+    ops_column = sum(printed(r.row.paper_ops).value for r in rows if r.row.paper_ops)
+    lines = [
+        ("parameters, main network", f"{params:,} ({weights:,} weights = {weights / PARAM_UNIT:,.1f}K "
+         f"+ {params - weights:,} biases)",
+         f"{column / PARAM_UNIT:,.1f}K weights (the params column's sum)"),
+        ("parameters, with both auxiliary heads", f"{params + sum(s.params for s in aux):,}"
+         if aux else "(no auxiliary heads)", "not given"),
+        (f"multiply-adds per {image} image", f"{madds / 1e9:.3f} G ({madds:,})",
+         f"about {table.PAPER_MULTIPLY_ADDS / 1e9} G (section 1); the ops column sums to "
+         f"{ops_column / OPS_UNIT:,.0f}M"),
+        ("  + both auxiliary heads (training only)", f"{sum(s.multiply_adds for s in aux) / OPS_UNIT:.1f}M"
+         if aux else "-", ""),
+        ("depth, layers with parameters", str(depth), str(table.PAPER_TOTAL_DEPTH)),
+        ("depth, counting pooling layers too", str(depth + pools), str(table.PAPER_TOTAL_DEPTH_WITH_POOLING)),
+    ]
+    return [f"{label:<42} {ours}" + (f"\n{'':<42}   paper: {theirs}" if paper and theirs else "")
+            for label, ours, theirs in lines]
+
+
+def format_summary(model):
+    """The whole printout: the table, the notes on disagreements, totals and adaptations."""
+    paper = is_paper_configuration(model)
+    title = (f"GoogLeNet, Table 1 of Szegedy et al. (2014) beside this model: input "
+             f"{model.input_size}x{model.input_size}x{model.in_channels}, width {model.width:g}, "
+             f"{model.num_classes} classes")
+    rows, notes = format_table(model)
+    out = [title, "", *rows, ""]
+    out.append("Params: weights without biases, K = 1024; mult-adds: convolutions and linear "
+               "layers, M = 10^6 (see googlenet/summary.py).")
+    out.append(f"Not in Table 1: LRN (size {table.LRN_SIZE}, alpha {table.LRN_ALPHA:g}, beta "
+               f"{table.LRN_BETA}, k {table.LRN_K:g}) after pool1 and after conv2 "
+               f"(Figure 3, Caffe model), no parameters; softmax is applied by the loss.")
+    if paper:
+        close = [s.row.name for s in row_summaries(model) if s.row.paper_params and "~" in (
+            agreement(s.weights, printed(s.row.paper_params)),
+            agreement(s.multiply_adds, printed(s.row.paper_ops)))]
+        out.append("= agrees to the printed digits; ~ within 2% but outside the printed digits "
+                   f"({', '.join(close)}): loose rounding; ! disagrees, explained below.")
+        for number, summary in enumerate(notes, start=1):
+            text = explain(summary)
+            out.append(f"[{number}] " + "\n    ".join(text))
+    out += ["", "Totals", *format_totals(model), ""]
+    smallest = smallest_input_size()
+    changes = adaptations(model.input_size)
+    if changes:
+        out.append(f"At {model.input_size}x{model.input_size}, unlike Table 1's 224x224:")
+        out += [f"  - {change}" for change in changes]
+    out.append(f"Smallest usable input: {smallest}x{smallest} (see googlenet/sizes.py).")
+    return "\n".join(out)
+
+
+# --- command line (python -m googlenet summary) ------------------------------------------------
+def add_arguments(parser):
+    parser.add_argument("--input-size", type=int, default=224, help="side of the square input (default 224)")
+    parser.add_argument("--width", type=float, default=1.0, help="channel width multiplier (default 1)")
+    parser.add_argument("--classes", type=int, default=1000, help="number of classes (default 1000)")
+    parser.add_argument("--in-channels", type=int, default=3, help="input channels (default 3)")
+
+
+def run(args):
+    model = GoogLeNet(num_classes=args.classes, in_channels=args.in_channels, width=args.width,
+                      input_size=args.input_size)
+    print(format_summary(model))
