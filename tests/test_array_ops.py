@@ -273,7 +273,8 @@ def test_concat(xp, shapes, axis):
 
 def test_concat_mismatch():
     a, b = Tensor(numpy.ones((2, 3))), Tensor(numpy.ones((2, 4)))
-    with pytest.raises(ValueError, match=r"concat along axis 0: input 1 has shape \(2, 4\), input 0 has shape \(2, 3\)"):
+    message = r"concat along axis 0: input 1 has shape \(2, 4\), input 0 has shape \(2, 3\)"
+    with pytest.raises(ValueError, match=message):
         F.concat([a, b], axis=0)
     with pytest.raises(ValueError, match=r"concat: input 1 has 1 dimensions, input 0 has 2"):
         F.concat([a, Tensor(numpy.ones(3))])

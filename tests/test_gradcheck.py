@@ -137,6 +137,24 @@ def test_missing_broadcast_reduction_fails_loudly(route):
             gradcheck(fn, a, b)
 
 
+def split_one_too_late(gy, cache):
+    """Cuts the upstream gradient one column after the real boundary: wrong shapes."""
+    sizes, axis = cache
+    return tuple(numpy.split(gy, [sizes[0] + 1], axis=axis))
+
+
+@pytest.mark.parametrize("route", ["pair", "tensor"])
+def test_concat_backward_split_off_by_one_fails_loudly(route):
+    a, b = make((2, 3), 12), make((2, 2), 13)
+    forward = functools.partial(shape_ops.concat_forward, axis=1)
+    if route == "pair":
+        with pytest.raises(GradcheckError, match=r"input 0: the backward returned a gradient of shape \(2, 4\)"):
+            gradcheck((forward, split_one_too_late), a, b)
+    else:
+        with pytest.raises(RuntimeError, match=r"returned a gradient of shape \(2, 4\) for input 0 of shape \(2, 3\)"):
+            gradcheck(as_tensor_function(forward, split_one_too_late), a, b)
+
+
 def test_too_few_gradients_from_a_pair():
     with pytest.raises(GradcheckError, match="the backward returned 1 gradients for 2 inputs"):
         gradcheck((elementwise.mul_forward, lambda gy, cache: (gy,)), make(2, 0), make(2, 1))
