@@ -2,12 +2,12 @@
 
 Each command lives in its own module of this package, which provides
 
-    add_arguments(parser)   # its options, on an argparse sub-parser
-    run(args)               # does the work; may return an exit status
+    add_parser(subparsers)  # adds its argparse sub-parser, with
+                            # parser.set_defaults(func=run), and returns it
+    run(args)               # does the work; returns an exit status (or None for 0)
 
-and whose docstring's first line is the command's help. A module listed in
-``COMMANDS`` that does not exist yet is simply not offered, so adding a command
-means writing ``googlenet/<name>.py`` (and, for a new name, adding it here).
+A module listed in ``COMMANDS`` that does not exist (yet) is not offered, so a
+new command is a new ``googlenet/<name>.py`` plus, for a new name, one word here.
 """
 import argparse
 import importlib
@@ -27,18 +27,14 @@ def build_parser(commands):
     parser = argparse.ArgumentParser(prog="python -m googlenet",
                                      description="GoogLeNet (Szegedy et al. 2014) on minigrad.")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="command")
-    for name, module in commands.items():
-        help_line = (module.__doc__ or name).strip().splitlines()[0]
-        sub = subparsers.add_parser(name, help=help_line, description=module.__doc__,
-                                    formatter_class=argparse.RawDescriptionHelpFormatter)
-        module.add_arguments(sub)
+    for module in commands.values():
+        module.add_parser(subparsers)
     return parser
 
 
 def main(argv=None):
-    commands = available_commands()
-    args = build_parser(commands).parse_args(argv)
-    return commands[args.command].run(args) or 0
+    args = build_parser(available_commands()).parse_args(argv)
+    return args.func(args) or 0
 
 
 if __name__ == "__main__":

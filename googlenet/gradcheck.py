@@ -24,6 +24,7 @@ Two checks (``minigrad.gradcheck`` explains the relative error):
 A second function, ``auxiliary_gradients``, measures how much gradient the
 auxiliary heads add to each row of Table 1 (section 5's motivation for them).
 """
+import argparse
 import dataclasses
 
 import numpy
@@ -198,13 +199,20 @@ def _gradients(model, x, seed, loss_of_output):
 
 
 # --- command line (python -m googlenet gradcheck) ----------------------------------------------
-def add_arguments(parser):
+def add_parser(subparsers):
+    """Register ``gradcheck`` on an argparse sub-parser collection."""
+    parser = subparsers.add_parser("gradcheck", help="check the whole network's gradients against "
+                                   "finite differences", description=__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--width", type=float, default=1 / 8, help="width multiplier (default 1/8)")
     parser.add_argument("--input-size", type=int, default=32, help="input side (default 32)")
-    parser.add_argument("--batch-size", type=int, default=2)
-    parser.add_argument("--classes", type=int, default=5)
-    parser.add_argument("--elements", type=int, default=3, help="entries checked per weight and bias")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--batch-size", type=int, default=2, help="images (default 2)")
+    parser.add_argument("--classes", type=int, default=5, help="classes (default 5)")
+    parser.add_argument("--elements", type=int, default=3,
+                        help="entries checked per weight, bias and input (default 3)")
+    parser.add_argument("--seed", type=int, default=0, help="model, data and dropout seed (default 0)")
+    parser.set_defaults(func=run)
+    return parser
 
 
 def run(args):

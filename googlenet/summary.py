@@ -14,6 +14,7 @@ printed "112K", and the classifier 1024*1000 = 1,024,000 = 1000 x 1024, printed
 multiply-adds in M = 10^6: 3a has 163,328 weights x 28*28 = 128.05M, printed "128M".
 A printed figure is taken to mean what it rounds from: "2.7K" is 2.65K to 2.75K.
 """
+import argparse
 import math
 from typing import NamedTuple, Optional, Tuple
 
@@ -349,11 +350,17 @@ def format_summary(model):
 
 
 # --- command line (python -m googlenet summary) ------------------------------------------------
-def add_arguments(parser):
+def add_parser(subparsers):
+    """Register ``summary`` on an argparse sub-parser collection."""
+    parser = subparsers.add_parser("summary", help="Table 1 beside this model's shapes, parameters "
+                                   "and multiply-adds", description=__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--input-size", type=int, default=224, help="side of the square input (default 224)")
     parser.add_argument("--width", type=float, default=1.0, help="channel width multiplier (default 1)")
     parser.add_argument("--classes", type=int, default=1000, help="number of classes (default 1000)")
     parser.add_argument("--in-channels", type=int, default=3, help="input channels (default 3)")
+    parser.set_defaults(func=run)
+    return parser
 
 
 def run(args):

@@ -1,0 +1,256 @@
+"""GoogLeNet built from Table 1: shapes at every row, the Inception module against
+an independent computation, the training/eval API, the loss, initialisation,
+width and small inputs."""
+import math
+
+import numpy
+import pytest
+
+from minigrad import Tensor, backend, nn
+from minigrad import functional as F
+from googlenet import sizes
+from googlenet.model import (AuxClassifier, GoogLeNet, GoogLeNetOutput, Inception, googlenet_loss,
+                             scale_channels)
+from googlenet.table import TABLE_1, row
+
+
+def small_model(**options):
+    settings = dict(num_classes=7, width=1 / 16, input_size=32, seed=0)
+    settings.update(options)
+    return GoogLeNet(**settings)
+
+
+def images(n, size, seed=0, channels=3):
+    return numpy.random.default_rng(seed).standard_normal((n, channels, size, size)).astype(numpy.float32)
+
+
+# --- every row's output size, through the real ops -------------------------------------------
+def test_map_sizes_at_224_are_table_1s():
+    computed = sizes.row_sizes(224)
+    assert [computed[r.name].size_out for r in TABLE_1] == [r.out_size for r in TABLE_1]
+    assert [computed[r.name].size_out for r in TABLE_1 if r.kind in ("conv", "maxpool")] == \
+        [112, 56, 56, 28, 14, 7]
+
+
+def test_forward_at_224_gives_every_output_size_of_the_table():
+    model = small_model(input_size=224, num_classes=1000).eval()
+    x = Tensor(images(1, 224))
+    seen = {}
+    for name in model.layer_names:
+        x = getattr(model, name)(x)
+        if model.table_row[name] is not None:
+            seen[model.table_row[name]] = x.shape
+    for r in TABLE_1:
+        if r.kind == "softmax":
+            continue
+        shape = seen[r.name]
+        spatial = shape[2:] if len(shape) == 4 else (1, 1)
+        assert spatial == (r.out_size, r.out_size), r.name
+    assert x.shape == (1, 1000)
+
+
+def test_channels_at_full_width_are_table_1s():
+    model = GoogLeNet(input_size=224)
+    for r in TABLE_1:
+        if r.kind == "inception":
+            module = getattr(model, "inception" + r.name)
+            assert module.widths == r.widths and module.out_channels == r.out_channels
+        elif r.kind == "conv":
+            assert getattr(model, r.name).out_channels == r.out_channels
+    assert model.conv2_reduce.out_channels == row("conv2").reduce
+    assert model.linear.in_features == 1024 and model.linear.out_features == 1000
+
+
+# --- the Inception module against branch-by-branch arithmetic --------------------------------
+def naive_max_pool_3x3_same(x):
+    """3x3/1 max pool, padding 1, padding never wins (loops, the obvious way)."""
+    n, c, h, w = x.shape
+    out = numpy.empty_like(x)
+    for i in range(h):
+        for j in range(w):
+            window = x[:, :, max(i - 1, 0):i + 2, max(j - 1, 0):j + 2]
+            out[:, :, i, j] = window.max(axis=(2, 3))
+    return out
+
+
+def conv_relu(x, layer, padding):
+    y = F.conv2d(Tensor(x), layer.weight, layer.bias, padding=padding).numpy()
+    return numpy.maximum(y, 0)
+
+
+def test_inception_concatenates_its_four_branches_in_table_order():
+    rng = numpy.random.default_rng(1)
+    module = Inception(6, (2, 3, 4, 1, 5, 3), rng=rng).astype(numpy.float64)
+    x = -numpy.abs(rng.standard_normal((2, 6, 5, 5)))          # all negative: -inf pool padding matters
+    expected = numpy.concatenate([
+        conv_relu(x, module.conv1x1, 0),
+        conv_relu(conv_relu(x, module.conv3x3_reduce, 0), module.conv3x3, 1),
+        conv_relu(conv_relu(x, module.conv5x5_reduce, 0), module.conv5x5, 2),
+        conv_relu(naive_max_pool_3x3_same(x), module.pool_proj, 0)], axis=1)
+    out = module(Tensor(x)).numpy()
+    assert out.shape == (2, 2 + 4 + 5 + 3, 5, 5) and module.out_channels == 14
+    numpy.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_inception_widths_make_the_layers():
+    module = Inception(192, row("3a").widths)
+    shapes = [layer.weight.shape for branch in module.branches() for layer in branch
+              if isinstance(layer, nn.Conv2d)]
+    assert shapes == [(64, 192, 1, 1), (96, 192, 1, 1), (128, 96, 3, 3), (16, 192, 1, 1),
+                      (32, 16, 5, 5), (32, 192, 1, 1)]
+
+
+# --- training mode, eval mode and the loss ----------------------------------------------------
+def test_training_mode_returns_main_and_auxiliary_logits():
+    model = small_model().train()
+    out = model(images(3, 32))
+    assert isinstance(out, GoogLeNetOutput)
+    assert [t.shape for t in out] == [(3, 7)] * 3
+
+
+def test_eval_mode_and_no_aux_heads_return_the_main_logits_only():
+    model = small_model().eval()
+    out = model(images(3, 32))
+    assert isinstance(out, Tensor) and out.shape == (3, 7)
+    plain = small_model(aux_heads=False).train()
+    assert isinstance(plain(images(3, 32)), Tensor)
+    assert plain.aux1 is None and not any(n.startswith("aux") for n, _ in plain.named_parameters())
+
+
+def test_eval_mode_is_deterministic_and_matches_between_models_with_and_without_aux_heads():
+    x = images(2, 32)
+    with_aux, without = small_model().eval(), small_model(aux_heads=False).eval()
+    numpy.testing.assert_array_equal(with_aux(x).numpy(), with_aux(x).numpy())
+    numpy.testing.assert_array_equal(with_aux(x).numpy(), without(x).numpy())
+
+
+def test_loss_is_main_plus_three_tenths_of_each_auxiliary_loss():
+    model = small_model().train()
+    labels = numpy.array([0, 3, 6])
+    out = model(images(3, 32))
+    parts = [F.cross_entropy(t, labels).item() for t in out]
+    expected = parts[0] + 0.3 * (parts[1] + parts[2])
+    assert googlenet_loss(out, labels).item() == pytest.approx(expected, rel=1e-6)
+    assert googlenet_loss(out.logits, labels).item() == pytest.approx(parts[0], rel=1e-6)
+    assert googlenet_loss(out, labels, aux_weight=0.0).item() == pytest.approx(parts[0], rel=1e-6)
+
+
+def test_backward_reaches_every_parameter_in_training_mode():
+    model = small_model(width=1 / 8).train()
+    googlenet_loss(model(images(4, 32)), numpy.array([0, 1, 2, 3])).backward()
+    missing = [name for name, p in model.named_parameters() if p.grad is None]
+    assert missing == []
+
+
+# --- initialisation ----------------------------------------------------------------------------
+def test_same_seed_same_model_other_seed_other_model():
+    a, b, c = GoogLeNet(seed=3, input_size=64), GoogLeNet(seed=3, input_size=64), GoogLeNet(seed=4, input_size=64)
+    state_a, state_b, state_c = a.state_dict(), b.state_dict(), c.state_dict()
+    assert all(numpy.array_equal(state_a[k], state_b[k]) for k in state_a)
+    assert not numpy.array_equal(state_a["conv1.weight"], state_c["conv1.weight"])
+    x = images(2, 64)
+    numpy.testing.assert_array_equal(a(x).logits.numpy(), b(x).logits.numpy())   # same dropout masks
+
+
+def test_aux_heads_do_not_change_the_main_weights():
+    with_aux, without = small_model().state_dict(), small_model(aux_heads=False).state_dict()
+    assert all(numpy.array_equal(without[k], with_aux[k]) for k in without)
+
+
+def test_caffe_initialisation():
+    model = GoogLeNet()
+    for name, module in model.named_modules():
+        if isinstance(module, nn.Conv2d):
+            assert numpy.all(module.bias.numpy() == numpy.float32(0.2)), name
+            fan_in = module.weight.size // module.weight.shape[0]
+            assert numpy.abs(module.weight.numpy()).max() <= math.sqrt(3 / fan_in), name
+    assert numpy.all(model.aux1.fc.bias.numpy() == numpy.float32(0.2))
+    for classifier in (model.linear, model.aux1.classifier, model.aux2.classifier):
+        assert numpy.all(classifier.bias.numpy() == 0)
+    weights = model.inception4e.conv3x3.weight.numpy()        # 160 * 9 inputs: variance 1/fan_in
+    assert weights.var() == pytest.approx(1 / (160 * 9), rel=0.02)
+
+
+# --- width multiplier ----------------------------------------------------------------------------
+@pytest.mark.parametrize("channels, width, expected", [
+    (64, 1.0, 64), (64, 0.5, 32), (16, 1 / 16, 1), (24, 1 / 16, 2), (48, 1 / 16, 3), (1, 0.01, 1),
+    (208, 0.25, 52), (100, 0.333, 33)])
+def test_scale_channels_rounds_half_up_and_keeps_one(channels, width, expected):
+    assert scale_channels(channels, width) == expected
+
+
+def test_width_scales_every_channel_count():
+    model = small_model(width=0.5)
+    assert model.conv1.out_channels == 32 and model.conv2.out_channels == 96
+    assert model.inception5b.widths == (192, 96, 192, 24, 64, 64)
+    assert model.aux1.conv.out_channels == 64 and model.aux1.fc.out_features == 512
+    assert model.linear.in_features == model.inception5b.out_channels == 512
+
+
+# --- small inputs ------------------------------------------------------------------------------------
+def test_digits_size_input_works_and_says_what_adapted():
+    model = small_model(input_size=32).train()
+    out = model(images(2, 32))
+    assert [t.shape for t in out] == [(2, 7)] * 3
+    assert model.pool4.kernel_size == 2                       # its 3x3 window exceeds the 2x2 map
+    assert model.aux1.pool.kernel_size == 2 and model.aux1.fc.in_features == model.aux1.conv.out_channels
+    notes = " ".join(sizes.adaptations(32))
+    assert "pool4" in notes and "global average" in notes and "auxiliary" in notes
+    assert sizes.adaptations(224) == []
+
+
+def test_aux_pool_is_5x5_stride_3_at_224():
+    model = GoogLeNet()
+    assert (model.aux1.pool.kernel_size, model.aux1.pool.stride) == (5, 3)
+    assert model.aux1.fc.in_features == 4 * 4 * 128
+    assert sizes.aux_pool(14) == (5, 3, 4) and sizes.aux_pool(6) == (5, 3, 2) and sizes.aux_pool(4) == (4, 3, 1)
+
+
+def test_smallest_usable_input_is_31():
+    assert sizes.smallest_input_size() == 31
+    out = small_model(input_size=31).eval()(images(1, 31))
+    assert out.shape == (1, 7)
+
+
+@pytest.mark.parametrize("size", [30, 28, 16, 1])
+def test_too_small_input_names_the_smallest_size(size):
+    with pytest.raises(ValueError, match=r"too small.*smallest usable input is 31x31"):
+        small_model(input_size=size)
+
+
+def test_wrong_input_shape_names_expected_and_got():
+    model = small_model(input_size=32)
+    with pytest.raises(ValueError, match=r"expected input of shape \(N, 3, 32, 32\).*got shape "
+                                         r"\(2, 3, 64, 64\).*input_size=64"):
+        model(images(2, 64))
+    with pytest.raises(ValueError, match=r"got shape \(2, 1, 32, 32\)"):
+        model(images(2, 32, channels=1))
+
+
+@pytest.mark.parametrize("option, value", [("width", 0), ("num_classes", 0), ("in_channels", 1.5),
+                                           ("dropout", 1.0), ("aux_dropout", -0.1), ("input_size", "32")])
+def test_bad_options_raise(option, value):
+    with pytest.raises(ValueError, match=option):
+        small_model(**{option: value})
+
+
+def test_grayscale_input_channels():
+    model = small_model(in_channels=1).eval()
+    assert model(images(2, 32, channels=1)).shape == (2, 7)
+
+
+def test_aux_classifier_layout():
+    head = AuxClassifier(512, 1000, 14, 128, 1024, 0.7, numpy.random.default_rng(0), 0)
+    assert [type(m).__name__ for m in head.children()] == [
+        "AvgPool2d", "ConvReLU", "Flatten", "Linear", "Dropout", "Linear"]
+    assert head.dropout.p == 0.7 and head.fc.in_features == 2048
+
+
+# --- the same model on another device ---------------------------------------------------------
+def test_forward_on_each_backend_matches_numpy(xp):
+    model = small_model(width=1 / 8).eval()
+    x = images(2, 32)
+    expected = model(x).numpy()
+    model.to(backend.device_of(xp.asarray(x)))
+    got = backend.to_numpy(model(Tensor(xp.asarray(x))).data)
+    numpy.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
