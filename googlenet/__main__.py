@@ -1,26 +1,37 @@
 """The command line: ``python -m googlenet <command> [options]``.
 
-Each command lives in its own module of this package, which provides
+Each command lives in a module of this package, which provides
 
     add_parser(subparsers)  # adds its argparse sub-parser, with
                             # parser.set_defaults(func=run), and returns it
     run(args)               # does the work; returns an exit status (or None for 0)
 
-A module listed in ``COMMANDS`` that does not exist (yet) is not offered, so a
-new command is a new ``googlenet/<name>.py`` plus, for a new name, one word here.
+or ``add_parsers(subparsers)`` when one module registers several commands
+(``predict`` and ``evaluate``). A module listed in ``COMMAND_MODULES`` that does
+not exist (yet) is not offered, so a new command is a new ``googlenet/<name>.py``
+plus, for a new module name, one word here.
 """
 import argparse
 import importlib
 import importlib.util
 import sys
 
-COMMANDS = ("summary", "gradcheck", "train", "evaluate", "predict", "bench")
+COMMAND_MODULES = ("summary", "gradcheck", "train", "predict", "evaluate", "bench")
 
 
 def available_commands():
-    """{name: module} for the commands whose module exists."""
-    return {name: importlib.import_module(f"googlenet.{name}") for name in COMMANDS
+    """{module name: module} for the command modules that exist."""
+    return {name: importlib.import_module(f"googlenet.{name}") for name in COMMAND_MODULES
             if importlib.util.find_spec(f"googlenet.{name}") is not None}
+
+
+def register(module, subparsers):
+    """Let ``module`` add its command(s) to ``subparsers``."""
+    hook = getattr(module, "add_parsers", None) or getattr(module, "add_parser", None)
+    if hook is None:
+        raise AttributeError(f"{module.__name__} is listed as a command module but defines neither "
+                             f"add_parser(subparsers) nor add_parsers(subparsers)")
+    hook(subparsers)
 
 
 def build_parser(commands):
@@ -28,7 +39,7 @@ def build_parser(commands):
                                      description="GoogLeNet (Szegedy et al. 2014) on minigrad.")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="command")
     for module in commands.values():
-        module.add_parser(subparsers)
+        register(module, subparsers)
     return parser
 
 

@@ -113,6 +113,7 @@ class RowSummary(NamedTuple):
     multiply_adds: int
     in_channels: int
     input_weights_per_channel: int   # weights touching one input channel (to explain typos)
+    formula: str                # the weight count as arithmetic: "7x7x3x64"
 
 
 def row_summaries(model):
@@ -127,7 +128,8 @@ def row_summaries(model):
         summaries.append(RowSummary(
             row, _patch(row, layers, model), out_shape, sum(s.depth for s in mine),
             _widths(row, layers), sum(s.weights for s in mine), sum(s.params for s in mine),
-            sum(s.multiply_adds for s in mine), in_channels, _input_weights_per_channel(layers)))
+            sum(s.multiply_adds for s in mine), in_channels, _input_weights_per_channel(layers),
+            _weight_formula(layers)))
     return summaries
 
 
@@ -157,13 +159,34 @@ def _input_weights_per_channel(layers):
         return 0
     first = layers[0]
     if isinstance(first, Inception):
-        readers = [next(x for x in branch if isinstance(x, nn.Conv2d)) for branch in first.branches()]
-        return sum(c.weight.size // c.in_channels for c in readers)
+        return sum(c.weight.size // c.in_channels for c in _input_readers(first))
     if isinstance(first, nn.Conv2d):
         return first.weight.size // first.in_channels
     if isinstance(first, nn.Linear):
         return first.out_features
     return 0
+
+
+def _input_readers(inception):
+    """The first convolution of each branch: the ones that read the module's input."""
+    return [next(x for x in branch if isinstance(x, nn.Conv2d)) for branch in inception.branches()]
+
+
+def _weight_formula(layers):
+    """"192x(64+96+16+32) + 3x3x96x128 + 5x5x16x32" for 3a; "7x7x3x64" for conv1."""
+    if layers and isinstance(layers[0], Inception):
+        module = layers[0]
+        readers = "+".join(str(conv.out_channels) for conv in _input_readers(module))
+        return (f"{module.in_channels}x({readers}) + 3x3x{module.conv3x3.in_channels}x"
+                f"{module.conv3x3.out_channels} + 5x5x{module.conv5x5.in_channels}x{module.conv5x5.out_channels}")
+    terms = []
+    for layer in layers:
+        if isinstance(layer, nn.Conv2d):
+            kh, kw = layer.kernel_size
+            terms.append(f"{kh}x{kw}x{layer.in_channels}x{layer.out_channels}")
+        elif isinstance(layer, nn.Linear):
+            terms.append(f"{layer.in_features}x{layer.out_features}")
+    return " + ".join(terms)
 
 
 # --- the paper's printed figures --------------------------------------------------------
@@ -201,8 +224,10 @@ def explain(summary):
     """Sentences explaining a row whose printed figures disagree with our arithmetic."""
     row, n = summary.row, positions(summary)
     params, ops = printed(row.paper_params), printed(row.paper_ops)
-    lines = [f"{row.name}: the widths give {summary.weights:,} weights ({summary.weights / PARAM_UNIT:.1f}K); "
-             f"x {n:,} output positions = {summary.multiply_adds / OPS_UNIT:.1f}M multiply-adds."]
+    side = round(n ** 0.5)
+    lines = [f"{row.name}: {summary.formula} = {summary.weights:,} weights ({summary.weights / PARAM_UNIT:.1f}K); "
+             f"x {side}x{side} = {n:,} output positions: {summary.multiply_adds / OPS_UNIT:.1f}M "
+             f"multiply-adds."]
     consistent = params.low * n <= ops.high and ops.low <= params.high * n
     lines.append(f"Printed: {params.text} x {n:,} = {params.value * n / OPS_UNIT:.1f}M against "
                  f"{ops.text} printed ops: the two printed figures "
@@ -212,11 +237,13 @@ def explain(summary):
                      f"{ops.text} / {n:,} = {ops.value / n / PARAM_UNIT:.1f}K weights, "
                      f"as the widths give.")
     elif consistent and summary.input_weights_per_channel:
-        others = summary.weights - summary.in_channels * summary.input_weights_per_channel
-        depth = (params.value - others) / summary.input_weights_per_channel
+        per_channel = summary.input_weights_per_channel
+        others = summary.weights - summary.in_channels * per_channel
+        depth = (params.value - others) / per_channel
+        on_input = f"({params.value:,.0f} - {others:,} weights not on the input)" if others else \
+            f"{params.value:,.0f} weights"
         lines.append(f"Both printed figures fit an input depth of {depth:.3g} instead of "
-                     f"{summary.in_channels}: ({params.value:,.0f} - {others:,} weights not on the "
-                     f"input) / {summary.input_weights_per_channel:,} weights per input channel.")
+                     f"{summary.in_channels}: {on_input} / {per_channel:,} weights per input channel.")
     return lines
 
 
@@ -276,7 +303,10 @@ def format_table(model):
 
 
 def _count(value, unit, suffix):
-    return f"{value / unit:.1f}{suffix}" if value else ""
+    """1.0M, 118.0M; three decimals below 1 unit (small widths)."""
+    if not value:
+        return ""
+    return f"{value / unit:,.1f}{suffix}" if value >= unit else f"{value / unit:.3f}{suffix}"
 
 
 def _paper_cell(ours, text, width):
@@ -305,11 +335,11 @@ def format_totals(model):
          f"{column / PARAM_UNIT:,.1f}K weights (the params column's sum)"),
         ("parameters, with both auxiliary heads", f"{params + sum(s.params for s in aux):,}"
          if aux else "(no auxiliary heads)", "not given"),
-        (f"multiply-adds per {image} image", f"{madds / 1e9:.3f} G ({madds:,})",
-         f"about {table.PAPER_MULTIPLY_ADDS / 1e9} G (section 1); the ops column sums to "
+        (f"multiply-adds per {image} image", f"{_count(madds, OPS_UNIT, 'M')} ({madds:,})",
+         f"about {table.PAPER_MULTIPLY_ADDS / OPS_UNIT:,.0f}M (section 1); the ops column sums to "
          f"{ops_column / OPS_UNIT:,.0f}M"),
-        ("  + both auxiliary heads (training only)", f"{sum(s.multiply_adds for s in aux) / OPS_UNIT:.1f}M"
-         if aux else "-", ""),
+        ("  + both auxiliary heads (training only)",
+         _count(sum(s.multiply_adds for s in aux), OPS_UNIT, "M") if aux else "-", ""),
         ("depth, layers with parameters", str(depth), str(table.PAPER_TOTAL_DEPTH)),
         ("depth, counting pooling layers too", str(depth + pools), str(table.PAPER_TOTAL_DEPTH_WITH_POOLING)),
     ]

@@ -6,7 +6,7 @@ import pytest
 
 from minigrad import Tensor
 from googlenet import summary
-from googlenet.__main__ import available_commands, main
+from googlenet.__main__ import available_commands, build_parser, main
 from googlenet.model import GoogLeNet
 from googlenet.summary import agreement, explain, layer_shapes, printed, row_summaries
 from googlenet.table import TABLE_1, row
@@ -143,5 +143,6 @@ def test_command_line_summary(capsys):
 def test_command_line_offers_summary_and_gradcheck():
     commands = available_commands()
     assert {"summary", "gradcheck"} <= set(commands)
-    for module in commands.values():
-        assert callable(module.add_parser) and callable(module.run)
+    assert all(hasattr(module, "add_parser") or hasattr(module, "add_parsers")
+               for module in commands.values())
+    assert build_parser(commands).parse_args(["gradcheck"]).func is commands["gradcheck"].run
