@@ -5,12 +5,14 @@ import math
 
 import numpy
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from minigrad import Tensor, backend, nn
 from minigrad import functional as F
 from googlenet import sizes
 from googlenet.model import (AuxClassifier, GoogLeNet, GoogLeNetOutput, Inception, googlenet_loss,
                              scale_channels)
+from googlenet.summary import layer_shapes
 from googlenet.table import TABLE_1, row
 
 
@@ -210,6 +212,23 @@ def test_smallest_usable_input_is_31():
     assert sizes.smallest_input_size() == 31
     out = small_model(input_size=31).eval()(images(1, 31))
     assert out.shape == (1, 7)
+
+
+@settings(max_examples=15, deadline=None)
+@given(size=st.integers(31, 120))
+def test_any_usable_size_runs_with_the_planned_shapes(size):
+    model = small_model(input_size=size, width=1 / 32).train()
+    planned = {s.name: s.out_shape for s in layer_shapes(model)}
+    x, taps = Tensor(images(1, size)), {}
+    for name in model.layer_names:
+        x = getattr(model, name)(x)
+        assert x.shape[1:] == planned[name], (size, name)
+        taps[model.table_row[name]] = x
+    assert x.shape == (1, 7)
+    for head, row_name in (("aux1", "4a"), ("aux2", "4d")):
+        assert getattr(model, head)(taps[row_name]).shape == (1, 7)
+    assert [r.size_out for r in sizes.row_sizes(size).values()] == sorted(
+        (r.size_out for r in sizes.row_sizes(size).values()), reverse=True)
 
 
 @pytest.mark.parametrize("size", [30, 28, 16, 1])
