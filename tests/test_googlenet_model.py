@@ -273,3 +273,62 @@ def test_forward_on_each_backend_matches_numpy(xp):
     model.to(backend.device_of(xp.asarray(x)))
     got = backend.to_numpy(model(Tensor(xp.asarray(x))).data)
     numpy.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
+
+
+# --- PyTorch as a second opinion on the whole wiring ---------------------------------------------
+def torch_googlenet(model, x):
+    """The same network written with torch.nn.functional and our parameters: Table 1's 3x3/2
+    max pools unchanged (PyTorch's ceil mode lets a window overhang a small map), PyTorch's
+    LRN. Returns the main logits and both auxiliary heads' logits (dropout off)."""
+    torch = pytest.importorskip("torch")
+    tF = torch.nn.functional
+
+    def conv(layer, h):
+        weight, bias = (torch.from_numpy(p.numpy()) for p in (layer.weight, layer.bias))
+        return torch.relu(tF.conv2d(h, weight, bias, stride=layer.stride, padding=layer.padding))
+
+    def linear(layer, h):
+        return h @ torch.from_numpy(layer.weight.numpy()).T + torch.from_numpy(layer.bias.numpy())
+
+    def inception(m, h):
+        return torch.cat([conv(m.conv1x1, h), conv(m.conv3x3, conv(m.conv3x3_reduce, h)),
+                          conv(m.conv5x5, conv(m.conv5x5_reduce, h)),
+                          conv(m.pool_proj, tF.max_pool2d(h, 3, 1, 1))], dim=1)
+
+    def aux(head, h):
+        kernel = min(5, h.shape[2])
+        h = conv(head.conv, tF.avg_pool2d(h, kernel, 3, ceil_mode=True)).flatten(1)
+        return linear(head.classifier, torch.relu(linear(head.fc, h)))
+
+    def pool(h):
+        return tF.max_pool2d(h, 3, 2, ceil_mode=True)
+
+    def lrn(h):
+        return tF.local_response_norm(h, 5, alpha=1e-4, beta=0.75, k=1.0)
+
+    h = lrn(pool(conv(model.conv1, torch.from_numpy(x))))
+    h = pool(lrn(conv(model.conv2, conv(model.conv2_reduce, h))))
+    h = pool(inception(model.inception3b, inception(model.inception3a, h)))
+    h = inception(model.inception4a, h)
+    aux1 = aux(model.aux1, h)
+    h = inception(model.inception4d, inception(model.inception4c, inception(model.inception4b, h)))
+    aux2 = aux(model.aux2, h)
+    h = pool(inception(model.inception4e, h))
+    h = inception(model.inception5b, inception(model.inception5a, h))
+    return [t.numpy() for t in (linear(model.linear, h.mean(dim=(2, 3))), aux1, aux2)]
+
+
+@pytest.mark.parametrize("size", [224, 32])
+def test_matches_an_independent_pytorch_forward(size):
+    model = GoogLeNet(num_classes=10, width=1 / 8, input_size=size, seed=2).astype(numpy.float64)
+    x = numpy.random.default_rng(3).standard_normal((2, 3, size, size))
+    expected = torch_googlenet(model, x)
+    model.eval()
+    logits, taps = Tensor(x), {}
+    for name in model.layer_names:
+        logits = getattr(model, name)(logits)
+        taps[model.table_row[name]] = logits
+    got = [logits.numpy(), model.aux1(taps["4a"]).numpy(), model.aux2(taps["4d"]).numpy()]
+    for ours, theirs in zip(got, expected):
+        numpy.testing.assert_allclose(ours, theirs, rtol=1e-10, atol=1e-12)
+    numpy.testing.assert_array_equal(model(Tensor(x)).numpy(), got[0])
