@@ -26,6 +26,7 @@ auxiliary heads add to each row of Table 1 (section 5's motivation for them).
 """
 import argparse
 import dataclasses
+import sys
 
 import numpy
 
@@ -216,8 +217,13 @@ def add_parser(subparsers):
 
 
 def run(args):
-    report = gradcheck_googlenet(args.width, args.input_size, args.batch_size, args.classes, args.seed,
-                                 args.elements, raise_on_failure=False)
+    """``python -m googlenet gradcheck``: exit status 0 if it passed, 1 if not, 2 for bad options."""
+    try:
+        report = gradcheck_googlenet(args.width, args.input_size, args.batch_size, args.classes,
+                                     args.seed, args.elements, raise_on_failure=False)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     print(report)
     model, x, labels = checkable_problem(args.width, args.input_size, args.batch_size, args.classes,
                                          args.seed)

@@ -16,6 +16,7 @@ A printed figure is taken to mean what it rounds from: "2.7K" is 2.65K to 2.75K.
 """
 import argparse
 import math
+import sys
 from typing import NamedTuple, Optional, Tuple
 
 from minigrad import nn
@@ -394,6 +395,12 @@ def add_parser(subparsers):
 
 
 def run(args):
-    model = GoogLeNet(num_classes=args.classes, in_channels=args.in_channels, width=args.width,
-                      input_size=args.input_size)
+    """``python -m googlenet summary``: prints the summary; exit status 2 for bad options."""
+    try:
+        model = GoogLeNet(num_classes=args.classes, in_channels=args.in_channels, width=args.width,
+                          input_size=args.input_size)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     print(format_summary(model))
+    return 0

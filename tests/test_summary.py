@@ -140,6 +140,11 @@ def test_command_line_summary(capsys):
     assert "input 64x64x3, width 0.125, 10 classes" in out and "Totals" in out
 
 
+def test_command_line_reports_a_too_small_input_without_a_traceback(capsys):
+    assert main(["summary", "--input-size", "28"]) == 2
+    assert "smallest usable input is 31x31" in capsys.readouterr().err
+
+
 def test_command_line_offers_summary_and_gradcheck():
     commands = available_commands()
     assert {"summary", "gradcheck"} <= set(commands)
