@@ -103,7 +103,7 @@ def fixed_masks_loss(model, x, labels, seed=0):
 
 
 def _layers_with_parameters(model):
-    """[(layer name, [(parameter name, Parameter), ...]), ...] in the model's order."""
+    """[(layer name, [its weight, its bias]), ...] in the model's order."""
     layers = {}
     for name, parameter in model.named_parameters():
         layer = name.rsplit(".", 1)[0]
@@ -122,7 +122,7 @@ def _sample(grad, elements, rng):
 
 
 def _check_elements(name, tensors, loss_value, elements, eps, rng):
-    """The worst relative error over ``elements`` random entries of each tensor."""
+    """The layer's worst relative error over ``elements`` entries of each of its tensors."""
     analytic, numerical = [], []
     for tensor in tensors:
         indices = _sample(backend.to_numpy(tensor.grad).reshape(-1), elements, rng)
