@@ -46,7 +46,8 @@ def random_case(rng, n, c, f, h, w, kernel, bias=True, dtype=np.float64):
 EDGE_CASES = [  # (N, C, F, H, W, kernel, stride, padding)
     (2, 3, 4, 7, 7, 3, 1, 1),          # "same" 3x3
     (1, 2, 3, 8, 6, 3, 2, 1),          # stride 2, odd/even sizes, batch 1
-    (2, 3, 2, 5, 5, 1, 1, 0),          # 1x1 fast path
+    (2, 3, 2, 5, 5, 1, 1, 0),          # 1x1 fast path, small map: x as the column matrix
+    (2, 3, 2, 8, 9, 1, 1, 0),          # 1x1 fast path, 72-pixel map: one product per image
     (2, 3, 2, 5, 5, 1, 2, 0),          # 1x1 with stride: general path
     (2, 3, 2, 4, 4, 1, 1, 1),          # 1x1 with padding: general path
     (1, 2, 2, 5, 5, 5, 1, 0),          # kernel == input: 1x1 output
@@ -151,12 +152,49 @@ def test_property_col2im_is_the_adjoint_of_im2col(case):
     np.testing.assert_allclose(np.sum(cols * g), np.sum(x * back), rtol=1e-10)
 
 
+LAYOUTS = {  # the same (N, C, H, W) values lying in memory in different orders
+    "NCHW": lambda x: x,
+    "CHWN": lambda x: np.ascontiguousarray(x.transpose(1, 2, 3, 0)).transpose(3, 0, 1, 2),
+    "HWNC": lambda x: np.ascontiguousarray(x.transpose(2, 3, 0, 1)).transpose(2, 3, 0, 1),
+    "strided": lambda x: np.repeat(x, 2, axis=3)[..., ::2],
+}
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("kernel, size", [(1, 9), (1, 4), (3, 5)])
+def test_any_memory_layout_gives_the_same_result(xp, layout, kernel, size):
+    # conv2d's outputs and gradients are views in other orders; the next op must not care
+    rng = np.random.default_rng(6)
+    x, W, b = random_case(rng, 2, 3, 4, size, size, kernel)
+    gy = rng.standard_normal((2, 4, size - kernel + 1, size - kernel + 1))
+    y, cache = conv2d_forward(xp.asarray(LAYOUTS[layout](x)), xp.asarray(W), xp.asarray(b))
+    grads = conv2d_backward(xp.asarray(LAYOUTS[layout](gy)), cache)
+    y_ref, cache_ref = conv2d_forward(x, W, b)
+    np.testing.assert_allclose(to_numpy(y), naive_conv2d(x, W, b), rtol=1e-12, atol=1e-12)
+    for ours, reference in zip(grads, conv2d_backward(gy, cache_ref)):
+        np.testing.assert_allclose(to_numpy(ours), reference, rtol=1e-12, atol=1e-12)
+
+
+def test_gradcheck_of_a_chain_of_convs_and_pools():
+    # outputs in (C, H, W, N) and (H, W, N, C) order flow into the next op, forward and backward
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((2, 3, 9, 9))
+    W1, b1 = rng.standard_normal((4, 3, 3, 3)), rng.standard_normal(4)
+    W2, W3 = rng.standard_normal((5, 4, 1, 1)), rng.standard_normal((3, 5, 1, 1))
+
+    def net(x, W1, b1, W2, W3):
+        h = F.max_pool2d(F.conv2d(x, W1, b1, padding=1), 3, stride=2, ceil_mode=True)
+        return F.avg_pool2d(F.conv2d(F.conv2d(h, W2), W3), 2, padding=1)
+
+    assert gradcheck(net, x, W1, b1, W2, W3, tolerance=1e-7).max_rel_error < 1e-7
+
+
 def test_im2col_layout(xp):
     x = np.arange(2 * 1 * 3 * 3, dtype=np.float64).reshape(2, 1, 3, 3)
     cols = to_numpy(im2col(xp.asarray(x), 2, stride=1, padding=0))
-    assert cols.shape == (1, 2, 2, 2, 2, 2)                   # (C, KH, KW, N, OH, OW)
-    np.testing.assert_array_equal(cols[0, :, :, 1, 0, 1], x[1, 0, 0:2, 1:3])   # image 1's window (0, 1)
-    np.testing.assert_array_equal(cols[0, 1, 0, 0], x[0, 0, 1:3, 0:2])         # offset (1, 0) everywhere
+    assert cols.shape == (1, 2, 2, 2, 2, 2)                   # (C, KH, KW, OH, OW, N)
+    np.testing.assert_array_equal(cols[0, :, :, 0, 1, 1], x[1, 0, 0:2, 1:3])   # image 1, window (0, 1)
+    np.testing.assert_array_equal(cols[0, 1, 0, :, :, 0], x[0, 0, 1:3, 0:2])   # offset (1, 0), image 0
 
 
 def test_googlenet_stem_and_inception_sizes():

@@ -179,6 +179,26 @@ def test_property_loops_and_torch(case):
     np.testing.assert_allclose(ours[2], t_avg.numpy(), rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("layout", ["NCHW", "CHWN", "HWNC"])
+def test_any_memory_layout_gives_the_same_result(xp, layout):
+    order = {"NCHW": (0, 1, 2, 3), "CHWN": (1, 2, 3, 0), "HWNC": (2, 3, 0, 1)}[layout]
+    back = tuple(np.argsort(order))
+
+    def lay_out(a):  # the same values, lying in memory in the given order
+        return xp.asarray(np.ascontiguousarray(a.transpose(order))).transpose(back)
+
+    rng = np.random.default_rng(8)
+    x = tie_free(rng, (2, 3, 7, 6))
+    gy = rng.standard_normal((2, 3, 4, 4))
+    for forward, backward in ((pool.max_pool2d_forward, pool.max_pool2d_backward),
+                              (pool.avg_pool2d_forward, pool.avg_pool2d_backward)):
+        y, cache = forward(lay_out(x), 3, 2, 1, True)
+        (gx,) = backward(lay_out(gy), cache)
+        y_ref, cache_ref = forward(x, 3, 2, 1, True)
+        np.testing.assert_array_equal(to_numpy(y), y_ref)
+        np.testing.assert_allclose(to_numpy(gx), backward(gy, cache_ref)[0], rtol=1e-12, atol=1e-12)
+
+
 def test_googlenet_table_sizes():
     # Table 1: 3x3/2 max pools in ceil mode, the final 7x7/1 average pool, the aux 5x5/3 pools
     sizes = [112]

@@ -12,50 +12,57 @@ output size of one sliding-window op.
 Two tricks carry everything:
 
 * a window VIEW: the KH x KW windows of a padded input are a strided view of
-  it (no copy), element [n, c, i, j, oh, ow] = x_pad[n, c, oh*SH + i, ow*SW + j];
+  it (no copy): element [c, i, j, oh, ow, n] = x_pad[c, oh*SH + i, ow*SW + j, n];
 * offset loops: for each of the KH*KW kernel offsets (i, j), the elements that
   offset touches in every window form one strided slice
-  x_pad[:, :, i : i + SH*OH : SH, j : j + SW*OW : SW]  of shape (N, C, OH, OW).
+  x_pad[..., i : i + SH*OH : SH, j : j + SW*OW : SW, ...]  of OH x OW pixels.
   A backward pass adds into such slices, one offset at a time. No slice names
   an element twice, so ``+=`` is exact (no ``add.at`` needed).
+
+Memory layout matters as much as the arithmetic. NumPy pays a fixed cost for
+each inner loop, which runs over the innermost axis; on GoogLeNet's 14x14 and
+7x7 maps (2x2 on 32x32 inputs) an image row is only a few numbers long. So:
+
+* convolution works in (C, H, W, N) order (the layout cuda-convnet used): the
+  batch index varies fastest and a window row of all N images is one run of
+  OW*N numbers;
+* pooling works pixels first, (H, W, N, C): every slice of an offset loop is
+  a run of N*C numbers per pixel.
 """
 import numpy
 
 from ..backend import get_array_module
 
 
-def pad(x, win, value=0):
-    """x (N, C, H, W) -> (N, C, PH + H + PH + overhang_h, PW + W + PW + overhang_w).
+def padded_size(win):
+    """(H + 2*PH + overhang, W + 2*PW + overhang): the extent the windows cover."""
+    return tuple(n + 2 * p + e for n, p, e in zip(win.size, win.padding, win.overhang))
 
-    The border is filled with ``value`` (0 for convolution and average pooling,
-    -inf for max pooling). Returns ``x`` itself when there is nothing to pad.
+
+def pad(x, win, value=0):
+    """x (H, W, ...) -> padded_size(win) + (...), the border filled with ``value``.
+
+    0 for average pooling, -inf for max pooling. Returns ``x`` itself when there
+    is nothing to pad.
     """
-    (ph, pw), (eh, ew) = win.padding, win.overhang
-    if ph == pw == eh == ew == 0:
+    (ph, pw), (h, w) = win.padding, win.size
+    if padded_size(win) == (h, w):
         return x
     xp = get_array_module(x)
-    n, c, h, w = x.shape
-    x_pad = xp.full((n, c, h + 2 * ph + eh, w + 2 * pw + ew), value, dtype=x.dtype)
-    x_pad[:, :, ph:ph + h, pw:pw + w] = x
+    x_pad = xp.full(padded_size(win) + x.shape[2:], value, dtype=x.dtype)
+    x_pad[ph:ph + h, pw:pw + w] = x
     return x_pad
 
 
 def unpad(g_pad, win):
-    """The (N, C, H, W) interior of a padded gradient (a view, no copy)."""
+    """The (H, W, ...) interior of a padded (H_pad, W_pad, ...) gradient (a view)."""
     (ph, pw), (h, w) = win.padding, win.size
-    return g_pad[:, :, ph:ph + h, pw:pw + w]
-
-
-def padded_zeros(like, a, b, win):
-    """Zeros of the shape ``pad`` gives an (a, b, H, W) input: a gradient buffer."""
-    xp = get_array_module(like)
-    (h, w), (ph, pw), (eh, ew) = win.size, win.padding, win.overhang
-    return xp.zeros((a, b, h + 2 * ph + eh, w + 2 * pw + ew), dtype=like.dtype)
+    return g_pad[ph:ph + h, pw:pw + w]
 
 
 def offsets(win):
-    """Yield (i, j, rows, cols) for each kernel offset: x_pad[:, :, rows, cols] is
-    the (N, C, OH, OW) slice of elements that offset (i, j) sees in every window."""
+    """Yield (i, j, rows, cols) for each kernel offset (i, j): the pixels [rows, cols]
+    of the padded input are the OH x OW pixels that offset sees in every window."""
     (kh, kw), (sh, sw), (oh, ow) = win.kernel, win.stride, win.out
     for i in range(kh):
         for j in range(kw):
@@ -63,67 +70,70 @@ def offsets(win):
 
 
 def windows(x_pad, win):
-    """A strided VIEW (N, C, KH, KW, OH, OW) of the windows of a padded input.
+    """A strided VIEW (C, KH, KW, OH, OW, N) of the windows of x_pad (C, H_pad, W_pad, N).
 
-    windows[n, c, i, j, oh, ow] = x_pad[n, c, oh*SH + i, ow*SW + j]; no data is copied.
+    windows[c, i, j, oh, ow, n] = x_pad[c, oh*SH + i, ow*SW + j, n]; no data is copied.
     """
     xp = get_array_module(x_pad)
     (kh, kw), (sh, sw), (oh, ow) = win.kernel, win.stride, win.out
-    n, c = x_pad.shape[:2]
-    s_n, s_c, s_h, s_w = x_pad.strides
+    c, n = x_pad.shape[0], x_pad.shape[3]
+    s_c, s_h, s_w, s_n = x_pad.strides
     return xp.lib.stride_tricks.as_strided(
-        x_pad, shape=(n, c, kh, kw, oh, ow), strides=(s_n, s_c, s_h, s_w, s_h * sh, s_w * sw))
+        x_pad, shape=(c, kh, kw, oh, ow, n), strides=(s_c, s_h, s_w, s_h * sh, s_w * sw, s_n))
 
 
 def im2col(x, win):
-    """x (N, C, H, W) -> cols (C, KH, KW, N, OH, OW), a new C-contiguous array.
+    """x (N, C, H, W) -> cols (C, KH, KW, OH, OW, N), a new C-contiguous array.
 
-    cols[c, i, j, n, oh, ow] = x_pad[n, c, oh*SH + i, ow*SW + j] (zero padding).
-    Reshaped to (C*KH*KW, N*OH*OW) (free: it is contiguous) it is the right-hand
-    side of the convolution GEMM  W (F, C*KH*KW) @ cols -> (F, N*OH*OW).
-    The order puts the GEMM's reduction axis (C, KH, KW) first, as W has it, and
-    makes the matrix contiguous, which is what BLAS wants.
+    cols[c, i, j, oh, ow, n] = x_pad[n, c, oh*SH + i, ow*SW + j] (zero padding).
+    Reshaped to (C*KH*KW, OH*OW*N) (free: it is contiguous) it is the right-hand
+    side of the convolution GEMM  W (F, C*KH*KW) @ cols -> (F, OH*OW*N).
+    The reduction axis (C, KH, KW) comes first, in W's order; the batch comes
+    last, so that each copied run is OW*N numbers long (see the module docstring).
     """
     xp = get_array_module(x)
-    view = windows(pad(x, win, 0), win)
-    return xp.ascontiguousarray(view.transpose(1, 2, 3, 0, 4, 5))
+    (ph, pw), (h, w) = win.padding, win.size
+    x_pad = xp.zeros((x.shape[1],) + padded_size(win) + (x.shape[0],), dtype=x.dtype)
+    x_pad[:, ph:ph + h, pw:pw + w, :] = x.transpose(1, 2, 3, 0)
+    return xp.ascontiguousarray(windows(x_pad, win))
 
 
 def col2im(cols, win):
-    """The adjoint of ``im2col``: cols (C, KH, KW, N, OH, OW) -> gx (N, C, H, W).
+    """The adjoint of ``im2col``: cols (C, KH, KW, OH, OW, N) -> gx (N, C, H, W).
 
     Every column entry is added back to the input pixel it was copied from;
     pixels shared by overlapping windows receive the sum. One slice-add per
-    kernel offset (i, j).
-
-    The sums are taken in a (C, N, H, W) buffer, so that each slice-add reads one
-    contiguous block cols[c, i, j]; the result is returned as an (N, C, H, W)
-    transposed view of it (no copy).
+    kernel offset (i, j), in (C, H, W, N) order; the result is a transposed
+    view of that buffer (no copy).
     """
-    c, n = cols.shape[0], cols.shape[3]
-    g_pad = padded_zeros(cols, c, n, win)
+    xp = get_array_module(cols)
+    (ph, pw), (h, w) = win.padding, win.size
+    g_pad = xp.zeros((cols.shape[0],) + padded_size(win) + (cols.shape[-1],), dtype=cols.dtype)
     for i, j, rows, columns in offsets(win):
-        g_pad[:, :, rows, columns] += cols[:, i, j]
-    return unpad(g_pad, win).transpose(1, 0, 2, 3)
+        g_pad[:, rows, columns, :] += cols[:, i, j]
+    return g_pad[:, ph:ph + h, pw:pw + w, :].transpose(3, 0, 1, 2)
 
 
 def max_pool(x, win):
-    """x (N, C, H, W) -> (out, argmax), both (N, C, OH, OW).
+    """x (H, W, ...) -> (out, argmax), both (OH, OW, ...); pixels first, batch axes after.
 
     Padding is -inf, so a padded position never wins. ``argmax`` holds the
     winning kernel offset i*KW + j of each window (the first one on ties).
     """
     xp = get_array_module(x)
     x_pad = pad(x, win, -numpy.inf)
+    index_type = numpy.min_scalar_type(win.kernel[0] * win.kernel[1])
     out = argmax = None
     for i, j, rows, columns in offsets(win):
-        patch = x_pad[:, :, rows, columns]
+        patch = x_pad[rows, columns]
         if out is None:
-            out = patch.copy()
-            argmax = xp.zeros(out.shape, dtype=numpy.min_scalar_type(win.kernel[0] * win.kernel[1]))
+            out, argmax = patch.copy(), xp.zeros(patch.shape, dtype=index_type)
             continue
-        better = patch > out
-        xp.copyto(argmax, i * win.kernel[1] + j, where=better)
+        # Offsets come in increasing order, so "the last offset that beat the
+        # running max" is the largest such offset: a maximum, not a masked write
+        # (masked writes with random masks are several times slower in NumPy).
+        offset = index_type.type(i * win.kernel[1] + j)
+        xp.maximum(argmax, (patch > out) * offset, out=argmax)
         xp.maximum(out, patch, out=out)
     return out, argmax
 
@@ -131,23 +141,21 @@ def max_pool(x, win):
 def max_pool_backward(gy, argmax, win):
     """Route each window's gradient to the input it took its maximum from.
 
-    gy, argmax (N, C, OH, OW) -> gx (N, C, H, W).
+    gy, argmax (OH, OW, ...) -> gx (H, W, ...).
     """
     xp = get_array_module(gy)
-    n, c = gy.shape[:2]
-    g_pad = padded_zeros(gy, n, c, win)
-    zero = xp.zeros((), dtype=gy.dtype)
+    g_pad = xp.zeros(padded_size(win) + gy.shape[2:], dtype=gy.dtype)
     for i, j, rows, columns in offsets(win):
-        g_pad[:, :, rows, columns] += xp.where(argmax == i * win.kernel[1] + j, gy, zero)
+        g_pad[rows, columns] += gy * (argmax == i * win.kernel[1] + j)
     return unpad(g_pad, win)
 
 
 def window_sum(x, win):
-    """x (N, C, H, W) -> (N, C, OH, OW): the sum over each window (zero padding)."""
+    """x (H, W, ...) -> (OH, OW, ...): the sum over each window (zero padding)."""
     x_pad = pad(x, win, 0)
     total = None
     for _, _, rows, columns in offsets(win):
-        patch = x_pad[:, :, rows, columns]
+        patch = x_pad[rows, columns]
         if total is None:
             total = patch.copy()
         else:
@@ -157,9 +165,9 @@ def window_sum(x, win):
 
 def window_sum_backward(gy, win):
     """The adjoint of ``window_sum``: every input receives the sum of gy over
-    the windows that contain it. gy (N, C, OH, OW) -> gx (N, C, H, W)."""
-    n, c = gy.shape[:2]
-    g_pad = padded_zeros(gy, n, c, win)
+    the windows that contain it. gy (OH, OW, ...) -> gx (H, W, ...)."""
+    xp = get_array_module(gy)
+    g_pad = xp.zeros(padded_size(win) + gy.shape[2:], dtype=gy.dtype)
     for _, _, rows, columns in offsets(win):
-        g_pad[:, :, rows, columns] += gy
+        g_pad[rows, columns] += gy
     return unpad(g_pad, win)

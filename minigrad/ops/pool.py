@@ -24,16 +24,28 @@ from ..backend import get_array_module
 from ._sizes import check_window, window
 
 
+def _pixels_first(x):
+    """x (N, C, H, W) -> a contiguous (H, W, N, C) copy, the layout the pooling
+    kernels take (why: ``minigrad/kernels/cpu.py``); free when x already lies so."""
+    return get_array_module(x).ascontiguousarray(x.transpose(2, 3, 0, 1))
+
+
+def _batch_first(y):
+    """(H, W, N, C) -> (N, C, H, W), a view (no copy)."""
+    return y.transpose(2, 3, 0, 1)
+
+
 def max_pool2d_forward(x, kernel_size, stride=None, padding=0, ceil_mode=False):
     """x (N, C, H, W) -> y (N, C, OH, OW); ``stride`` None means ``kernel_size``."""
     win = window(x.shape[2:], kernel_size, kernel_size if stride is None else stride, padding, ceil_mode)
-    y, argmax = kernels.for_array(x).max_pool(x, win)
-    return y, (argmax, win)
+    y, argmax = kernels.for_array(x).max_pool(_pixels_first(x), win)
+    return _batch_first(y), (argmax, win)
 
 
 def max_pool2d_backward(gy, cache):
     argmax, win = cache
-    return (kernels.for_array(gy).max_pool_backward(gy, argmax, win),)
+    gx = kernels.for_array(gy).max_pool_backward(_pixels_first(gy), argmax, win)
+    return (_batch_first(gx),)
 
 
 def avg_pool_divisor(win, count_include_pad=True):
@@ -54,15 +66,16 @@ def avg_pool2d_forward(x, kernel_size, stride=None, padding=0, ceil_mode=False,
     """x (N, C, H, W) -> y (N, C, OH, OW): window sums over ``avg_pool_divisor``."""
     xp = get_array_module(x)
     win = window(x.shape[2:], kernel_size, kernel_size if stride is None else stride, padding, ceil_mode)
-    divisor = xp.asarray(avg_pool_divisor(win, count_include_pad), dtype=x.dtype)
-    y = kernels.for_array(x).window_sum(x, win) / divisor
-    return y, (divisor, win)
+    divisor = xp.asarray(avg_pool_divisor(win, count_include_pad), dtype=x.dtype)[:, :, None, None]
+    y = kernels.for_array(x).window_sum(_pixels_first(x), win) / divisor
+    return _batch_first(y), (divisor, win)
 
 
 def avg_pool2d_backward(gy, cache):
     # y = window_sum(x) / divisor, so gx = window_sum^T(gy / divisor)
     divisor, win = cache
-    return (kernels.for_array(gy).window_sum_backward(gy / divisor, win),)
+    g = _pixels_first(gy) / divisor
+    return (_batch_first(kernels.for_array(gy).window_sum_backward(g, win)),)
 
 
 def global_avg_pool2d_forward(x):
