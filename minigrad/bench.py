@@ -14,13 +14,19 @@ convolution is compared with bare GEMMs of its sizes, K = C*KH*KW, P = N*OH*OW:
 
 The op and its GEMMs run interleaved, so a busy machine slows both alike.
 Targets: conv forward <= 1.3 x GEMM, conv backward <= 1.5 x GEMMs, max pool and
-LRN backward <= 3 x their forward. BLAS runs on as many threads as
-OPENBLAS_NUM_THREADS (or OMP_NUM_THREADS) allows; the other loops on one.
+LRN backward <= 3 x their forward.
+
+BLAS uses every core unless told otherwise; the other loops use one. On a
+machine shared with other work, a multi-threaded BLAS call can wait a whole
+time slice for its second thread, and the timings come out in multiples of it:
+``--blas-threads 1`` (needs threadpoolctl, which scikit-learn installs) gives
+steadier numbers there.
 
 ``googlenet_op_shapes`` lists the shapes; a benchmark of another network only
 needs its own list of ``OpShape`` rows to reuse ``time_ops`` and ``print_table``.
 """
 import argparse
+import contextlib
 import os
 import statistics
 import sys
@@ -222,13 +228,22 @@ def main_ops(args):
     shapes = googlenet_op_shapes(args.batch, args.image_size)
     if args.only:
         shapes = [s for s in shapes if any(w.lower() in f"{s.name} {s.op}".lower() for w in args.only)]
-    threads = os.environ.get("OPENBLAS_NUM_THREADS") or os.environ.get("OMP_NUM_THREADS") or "default"
+    threads = args.blas_threads or os.environ.get("OPENBLAS_NUM_THREADS") or "default"
     print(f"minigrad ops benchmark: device {args.device}, batch {args.batch}, {args.image_size}x"
           f"{args.image_size} input, median of {args.repeats} after a warm-up, float32, "
           f"NumPy {numpy.__version__}, BLAS threads {threads}, {os.cpu_count()} CPUs")
     print(HEADER)
-    rows = time_ops(shapes, args.repeats, args.device, progress=lambda r: print(format_row(*r), flush=True))
+    with _blas_threads(args.blas_threads):
+        rows = time_ops(shapes, args.repeats, args.device, progress=lambda r: print(format_row(*r), flush=True))
     print_summary(rows)
+
+
+def _blas_threads(count):
+    """A context that limits BLAS to ``count`` threads (no limit when None)."""
+    if count is None:
+        return contextlib.nullcontext()
+    from threadpoolctl import threadpool_limits
+    return threadpool_limits(limits=count, user_api="blas")
 
 
 def main(argv=None):
@@ -241,6 +256,7 @@ def main(argv=None):
     ops.add_argument("--only", nargs="+", metavar="TEXT",
                      help="only ops whose name or kind contains one of these (e.g. 3a pool conv1)")
     ops.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    ops.add_argument("--blas-threads", type=int, default=None, help="limit BLAS to this many threads")
     ops.add_argument("--quick", action="store_true", help="smoke run: batch 1, one repeat")
     args = parser.parse_args(argv)
     args.batch = args.batch or (1 if args.quick else 8)

@@ -1,7 +1,9 @@
 """Max, average and global average pooling over KH x KW windows.
 
 The windows (kernel, stride, padding, ceil mode) are laid out by
-``_sizes.window``; the loops over them live in ``minigrad.kernels``.
+``_sizes.window``; the loops over them live in ``minigrad.kernels``, which take
+the pixels first, (H, W, N, C) (why: ``minigrad/kernels/cpu.py``). Results come
+back as (N, C, OH, OW) views of that layout.
 
 Max pooling pads with -inf, so padding never wins a window. Its backward sends
 each window's gradient to the one input that was the maximum (the first one, on
@@ -24,9 +26,13 @@ from ..backend import get_array_module
 from ._sizes import check_window, window
 
 
+def _window(x, kernel_size, stride, padding, ceil_mode):
+    """The windows over x's (H, W); a ``stride`` of None means ``kernel_size``."""
+    return window(x.shape[2:], kernel_size, kernel_size if stride is None else stride, padding, ceil_mode)
+
+
 def _pixels_first(x):
-    """x (N, C, H, W) -> a contiguous (H, W, N, C) copy, the layout the pooling
-    kernels take (why: ``minigrad/kernels/cpu.py``); free when x already lies so."""
+    """x (N, C, H, W) -> a contiguous (H, W, N, C) copy (free when x already lies so)."""
     return get_array_module(x).ascontiguousarray(x.transpose(2, 3, 0, 1))
 
 
@@ -37,12 +43,13 @@ def _batch_first(y):
 
 def max_pool2d_forward(x, kernel_size, stride=None, padding=0, ceil_mode=False):
     """x (N, C, H, W) -> y (N, C, OH, OW); ``stride`` None means ``kernel_size``."""
-    win = window(x.shape[2:], kernel_size, kernel_size if stride is None else stride, padding, ceil_mode)
+    win = _window(x, kernel_size, stride, padding, ceil_mode)
     y, argmax = kernels.for_array(x).max_pool(_pixels_first(x), win)
     return _batch_first(y), (argmax, win)
 
 
 def max_pool2d_backward(gy, cache):
+    """gy (N, C, OH, OW) -> (gx,): each window's gradient goes to its maximum."""
     argmax, win = cache
     gx = kernels.for_array(gy).max_pool_backward(_pixels_first(gy), argmax, win)
     return (_batch_first(gx),)
@@ -65,14 +72,14 @@ def avg_pool2d_forward(x, kernel_size, stride=None, padding=0, ceil_mode=False,
                        count_include_pad=True):
     """x (N, C, H, W) -> y (N, C, OH, OW): window sums over ``avg_pool_divisor``."""
     xp = get_array_module(x)
-    win = window(x.shape[2:], kernel_size, kernel_size if stride is None else stride, padding, ceil_mode)
+    win = _window(x, kernel_size, stride, padding, ceil_mode)
     divisor = xp.asarray(avg_pool_divisor(win, count_include_pad), dtype=x.dtype)[:, :, None, None]
     y = kernels.for_array(x).window_sum(_pixels_first(x), win) / divisor
     return _batch_first(y), (divisor, win)
 
 
 def avg_pool2d_backward(gy, cache):
-    # y = window_sum(x) / divisor, so gx = window_sum^T(gy / divisor)
+    """gy (N, C, OH, OW) -> (gx,). y = window_sum(x) / divisor, so gx = window_sum^T(gy / divisor)."""
     divisor, win = cache
     g = _pixels_first(gy) / divisor
     return (_batch_first(kernels.for_array(gy).window_sum_backward(g, win)),)
@@ -84,6 +91,7 @@ def global_avg_pool2d_forward(x):
 
 
 def global_avg_pool2d_backward(gy, x_shape):
+    """gy (N, C, 1, 1) -> (gx,): every pixel of a map gets 1/(H*W) of its gradient."""
     xp = get_array_module(gy)
     h, w = x_shape[2:]
     return (xp.broadcast_to(gy / (h * w), x_shape).copy(),)
