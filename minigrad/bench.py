@@ -114,7 +114,7 @@ def describe(shape):
             + (" ceil" if p["ceil_mode"] else ""))
 
 
-def _pair_functions(shape, xp, rng):
+def _pair_functions(shape, rng):
     """(forward(), backward(gy, cache), gemms) for one op shape; gemms: {'fwd': fn, 'bwd': fn} or {}."""
     def normal(*dims):
         return rng.standard_normal(dims, dtype=numpy.float32)
@@ -152,7 +152,7 @@ def time_op(shape, repeats=5, device="cpu", seed=0):
     """Median seconds of forward, backward and (convolutions) the bare GEMMs, interleaved."""
     xp = backend.array_module_for(device)
     rng = backend.default_rng(seed, device)
-    forward, backward, gemms = _pair_functions(shape, xp, rng)
+    forward, backward, gemms = _pair_functions(shape, rng)
     y, _ = forward()
     gy = rng.standard_normal(y.shape, dtype=numpy.float32)
     times = {"fwd": [], "bwd": [], "gemm fwd": [], "gemm bwd": []}
