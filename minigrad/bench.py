@@ -71,9 +71,10 @@ def googlenet_op_shapes(batch=8, image_size=224):
                 channels = row.reduce
             add_conv(row.name, channels, row.out_channels, row.patch, row.stride, padding)
             size, channels = conv_output_size(size, row.patch, row.stride, padding), row.out_channels
-        elif row.kind == "maxpool":
-            add_pool(row.name, "max_pool2d", channels, row.patch, row.stride)
-            size = conv_output_size(size, row.patch, row.stride, 0, ceil_mode=True)
+        elif row.kind == "maxpool":         # as googlenet.sizes: never a window larger than the map
+            kernel = min(row.patch, size)
+            add_pool(row.name, "max_pool2d", channels, kernel, row.stride)
+            size = conv_output_size(size, kernel, row.stride, 0, ceil_mode=True)
         elif row.kind == "avgpool":        # 7x7 at 224; the whole map (global) at smaller inputs
             add_pool(row.name, "avg_pool2d", channels, min(row.patch, size), row.stride, ceil_mode=False)
             size = 1
@@ -93,8 +94,8 @@ def googlenet_op_shapes(batch=8, image_size=224):
                                        beta=table.LRN_BETA, k=table.LRN_K)))
         if row.name in table.AUX_AFTER:
             head, kernel = f"aux/{row.name}", min(table.AUX_POOL, size)
-            pooled = conv_output_size(size, kernel, table.AUX_POOL_STRIDE, 0)
-            add_pool(f"{head}/pool", "avg_pool2d", channels, kernel, table.AUX_POOL_STRIDE, ceil_mode=False)
+            pooled = conv_output_size(size, kernel, table.AUX_POOL_STRIDE, 0, ceil_mode=True)
+            add_pool(f"{head}/pool", "avg_pool2d", channels, kernel, table.AUX_POOL_STRIDE)
             add_conv(f"{head}/conv", channels, table.AUX_CONV_CHANNELS, 1, at=pooled)
     if not hasattr(F, "local_response_norm"):
         shapes = [s for s in shapes if s.op != "lrn"]
