@@ -1,0 +1,399 @@
+"""Train GoogLeNet: ``python -m googlenet train`` (digits, offline, a few minutes on a CPU).
+
+The loop is the paper's (sections 5 and 6): SGD with momentum 0.9, the learning
+rate x0.96 every 8 epochs, the loss of the main classifier plus 0.3 x each
+auxiliary classifier's, and a running average of the weights for evaluation (the
+paper's Polyak averaging; by default an exponential moving average, decay 0.99).
+After every epoch it measures the held-out split, then writes to the output folder:
+
+    metrics.jsonl    one JSON line per epoch (losses, accuracies, lr, time, images/s)
+    curves.png       loss and accuracy curves
+    checkpoint.npz   weights, optimizer state and progress (``--resume`` continues it)
+
+Every file is written whole or not at all (a temporary file, then a rename). Ctrl-C
+finishes the current step, saves a checkpoint and exits; ``--resume`` then goes on
+from that exact step. Training is a pure function of the seed: batch order,
+augmentation and dropout masks are drawn from generators seeded by (seed, epoch,
+step), so a resumed run ends with the same weights as one never interrupted.
+"""
+import contextlib
+import dataclasses
+import json
+import os
+import signal
+import time
+
+import numpy
+
+from minigrad import backend, nn
+from minigrad import functional as F
+from minigrad.autograd import Tensor, no_grad
+from minigrad.checkpoint import atomic_path, load_checkpoint, load_weights, save_checkpoint
+from minigrad.data import DataLoader, default_augmentation, load_dataset
+from minigrad.optim import SGD, Adam, WeightAverage, make_schedule
+
+from .model import GoogLeNet, googlenet_loss
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Every setting of a run; saved in the checkpoint as JSON."""
+    data: str = "digits"            # digits | cifar10 | folder
+    data_path: str = None
+    image_size: int = 32            # digits are 8x8, upsampled to this
+    channels: int = 3               # for image folders (digits have 1, CIFAR-10 3)
+    held_out: float = 0.2           # share of the data kept out of training (not CIFAR-10)
+    epochs: int = 15
+    batch_size: int = 32
+    optimizer: str = "sgd"          # sgd | adam
+    lr: float = 0.01
+    momentum: float = 0.9
+    nesterov: bool = False
+    weight_decay: float = 2e-4      # the released Caffe model's
+    schedule: str = "paper"         # paper | step | cosine | constant
+    average: float = 0.99           # weight averaging: None off, 0 the Polyak mean, else EMA decay
+    width: float = 1.0              # channel multiplier (1.0 = Table 1)
+    aux_heads: bool = True
+    aux_weight: float = 0.3
+    lrn: bool = True
+    dropout: float = 0.4
+    aux_dropout: float = 0.7
+    augment: bool = False
+    seed: int = 0
+    device: str = "cpu"
+    out: str = "runs/googlenet"
+    eval_batch_size: int = 200
+
+
+class UserError(Exception):
+    """A problem with what the user asked for; the command line prints it in one line."""
+
+
+def check_device(device):
+    """'cpu', or a usable GPU; a UserError otherwise."""
+    try:
+        device = backend.parse_device(device)
+    except ValueError as error:
+        raise UserError(str(error)) from None
+    if device != "cpu" and backend.gpu_unavailable_reason() is not None:
+        raise UserError(f"device {device!r} asked for, but {backend.gpu_unavailable_reason()}")
+    return device
+
+
+def model_options(config, num_classes, channels):
+    """The keyword arguments of GoogLeNet for this run (stored in the checkpoint)."""
+    return dict(num_classes=num_classes, in_channels=channels, width=config.width,
+                aux_heads=config.aux_heads, lrn=config.lrn, dropout=config.dropout,
+                aux_dropout=config.aux_dropout, seed=config.seed, input_size=config.image_size)
+
+
+def make_optimizer(config, params):
+    if config.optimizer == "sgd":
+        return SGD(params, lr=config.lr, momentum=config.momentum,
+                   weight_decay=config.weight_decay, nesterov=config.nesterov)
+    if config.optimizer == "adam":
+        return Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+    raise UserError(f"unknown optimizer {config.optimizer!r}: expected 'sgd' or 'adam'")
+
+
+def evaluate(model, loader, device="cpu"):
+    """(mean loss, accuracy, predicted labels) of ``model`` in eval mode over ``loader``."""
+    was_training = model.training
+    model.eval()
+    loss_sum, predictions = 0.0, []
+    with no_grad():
+        for images, labels in loader:
+            logits = model(Tensor(images, device=device))
+            loss_sum += F.cross_entropy(logits, labels).item() * len(labels)
+            predictions.append(backend.to_numpy(logits.data).argmax(axis=1))
+    model.train(was_training)
+    predictions = numpy.concatenate(predictions)
+    return loss_sum / len(predictions), float((predictions == loader.dataset.labels).mean()), predictions
+
+
+class Trainer:
+    """One training run: the model, its optimizer and data, and where it has got to."""
+
+    def __init__(self, config, data=None, resume=None, progress=True):
+        self.config, self.show_progress = config, progress
+        self.device = check_device(config.device)
+        train_set, held_out = data if data is not None else load_dataset(
+            config.data, config.data_path, config.image_size, config.held_out, config.seed,
+            config.channels)
+        mean, std = train_set.channel_stats()
+        augmentation = default_augmentation(config.data) if config.augment else None
+        self.train_loader = DataLoader(train_set, config.batch_size, shuffle=True, seed=config.seed,
+                                       augmentation=augmentation, mean=mean, std=std)
+        self.held_out_loader = DataLoader(held_out, config.eval_batch_size, mean=mean, std=std)
+        self.options = model_options(config, len(train_set.classes), train_set.channels)
+        self.model = GoogLeNet(**self.options).to(self.device)
+        self.optimizer = make_optimizer(config, self.model.parameters())
+        self.schedule = make_schedule(config.schedule, config.lr, config.epochs)
+        self.average = None
+        if config.average is not None:
+            self.average = WeightAverage(self.model.parameters(), config.average or None)
+        self.dropouts = [m for m in self.model.modules() if isinstance(m, nn.Dropout)]
+        self.data_info = dict(name=config.data, classes=list(train_set.classes),
+                              mean=mean.tolist(), std=std.tolist(), image_size=train_set.image_size,
+                              channels=train_set.channels)
+        self.epoch, self.step, self.history = 0, 0, []
+        self.sums = dict(loss=0.0, correct=0, seen=0, seconds=0.0)
+        self.stop_requested = False
+        if resume is not None:
+            self.restore(resume)
+
+    # --- checkpoints ------------------------------------------------------------------
+    @property
+    def paths(self):
+        out = self.config.out
+        return {name: os.path.join(out, name) for name in ("checkpoint.npz", "metrics.jsonl", "curves.png")}
+
+    def save(self):
+        progress = {"epoch": self.epoch, "step": self.step, **self.sums}
+        config = {"train": dataclasses.asdict(self.config), "model": self.options,
+                  "data": self.data_info}
+        save_checkpoint(self.paths["checkpoint.npz"], self.model.state_dict(),
+                        self.optimizer.state_dict(),
+                        self.average.state_dict() if self.average else None,
+                        {k: numpy.array(v) for k, v in progress.items()}, config)
+
+    def restore(self, path):
+        checkpoint = load_checkpoint(path)
+        load_weights(self.model, checkpoint["model"], source=path)
+        self.optimizer.load_state_dict(checkpoint["optimizer"])
+        if self.average is not None and checkpoint["average"]:
+            self.average.load_state_dict(checkpoint["average"])
+        progress = checkpoint["progress"]
+        self.epoch, self.step = int(progress["epoch"]), int(progress["step"])
+        self.sums = dict(loss=float(progress["loss"]), correct=int(progress["correct"]),
+                         seen=int(progress["seen"]), seconds=float(progress["seconds"]))
+        self.history = [row for row in read_metrics(os.path.join(os.path.dirname(path), "metrics.jsonl"))
+                        if row["epoch"] <= self.epoch]
+
+    # --- the loop ----------------------------------------------------------------------
+    def run(self, after_step=None):
+        """Train from where the run stands to ``config.epochs``. Returns the history
+        (one dict per epoch). ``after_step(trainer)`` is called after every step."""
+        os.makedirs(self.config.out, exist_ok=True)
+        steps = len(self.train_loader)
+        bar = progress_bar(self.config.epochs * steps, self.epoch * steps + self.step,
+                           self.show_progress)
+        with bar, stop_on_ctrl_c(self):
+            while self.epoch < self.config.epochs and not self.stop_requested:
+                self.train_epoch(bar, after_step)
+                if self.step == steps:              # the epoch is complete
+                    self.finish_epoch(bar)
+        if self.stop_requested:
+            self.save()
+            bar.write(f"stopped at epoch {self.epoch + 1}, step {self.step}: checkpoint saved; "
+                      f"continue with --resume {self.paths['checkpoint.npz']}")
+        return self.history
+
+    def train_epoch(self, bar, after_step):
+        self.model.train()
+        steps = len(self.train_loader)
+        bar.set_description(f"epoch {self.epoch + 1}/{self.config.epochs}")
+        for images, labels in self.train_loader.batches(self.epoch, start=self.step):
+            started = time.perf_counter()
+            loss, correct = self.train_step(images, labels)
+            self.sums["seconds"] += time.perf_counter() - started
+            self.sums["loss"] += loss * len(labels)
+            self.sums["correct"] += correct
+            self.sums["seen"] += len(labels)
+            self.step += 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{self.sums['loss'] / self.sums['seen']:.3f}",
+                            acc=f"{self.sums['correct'] / self.sums['seen']:.3f}",
+                            img_s=f"{self.sums['seen'] / self.sums['seconds']:.0f}")
+            if after_step is not None:
+                after_step(self)
+            if self.stop_requested and self.step < steps:
+                return
+
+    def train_step(self, images, labels):
+        """One SGD step; returns (the loss, how many of the main classifier's answers were right)."""
+        steps = len(self.train_loader)
+        self.optimizer.lr = self.schedule(self.epoch + self.step / steps)
+        for index, dropout in enumerate(self.dropouts):
+            dropout.reseed([self.config.seed, self.epoch, self.step, index])
+        output = self.model(Tensor(images, device=self.device))
+        loss = googlenet_loss(output, labels, self.config.aux_weight)
+        self.optimizer.zero_grad()
+        loss.backward()
+        self.optimizer.step()
+        if self.average is not None:
+            self.average.update()
+        logits = output.logits if hasattr(output, "logits") else output
+        correct = int((backend.to_numpy(logits.data).argmax(axis=1) == labels).sum())
+        return loss.item(), correct
+
+    def finish_epoch(self, bar):
+        started = time.perf_counter()
+        with self.average.swapped_in() if self.average else contextlib.nullcontext():
+            loss, accuracy, _ = evaluate(self.model, self.held_out_loader, self.device)
+        row = dict(epoch=self.epoch + 1, train_loss=self.sums["loss"] / self.sums["seen"],
+                   train_accuracy=self.sums["correct"] / self.sums["seen"], val_loss=loss,
+                   val_accuracy=accuracy, lr=self.optimizer.lr,
+                   train_seconds=self.sums["seconds"], eval_seconds=time.perf_counter() - started,
+                   images_per_second=self.sums["seen"] / self.sums["seconds"])
+        self.history.append(row)
+        bar.write(f"epoch {row['epoch']:>3}: train loss {row['train_loss']:.4f} acc "
+                  f"{row['train_accuracy']:.4f} | held-out loss {loss:.4f} acc {accuracy:.4f} | "
+                  f"{row['images_per_second']:.0f} img/s")
+        self.epoch, self.step = self.epoch + 1, 0
+        self.sums = dict(loss=0.0, correct=0, seen=0, seconds=0.0)
+        write_metrics(self.paths["metrics.jsonl"], self.history)
+        plot_history(self.paths["curves.png"], self.history)
+        self.save()
+
+
+# --- helpers: progress bar, Ctrl-C, metrics --------------------------------------------
+def progress_bar(total, initial, enabled):
+    """One bar for the whole run (so its ETA is the run's); off when not on a terminal."""
+    from tqdm.auto import tqdm
+    return tqdm(total=total, initial=initial, unit="step", disable=None if enabled else True,
+                dynamic_ncols=True)
+
+
+@contextlib.contextmanager
+def stop_on_ctrl_c(trainer):
+    """The first Ctrl-C asks the trainer to stop after the current step (and save);
+    a second one interrupts at once."""
+    def handler(signum, frame):
+        trainer.stop_requested = True
+        signal.signal(signal.SIGINT, previous)
+    try:
+        previous = signal.signal(signal.SIGINT, handler)
+    except ValueError:              # not the main thread: no handler, Ctrl-C as usual
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def write_metrics(path, history):
+    with atomic_path(path) as temporary:
+        with open(temporary, "w") as file:
+            file.writelines(json.dumps(row) + "\n" for row in history)
+
+
+def read_metrics(path):
+    if not os.path.isfile(path):
+        return []
+    with open(path) as file:
+        return [json.loads(line) for line in file if line.strip()]
+
+
+def plot_history(path, history):
+    from minigrad.viz import plot_curves
+    keys = ("epoch", "train_loss", "val_loss", "train_accuracy", "val_accuracy")
+    with atomic_path(path) as temporary:
+        plot_curves([{k: row[k] for k in keys} for row in history], temporary)
+
+
+# --- the command line ---------------------------------------------------------------------
+HELP = {
+    "data": "data set: digits (bundled, offline), cifar10 or folder",
+    "data_path": "CIFAR-10's python batches folder, or a folder with one sub-folder per class",
+    "image_size": "side of the square images the network sees",
+    "channels": "1 (grey) or 3 (colour), for --data folder",
+    "held_out": "share of the data held out for evaluation (digits, folder)",
+    "epochs": "passes over the training data",
+    "batch_size": "images per step",
+    "optimizer": "sgd or adam",
+    "lr": "initial learning rate",
+    "momentum": "SGD momentum (the paper: 0.9)",
+    "nesterov": "Nesterov momentum",
+    "weight_decay": "L2 penalty on the weights (not the biases)",
+    "schedule": "learning-rate schedule: paper (x0.96 every 8 epochs), step, cosine or constant",
+    "average": "evaluate with a running average of the weights: an EMA decay such as 0.99, "
+               "0 for the Polyak mean of all steps, none for the last weights",
+    "width": "channel multiplier; 1.0 is the paper's Table 1",
+    "aux_heads": "the two auxiliary classifiers",
+    "aux_weight": "weight of each auxiliary loss (the paper: 0.3)",
+    "lrn": "the two local response normalizations",
+    "dropout": "dropout before the main classifier",
+    "aux_dropout": "dropout in the auxiliary classifiers",
+    "augment": "random crops and photometric jitter (and flips, except for digits)",
+    "seed": "seed of the weights, the batch order, augmentation and dropout",
+    "device": "cpu or cuda",
+    "out": "output folder for checkpoint.npz, metrics.jsonl and curves.png",
+    "eval_batch_size": "images per step when evaluating",
+}
+DESCRIPTION = """Train GoogLeNet with the paper's loss (main + 0.3 x each auxiliary classifier),
+evaluate the held-out split after every epoch, and write checkpoint.npz, metrics.jsonl
+and curves.png to --out. Ctrl-C saves a checkpoint; --resume continues it exactly."""
+
+
+def add_parser(subparsers):
+    """Register ``train`` on an argparse sub-parser collection."""
+    import argparse
+    defaults = TrainConfig()
+    parser = subparsers.add_parser(
+        "train", help="train GoogLeNet (default: the digits, a few minutes on a CPU)",
+        description=DESCRIPTION, argument_default=argparse.SUPPRESS)
+    for field in dataclasses.fields(TrainConfig):
+        flag = "--" + field.name.replace("_", "-")
+        text = f"{HELP[field.name]} (default: {getattr(defaults, field.name)})"
+        if field.type is bool:
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, help=text)
+        elif field.name == "average":
+            parser.add_argument(flag, type=_float_or_none, metavar="DECAY", help=text)
+        else:
+            parser.add_argument(flag, type=field.type, metavar=field.name.upper(), help=text)
+    parser.add_argument("--resume", metavar="CHECKPOINT", default=None,
+                        help="continue the run saved in CHECKPOINT (its settings, unless given here)")
+    parser.add_argument("--no-progress", dest="progress", action="store_false", default=True,
+                        help="no progress bar (one line per epoch only)")
+    parser.set_defaults(func=run)
+    return parser
+
+
+def _float_or_none(text):
+    return None if text.lower() in ("none", "off") else float(text)
+
+
+def config_from_args(args):
+    """TrainConfig: the defaults, or the resumed run's settings, with the flags given on top."""
+    names = {field.name for field in dataclasses.fields(TrainConfig)}
+    settings = {}
+    if args.resume:
+        saved = load_checkpoint(args.resume)["config"].get("train", {})
+        settings.update({k: v for k, v in saved.items() if k in names})
+    settings.update({k: v for k, v in vars(args).items() if k in names})
+    config = TrainConfig(**settings)
+    for name, low in (("epochs", 1), ("batch_size", 1), ("eval_batch_size", 1)):
+        if getattr(config, name) < low:
+            raise UserError(f"--{name.replace('_', '-')} must be at least {low}, got {getattr(config, name)}")
+    if not 0 < config.held_out < 1:
+        raise UserError(f"--held-out must lie between 0 and 1, got {config.held_out}")
+    return config
+
+
+def run(args):
+    """``python -m googlenet train``: returns the exit status."""
+    import sys
+
+    from minigrad.checkpoint import CheckpointError
+    from minigrad.data import DataError
+    try:
+        config = config_from_args(args)
+        try:
+            trainer = Trainer(config, resume=args.resume, progress=args.progress)
+        except ValueError as error:
+            if isinstance(error, (DataError, CheckpointError)):
+                raise
+            raise UserError(str(error)) from None       # e.g. an image size the model refuses
+        history = trainer.run()
+    except (UserError, DataError, CheckpointError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if trainer.stop_requested:
+        return 130
+    if history:
+        last = history[-1]
+        print(f"done: held-out accuracy {last['val_accuracy']:.4f} after {last['epoch']} epochs; "
+              f"outputs in {config.out}")
+    return 0

@@ -1,0 +1,178 @@
+"""The training loop, resuming, and the train / predict / evaluate commands."""
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+
+import numpy
+import pytest
+
+from googlenet.__main__ import main
+from googlenet.train import TrainConfig, Trainer
+from minigrad.checkpoint import load_checkpoint, save_checkpoint
+from minigrad.data import load_digits
+
+TIMING = ("train_seconds", "eval_seconds", "images_per_second")
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_digits(32).split(0.2, seed=0)
+
+
+def test_a_short_run_learns(digits, tmp_path):
+    """A narrow GoogLeNet on 480 digits: the loss falls and held-out accuracy leaves chance (10%).
+
+    Adam, because it moves every layer's weights at the same pace: with SGD a narrow,
+    deep network without batch norm sits at chance for a few hundred steps first. The
+    held-out split is measured with a running average of the weights (smoother).
+    """
+    train, held_out = digits
+    data = (train.subset(numpy.arange(480)), held_out.subset(numpy.arange(100)))
+    config = TrainConfig(width=0.25, epochs=10, batch_size=16, optimizer="adam", lr=3e-4,
+                         weight_decay=0.0, schedule="constant", average=0.95, out=str(tmp_path))
+    history = Trainer(config, data=data, progress=False).run()
+    first, last = history[0], history[-1]
+    assert last["train_loss"] < first["train_loss"] - 1.0
+    assert last["val_loss"] < first["val_loss"] - 0.8
+    assert last["val_accuracy"] >= 0.5 and last["train_accuracy"] >= 0.5
+
+
+def tiny_run(digits, out, **options):
+    train, held_out = digits
+    data = (train.subset(numpy.arange(48)), held_out.subset(numpy.arange(20)))
+    settings = dict(width=1 / 16, epochs=2, batch_size=16, augment=True, average=0.9, out=str(out))
+    return TrainConfig(**{**settings, **options}), data
+
+
+def same_history(a, b):
+    strip = [{k: v for k, v in row.items() if k not in TIMING} for row in (a, b)]
+    return strip[0] == strip[1]
+
+
+def test_ctrl_c_saves_and_resume_gives_the_same_weights_bit_for_bit(digits, tmp_path):
+    config, data = tiny_run(digits, tmp_path / "straight")
+    straight = Trainer(config, data=data, progress=False)
+    straight_history = straight.run()
+
+    def press_ctrl_c(trainer):          # in epoch 2, after its first step
+        if (trainer.epoch, trainer.step) == (1, 1):
+            signal.raise_signal(signal.SIGINT)
+
+    config, _ = tiny_run(digits, tmp_path / "interrupted")
+    interrupted = Trainer(config, data=data, progress=False)
+    interrupted.run(after_step=press_ctrl_c)
+    assert interrupted.stop_requested and (interrupted.epoch, interrupted.step) == (1, 1)
+    checkpoint = str(tmp_path / "interrupted" / "checkpoint.npz")
+    assert int(load_checkpoint(checkpoint)["progress"]["step"]) == 1
+
+    resumed = Trainer(config, data=data, resume=checkpoint, progress=False)
+    resumed_history = resumed.run()
+    for (name, a), (_, b) in zip(straight.model.named_parameters(), resumed.model.named_parameters()):
+        assert a.numpy().tobytes() == b.numpy().tobytes(), name
+    for a, b in zip(straight.average.averages, resumed.average.averages):
+        assert a.tobytes() == b.tobytes()
+    assert len(resumed_history) == 2 and same_history(straight_history[-1], resumed_history[-1])
+    assert same_history(straight_history[0], resumed_history[0])
+
+
+def test_outputs_are_written_whole(digits, tmp_path):
+    config, data = tiny_run(digits, tmp_path, epochs=1, average=None)
+    Trainer(config, data=data, progress=False).run()
+    assert sorted(os.listdir(tmp_path)) == ["checkpoint.npz", "curves.png", "metrics.jsonl"]
+    rows = [json.loads(line) for line in open(tmp_path / "metrics.jsonl")]
+    assert [row["epoch"] for row in rows] == [1]
+    assert {"train_loss", "val_loss", "train_accuracy", "val_accuracy", "lr"} <= rows[0].keys()
+    assert open(tmp_path / "curves.png", "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+    saved = load_checkpoint(str(tmp_path / "checkpoint.npz"))
+    assert saved["config"]["model"]["width"] == 1 / 16 and saved["config"]["data"]["channels"] == 1
+    assert int(saved["progress"]["epoch"]) == 1 and int(saved["progress"]["step"]) == 0
+
+
+# --- the command line -------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One epoch of a very narrow GoogLeNet on the digits, through the command line."""
+    out = tmp_path_factory.mktemp("run")
+    status = main(["train", "--epochs", "1", "--width", "0.0625", "--out", str(out), "--no-progress"])
+    assert status == 0
+    return out
+
+
+def one_error_line(capsys):
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err
+    return err
+
+
+def test_train_command_writes_its_outputs(trained):
+    assert sorted(os.listdir(trained)) == ["checkpoint.npz", "curves.png", "metrics.jsonl"]
+
+
+def test_predict_prints_the_top_5(trained, tmp_path, capsys):
+    from PIL import Image
+    digit = load_digits(8).images[0, 0]                  # a 0, white on black
+    Image.fromarray(digit).resize((40, 40)).save(tmp_path / "zero.png")
+    assert main(["predict", str(tmp_path / "zero.png"), "--checkpoint",
+                 str(trained / "checkpoint.npz")]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 6 and "zero.png" in lines[0]
+    probabilities = [float(line.split()[-1].rstrip("%")) for line in lines[1:]]
+    assert probabilities == sorted(probabilities, reverse=True) and sum(probabilities) <= 100.01
+
+
+def test_evaluate_prints_accuracy_and_a_confusion_matrix(trained, capsys):
+    assert main(["evaluate", "--checkpoint", str(trained / "checkpoint.npz")]) == 0
+    out = capsys.readouterr().out
+    assert "accuracy" in out and "true \\ predicted" in out
+    matrix = [list(map(int, line.split()[2:])) for line in out.splitlines() if line[:3].strip().isdigit()]
+    assert len(matrix) == 10 and sum(map(sum, matrix)) == 359
+    assert open(trained / "confusion.png", "rb").read(4) == b"\x89PNG"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "--data", "cifar10", "--data-path", "{tmp}/nowhere"], "CIFAR-10 folder .* does not exist"),
+    (["train", "--data", "folder", "--data-path", "{tmp}/nowhere"], "image folder .* does not exist"),
+    (["train", "--device", "tpu"], "unknown device 'tpu'"),
+    (["train", "--epochs", "0"], "--epochs must be at least 1"),
+    (["train", "--image-size", "16"], "GoogLeNet"),
+])
+def test_train_user_errors_are_one_line_and_write_nothing(tmp_path, capsys, argv, message):
+    out = tmp_path / "out"
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv] + ["--out", str(out)]
+    assert main(argv) == 2
+    assert re.search(message, one_error_line(capsys))
+    assert not out.exists()
+
+
+def test_a_checkpoint_from_another_model_is_named(trained, tmp_path, capsys):
+    checkpoint = str(trained / "checkpoint.npz")
+    assert main(["train", "--resume", checkpoint, "--width", "0.125", "--out", str(tmp_path / "o")]) == 2
+    assert "parameter 'conv1.weight' expected shape (8, 1, 7, 7), got (4, 1, 7, 7)" in one_error_line(capsys)
+    foreign = str(tmp_path / "foreign.npz")
+    save_checkpoint(foreign, {"weight": numpy.zeros((2, 2), numpy.float32)})
+    assert main(["evaluate", "--checkpoint", foreign]) == 2
+    assert "not a GoogLeNet training checkpoint" in one_error_line(capsys)
+
+
+def test_predict_user_errors(trained, tmp_path, capsys):
+    checkpoint = str(trained / "checkpoint.npz")
+    (tmp_path / "text.png").write_text("not an image")
+    for argv, message in [([str(tmp_path / "text.png")], "not an image Pillow can read"),
+                          ([str(tmp_path / "none.png")], "does not exist"),
+                          ([str(tmp_path / "text.png"), "--device", "cuda:x"], "unknown device")]:
+        assert main(["predict", *argv, "--checkpoint", checkpoint]) == 2
+        assert message in one_error_line(capsys)
+    assert main(["predict", str(tmp_path / "text.png"), "--checkpoint", str(tmp_path / "no.npz")]) == 2
+    assert "does not exist" in one_error_line(capsys)
+
+
+def test_python_dash_m_exits_non_zero_without_a_traceback(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "googlenet", "train", "--data", "cifar10",
+                             "--data-path", str(tmp_path / "nowhere"), "--out", str(tmp_path / "o")],
+                            capture_output=True, text=True, cwd=os.path.dirname(os.path.dirname(__file__)))
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: CIFAR-10 folder") and "Traceback" not in result.stderr
+    assert not (tmp_path / "o").exists()
