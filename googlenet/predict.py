@@ -18,7 +18,36 @@ from minigrad.checkpoint import CheckpointError, atomic_path, load_checkpoint, l
 from minigrad.data import DataError, DataLoader, load_dataset, normalize, read_image
 
 from .model import GoogLeNet
-from .train import UserError, check_device, evaluate
+
+
+class UserError(Exception):
+    """A problem with what the user asked for; the command line prints it in one line."""
+
+
+def check_device(device):
+    """'cpu', or a usable GPU; a UserError otherwise."""
+    try:
+        device = backend.parse_device(device)
+    except ValueError as error:
+        raise UserError(str(error)) from None
+    if device != "cpu" and backend.gpu_unavailable_reason() is not None:
+        raise UserError(f"device {device!r} asked for, but {backend.gpu_unavailable_reason()}")
+    return device
+
+
+def evaluate(model, loader, device="cpu"):
+    """(mean loss, accuracy, predicted labels) of ``model`` in eval mode over ``loader``."""
+    was_training = model.training
+    model.eval()
+    loss_sum, predictions = 0.0, []
+    with no_grad():
+        for images, labels in loader:
+            logits = model(Tensor(images, device=device))
+            loss_sum += F.cross_entropy(logits, labels).item() * len(labels)
+            predictions.append(backend.to_numpy(logits.data).argmax(axis=1))
+    model.train(was_training)
+    predictions = numpy.concatenate(predictions)
+    return loss_sum / len(predictions), float((predictions == loader.dataset.labels).mean()), predictions
 
 
 def load_trained(path, device="cpu"):

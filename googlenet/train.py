@@ -6,7 +6,9 @@ auxiliary classifier's, and a running average of the weights for evaluation (the
 paper's Polyak averaging; by default an exponential moving average, decay 0.99).
 After every epoch it measures the held-out split, then writes to the output folder:
 
-    metrics.jsonl    one JSON line per epoch (losses, accuracies, lr, time, images/s)
+    metrics.jsonl    one JSON line per epoch: losses (train_loss is the paper's total,
+                     train_main_loss the main classifier's alone, like val_loss),
+                     accuracies, lr, seconds, images/s
     curves.png       loss and accuracy curves
     checkpoint.npz   weights, optimizer state and progress (``--resume`` continues it)
 
@@ -33,6 +35,7 @@ from minigrad.data import DataLoader, default_augmentation, load_dataset
 from minigrad.optim import SGD, Adam, WeightAverage, make_schedule
 
 from .model import GoogLeNet, googlenet_loss
+from .predict import UserError, check_device, evaluate
 
 
 @dataclasses.dataclass
@@ -65,21 +68,6 @@ class TrainConfig:
     eval_batch_size: int = 200
 
 
-class UserError(Exception):
-    """A problem with what the user asked for; the command line prints it in one line."""
-
-
-def check_device(device):
-    """'cpu', or a usable GPU; a UserError otherwise."""
-    try:
-        device = backend.parse_device(device)
-    except ValueError as error:
-        raise UserError(str(error)) from None
-    if device != "cpu" and backend.gpu_unavailable_reason() is not None:
-        raise UserError(f"device {device!r} asked for, but {backend.gpu_unavailable_reason()}")
-    return device
-
-
 def model_options(config, num_classes, channels):
     """The keyword arguments of GoogLeNet for this run (stored in the checkpoint)."""
     return dict(num_classes=num_classes, in_channels=channels, width=config.width,
@@ -94,21 +82,6 @@ def make_optimizer(config, params):
     if config.optimizer == "adam":
         return Adam(params, lr=config.lr, weight_decay=config.weight_decay)
     raise UserError(f"unknown optimizer {config.optimizer!r}: expected 'sgd' or 'adam'")
-
-
-def evaluate(model, loader, device="cpu"):
-    """(mean loss, accuracy, predicted labels) of ``model`` in eval mode over ``loader``."""
-    was_training = model.training
-    model.eval()
-    loss_sum, predictions = 0.0, []
-    with no_grad():
-        for images, labels in loader:
-            logits = model(Tensor(images, device=device))
-            loss_sum += F.cross_entropy(logits, labels).item() * len(labels)
-            predictions.append(backend.to_numpy(logits.data).argmax(axis=1))
-    model.train(was_training)
-    predictions = numpy.concatenate(predictions)
-    return loss_sum / len(predictions), float((predictions == loader.dataset.labels).mean()), predictions
 
 
 class Trainer:
@@ -137,7 +110,7 @@ class Trainer:
                               mean=mean.tolist(), std=std.tolist(), image_size=train_set.image_size,
                               channels=train_set.channels)
         self.epoch, self.step, self.history = 0, 0, []
-        self.sums = dict(loss=0.0, correct=0, seen=0, seconds=0.0)
+        self.sums = empty_sums()
         self.stop_requested = False
         if resume is not None:
             self.restore(resume)
@@ -165,8 +138,7 @@ class Trainer:
             self.average.load_state_dict(checkpoint["average"])
         progress = checkpoint["progress"]
         self.epoch, self.step = int(progress["epoch"]), int(progress["step"])
-        self.sums = dict(loss=float(progress["loss"]), correct=int(progress["correct"]),
-                         seen=int(progress["seen"]), seconds=float(progress["seconds"]))
+        self.sums = {key: type(zero)(progress[key]) for key, zero in empty_sums().items()}
         self.history = [row for row in read_metrics(os.path.join(os.path.dirname(path), "metrics.jsonl"))
                         if row["epoch"] <= self.epoch]
 
@@ -195,9 +167,10 @@ class Trainer:
         bar.set_description(f"epoch {self.epoch + 1}/{self.config.epochs}")
         for images, labels in self.train_loader.batches(self.epoch, start=self.step):
             started = time.perf_counter()
-            loss, correct = self.train_step(images, labels)
+            loss, main_loss, correct = self.train_step(images, labels)
             self.sums["seconds"] += time.perf_counter() - started
             self.sums["loss"] += loss * len(labels)
+            self.sums["main_loss"] += main_loss * len(labels)
             self.sums["correct"] += correct
             self.sums["seen"] += len(labels)
             self.step += 1
@@ -211,7 +184,8 @@ class Trainer:
                 return
 
     def train_step(self, images, labels):
-        """One SGD step; returns (the loss, how many of the main classifier's answers were right)."""
+        """One SGD step. Returns the loss, the main classifier's share of it (its
+        cross-entropy, comparable with the held-out loss) and how many it got right."""
         steps = len(self.train_loader)
         self.optimizer.lr = self.schedule(self.epoch + self.step / steps)
         for index, dropout in enumerate(self.dropouts):
@@ -224,30 +198,40 @@ class Trainer:
         if self.average is not None:
             self.average.update()
         logits = output.logits if hasattr(output, "logits") else output
+        with no_grad():
+            main_loss = F.cross_entropy(logits, labels).item()
         correct = int((backend.to_numpy(logits.data).argmax(axis=1) == labels).sum())
-        return loss.item(), correct
+        return loss.item(), main_loss, correct
 
     def finish_epoch(self, bar):
         started = time.perf_counter()
         with self.average.swapped_in() if self.average else contextlib.nullcontext():
             loss, accuracy, _ = evaluate(self.model, self.held_out_loader, self.device)
-        row = dict(epoch=self.epoch + 1, train_loss=self.sums["loss"] / self.sums["seen"],
-                   train_accuracy=self.sums["correct"] / self.sums["seen"], val_loss=loss,
+        seen = self.sums["seen"]
+        row = dict(epoch=self.epoch + 1, train_loss=self.sums["loss"] / seen,
+                   train_main_loss=self.sums["main_loss"] / seen,
+                   train_accuracy=self.sums["correct"] / seen, val_loss=loss,
                    val_accuracy=accuracy, lr=self.optimizer.lr,
                    train_seconds=self.sums["seconds"], eval_seconds=time.perf_counter() - started,
                    images_per_second=self.sums["seen"] / self.sums["seconds"])
         self.history.append(row)
-        bar.write(f"epoch {row['epoch']:>3}: train loss {row['train_loss']:.4f} acc "
-                  f"{row['train_accuracy']:.4f} | held-out loss {loss:.4f} acc {accuracy:.4f} | "
-                  f"{row['images_per_second']:.0f} img/s")
+        bar.write(f"epoch {row['epoch']:>3}: train loss {row['train_loss']:.4f} (main "
+                  f"{row['train_main_loss']:.4f}) acc {row['train_accuracy']:.4f} | held-out loss "
+                  f"{loss:.4f} acc {accuracy:.4f} | {row['images_per_second']:.0f} img/s")
         self.epoch, self.step = self.epoch + 1, 0
-        self.sums = dict(loss=0.0, correct=0, seen=0, seconds=0.0)
+        self.sums = empty_sums()
         write_metrics(self.paths["metrics.jsonl"], self.history)
         plot_history(self.paths["curves.png"], self.history)
         self.save()
 
 
 # --- helpers: progress bar, Ctrl-C, metrics --------------------------------------------
+def empty_sums():
+    """What an epoch adds up as it goes (saved in checkpoints, so a resumed epoch
+    reports the same totals as an uninterrupted one)."""
+    return dict(loss=0.0, main_loss=0.0, correct=0, seen=0, seconds=0.0)
+
+
 def progress_bar(total, initial, enabled):
     """One bar for the whole run (so its ETA is the run's); off when not on a terminal."""
     from tqdm.auto import tqdm
@@ -288,7 +272,7 @@ def read_metrics(path):
 
 def plot_history(path, history):
     from minigrad.viz import plot_curves
-    keys = ("epoch", "train_loss", "val_loss", "train_accuracy", "val_accuracy")
+    keys = ("epoch", "train_loss", "train_main_loss", "val_loss", "train_accuracy", "val_accuracy")
     with atomic_path(path) as temporary:
         plot_curves([{k: row[k] for k in keys} for row in history], temporary)
 
