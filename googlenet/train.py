@@ -106,7 +106,8 @@ class Trainer:
         if config.average is not None:
             self.average = WeightAverage(self.model.parameters(), config.average or None)
         self.dropouts = [m for m in self.model.modules() if isinstance(m, nn.Dropout)]
-        self.data_info = dict(name=config.data, classes=list(train_set.classes),
+        self.data_info = dict(name=config.data, title=train_set.name.split(" (")[0],
+                              classes=list(train_set.classes),
                               mean=mean.tolist(), std=std.tolist(), image_size=train_set.image_size,
                               channels=train_set.channels)
         self.epoch, self.step, self.history = 0, 0, []

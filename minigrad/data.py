@@ -154,6 +154,10 @@ def read_cifar_batch(path):
     return data.reshape(-1, 3, 32, 32), labels.astype(numpy.int64)
 
 
+def _missing_folder(path):
+    return "is a file, not a folder" if os.path.exists(path) else "does not exist"
+
+
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer",
                    "dog", "frog", "horse", "ship", "truck"]
 
@@ -164,7 +168,7 @@ def load_cifar10(path):
     root = os.path.join(path, "cifar-10-batches-py")
     root = root if os.path.isdir(root) else path
     if not os.path.isdir(root):
-        raise DataError(f"CIFAR-10 folder {path!r} does not exist")
+        raise DataError(f"CIFAR-10 folder {path!r} " + _missing_folder(path))
     train_files = sorted(f for f in os.listdir(root) if f.startswith("data_batch_"))
     if not train_files or not os.path.isfile(os.path.join(root, "test_batch")):
         raise DataError(f"{root}: expected CIFAR-10's python batches (data_batch_1 .. "
@@ -211,7 +215,7 @@ def load_image_folder(path, size=64, channels=3):
     a file that does but cannot be read is an error that names it.
     """
     if not os.path.isdir(path):
-        raise DataError(f"image folder {path!r} does not exist")
+        raise DataError(f"image folder {path!r} " + _missing_folder(path))
     classes = sorted(d for d in os.listdir(path)
                      if os.path.isdir(os.path.join(path, d)) and not d.startswith("."))
     if len(classes) < 2:

@@ -235,6 +235,9 @@ def test_cifar_bad_input_says_what_is_wrong(tmp_path):
         load_cifar10(str(tmp_path / "nowhere"))
     with pytest.raises(DataError, match="expected CIFAR-10's python batches"):
         load_cifar10(str(tmp_path))
+    (tmp_path / "a_file").write_text("")
+    with pytest.raises(DataError, match="'.*a_file' is a file, not a folder"):
+        load_cifar10(str(tmp_path / "a_file"))
     garbage = tmp_path / "garbage"
     garbage.write_bytes(b"this is not a pickle at all")
     with pytest.raises(DataError, match="garbage: not a CIFAR-10 python batch"):
