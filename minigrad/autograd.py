@@ -207,7 +207,8 @@ class Tensor:
         if grad.shape != self.shape:
             raise ValueError(f"backward(): gradient shape {grad.shape} != tensor shape {self.shape}")
         pending = {id(self): grad}
-        for tensor in _topological_order(self):
+        needs_grad = lambda tensor: tensor.requires_grad
+        for tensor in reversed(graph_order(self, follow=needs_grad)):  # outputs first
             g = pending.pop(id(tensor), None)
             if g is None:
                 continue
@@ -267,11 +268,12 @@ def _plain_index(index):
     return index
 
 
-def _topological_order(root):
-    """Tensors reachable from ``root`` that need gradients, outputs before inputs.
+def graph_order(root, follow=lambda tensor: True):
+    """``root`` and every tensor it was computed from, each once, inputs before outputs.
 
     An iterative depth-first search (a deep chain must not hit Python's recursion
-    limit): a tensor is appended once all of its inputs are, then the list is reversed.
+    limit): a tensor is appended once all of its inputs are. Only inputs for which
+    ``follow(input)`` is true are visited (backward follows those that need gradients).
     """
     order, visited = [], set()
     stack = [(root, False)]
@@ -285,10 +287,10 @@ def _topological_order(root):
         visited.add(id(tensor))
         stack.append((tensor, True))
         if tensor._node is not None:
-            for parent in tensor._node.inputs:
-                if parent is not None and parent.requires_grad and id(parent) not in visited:
+            for parent in reversed(tensor._node.inputs):
+                if parent is not None and id(parent) not in visited and follow(parent):
                     stack.append((parent, False))
-    return reversed(order)
+    return order
 
 
 def _send_to_inputs(node, gy, pending):

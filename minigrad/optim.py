@@ -179,22 +179,6 @@ class Adam(Optimizer):
 
 
 # --- learning-rate schedules: lr = schedule(epoch), epoch may be fractional ----------
-class PaperSchedule:
-    """The paper's schedule: "decreasing the learning rate by 4% every 8 epochs".
-
-        lr(epoch) = base_lr * 0.96 ** floor(epoch / 8)
-    """
-
-    def __init__(self, base_lr, factor=0.96, every=8):
-        self.base_lr, self.factor, self.every = base_lr, factor, every
-
-    def __call__(self, epoch):
-        return self.base_lr * self.factor ** math.floor(epoch / self.every)
-
-    def __repr__(self):
-        return f"PaperSchedule(base_lr={self.base_lr}, x{self.factor} every {self.every} epochs)"
-
-
 class StepSchedule:
     """lr(epoch) = base_lr * gamma ** floor(epoch / step_size)."""
 
@@ -207,7 +191,17 @@ class StepSchedule:
         return self.base_lr * self.gamma ** math.floor(epoch / self.step_size)
 
     def __repr__(self):
-        return f"StepSchedule(base_lr={self.base_lr}, x{self.gamma} every {self.step_size} epochs)"
+        return f"{type(self).__name__}(base_lr={self.base_lr}, x{self.gamma} every {self.step_size} epochs)"
+
+
+class PaperSchedule(StepSchedule):
+    """The paper's schedule: "decreasing the learning rate by 4% every 8 epochs".
+
+        lr(epoch) = base_lr * 0.96 ** floor(epoch / 8)
+    """
+
+    def __init__(self, base_lr):
+        super().__init__(base_lr, step_size=8, gamma=0.96)
 
 
 class CosineSchedule:

@@ -19,7 +19,7 @@ import sys
 import numpy
 
 from . import backend
-from .autograd import Tensor
+from .autograd import Tensor, graph_order
 
 LEAF_COLOR = "lightblue"      # tensors that receive a gradient (parameters, inputs)
 OUTPUT_COLOR = "khaki"           # names both Graphviz and matplotlib know
@@ -33,23 +33,8 @@ def _inputs(tensor):
 
 
 def graph_tensors(root):
-    """Every tensor ``root`` was computed from (and ``root``), inputs before outputs.
-
-    Each tensor appears once, however many ops use it. An iterative depth-first
-    search, so deep graphs do not hit the recursion limit.
-    """
-    order, seen, stack = [], set(), [(root, False)]
-    while stack:
-        tensor, inputs_done = stack.pop()
-        if inputs_done:
-            order.append(tensor)
-            continue
-        if id(tensor) in seen:
-            continue
-        seen.add(id(tensor))
-        stack.append((tensor, True))
-        stack.extend((t, False) for t in reversed(_inputs(tensor)) if id(t) not in seen)
-    return order
+    """Every tensor ``root`` was computed from (and ``root``), once each, inputs first."""
+    return graph_order(root)
 
 
 def _name_lookup(names):
