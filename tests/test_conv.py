@@ -47,6 +47,7 @@ EDGE_CASES = [  # (N, C, F, H, W, kernel, stride, padding)
     (2, 3, 4, 7, 7, 3, 1, 1),          # "same" 3x3
     (1, 2, 3, 8, 6, 3, 2, 1),          # stride 2, odd/even sizes, batch 1
     (2, 3, 2, 5, 5, 1, 1, 0),          # 1x1 fast path: x is the column matrix
+    (2, 3, 2, 10, 11, 1, 1, 0),        # 1x1 on a map of >= PER_IMAGE_MIN_PIXELS: one product per image
     (2, 3, 2, 5, 5, 1, 2, 0),          # 1x1 with stride: general path
     (2, 3, 2, 4, 4, 1, 1, 1),          # 1x1 with padding: general path
     (1, 2, 2, 5, 5, 5, 1, 0),          # kernel == input: 1x1 output
@@ -160,7 +161,7 @@ LAYOUTS = {  # the same (N, C, H, W) values lying in memory in different orders
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)
-@pytest.mark.parametrize("kernel, size", [(1, 9), (1, 4), (3, 5)])
+@pytest.mark.parametrize("kernel, size", [(1, 9), (1, 4), (1, 12), (3, 5)])
 def test_any_memory_layout_gives_the_same_result(xp, layout, kernel, size):
     # conv2d's outputs and gradients are views in other orders; the next op must not care
     rng = np.random.default_rng(6)
