@@ -58,7 +58,7 @@ def _walk(layer, shape):
         oh, ow = (conv_output_size(n, k, s, p) for n, k, s, p in
                   zip((h, w), layer.kernel_size, layer.stride, layer.padding))
         return (layer.out_channels, oh, ow), layer.weight.size * oh * ow, 1
-    if isinstance(layer, nn.MaxPool2d):          # AvgPool2d too
+    if isinstance(layer, (nn.MaxPool2d, nn.AvgPool2d)):
         c, h, w = shape
         oh, ow = (conv_output_size(n, k, s, p, layer.ceil_mode) for n, k, s, p in
                   zip((h, w), pair(layer.kernel_size), pair(layer.stride), pair(layer.padding)))
@@ -84,6 +84,17 @@ def _layer_shape(name, row, layer, shape):
     out, madds, depth = _walk(layer, shape)
     weights = sum(p.size for n, p in layer.named_parameters() if n.split(".")[-1] == "weight")
     return LayerShape(name, row, shape, out, layer.num_parameters(), weights, madds, depth)
+
+
+def child_shapes(module, shape):
+    """(name, output shape, multiply-adds) of each direct sub-module of a chain
+    (a Sequential or an auxiliary head), walked from an input of ``shape``."""
+    steps = []
+    for name, child in module.named_modules():
+        if name and "." not in name:
+            shape, madds, _ = _walk(child, shape)
+            steps.append((name, shape, madds))
+    return steps
 
 
 def layer_shapes(model):

@@ -8,7 +8,7 @@ from minigrad import Tensor
 from googlenet import summary
 from googlenet.__main__ import available_commands, build_parser, main
 from googlenet.model import GoogLeNet
-from googlenet.summary import agreement, explain, layer_shapes, printed, row_summaries
+from googlenet.summary import agreement, child_shapes, explain, layer_shapes, printed, row_summaries
 from googlenet.table import TABLE_1, row
 
 
@@ -76,6 +76,23 @@ def test_totals(paper_model):
         w * row(n).out_size ** 2 for n, (w, _) in expected.items()) == 1_582_671_872
 
 
+AUX_HEAD_STEPS = ("pool", "conv", "flatten", "fc", "dropout", "classifier")
+
+
+@pytest.mark.parametrize("head, in_channels", [("aux1", 512), ("aux2", 528)])
+def test_each_auxiliary_head_is_counted_on_its_pooled_4x4_map(paper_model, head, in_channels):
+    """Section 5: the 5x5/3 average pool takes 4a's (4d's) 14x14 map to 4x4, and the 1x1
+    conv (128), the fully connected layer (1024) and the classifier run on what is left."""
+    expected = in_channels * 128 * 4 * 4 + 128 * 4 * 4 * 1024 + 1024 * 1000
+    shape = next(s for s in layer_shapes(paper_model) if s.name == head)
+    assert shape.in_shape == (in_channels, 14, 14)
+    assert shape.multiply_adds == expected
+    steps = child_shapes(getattr(paper_model, head), shape.in_shape)
+    assert [(name, out) for name, out, _ in steps] == list(zip(AUX_HEAD_STEPS, [
+        (in_channels, 4, 4), (128, 4, 4), (2048,), (1024,), (1024,), (1000,)]))
+    assert sum(madds for _, _, madds in steps) == expected
+
+
 def test_shape_walk_matches_the_real_forward():
     model = GoogLeNet(num_classes=5, width=1 / 8, input_size=40).train()
     x = Tensor(numpy.random.default_rng(0).standard_normal((1, 3, 40, 40)))
@@ -125,6 +142,8 @@ def test_summary_printout(paper_model):
     assert "[3]" in text and "[4]" not in text
     assert "13,378,280" in text and "1,582,671,872" in text
     assert "paper: 22" in text and "paper: 27" in text
+    aux_line = next(line for line in text.splitlines() if "both auxiliary heads (training only)" in line)
+    assert aux_line.split()[-1] == "8.4M"          # 4,169,728 + 4,202,496 multiply-adds (test above)
 
 
 def test_small_configuration_printout_lists_adaptations_and_no_paper_columns():
