@@ -6,13 +6,7 @@
 Counting. A convolution with weight (F, C, KH, KW) producing an OH x OW map costs
 F*C*KH*KW*OH*OW multiply-adds (weights x output positions); a linear layer
 in*out. Pooling, LRN, ReLU and biases are not counted, as in the paper's ops column.
-
-Reading the paper's figures. Its params column counts weights (no biases) in
-units of K = 1024: conv2 has 64*64 + 64*3*3*192 = 114,688 = 112 x 1024 weights,
-printed "112K", and the classifier 1024*1000 = 1,024,000 = 1000 x 1024, printed
-"1000K" (with K = 1000 they would read 115K and 1024K). Its ops column counts
-multiply-adds in M = 10^6: 3a has 163,328 weights x 28*28 = 128.05M, printed "128M".
-A printed figure is taken to mean what it rounds from: "2.7K" is 2.65K to 2.75K.
+How the paper's printed figures are read and compared: ``googlenet.paper_figures``.
 """
 import argparse
 import math
@@ -24,10 +18,8 @@ from minigrad.ops._sizes import conv_output_size, pair
 
 from . import table
 from .model import AuxClassifier, GoogLeNet, Inception
+from .paper_figures import OPS_UNIT, PARAM_UNIT, agreement, explain, printed
 from .sizes import adaptations, smallest_input_size
-
-PARAM_UNIT, OPS_UNIT = 1024, 10 ** 6
-CLOSE = 0.02           # "~": within 2%, but outside the printed precision
 
 
 class LayerShape(NamedTuple):
@@ -201,64 +193,6 @@ def _weight_formula(layers):
     return " + ".join(terms)
 
 
-# --- the paper's printed figures --------------------------------------------------------
-class Printed(NamedTuple):
-    text: str        # "2.7K"
-    low: float       # in units (weights, multiply-adds): what it rounds from
-    high: float
-
-    @property
-    def value(self):
-        return (self.low + self.high) / 2
-
-
-def printed(text):
-    """A figure as printed in Table 1: "2.7K" -> 2.65K..2.75K in weights (K = 1024)."""
-    unit = {"K": PARAM_UNIT, "M": OPS_UNIT}[text[-1]]
-    number = text[:-1]
-    half_step = 0.5 * 10 ** -(len(number.split(".")[1]) if "." in number else 0)
-    return Printed(text, (float(number) - half_step) * unit, (float(number) + half_step) * unit)
-
-
-def agreement(ours, figure):
-    """"=" within the printed precision, "~" within 2%, "!" further off."""
-    if figure.low <= ours <= figure.high:
-        return "="
-    return "~" if abs(ours - figure.value) <= CLOSE * ours else "!"
-
-
-def positions(summary):
-    """Output positions (OH x OW) at which the row's weights are applied."""
-    return math.prod(summary.out_shape[1:]) if len(summary.out_shape) == 3 else 1
-
-
-def explain(summary):
-    """Sentences explaining a row whose printed figures disagree with our arithmetic."""
-    row, n = summary.row, positions(summary)
-    params, ops = printed(row.paper_params), printed(row.paper_ops)
-    side = round(n ** 0.5)
-    lines = [f"{row.name}: {summary.formula} = {summary.weights:,} weights ({summary.weights / PARAM_UNIT:.1f}K); "
-             f"x {side}x{side} = {n:,} output positions: {summary.multiply_adds / OPS_UNIT:.1f}M "
-             f"multiply-adds."]
-    consistent = params.low * n <= ops.high and ops.low <= params.high * n
-    lines.append(f"Printed: {params.text} x {n:,} = {params.value * n / OPS_UNIT:.1f}M against "
-                 f"{ops.text} printed ops: the two printed figures "
-                 f"{'agree' if consistent else 'disagree'} with each other.")
-    if agreement(summary.multiply_adds, ops) != "!":
-        lines.append(f"Our ops match the printed ops, so the printed params are the odd one out: "
-                     f"{ops.text} / {n:,} = {ops.value / n / PARAM_UNIT:.1f}K weights, "
-                     f"as the widths give.")
-    elif consistent and summary.input_weights_per_channel:
-        per_channel = summary.input_weights_per_channel
-        others = summary.weights - summary.in_channels * per_channel
-        depth = (params.value - others) / per_channel
-        on_input = f"({params.value:,.0f} - {others:,} weights not on the input)" if others else \
-            f"{params.value:,.0f} weights"
-        lines.append(f"Both printed figures fit an input depth of {depth:.3g} instead of "
-                     f"{summary.in_channels}: {on_input} / {per_channel:,} weights per input channel.")
-    return lines
-
-
 # --- printing -----------------------------------------------------------------------------
 TYPE_NAMES = {"conv": "convolution", "maxpool": "max pool", "avgpool": "avg pool",
               "linear": "linear", "softmax": "softmax"}
@@ -368,7 +302,7 @@ def format_summary(model):
     rows, notes = format_table(model)
     out = [title, "", *rows, ""]
     out.append("Params: weights without biases, K = 1024; mult-adds: convolutions and linear "
-               "layers, M = 10^6 (see googlenet/summary.py).")
+               "layers, M = 10^6 (see googlenet/paper_figures.py).")
     out.append(f"Not in Table 1: LRN (size {table.LRN_SIZE}, alpha {table.LRN_ALPHA:g}, beta "
                f"{table.LRN_BETA}, k {table.LRN_K:g}) after pool1 and after conv2 "
                f"(Figure 3, Caffe model), no parameters; softmax is applied by the loss.")

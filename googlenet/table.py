@@ -7,9 +7,10 @@ that row is a 1x1 convolution (64) followed by a 3x3 convolution (192), depth 2.
 
 ``paper_params`` and ``paper_ops`` are the figures exactly as printed ("2.7K",
 "34M"): how many digits the paper gave says how precisely a figure can be
-compared. ``googlenet.summary`` reads them (params in K = 1024 weights, ops in
-M = 10^6 multiply-adds; its docstring shows the arithmetic behind that reading),
-prints them beside our counts and explains, with arithmetic, where they disagree.
+compared. ``googlenet.paper_figures`` reads them (params in K = 1024 weights, ops
+in M = 10^6 multiply-adds; its docstring shows the arithmetic behind that reading)
+and explains, with arithmetic, where they disagree; ``googlenet.summary`` prints
+them beside our counts.
 """
 from typing import NamedTuple, Optional, Tuple
 

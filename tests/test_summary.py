@@ -8,7 +8,8 @@ from minigrad import Tensor
 from googlenet import summary
 from googlenet.__main__ import available_commands, build_parser, main
 from googlenet.model import GoogLeNet
-from googlenet.summary import agreement, child_shapes, explain, layer_shapes, printed, row_summaries
+from googlenet.paper_figures import agreement, explain, printed
+from googlenet.summary import child_shapes, layer_shapes, row_summaries
 from googlenet.table import TABLE_1, row
 
 
