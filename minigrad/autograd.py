@@ -86,7 +86,8 @@ def _check_same_device(name, tensors):
 
 def as_tensor(value, like=None):
     """Return ``value`` as a Tensor. Python numbers take ``like``'s dtype and device
-    (except a float next to an integer tensor, which would be truncated)."""
+    (except a float next to an integer tensor, which would be truncated). Arrays keep
+    their own dtype, so NumPy's promotion applies: float32 tensor * float64 array is float64."""
     if isinstance(value, Tensor):
         return value
     if like is not None and isinstance(value, (int, float, bool)):
@@ -203,7 +204,10 @@ class Tensor:
                 raise RuntimeError(f"backward(): a tensor of shape {self.shape} needs an explicit "
                                    f"upstream gradient of the same shape")
             grad = xp.ones_like(self.data)
-        grad = xp.asarray(as_tensor(grad).data, dtype=self.dtype)   # also moves it to self's device
+        grad = grad.data if isinstance(grad, Tensor) else grad
+        if backend.get_array_module(grad) is not xp:
+            grad = backend.to_device(grad, self.device)
+        grad = xp.asarray(grad, dtype=self.dtype)     # a list of floats keeps full precision
         if grad.shape != self.shape:
             raise ValueError(f"backward(): gradient shape {grad.shape} != tensor shape {self.shape}")
         pending = {id(self): grad}

@@ -155,6 +155,9 @@ class Adam(Optimizer):
         m <- b1 m + (1 - b1) g          v <- b2 v + (1 - b2) g^2
         m_hat = m / (1 - b1^t)          v_hat = v / (1 - b2^t)     (bias correction)
         w <- w - lr * m_hat / (sqrt(v_hat) + eps)
+
+    t is the optimizer's step count: a parameter that gets no gradient in some steps
+    (not the case in any model here) is bias-corrected as if it had been updated.
     """
     buffer_names = ("m", "v")
 
@@ -209,7 +212,11 @@ class CosineSchedule:
     optional linear warm-up (Loshchilov and Hutter, 2017, without restarts):
 
         lr(t) = min_lr + (base_lr - min_lr) * (1 + cos(pi * t / T)) / 2
+
+    During the warm-up the rate grows linearly, base_lr * (epoch + WARMUP_START) /
+    warmup_epochs: the small offset gives the very first step a tiny rate instead of 0.
     """
+    WARMUP_START = 1e-3
 
     def __init__(self, base_lr, total_epochs, min_lr=0.0, warmup_epochs=0.0):
         if total_epochs <= warmup_epochs:
@@ -220,7 +227,7 @@ class CosineSchedule:
 
     def __call__(self, epoch):
         if epoch < self.warmup_epochs:
-            return self.base_lr * (epoch + 1e-3) / self.warmup_epochs
+            return self.base_lr * (epoch + self.WARMUP_START) / self.warmup_epochs
         t = min(epoch - self.warmup_epochs, self.total_epochs - self.warmup_epochs)
         T = self.total_epochs - self.warmup_epochs
         return self.min_lr + (self.base_lr - self.min_lr) * (1 + math.cos(math.pi * t / T)) / 2

@@ -323,3 +323,11 @@ def test_astype_to_integer_records_no_graph():
     x = Tensor(numpy.array([1.5, 2.5]), requires_grad=True)
     y = x.astype(numpy.int64)
     assert y.dtype == numpy.int64 and not y.requires_grad and y.is_leaf
+
+
+def test_reductions_accept_numpy_integer_axes():
+    x = Tensor(numpy.arange(6.0).reshape(2, 3), requires_grad=True)
+    y = x.sum(axis=numpy.int64(1))
+    assert y.numpy().tolist() == [3.0, 12.0]
+    y.sum().backward()
+    assert x.grad.tolist() == [[1.0] * 3] * 2

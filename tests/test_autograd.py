@@ -265,3 +265,10 @@ def test_shape_helpers():
     x = Tensor(numpy.zeros((2, 3, 4)))
     assert (x.shape, x.ndim, x.size, len(x), x.device) == ((2, 3, 4), 3, 24, 2, "cpu")
     assert x.reshape(6, 4).shape == x.reshape((6, 4)).shape == (6, 4)
+
+
+def test_backward_with_a_list_keeps_float64_precision():
+    x = Tensor(numpy.zeros(2), requires_grad=True)
+    (x * 1.0).backward([0.1, 0.2])
+    assert x.grad.dtype == numpy.float64
+    assert x.grad.tolist() == [0.1, 0.2]          # not 0.10000000149 (a float32 detour)

@@ -240,3 +240,9 @@ def test_unbroadcast_on_backend(xp):
     reduced = elementwise.unbroadcast(grad, (3, 1))
     expected = naive_unbroadcast(numpy.arange(24.0).reshape(2, 3, 4), (3, 1))
     numpy.testing.assert_array_equal(backend.to_numpy(reduced), expected)
+
+
+def test_pow_zero_has_zero_gradient_even_at_zero():
+    x = Tensor(numpy.array([0.0, 2.0]), requires_grad=True)
+    (x ** 0).sum().backward()
+    assert x.grad.tolist() == [0.0, 0.0]          # not nan from 0 * 0**-1

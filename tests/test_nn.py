@@ -238,6 +238,10 @@ def test_layer_errors_name_the_layer_and_the_shapes():
         nn.MaxPool2d(5)(mg.zeros((1, 1, 3, 3)))
     with pytest.raises(ValueError, match=r"kernel_size must be an int or a pair of ints, got \(1, 2, 3\)"):
         nn.Conv2d(3, 4, (1, 2, 3))
+    with pytest.raises(ValueError, match=r"stride must be an int or a pair of ints, got 1.5"):
+        nn.MaxPool2d(3, stride=1.5)        # not silently truncated to 1
+    with pytest.raises(ValueError, match=r"padding must be an int or a pair of ints, got 0.5"):
+        mg.functional.conv2d(mg.zeros((1, 1, 4, 4)), mg.zeros((1, 1, 3, 3)), padding=0.5)
 
 
 # --- gradients through the Module API -----------------------------------------------------------

@@ -157,7 +157,7 @@ def test_step_cosine_and_constant_schedules():
     assert cosine(5) == pytest.approx(0.55)
     assert cosine(10) == cosine(12) == pytest.approx(0.1)
     warm = CosineSchedule(1.0, total_epochs=10, warmup_epochs=2)
-    assert warm(1) == pytest.approx(0.5, abs=1e-3) and warm(2) == pytest.approx(1.0)
+    assert warm(1) == pytest.approx((1 + CosineSchedule.WARMUP_START) / 2) and warm(2) == pytest.approx(1.0)
     assert ConstantSchedule(0.3)(99) == 0.3
     assert isinstance(make_schedule("paper", 0.1, 10), PaperSchedule)
     with pytest.raises(ValueError, match="unknown schedule 'linear'"):

@@ -12,22 +12,14 @@ import numpy
 
 from .. import backend
 from .. import functional as F
+from ..ops._sizes import pair
 from . import init
 from .module import Module, Parameter
 
 
-def _pair(value, name):
-    """3 -> (3, 3); (3, 5) stays; anything else is an error."""
-    if isinstance(value, (int, numpy.integer)):
-        return (int(value), int(value))
-    if isinstance(value, (tuple, list)) and len(value) == 2:
-        return tuple(int(v) for v in value)
-    raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
-
-
-def _show(pair):
+def _show(values):
     """(3, 3) prints as 3, (3, 5) as (3, 5)."""
-    return pair[0] if isinstance(pair, tuple) and pair[0] == pair[1] else pair
+    return values[0] if isinstance(values, tuple) and values[0] == values[1] else values
 
 
 class Linear(Module):
@@ -57,9 +49,9 @@ class Conv2d(Module):
                  rng=None, weight_init="xavier", bias_value=0.0):
         super().__init__()
         self.in_channels, self.out_channels = in_channels, out_channels
-        self.kernel_size = _pair(kernel_size, "kernel_size")
-        self.stride = _pair(stride, "stride")
-        self.padding = _pair(padding, "padding")
+        self.kernel_size = pair(kernel_size, "kernel_size")
+        self.stride = pair(stride, "stride")
+        self.padding = pair(padding, "padding")
         rng = numpy.random.default_rng(rng)
         shape = (out_channels, in_channels) + self.kernel_size
         self.weight = Parameter(init.make_weight(shape, rng, weight_init))

@@ -12,14 +12,17 @@ GoogLeNet's 3x3/2 max pools need ceil mode: 112 -> 56, not 55.
 """
 from typing import NamedTuple, Tuple
 
+import numpy
+
 
 def pair(value, name="value"):
-    """``3`` -> ``(3, 3)``; ``(3, 2)`` stays. Used for kernel, stride and padding."""
-    if isinstance(value, (tuple, list)):
-        if len(value) != 2:
-            raise ValueError(f"{name}: expected an int or a pair of ints, got {value!r}")
-        return int(value[0]), int(value[1])
-    return int(value), int(value)
+    """``3`` -> ``(3, 3)``; ``(3, 2)`` stays. Used for kernel, stride and padding;
+    anything else (2.5, (1, 2, 3), "3") is an error naming ``name``."""
+    values = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
+    integers = all(isinstance(v, (int, numpy.integer)) and not isinstance(v, bool) for v in values)
+    if len(values) != 2 or not integers:
+        raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
+    return int(values[0]), int(values[1])
 
 
 def conv_output_size(size, kernel, stride, padding, ceil_mode=False):

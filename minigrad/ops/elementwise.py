@@ -70,6 +70,8 @@ def pow_forward(x, exponent):
 
 def pow_backward(gy, cache):
     x, exponent = cache
+    if exponent == 0:                  # x**0 is constant; 0 * x**-1 would be nan at x = 0
+        return (get_array_module(gy).zeros_like(gy),)
     return (gy * exponent * x ** (exponent - 1),)
 
 

@@ -3,9 +3,10 @@ used twice in GoogLeNet's stem), x (N, C, ...) with channels on axis 1:
 
     s_c = k + alpha/n * sum_{c' in window(c)} a_{c'}^2          b_c = a_c * s_c^(-beta)
 
-window(c) = channels c - n//2 ... c + (n-1)//2: n channels centred on c (for even n,
-one more before than after, exactly as PyTorch pads its average pool), with zeros
-beyond the first and last channel. GoogLeNet: n=5, alpha=1e-4, beta=0.75, k=1.
+window(c) = channels c - n//2 ... c + (n-1)//2: n channels centred on c, with zeros
+beyond the first and last channel. For odd n (GoogLeNet's n=5, alpha=1e-4, beta=0.75,
+k=1) Caffe and PyTorch agree. For even n this follows PyTorch (one more channel before
+c than after); Caffe takes the extra channel after c instead.
 
 Convention: alpha is divided by n, as in Caffe's ``lrn_param`` and PyTorch's
 ``local_response_norm``. The AlexNet paper and Chainer write k + alpha * sum (no

@@ -3,6 +3,8 @@
 The backward of a reduction broadcasts the upstream gradient back over the
 reduced axes; ``_expand`` re-inserts those axes so that broadcasting lines up.
 """
+import operator
+
 from ..backend import get_array_module
 
 
@@ -10,7 +12,7 @@ def _normalize_axes(axis, ndim, name):
     """The reduced axes as sorted non-negative ints; ``name`` is the op, for the error."""
     if axis is None:
         return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    axes = tuple(axis) if isinstance(axis, (tuple, list)) else (operator.index(axis),)
     for a in axes:
         if not -ndim <= a < ndim:
             raise ValueError(f"{name}: axis {a} is out of range for an array with {ndim} dimensions")
