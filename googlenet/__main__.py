@@ -7,22 +7,19 @@ Each command lives in a module of this package, which provides
     run(args)               # does the work; returns an exit status (or None for 0)
 
 or ``add_parsers(subparsers)`` when one module registers several commands
-(``predict`` and ``evaluate``). A module listed in ``COMMAND_MODULES`` that does
-not exist (yet) is not offered, so a new command is a new ``googlenet/<name>.py``
-plus, for a new module name, one word here.
+(``predict`` registers ``predict`` and ``evaluate``). A new command is a new
+``googlenet/<name>.py`` plus its module name in ``COMMAND_MODULES``.
 """
 import argparse
 import importlib
-import importlib.util
 import sys
 
-COMMAND_MODULES = ("summary", "gradcheck", "train", "predict", "evaluate", "bench")
+COMMAND_MODULES = ("summary", "gradcheck", "train", "predict", "bench")
 
 
 def available_commands():
-    """{module name: module} for the command modules that exist."""
-    return {name: importlib.import_module(f"googlenet.{name}") for name in COMMAND_MODULES
-            if importlib.util.find_spec(f"googlenet.{name}") is not None}
+    """{module name: module} for every command module."""
+    return {name: importlib.import_module(f"googlenet.{name}") for name in COMMAND_MODULES}
 
 
 def register(module, subparsers):

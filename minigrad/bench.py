@@ -22,8 +22,9 @@ time slice for its second thread, and the timings come out in multiples of it:
 ``--blas-threads 1`` (needs threadpoolctl, which scikit-learn installs) gives
 steadier numbers there.
 
-``googlenet_op_shapes`` lists the shapes; a benchmark of another network only
-needs its own list of ``OpShape`` rows to reuse ``time_ops`` and ``print_table``.
+The shapes come from the network's package: ``googlenet.bench.googlenet_op_shapes``
+(also ``python -m googlenet bench``). A benchmark of another network only needs its
+own list of ``OpShape`` rows to reuse ``time_ops``, ``format_row`` and ``print_summary``.
 """
 import argparse
 import contextlib
@@ -36,9 +37,7 @@ from typing import NamedTuple
 import numpy
 
 from . import backend
-from . import functional as F
 from .ops import conv, pool
-from .ops._sizes import conv_output_size
 
 TARGETS = {"conv fwd/GEMM": 1.3, "conv bwd/GEMMs": 1.5, "bwd/fwd": 3.0}
 
@@ -48,58 +47,6 @@ class OpShape(NamedTuple):
     op: str            # "conv2d", "max_pool2d", "avg_pool2d" or "lrn"
     x_shape: tuple     # (N, C, H, W)
     params: dict       # conv2d: weight (F, C, KH, KW), stride, padding; pools: their keywords
-
-
-def googlenet_op_shapes(batch=8, image_size=224):
-    """Every conv, pool and LRN of GoogLeNet (Table 1 with its auxiliary heads) with its input shape."""
-    from googlenet import table
-    shapes, size, channels = [], image_size, 3
-
-    def add_conv(name, c_in, c_out, kernel, stride=1, padding=0, at=None):
-        shapes.append(OpShape(name, "conv2d", (batch, c_in, at or size, at or size),
-                              dict(weight=(c_out, c_in, kernel, kernel), stride=stride, padding=padding)))
-
-    def add_pool(name, op, c, kernel, stride, padding=0, ceil_mode=True, at=None):
-        shapes.append(OpShape(name, op, (batch, c, at or size, at or size),
-                              dict(kernel_size=kernel, stride=stride, padding=padding, ceil_mode=ceil_mode)))
-
-    for row in table.TABLE_1:
-        if row.kind == "conv":
-            padding = (row.patch - 1) // 2          # 7x7/2 pad 3; 3x3 pad 1: "same" up to the stride
-            if row.reduce:
-                add_conv(f"{row.name}/reduce", channels, row.reduce, 1)
-                channels = row.reduce
-            add_conv(row.name, channels, row.out_channels, row.patch, row.stride, padding)
-            size, channels = conv_output_size(size, row.patch, row.stride, padding), row.out_channels
-        elif row.kind == "maxpool":         # as googlenet.sizes: never a window larger than the map
-            kernel = min(row.patch, size)
-            add_pool(row.name, "max_pool2d", channels, kernel, row.stride)
-            size = conv_output_size(size, kernel, row.stride, 0, ceil_mode=True)
-        elif row.kind == "avgpool":        # 7x7 at 224; the whole map (global) at smaller inputs
-            add_pool(row.name, "avg_pool2d", channels, min(row.patch, size), row.stride, ceil_mode=False)
-            size = 1
-        elif row.kind == "inception":
-            one, r3, three, r5, five, proj = row.widths
-            add_conv(f"{row.name}/1x1", channels, one, 1)
-            add_conv(f"{row.name}/3x3_reduce", channels, r3, 1)
-            add_conv(f"{row.name}/3x3", r3, three, 3, padding=1)
-            add_conv(f"{row.name}/5x5_reduce", channels, r5, 1)
-            add_conv(f"{row.name}/5x5", r5, five, 5, padding=2)
-            add_pool(f"{row.name}/pool", "max_pool2d", channels, 3, 1, padding=1, ceil_mode=False)
-            add_conv(f"{row.name}/pool_proj", channels, proj, 1)
-            channels = row.out_channels
-        if row.name in table.LRN_AFTER:
-            shapes.append(OpShape(f"lrn/{row.name}", "lrn", (batch, channels, size, size),
-                                  dict(size=table.LRN_SIZE, alpha=table.LRN_ALPHA,
-                                       beta=table.LRN_BETA, k=table.LRN_K)))
-        if row.name in table.AUX_AFTER:
-            head, kernel = f"aux/{row.name}", min(table.AUX_POOL, size)
-            pooled = conv_output_size(size, kernel, table.AUX_POOL_STRIDE, 0, ceil_mode=True)
-            add_pool(f"{head}/pool", "avg_pool2d", channels, kernel, table.AUX_POOL_STRIDE)
-            add_conv(f"{head}/conv", channels, table.AUX_CONV_CHANNELS, 1, at=pooled)
-    if not hasattr(F, "local_response_norm"):
-        shapes = [s for s in shapes if s.op != "lrn"]
-    return shapes
 
 
 def describe(shape):
@@ -208,8 +155,10 @@ def format_row(shape, t):
     return line + ("MISS " + ",".join(misses) if misses else "ok")
 
 
-def print_summary(rows, out=sys.stdout):
-    """Totals per op, the overall conv/GEMM ratios and the rows that miss a target."""
+def print_summary(rows, out=None):
+    """Totals per op, the overall conv/GEMM ratios and the rows that miss a target (to ``out``,
+    default the current ``sys.stdout``)."""
+    out = out or sys.stdout
     print("", file=out)
     for op in dict.fromkeys(shape.op for shape, _ in rows):
         fwd = sum(t["fwd"] for s, t in rows if s.op == op) * 1e3
@@ -225,18 +174,65 @@ def print_summary(rows, out=sys.stdout):
           + (f"; missed: {', '.join(missed)}" if missed else ""), file=out)
 
 
-def main_ops(args):
-    shapes = googlenet_op_shapes(args.batch, args.image_size)
+# --- command line --------------------------------------------------------------------------
+class BenchError(ValueError):
+    """A benchmark option that cannot work on this machine or makes no sense."""
+
+
+def add_ops_arguments(parser):
+    """The options of an ops benchmark (``minigrad.bench ops``, ``googlenet bench``)."""
+    parser.add_argument("--batch", type=int, default=None, help="batch size (default 8; 1 with --quick)")
+    parser.add_argument("--repeats", type=int, default=None,
+                        help="timed runs per op (default 5; 1 with --quick)")
+    parser.add_argument("--image-size", type=int, default=224, help="input height and width (default 224)")
+    parser.add_argument("--only", nargs="+", metavar="TEXT",
+                        help="only ops whose name or kind contains one of these (e.g. 3a pool conv1)")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    parser.add_argument("--blas-threads", type=int, default=None, help="limit BLAS to this many threads")
+    parser.add_argument("--quick", action="store_true", help="smoke run: batch 1, one repeat")
+
+
+def check_ops_arguments(args):
+    """Fill in the --quick defaults; a BenchError for an option that cannot work."""
+    args.batch = (1 if args.quick else 8) if args.batch is None else args.batch
+    args.repeats = (1 if args.quick else 5) if args.repeats is None else args.repeats
+    for flag, value in (("--batch", args.batch), ("--repeats", args.repeats), ("--image-size", args.image_size),
+                        ("--blas-threads", args.blas_threads)):
+        if value is not None and value < 1:
+            raise BenchError(f"{flag} must be at least 1, got {value}")
+    try:
+        backend.array_module_for(args.device)
+    except (ValueError, RuntimeError) as error:    # unknown name; cuda without a usable GPU
+        raise BenchError(str(error)) from None
+    if args.blas_threads is not None:
+        try:
+            import threadpoolctl  # noqa: F401  (only asking whether it is installed)
+        except ImportError:
+            raise BenchError("--blas-threads needs threadpoolctl (pip install threadpoolctl)") from None
+
+
+def run_ops(args, op_shapes, network):
+    """Time the ops ``op_shapes(batch, image_size)`` lists; the exit status (2: bad options)."""
+    try:
+        check_ops_arguments(args)
+        shapes = op_shapes(args.batch, args.image_size)
+    except ValueError as error:                # BenchError, or an image size the network refuses
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     if args.only:
         shapes = [s for s in shapes if any(w.lower() in f"{s.name} {s.op}".lower() for w in args.only)]
+        if not shapes:
+            print(f"error: --only {' '.join(args.only)} matches no op of {network}", file=sys.stderr)
+            return 2
     threads = args.blas_threads or os.environ.get("OPENBLAS_NUM_THREADS") or "default"
-    print(f"minigrad ops benchmark: device {args.device}, batch {args.batch}, {args.image_size}x"
+    print(f"minigrad ops benchmark, {network}: device {args.device}, batch {args.batch}, {args.image_size}x"
           f"{args.image_size} input, median of {args.repeats} after a warm-up, float32, "
           f"NumPy {numpy.__version__}, BLAS threads {threads}, {os.cpu_count()} CPUs")
     print(HEADER)
     with _blas_threads(args.blas_threads):
         rows = time_ops(shapes, args.repeats, args.device, progress=lambda r: print(format_row(*r), flush=True))
     print_summary(rows)
+    return 0
 
 
 def _blas_threads(count):
@@ -247,23 +243,22 @@ def _blas_threads(count):
     return threadpool_limits(limits=count, user_api="blas")
 
 
+def main_ops(args):
+    """``ops``: GoogLeNet's shapes. The framework knows no network, so the model package is
+    imported here, when the command runs; a later network registers its own shapes (and its
+    own command, as ``python -m googlenet bench`` does)."""
+    from googlenet.bench import googlenet_op_shapes
+    return run_ops(args, googlenet_op_shapes, "GoogLeNet")
+
+
 def main(argv=None):
+    """``python -m minigrad.bench ops``; returns the exit status."""
     parser = argparse.ArgumentParser(prog="python -m minigrad.bench", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     ops = commands.add_parser("ops", help="time every conv, pool and LRN of GoogLeNet, forward and backward")
-    ops.add_argument("--batch", type=int, default=None, help="batch size (default 8; 1 with --quick)")
-    ops.add_argument("--repeats", type=int, default=None, help="timed runs per op (default 5; 1 with --quick)")
-    ops.add_argument("--image-size", type=int, default=224, help="input height and width (default 224)")
-    ops.add_argument("--only", nargs="+", metavar="TEXT",
-                     help="only ops whose name or kind contains one of these (e.g. 3a pool conv1)")
-    ops.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
-    ops.add_argument("--blas-threads", type=int, default=None, help="limit BLAS to this many threads")
-    ops.add_argument("--quick", action="store_true", help="smoke run: batch 1, one repeat")
-    args = parser.parse_args(argv)
-    args.batch = args.batch or (1 if args.quick else 8)
-    args.repeats = args.repeats or (1 if args.quick else 5)
-    main_ops(args)
+    add_ops_arguments(ops)
+    return main_ops(parser.parse_args(argv))
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

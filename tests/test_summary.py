@@ -1,12 +1,16 @@
 """The Table 1 summary: our counts, computed here independently from the widths,
 the shape walk against the real forward, the reading of the paper's figures and
 the printout."""
+import importlib
+import pkgutil
+
 import numpy
 import pytest
 
+import googlenet
 from minigrad import Tensor
 from googlenet import summary
-from googlenet.__main__ import available_commands, build_parser, main
+from googlenet.__main__ import COMMAND_MODULES, available_commands, build_parser, main
 from googlenet.model import GoogLeNet
 from googlenet.paper_figures import agreement, explain, printed
 from googlenet.summary import child_shapes, layer_shapes, row_summaries
@@ -171,3 +175,11 @@ def test_command_line_offers_summary_and_gradcheck():
     assert all(hasattr(module, "add_parser") or hasattr(module, "add_parsers")
                for module in commands.values())
     assert build_parser(commands).parse_args(["gradcheck"]).func is commands["gradcheck"].run
+
+
+def test_command_modules_are_exactly_the_modules_that_register_commands():
+    hooks = ("add_parser", "add_parsers")
+    registering = {info.name for info in pkgutil.iter_modules(googlenet.__path__)
+                   if not info.name.startswith("_")
+                   and any(hasattr(importlib.import_module(f"googlenet.{info.name}"), h) for h in hooks)}
+    assert set(COMMAND_MODULES) == registering == {"summary", "gradcheck", "train", "predict", "bench"}
