@@ -6,9 +6,15 @@ on minigrad, built from the paper's Table 1.
 
     python -m googlenet summary      # Table 1 beside this model's counts
     python -m googlenet gradcheck    # the whole network against finite differences
+    python -m googlenet train        # train on the digits (or CIFAR-10, or your photos)
+    python -m googlenet predict IMAGE --checkpoint runs/googlenet/checkpoint.npz
+    python -m googlenet bench        # time every conv, pool and LRN against bare GEMMs
 
 Modules: ``table`` (Table 1 as data), ``sizes`` (map sizes for any input),
-``model`` (the network and its loss), ``summary``, ``gradcheck``.
+``model`` (the network and its loss), ``summary`` and ``paper_figures`` (our
+counts beside the paper's), ``gradcheck``, ``train`` (the training loop and
+checkpoints), ``predict`` (top-5 prediction and ``evaluate``: accuracy and
+confusion matrix), ``bench`` (GoogLeNet's op shapes for ``minigrad.bench``).
 """
 from .model import GoogLeNet, GoogLeNetOutput, googlenet_loss
 
