@@ -77,6 +77,9 @@ class _Pool2d(Module):
 
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False):
         super().__init__()
+        for value, name in ((kernel_size, "kernel_size"), (stride, "stride"), (padding, "padding")):
+            if value is not None:
+                pair(value, name)           # fail here, not at the first forward
         self.kernel_size = kernel_size
         self.stride = kernel_size if stride is None else stride
         self.padding, self.ceil_mode = padding, ceil_mode
