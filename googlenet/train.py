@@ -352,6 +352,8 @@ def config_from_args(args):
     for name, low in (("epochs", 1), ("batch_size", 1), ("eval_batch_size", 1)):
         if getattr(config, name) < low:
             raise UserError(f"--{name.replace('_', '-')} must be at least {low}, got {getattr(config, name)}")
+    if config.channels not in (1, 3):
+        raise UserError(f"--channels must be 1 (grey) or 3 (colour), got {config.channels}")
     if not 0 < config.held_out < 1:
         raise UserError(f"--held-out must lie between 0 and 1, got {config.held_out}")
     return config

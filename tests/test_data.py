@@ -10,9 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from minigrad.augment import Augmentation, crop_and_resize, random_crop_boxes, resize
-from minigrad.data import (DataError, DataLoader, Dataset, default_augmentation, load_cifar10,
-                           load_dataset, load_digits, load_image_folder, read_cifar_batch,
-                           read_image)
+from minigrad.data import (STD_FLOOR, DataError, DataLoader, Dataset, default_augmentation,
+                           load_cifar10, load_dataset, load_digits, load_image_folder,
+                           read_cifar_batch, read_image)
 
 
 # --- resizing and cropping ------------------------------------------------------------
@@ -104,6 +104,35 @@ def test_digits_upsampled_and_split_stratified():
     assert not set(map(bytes, train.images[:50])) & set(map(bytes, held.images))
 
 
+@pytest.mark.parametrize("per_class, held_out, empty", [(2, 0.2, "no held-out images"),
+                                                     (1, 0.6, "no training images")])
+def test_a_split_that_leaves_a_side_empty_says_so(per_class, held_out, empty):
+    images = numpy.zeros((2 * per_class, 1, 4, 4), numpy.uint8)
+    data = Dataset(images, numpy.repeat([0, 1], per_class), ["cat", "dog"], "pets")
+    with pytest.raises(DataError, match=rf"pets: holding out {held_out:.0%} of each class "
+                                        rf"\(cat {per_class}, dog {per_class} images\) leaves {empty}"):
+        data.split(held_out)
+
+
+def test_channel_stats_match_numpy():
+    images = numpy.random.default_rng(0).integers(0, 256, size=(7, 3, 5, 6), dtype=numpy.uint8)
+    pixels = images.astype(numpy.float64) / 255
+    for chunk_values in (2 ** 22, 50):                # all at once; a few images at a time
+        mean, std = Dataset(images, numpy.zeros(7, int), ["a"]).channel_stats(chunk_values)
+        numpy.testing.assert_allclose(mean, pixels.mean(axis=(0, 2, 3)), rtol=1e-14)
+        numpy.testing.assert_allclose(std, pixels.std(axis=(0, 2, 3)), rtol=1e-12)
+
+
+def test_a_constant_channel_normalizes_to_zero_not_nan():
+    images = numpy.random.default_rng(1).integers(0, 256, size=(4, 2, 3, 3), dtype=numpy.uint8)
+    images[:, 1] = 200                               # the second channel never changes
+    data = Dataset(images, numpy.zeros(4, int), ["a"])
+    mean, std = data.channel_stats()
+    assert std[1] == STD_FLOOR > 0 and mean[1] == pytest.approx(200 / 255, rel=1e-15)
+    x, _ = next(iter(DataLoader(data, batch_size=4, mean=mean, std=std)))
+    assert numpy.isfinite(x).all() and numpy.abs(x[:, 1]).max() < 1e-5
+
+
 # --- the loader -----------------------------------------------------------------------
 def small_dataset(n=10, channels=1, size=4):
     images = (numpy.arange(n * channels * size * size) % 256).astype(numpy.uint8)
@@ -166,7 +195,8 @@ class Python2Pickler(pickle._Pickler):
 
 
 def write_cifar_batch(path, images, labels):
-    batch = {b"batch_label": b"training batch 1 of 5", b"labels": [int(v) for v in labels],
+    labels = [v if isinstance(v, (bool, float, str)) else int(v) for v in labels]   # plain Python
+    batch = {b"batch_label": b"training batch 1 of 5", b"labels": labels,
              b"data": images.reshape(len(images), -1),
              b"filenames": [f"img_{i}.png".encode() for i in range(len(images))]}
     with open(path, "wb") as file:
@@ -248,6 +278,20 @@ def test_cifar_bad_input_says_what_is_wrong(tmp_path):
         read_cifar_batch(str(wrong))
 
 
+@pytest.mark.parametrize("labels, message", [
+    (["cat", "dog"], "labels must be integers 0..9, got <U3"),
+    ([0.0, 1.7], "labels must be integers 0..9, got float64"),
+    ([True, False], "labels must be integers 0..9, got bool"),
+    ([3, 10], r"labels must lie in 0..9, found 3..10"),
+    ([-1, 2], r"labels must lie in 0..9, found -1..2"),
+])
+def test_cifar_labels_must_be_integers_0_to_9(tmp_path, labels, message):
+    path = tmp_path / "batch"
+    write_cifar_batch(path, numpy.zeros((2, 3, 32, 32), numpy.uint8), labels)
+    with pytest.raises(DataError, match=message):
+        read_cifar_batch(str(path))
+
+
 # --- a folder of images ---------------------------------------------------------------------
 def make_image_folder(root, classes=("cat", "dog"), per_class=3):
     from PIL import Image
@@ -284,6 +328,8 @@ def test_image_folder_bad_input_names_the_file(tmp_path):
         load_image_folder(str(tmp_path / "flat"))
     with pytest.raises(DataError, match="no such file"):
         read_image(str(tmp_path / "none.png"), 8)
+    with pytest.raises(ValueError, match="channels must be 1 .grey. or 3 .colour., got 2"):
+        load_image_folder(str(folder), size=8, channels=2)
     with pytest.raises(DataError, match="needs a path"):
         load_dataset("cifar10")
     with pytest.raises(DataError, match="unknown data set 'mnist'"):

@@ -138,12 +138,27 @@ def test_evaluate_prints_accuracy_and_a_confusion_matrix(trained, capsys):
     (["train", "--device", "tpu"], "unknown device 'tpu'"),
     (["train", "--epochs", "0"], "--epochs must be at least 1"),
     (["train", "--image-size", "16"], "GoogLeNet"),
+    (["train", "--data", "folder", "--data-path", "{tmp}", "--channels", "2"],
+     r"--channels must be 1 \(grey\) or 3 \(colour\), got 2"),
 ])
 def test_train_user_errors_are_one_line_and_write_nothing(tmp_path, capsys, argv, message):
     out = tmp_path / "out"
     argv = [a.replace("{tmp}", str(tmp_path)) for a in argv] + ["--out", str(out)]
     assert main(argv) == 2
     assert re.search(message, one_error_line(capsys))
+    assert not out.exists()
+
+
+def test_a_folder_too_small_to_split_is_a_one_line_error(tmp_path, capsys):
+    from PIL import Image
+    for name in ("cat", "dog"):                  # 2 images a class: 20% of 2 rounds to 0
+        (tmp_path / "pets" / name).mkdir(parents=True)
+        for i in range(2):
+            Image.fromarray(numpy.full((8, 8, 3), 90 * i, numpy.uint8)).save(tmp_path / "pets" / name / f"{i}.png")
+    out = tmp_path / "out"
+    assert main(["train", "--data", "folder", "--data-path", str(tmp_path / "pets"), "--out", str(out)]) == 2
+    assert "pets: holding out 20% of each class (cat 2, dog 2 images) leaves no held-out images" \
+        in one_error_line(capsys)
     assert not out.exists()
 
 
