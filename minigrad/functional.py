@@ -9,10 +9,13 @@ import builtins
 import numpy
 
 from . import backend
-from .autograd import Op
+from .autograd import Op, Tensor
 from .ops import conv as conv_ops
 from .ops import elementwise, linalg, reduce, shape
+from .ops import loss as _loss
+from .ops import lrn as _lrn
 from .ops import pool as pool_ops
+from .ops.dropout import dropout_backward, dropout_forward
 
 
 # --- input checks: name the op, what it expected and what it got -------------------
@@ -148,9 +151,6 @@ astype = Op("astype", _astype_forward, _astype_backward)
 
 
 # --- local response normalization, dropout, softmax and losses ---------------------
-from .autograd import Tensor  # noqa: E402
-from .ops import loss as _loss, lrn as _lrn  # noqa: E402
-from .ops.dropout import dropout_backward, dropout_forward  # noqa: E402
 
 
 def _on_device_of(value, like):
