@@ -53,6 +53,10 @@ class Op:
     before the forward runs. A backward may return more gradients than there were
     inputs when the extra ones are ``None``: ``linear(x, W)`` and ``linear(x, W, None)``
     share one backward that returns ``(gx, gW, None)``.
+
+    Dtypes are never guessed: the floating-point inputs of an op must share one
+    dtype, and every gradient a backward returns must have its input's dtype
+    (a backward that turns float32 into float64 is an error naming the op).
     """
 
     def __init__(self, name, forward, backward, check=None):
@@ -65,6 +69,7 @@ class Op:
         tensors = tuple(None if x is None else as_tensor(x) for x in inputs)
         present = [t for t in tensors if t is not None]
         _check_same_device(self.name, present)
+        _check_same_float_dtype(self.name, present)
         arrays = tuple(None if t is None else t.data for t in tensors)
         if self.check is not None:
             self.check(*arrays, **params)
@@ -84,16 +89,34 @@ def _check_same_device(name, tensors):
                          f"move them to one device with .to(device) first")
 
 
+def _check_same_float_dtype(name, tensors):
+    """The dtype rule: an op's floating-point inputs share one dtype; it is never guessed."""
+    dtypes = sorted({str(t.dtype) for t in tensors if t.dtype.kind == "f"})
+    if len(dtypes) > 1:
+        raise ValueError(f"{name}: inputs have different floating-point dtypes ({', '.join(dtypes)}); "
+                         f"convert one with .astype(...) first")
+
+
 def as_tensor(value, like=None):
-    """Return ``value`` as a Tensor. Python numbers take ``like``'s dtype and device
-    (except a float next to an integer tensor, which would be truncated). Arrays keep
-    their own dtype, so NumPy's promotion applies: float32 tensor * float64 array is float64."""
+    """Return ``value`` as a Tensor.
+
+    The dtype rule for ``tensor <op> constant`` (``x * 2``, ``x + numpy_array``): a
+    constant that is not a Tensor takes the dtype of the floating-point tensor ``like``,
+    so a float32 tensor stays float32 next to a float64 NumPy array or a Python float.
+    Next to an integer tensor a float constant keeps its own dtype (``int_tensor * 0.5``
+    is not truncated) and NumPy's promotion applies. Two Tensors of different
+    floating-point dtypes are an error in every op (see ``Op``): convert one explicitly.
+    """
     if isinstance(value, Tensor):
         return value
-    if like is not None and isinstance(value, (int, float, bool)):
-        xp = backend.get_array_module(like.data)
-        truncates = isinstance(value, float) and like.dtype.kind not in "fc"   # int tensor * 0.5
-        return Tensor(xp.asarray(value, dtype=None if truncates else like.dtype))
+    if like is None:
+        return Tensor(value)
+    xp = backend.get_array_module(like.data)
+    constant = value if hasattr(value, "dtype") else numpy.asarray(value)
+    if like.dtype.kind == "f" and constant.dtype.kind in "biuf":
+        return Tensor(xp.asarray(constant, dtype=like.dtype))
+    if isinstance(value, (int, bool)):                     # int tensor * 2 stays an int tensor
+        return Tensor(xp.asarray(value, dtype=like.dtype))
     return Tensor(value)
 
 
@@ -311,7 +334,8 @@ def _send_to_inputs(node, gy, pending):
             raise RuntimeError(f"backward of {node.name!r} returned a gradient of shape {g.shape} "
                                f"for input {position} of shape {parent.shape}")
         if g.dtype != parent.dtype:
-            g = g.astype(parent.dtype)
+            raise RuntimeError(f"backward of {node.name!r} returned a {g.dtype} gradient for input "
+                               f"{position} of dtype {parent.dtype}: a backward must keep its input's dtype")
         key = id(parent)
         pending[key] = g if key not in pending else pending[key] + g
 

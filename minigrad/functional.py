@@ -1,5 +1,6 @@
 """Differentiable functions on Tensors: each one is an ``Op`` built from a pair in
-``minigrad.ops`` plus, where the input can be wrong, a check that says how.
+``minigrad.ops`` and, where the input can be wrong, the check that lives beside
+that pair and says how.
 
     import minigrad.functional as F
     y = F.relu(F.linear(x, W, b))
@@ -15,79 +16,20 @@ from .ops import elementwise, linalg, reduce, shape
 from .ops import loss as _loss
 from .ops import lrn as _lrn
 from .ops import pool as pool_ops
-from .ops.dropout import dropout_backward, dropout_forward
-
-
-# --- input checks: name the op, what it expected and what it got -------------------
-def _broadcastable(name):
-    def check(a, b):
-        try:
-            numpy.broadcast_shapes(a.shape, b.shape)
-        except ValueError:
-            raise ValueError(f"{name}: shapes {a.shape} and {b.shape} cannot be broadcast together") from None
-    return check
-
-
-def _check_matmul(a, b):
-    if a.ndim == 0 or b.ndim == 0:
-        raise ValueError(f"matmul: needs arrays of at least 1 dimension, got shapes {a.shape} and {b.shape}")
-    inner_a = a.shape[-1]
-    inner_b = b.shape[0] if b.ndim == 1 else b.shape[-2]
-    if inner_a != inner_b:
-        raise ValueError(f"matmul: inner dimensions differ: {a.shape} @ {b.shape} "
-                         f"({inner_a} != {inner_b})")
-
-
-def _check_linear(x, W, b=None):
-    if x.ndim != 2 or W.ndim != 2:
-        raise ValueError(f"linear: expected x of shape (N, in) and W of shape (out, in), "
-                         f"got x {x.shape} and W {W.shape}")
-    if x.shape[1] != W.shape[1]:
-        raise ValueError(f"linear: x has {x.shape[1]} features but W expects {W.shape[1]} "
-                         f"(x {x.shape}, W {W.shape})")
-    if b is not None and b.shape != (W.shape[0],):
-        raise ValueError(f"linear: bias shape {b.shape} should be ({W.shape[0]},)")
-
-
-def _check_reshape(x, shape):
-    known = [s for s in shape if s != -1]
-    size = int(numpy.prod(known)) if known else 1
-    free = len(shape) - len(known)
-    if free > 1 or (free == 0 and size != x.size) or (free == 1 and (size == 0 or x.size % size)):
-        raise ValueError(f"reshape: cannot reshape {x.shape} ({x.size} values) into {tuple(shape)}")
-
-
-def _check_float(name):
-    def check(x, **params):
-        if x.dtype.kind != "f":
-            raise ValueError(f"{name}: expected a floating-point input, got dtype {x.dtype}")
-    return check
-
-
-def _check_concat(*arrays, axis=0):
-    if not arrays:
-        raise ValueError("concat: needs at least one input")
-    first = arrays[0].shape
-    for i, a in enumerate(arrays[1:], start=1):
-        if a.ndim != len(first):
-            raise ValueError(f"concat: input {i} has {a.ndim} dimensions, input 0 has {len(first)}")
-        for dim in range(len(first)):
-            if dim != axis % len(first) and a.shape[dim] != first[dim]:
-                raise ValueError(f"concat along axis {axis}: input {i} has shape {a.shape}, "
-                                 f"input 0 has shape {first}; all other axes must match")
+from .ops.dropout import check_dropout, dropout_backward, dropout_forward
 
 
 # --- arithmetic, elementwise and reductions ---------------------------------------------
-add = Op("add", elementwise.add_forward, elementwise.add_backward, _broadcastable("add"))
-sub = Op("sub", elementwise.sub_forward, elementwise.sub_backward, _broadcastable("sub"))
-mul = Op("mul", elementwise.mul_forward, elementwise.mul_backward, _broadcastable("mul"))
-div = Op("div", elementwise.div_forward, elementwise.div_backward, _broadcastable("div"))
+add = Op("add", elementwise.add_forward, elementwise.add_backward, elementwise.check_broadcastable("add"))
+sub = Op("sub", elementwise.sub_forward, elementwise.sub_backward, elementwise.check_broadcastable("sub"))
+mul = Op("mul", elementwise.mul_forward, elementwise.mul_backward, elementwise.check_broadcastable("mul"))
+div = Op("div", elementwise.div_forward, elementwise.div_backward, elementwise.check_broadcastable("div"))
 neg = Op("neg", elementwise.neg_forward, elementwise.neg_backward)
 pow = Op("pow", elementwise.pow_forward, elementwise.pow_backward)
-exp = Op("exp", elementwise.exp_forward, elementwise.exp_backward, _check_float("exp"))
-log = Op("log", elementwise.log_forward, elementwise.log_backward, _check_float("log"))
-tanh = Op("tanh", elementwise.tanh_forward, elementwise.tanh_backward, _check_float("tanh"))
-sigmoid = Op("sigmoid", elementwise.sigmoid_forward, elementwise.sigmoid_backward, _check_float("sigmoid"))
+exp = Op("exp", elementwise.exp_forward, elementwise.exp_backward, elementwise.check_float("exp"))
+log = Op("log", elementwise.log_forward, elementwise.log_backward, elementwise.check_float("log"))
+tanh = Op("tanh", elementwise.tanh_forward, elementwise.tanh_backward, elementwise.check_float("tanh"))
+sigmoid = Op("sigmoid", elementwise.sigmoid_forward, elementwise.sigmoid_backward, elementwise.check_float("sigmoid"))
 relu = Op("relu", elementwise.relu_forward, elementwise.relu_backward)
 
 sum = Op("sum", reduce.sum_forward, reduce.sum_backward)
@@ -95,14 +37,14 @@ mean = Op("mean", reduce.mean_forward, reduce.mean_backward)
 max = Op("max", reduce.max_forward, reduce.max_backward)
 
 # --- linear algebra ----------------------------------------------------------------
-matmul = Op("matmul", linalg.matmul_forward, linalg.matmul_backward, _check_matmul)
-linear = Op("linear", linalg.linear_forward, linalg.linear_backward, _check_linear)
+matmul = Op("matmul", linalg.matmul_forward, linalg.matmul_backward, linalg.check_matmul)
+linear = Op("linear", linalg.linear_forward, linalg.linear_backward, linalg.check_linear)
 
 # --- moving values around ---------------------------------------------------------
-reshape = Op("reshape", shape.reshape_forward, shape.reshape_backward, _check_reshape)
+reshape = Op("reshape", shape.reshape_forward, shape.reshape_backward, shape.check_reshape)
 transpose = Op("transpose", shape.transpose_forward, shape.transpose_backward)
 getitem = Op("getitem", shape.getitem_forward, shape.getitem_backward)
-_concat = Op("concat", shape.concat_forward, shape.concat_backward, _check_concat)
+_concat = Op("concat", shape.concat_forward, shape.concat_backward, shape.check_concat)
 
 
 def concat(tensors, axis=0):
@@ -166,62 +108,13 @@ def _array_of(x):
     return x.data if isinstance(x, Tensor) else x
 
 
-def _check_lrn(x, size, alpha, beta, k):
-    if x.ndim < 2 or x.dtype.kind != "f":
-        raise ValueError(f"local_response_norm: expected a floating-point input of shape (N, C, ...), "
-                         f"got shape {x.shape} and dtype {x.dtype}")
-    if not isinstance(size, (int, numpy.integer)) or size < 1:
-        raise ValueError(f"local_response_norm: size must be a positive integer, got {size!r}")
-    if k <= 0 or alpha < 0:
-        raise ValueError(f"local_response_norm: needs k > 0 and alpha >= 0 (so that k + alpha/n * "
-                         f"sum a^2 stays positive), got k={k}, alpha={alpha}")
-
-
-def _check_dropout(x, p, training=True, rng=None, mask=None):
-    if not 0 <= p <= 1:
-        raise ValueError(f"dropout: p must be in [0, 1], got {p}")
-    if x.dtype.kind != "f":
-        raise ValueError(f"dropout: expected a floating-point input, got dtype {x.dtype}")
-    if mask is not None and mask.shape != x.shape:
-        raise ValueError(f"dropout: mask shape {mask.shape} differs from input shape {x.shape}")
-
-
-def _check_axis(name):
-    def check(x, axis=-1):
-        if x.dtype.kind != "f":
-            raise ValueError(f"{name}: expected a floating-point input, got dtype {x.dtype}")
-        if not -x.ndim <= axis < x.ndim:
-            raise ValueError(f"{name}: axis {axis} is out of range for shape {x.shape}")
-    return check
-
-
-def _check_labels(name, logits, labels):
-    if logits.ndim != 2 or logits.shape[0] == 0:
-        raise ValueError(f"{name}: expected logits of shape (N, classes) with N >= 1, got shape {logits.shape}")
-    if labels.dtype.kind not in "iu":
-        raise ValueError(f"{name}: labels must be integer class indices, got dtype {labels.dtype}")
-    if labels.shape != logits.shape[:1]:
-        raise ValueError(f"{name}: expected labels of shape ({logits.shape[0]},) for logits of shape "
-                         f"{logits.shape}, got shape {labels.shape}")
-    low, high = int(labels.min()), int(labels.max())
-    if low < 0 or high >= logits.shape[1]:
-        raise ValueError(f"{name}: labels must lie in [0, {logits.shape[1]}) for {logits.shape[1]} "
-                         f"classes, got values from {low} to {high}")
-
-
-def _check_cross_entropy(logits, labels):
-    if logits.dtype.kind != "f":
-        raise ValueError(f"cross_entropy: expected floating-point logits, got dtype {logits.dtype}")
-    _check_labels("cross_entropy", logits, labels)
-
-
-_local_response_norm = Op("local_response_norm", _lrn.lrn_forward, _lrn.lrn_backward, _check_lrn)
-_dropout = Op("dropout", dropout_forward, dropout_backward, _check_dropout)
-_softmax = Op("softmax", _loss.softmax_forward, _loss.softmax_backward, _check_axis("softmax"))
+_local_response_norm = Op("local_response_norm", _lrn.lrn_forward, _lrn.lrn_backward, _lrn.check_lrn)
+_dropout = Op("dropout", dropout_forward, dropout_backward, check_dropout)
+_softmax = Op("softmax", _loss.softmax_forward, _loss.softmax_backward, _loss.check_axis("softmax"))
 _log_softmax = Op("log_softmax", _loss.log_softmax_forward, _loss.log_softmax_backward,
-                  _check_axis("log_softmax"))
+                  _loss.check_axis("log_softmax"))
 _cross_entropy = Op("cross_entropy", _loss.cross_entropy_forward, _loss.cross_entropy_backward,
-                    _check_cross_entropy)
+                    _loss.check_cross_entropy)
 
 
 def local_response_norm(x, size=5, alpha=1e-4, beta=0.75, k=1.0):
@@ -252,14 +145,14 @@ def cross_entropy(logits, labels):
 def accuracy(logits, labels):
     """Fraction of correct top-1 predictions, as a Python float."""
     logits_array, labels = _array_of(logits), _on_device_of(labels, logits)
-    _check_labels("accuracy", logits_array, labels)
+    _loss.check_labels("accuracy", logits_array, labels)
     return _loss.accuracy(logits_array, labels)
 
 
 def topk_accuracy(logits, labels, k):
     """Fraction of rows whose label is among the k largest logits, as a Python float."""
     logits_array, labels = _array_of(logits), _on_device_of(labels, logits)
-    _check_labels("topk_accuracy", logits_array, labels)
+    _loss.check_labels("topk_accuracy", logits_array, labels)
     if not 1 <= k <= logits_array.shape[1]:
         raise ValueError(f"topk_accuracy: k must be in [1, {logits_array.shape[1]}], got {k}")
     return _loss.topk_accuracy(logits_array, labels, k)

@@ -19,3 +19,11 @@ def xp(request):
     if reason is not None:
         pytest.skip(reason)
     return backend.array_module_for("cuda")
+
+
+@pytest.fixture(params=["reference", "numpy"])
+def kernel_set(request):
+    """Runs a test once on each kernel set (``minigrad.kernels``), inside ``use(name)``."""
+    from minigrad import kernels
+    with kernels.use(request.param):
+        yield request.param

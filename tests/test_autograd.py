@@ -244,13 +244,30 @@ def test_python_float_with_an_integer_tensor_is_not_truncated():
     assert (Tensor([1, 2]) * 2).dtype == numpy.int64
 
 
-def test_gradient_takes_the_leaf_dtype_when_dtypes_mix():
+def test_tensors_of_different_float_dtypes_are_an_error_naming_the_op():
     x = Tensor(numpy.ones(3, dtype=numpy.float32), requires_grad=True)
-    y = x * Tensor(numpy.full(3, 2.0))      # float32 * float64 -> float64
-    assert y.dtype == numpy.float64
-    y.sum().backward()
+    with pytest.raises(ValueError, match=r"mul: inputs have different floating-point dtypes "
+                                         r"\(float32, float64\); convert one with .astype"):
+        x * Tensor(numpy.full(3, 2.0))
+
+
+@pytest.mark.parametrize("constant", [numpy.full(3, 2.0), numpy.float64(2.0), 2.0, numpy.full(3, 2)],
+                         ids=["float64 array", "numpy float64", "python float", "int array"])
+def test_a_constant_takes_the_float_tensor_dtype(constant):
+    x = Tensor(numpy.ones(3, dtype=numpy.float32), requires_grad=True)
+    for y in (x * constant, constant * x, x + constant, constant - x):
+        assert y.dtype == numpy.float32
+    (x * constant).sum().backward()
     assert x.grad.dtype == numpy.float32
     numpy.testing.assert_array_equal(x.grad, [2, 2, 2])
+
+
+def test_a_backward_that_changes_the_dtype_is_named():
+    promoting = Op("promoting", lambda x: (x * 2, None), lambda gy, cache: (gy.astype(numpy.float64) * 2,))
+    x = Tensor(numpy.ones(3, dtype=numpy.float32), requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"backward of 'promoting' returned a float64 gradient "
+                                           r"for input 0 of dtype float32"):
+        promoting(x).sum().backward()
 
 
 def test_numpy_array_on_the_left_gives_a_tensor():

@@ -1,4 +1,7 @@
-"""conv2d, im2col and col2im: against loops, finite differences and PyTorch."""
+"""conv2d, im2col and col2im on every kernel set: against loops, finite differences and PyTorch.
+
+The loops below are the oracle of the reference kernel set; the reference set is
+the oracle of the fast ones (tests/test_kernel_sets.py); PyTorch is a third opinion."""
 import functools
 
 import numpy as np
@@ -9,7 +12,11 @@ import minigrad.functional as F
 from minigrad import Tensor
 from minigrad.backend import to_numpy
 from minigrad.gradcheck import gradcheck
-from minigrad.ops.conv import col2im, conv2d_backward, conv2d_forward, im2col
+from minigrad import kernels
+from minigrad.kernels import numpy as numpy_kernels
+from minigrad.kernels import reference
+from minigrad.ops.conv import conv2d_backward, conv2d_forward
+from minigrad.ops._sizes import window
 from minigrad.ops._sizes import conv_output_size
 
 
@@ -47,7 +54,7 @@ EDGE_CASES = [  # (N, C, F, H, W, kernel, stride, padding)
     (2, 3, 4, 7, 7, 3, 1, 1),          # "same" 3x3
     (1, 2, 3, 8, 6, 3, 2, 1),          # stride 2, odd/even sizes, batch 1
     (2, 3, 2, 5, 5, 1, 1, 0),          # 1x1 fast path: x is the column matrix
-    (2, 3, 2, 10, 11, 1, 1, 0),        # 1x1 on a map of >= PER_IMAGE_MIN_PIXELS: one product per image
+    (2, 3, 2, 10, 11, 1, 1, 0),        # 1x1 on >= 100 pixels: the numpy set's one product per image
     (2, 3, 2, 5, 5, 1, 2, 0),          # 1x1 with stride: general path
     (2, 3, 2, 4, 4, 1, 1, 1),          # 1x1 with padding: general path
     (1, 2, 2, 5, 5, 5, 1, 0),          # kernel == input: 1x1 output
@@ -59,7 +66,7 @@ EDGE_CASES = [  # (N, C, F, H, W, kernel, stride, padding)
 
 
 @pytest.mark.parametrize("case", EDGE_CASES)
-def test_forward_matches_loops(xp, case):
+def test_forward_matches_loops(xp, kernel_set, case):
     n, c, f, h, w, kernel, stride, padding = case
     x, W, b = random_case(np.random.default_rng(0), n, c, f, h, w, kernel)
     y, _ = conv2d_forward(xp.asarray(x), xp.asarray(W), xp.asarray(b), stride=stride, padding=padding)
@@ -67,7 +74,7 @@ def test_forward_matches_loops(xp, case):
 
 
 @pytest.mark.parametrize("case", EDGE_CASES)
-def test_backward_gradcheck_pair(case):
+def test_backward_gradcheck_pair(kernel_set, case):
     n, c, f, h, w, kernel, stride, padding = case
     x, W, b = random_case(np.random.default_rng(1), n, c, f, h, w, kernel)
     forward = functools.partial(conv2d_forward, stride=stride, padding=padding)
@@ -75,7 +82,7 @@ def test_backward_gradcheck_pair(case):
     assert report.max_rel_error < 1e-7
 
 
-def test_gradcheck_through_functional_with_and_without_bias():
+def test_gradcheck_through_functional_with_and_without_bias(kernel_set):
     x, W, b = random_case(np.random.default_rng(2), 2, 3, 4, 6, 5, 3)
     with_bias = gradcheck(lambda x, W, b: F.conv2d(x, W, b, stride=2, padding=1), x, W, b,
                           tolerance=1e-7)
@@ -83,7 +90,7 @@ def test_gradcheck_through_functional_with_and_without_bias():
     assert with_bias.max_rel_error < 1e-7 and without.max_rel_error < 1e-7
 
 
-def test_tensor_api_keeps_float32_and_reaches_every_input():
+def test_tensor_api_keeps_float32_and_reaches_every_input(kernel_set):
     x, W, b = random_case(np.random.default_rng(3), 2, 3, 4, 6, 6, 3, dtype=np.float32)
     tx, tW, tb = (Tensor(a, requires_grad=True) for a in (x, W, b))
     y = F.conv2d(tx, tW, tb, padding=1)
@@ -93,7 +100,7 @@ def test_tensor_api_keeps_float32_and_reaches_every_input():
 
 
 @pytest.mark.parametrize("case", EDGE_CASES)
-def test_matches_torch_outputs_and_gradients(xp, case):
+def test_matches_torch_outputs_and_gradients(xp, kernel_set, case):
     torch = pytest.importorskip("torch")
     n, c, f, h, w, kernel, stride, padding = case
     rng = np.random.default_rng(4)
@@ -121,62 +128,49 @@ def conv_cases(draw):
 
 @settings(max_examples=40, deadline=None)
 @given(conv_cases())
-def test_property_forward_loops_and_backward_torch(case):
+def test_property_reference_set_against_loops_and_torch(case):
     torch = pytest.importorskip("torch")
     n, c, f, h, w, kernel, stride, padding, bias, seed = case
     rng = np.random.default_rng(seed)
     x, W, b = random_case(rng, n, c, f, h, w, kernel, bias)
-    y, cache = conv2d_forward(x, W, b, stride=stride, padding=padding)
+    with kernels.use("reference"):
+        y, cache = conv2d_forward(x, W, b, stride=stride, padding=padding)
     np.testing.assert_allclose(y, naive_conv2d(x, W, b, stride, padding), rtol=1e-12, atol=1e-12)
     gy = rng.standard_normal(y.shape)
-    grads = conv2d_backward(gy, cache)
-    assert len(grads) == (3 if bias else 2)
+    gx, gW, gb = conv2d_backward(gy, cache)
+    assert (gb is None) == (not bias)
     tensors = [torch.tensor(a, requires_grad=True) for a in (x, W, b) if a is not None]
     torch.nn.functional.conv2d(*tensors, stride=stride, padding=padding).backward(torch.tensor(gy))
-    for ours, t in zip(grads, tensors):
+    for ours, t in zip((gx, gW, gb), tensors):
         np.testing.assert_allclose(ours, t.grad.numpy(), rtol=1e-10, atol=1e-10)
 
 
+IM2COL_OF_SET = {  # the column matrix each set builds, as a function of x and the window
+    "reference": (reference.im2col, lambda cols, x, win: reference.col2im(cols, x.shape, win)),
+    "numpy": (numpy_kernels.im2col, lambda cols, x, win: numpy_kernels.col2im(cols, win)),
+}
+
+
+@pytest.mark.parametrize("name", IM2COL_OF_SET)
 @settings(max_examples=40, deadline=None)
-@given(conv_cases())
-def test_property_col2im_is_the_adjoint_of_im2col(case):
+@given(case=conv_cases())
+def test_property_col2im_is_the_adjoint_of_im2col(name, case):
     # <im2col(x), g> == <x, col2im(g)> for all x, g: the defining property of the backward.
+    im2col, col2im = IM2COL_OF_SET[name]
     n, c, _, h, w, kernel, stride, padding, _, seed = case
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((n, c, h, w))
-    cols = im2col(x, kernel, stride, padding)
-    assert cols.flags.c_contiguous
+    win = window((h, w), kernel, stride, padding)
+    cols = im2col(x, win)
     g = rng.standard_normal(cols.shape)
-    back = col2im(g, (h, w), stride, padding)
+    back = col2im(g, x, win)
     assert back.shape == x.shape
     np.testing.assert_allclose(np.sum(cols * g), np.sum(x * back), rtol=1e-10)
 
 
-LAYOUTS = {  # the same (N, C, H, W) values lying in memory in different orders
-    "NCHW": lambda x: x,
-    "CHWN": lambda x: np.ascontiguousarray(x.transpose(1, 2, 3, 0)).transpose(3, 0, 1, 2),
-    "HWNC": lambda x: np.ascontiguousarray(x.transpose(2, 3, 0, 1)).transpose(2, 3, 0, 1),
-    "strided": lambda x: np.repeat(x, 2, axis=3)[..., ::2],
-}
-
-
-@pytest.mark.parametrize("layout", LAYOUTS)
-@pytest.mark.parametrize("kernel, size", [(1, 9), (1, 4), (1, 12), (3, 5)])
-def test_any_memory_layout_gives_the_same_result(xp, layout, kernel, size):
-    # conv2d's outputs and gradients are views in other orders; the next op must not care
-    rng = np.random.default_rng(6)
-    x, W, b = random_case(rng, 2, 3, 4, size, size, kernel)
-    gy = rng.standard_normal((2, 4, size - kernel + 1, size - kernel + 1))
-    y, cache = conv2d_forward(xp.asarray(LAYOUTS[layout](x)), xp.asarray(W), xp.asarray(b))
-    grads = conv2d_backward(xp.asarray(LAYOUTS[layout](gy)), cache)
-    y_ref, cache_ref = conv2d_forward(x, W, b)
-    np.testing.assert_allclose(to_numpy(y), naive_conv2d(x, W, b), rtol=1e-12, atol=1e-12)
-    for ours, reference in zip(grads, conv2d_backward(gy, cache_ref)):
-        np.testing.assert_allclose(to_numpy(ours), reference, rtol=1e-12, atol=1e-12)
-
-
-def test_gradcheck_of_a_chain_of_convs_and_pools():
-    # outputs in (C, H, W, N) and (H, W, N, C) order flow into the next op, forward and backward
+def test_gradcheck_of_a_chain_of_convs_and_pools(kernel_set):
+    # the numpy set hands out views in (C, H, W, N) and (H, W, N, C) order: the next op
+    # takes them as they are, forward and backward
     rng = np.random.default_rng(7)
     x = rng.standard_normal((2, 3, 9, 9))
     W1, b1 = rng.standard_normal((4, 3, 3, 3)), rng.standard_normal(4)
@@ -189,9 +183,17 @@ def test_gradcheck_of_a_chain_of_convs_and_pools():
     assert gradcheck(net, x, W1, b1, W2, W3, tolerance=1e-7).max_rel_error < 1e-7
 
 
-def test_im2col_layout(xp):
+def test_reference_im2col_columns_are_windows():
     x = np.arange(2 * 1 * 3 * 3, dtype=np.float64).reshape(2, 1, 3, 3)
-    cols = to_numpy(im2col(xp.asarray(x), 2, stride=1, padding=0))
+    cols = reference.im2col(x, window((3, 3), 2, 1, 0))
+    assert cols.shape == (2, 4, 4)                                    # (N, C*KH*KW, OH*OW)
+    np.testing.assert_array_equal(cols[1, :, 1], x[1, 0, 0:2, 1:3].ravel())   # image 1, window (0, 1)
+    np.testing.assert_array_equal(cols[0, :, 2], x[0, 0, 1:3, 0:2].ravel())   # image 0, window (1, 0)
+
+
+def test_numpy_im2col_layout(xp):
+    x = np.arange(2 * 1 * 3 * 3, dtype=np.float64).reshape(2, 1, 3, 3)
+    cols = to_numpy(numpy_kernels.im2col(xp.asarray(x), window((3, 3), 2, 1, 0)))
     assert cols.shape == (1, 2, 2, 2, 2, 2)                   # (C, KH, KW, OH, OW, N)
     np.testing.assert_array_equal(cols[0, :, :, 0, 1, 1], x[1, 0, 0:2, 1:3])   # image 1, window (0, 1)
     np.testing.assert_array_equal(cols[0, 1, 0, :, :, 0], x[0, 0, 1:3, 0:2])   # offset (1, 0), image 0

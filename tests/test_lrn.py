@@ -1,4 +1,4 @@
-"""Local response normalization: loops over channels as the reference, float64
+"""Local response normalization on every kernel set: loops over channels as the oracle, float64
 gradient checks with a LARGE alpha (so that a window one channel too short or too
 long shows), even and odd sizes, one channel, fewer channels than the window."""
 import functools
@@ -9,7 +9,7 @@ from hypothesis import given, settings, strategies as st
 
 import minigrad as mg
 import minigrad.functional as F
-from minigrad import backend, nn
+from minigrad import backend, kernels, nn
 from minigrad.gradcheck import gradcheck
 from minigrad.ops.lrn import lrn_backward, lrn_forward
 
@@ -47,7 +47,7 @@ CHANNELS = [1, 3, 8]
 @pytest.mark.parametrize("size", SIZES)
 @pytest.mark.parametrize("channels", CHANNELS)
 @pytest.mark.parametrize("alpha", [1e-4, 1.0, 5.0])
-def test_forward_and_backward_match_channel_loops(xp, size, channels, alpha):
+def test_forward_and_backward_match_channel_loops(xp, kernel_set, size, channels, alpha):
     rng = numpy.random.default_rng(size * 10 + channels)
     x = rng.standard_normal((2, channels, 3, 4))
     gy = rng.standard_normal(x.shape)
@@ -60,7 +60,7 @@ def test_forward_and_backward_match_channel_loops(xp, size, channels, alpha):
 
 @pytest.mark.parametrize("size", SIZES)
 @pytest.mark.parametrize("channels", [1, 3, 7])
-def test_gradcheck_pair_large_alpha(size, channels):
+def test_gradcheck_pair_large_alpha(kernel_set, size, channels):
     rng = numpy.random.default_rng(size + 100 * channels)
     x = rng.standard_normal((2, channels, 2, 3))
     forward = functools.partial(lrn_forward, size=size, alpha=1.0, beta=0.75, k=2.0)
@@ -69,7 +69,7 @@ def test_gradcheck_pair_large_alpha(size, channels):
 
 
 @pytest.mark.parametrize("beta,k", [(0.75, 1.0), (0.5, 2.0), (1.5, 0.5)])
-def test_gradcheck_through_tensor_api(beta, k):
+def test_gradcheck_through_tensor_api(kernel_set, beta, k):
     x = numpy.random.default_rng(3).standard_normal((2, 6, 3, 3))
     report = gradcheck(lambda t: F.local_response_norm(t, size=5, alpha=2.0, beta=beta, k=k), x,
                        tolerance=1e-7)
@@ -83,13 +83,15 @@ def test_module_gradcheck_and_float32_kept():
     assert layer(mg.tensor(x.astype(numpy.float32))).dtype == numpy.float32
 
 
+@pytest.mark.parametrize("kernel_set_name", ["reference", "numpy"])
 @settings(max_examples=30, deadline=None)
 @given(n=st.integers(1, 3), channels=st.integers(1, 9), h=st.integers(1, 4), size=st.integers(1, 7),
        alpha=st.sampled_from([1e-4, 0.1, 1.0, 10.0]), beta=st.sampled_from([0.5, 0.75, 1.0]),
        k=st.sampled_from([0.5, 1.0, 2.0]), seed=st.integers(0, 2**16))
-def test_property_matches_loops_and_shrinks(n, channels, h, size, alpha, beta, k, seed):
+def test_property_matches_loops_and_shrinks(kernel_set_name, n, channels, h, size, alpha, beta, k, seed):
     x = numpy.random.default_rng(seed).standard_normal((n, channels, h, h)) * 3
-    out, _ = lrn_forward(x, size=size, alpha=alpha, beta=beta, k=k)
+    with kernels.use(kernel_set_name):
+        out, _ = lrn_forward(x, size=size, alpha=alpha, beta=beta, k=k)
     numpy.testing.assert_allclose(out, naive_lrn(x, size, alpha, beta, k), rtol=1e-12)
     # s >= k, so |b| <= |a| / k^beta, and the sign never changes
     assert numpy.all(numpy.abs(out) <= numpy.abs(x) * k ** -beta * (1 + 1e-12))
@@ -98,7 +100,7 @@ def test_property_matches_loops_and_shrinks(n, channels, h, size, alpha, beta, k
 
 @pytest.mark.parametrize("size", [2, 3, 4, 5])
 @pytest.mark.parametrize("channels", [1, 3, 10])
-def test_matches_torch_forward_and_backward(size, channels):
+def test_matches_torch_forward_and_backward(kernel_set, size, channels):
     torch = pytest.importorskip("torch")
     rng = numpy.random.default_rng(size * channels)
     x = rng.standard_normal((2, channels, 3, 3))
@@ -111,7 +113,7 @@ def test_matches_torch_forward_and_backward(size, channels):
     numpy.testing.assert_allclose(lrn_backward(gy, cache)[0], tx.grad.numpy(), rtol=1e-10, atol=1e-12)
 
 
-def test_googlenet_defaults_match_torch_in_float32():
+def test_googlenet_defaults_match_torch_in_float32(kernel_set):
     torch = pytest.importorskip("torch")
     x = numpy.random.default_rng(5).standard_normal((2, 64, 7, 7)).astype(numpy.float32) * 20
     ours = F.local_response_norm(mg.tensor(x)).numpy()

@@ -1,4 +1,5 @@
-"""Max, average and global average pooling: against loops, finite differences and PyTorch."""
+"""Max, average and global average pooling on every kernel set: against loops, finite
+differences and PyTorch (the loops are the reference set's oracle; see also test_kernel_sets.py)."""
 import functools
 import itertools
 
@@ -7,6 +8,7 @@ import pytest
 from hypothesis import assume, given, settings, strategies as st
 
 import minigrad.functional as F
+from minigrad import kernels
 from minigrad import Tensor
 from minigrad.backend import to_numpy
 from minigrad.gradcheck import gradcheck
@@ -86,7 +88,7 @@ def run_pair(xp, kind, x, gy, kernel, stride, padding, ceil_mode, count_include_
 
 @pytest.mark.parametrize("count_include_pad", [True, False])
 @pytest.mark.parametrize("case", EDGE_CASES)
-def test_forward_and_backward_match_loops(xp, case, count_include_pad):
+def test_forward_and_backward_match_loops(xp, kernel_set, case, count_include_pad):
     n, c, h, w, kernel, stride, padding, ceil_mode = case
     rng = np.random.default_rng(0)
     x = tie_free(rng, (n, c, h, w))
@@ -102,7 +104,7 @@ def test_forward_and_backward_match_loops(xp, case, count_include_pad):
 
 
 @pytest.mark.parametrize("case", EDGE_CASES)
-def test_gradcheck_pairs(case):
+def test_gradcheck_pairs(kernel_set, case):
     n, c, h, w, kernel, stride, padding, ceil_mode = case
     x = tie_free(np.random.default_rng(1), (n, c, h, w))
     max_fwd = functools.partial(pool.max_pool2d_forward, kernel_size=kernel, stride=stride,
@@ -115,7 +117,7 @@ def test_gradcheck_pairs(case):
     assert worst < 1e-7
 
 
-def test_gradcheck_through_functional():
+def test_gradcheck_through_functional(kernel_set):
     x = tie_free(np.random.default_rng(2), (2, 3, 7, 7))
     for fn in (lambda t: F.max_pool2d(t, 3, stride=2, padding=1, ceil_mode=True),
                lambda t: F.avg_pool2d(t, 3, stride=2, padding=1, ceil_mode=True, count_include_pad=False),
@@ -126,7 +128,7 @@ def test_gradcheck_through_functional():
 
 @pytest.mark.parametrize("count_include_pad", [True, False])
 @pytest.mark.parametrize("case", EDGE_CASES)
-def test_matches_torch(xp, case, count_include_pad):
+def test_matches_torch(xp, kernel_set, case, count_include_pad):
     torch = pytest.importorskip("torch")
     n, c, h, w, kernel, stride, padding, ceil_mode = case
     rng = np.random.default_rng(3)
@@ -157,9 +159,10 @@ def pool_cases(draw):
             draw(st.integers(0, 2**31)))
 
 
+@pytest.mark.parametrize("kernel_set_name", ["reference", "numpy"])
 @settings(max_examples=40, deadline=None)
 @given(pool_cases())
-def test_property_loops_and_torch(case):
+def test_property_loops_and_torch(kernel_set_name, case):
     torch = pytest.importorskip("torch")
     n, c, h, w, kernel, stride, padding, ceil_mode, include, seed = case
     rng = np.random.default_rng(seed)
@@ -167,8 +170,9 @@ def test_property_loops_and_torch(case):
     (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
     gy = rng.standard_normal((n, c, out_size(h, kh, sh, ph, ceil_mode), out_size(w, kw, sw, pw, ceil_mode)))
     expected = naive_pools(x, kernel, stride, padding, ceil_mode, include, gy)
-    ours = run_pair(np, "max", x, gy, kernel, stride, padding, ceil_mode) + \
-        run_pair(np, "avg", x, gy, kernel, stride, padding, ceil_mode, include)
+    with kernels.use(kernel_set_name):
+        ours = run_pair(np, "max", x, gy, kernel, stride, padding, ceil_mode) + \
+            run_pair(np, "avg", x, gy, kernel, stride, padding, ceil_mode, include)
     for a, b in zip(ours, expected):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
     tx = torch.tensor(x)
@@ -177,26 +181,6 @@ def test_property_loops_and_torch(case):
                                            count_include_pad=include)
     np.testing.assert_array_equal(ours[0], t_max.numpy())
     np.testing.assert_allclose(ours[2], t_avg.numpy(), rtol=1e-12, atol=1e-12)
-
-
-@pytest.mark.parametrize("layout", ["NCHW", "CHWN", "HWNC"])
-def test_any_memory_layout_gives_the_same_result(xp, layout):
-    order = {"NCHW": (0, 1, 2, 3), "CHWN": (1, 2, 3, 0), "HWNC": (2, 3, 0, 1)}[layout]
-    back = tuple(np.argsort(order))
-
-    def lay_out(a):  # the same values, lying in memory in the given order
-        return xp.asarray(np.ascontiguousarray(a.transpose(order))).transpose(back)
-
-    rng = np.random.default_rng(8)
-    x = tie_free(rng, (2, 3, 7, 6))
-    gy = rng.standard_normal((2, 3, 4, 4))
-    for forward, backward in ((pool.max_pool2d_forward, pool.max_pool2d_backward),
-                              (pool.avg_pool2d_forward, pool.avg_pool2d_backward)):
-        y, cache = forward(lay_out(x), 3, 2, 1, True)
-        (gx,) = backward(lay_out(gy), cache)
-        y_ref, cache_ref = forward(x, 3, 2, 1, True)
-        np.testing.assert_array_equal(to_numpy(y), y_ref)
-        np.testing.assert_allclose(to_numpy(gx), backward(gy, cache_ref)[0], rtol=1e-12, atol=1e-12)
 
 
 def test_googlenet_table_sizes():
@@ -217,7 +201,7 @@ def test_googlenet_table_sizes():
     assert F.avg_pool2d(np.zeros((1, 2, 14, 14)), 5, stride=3).shape == (1, 2, 4, 4)
 
 
-def test_max_pool_pads_with_minus_infinity(xp):
+def test_max_pool_pads_with_minus_infinity(xp, kernel_set):
     x = -1.0 - tie_free(np.random.default_rng(4), (1, 2, 4, 4)) ** 2     # all negative
     y, _ = pool.max_pool2d_forward(xp.asarray(x), 3, 1, 1)
     assert (to_numpy(y) < 0).all()
@@ -232,7 +216,7 @@ def test_global_avg_pool(xp):
     assert y.dtype == gx.dtype == np.float32
 
 
-def test_tensor_api_keeps_float32():
+def test_tensor_api_keeps_float32(kernel_set):
     x = Tensor(np.random.default_rng(6).standard_normal((2, 3, 8, 8)).astype(np.float32), requires_grad=True)
     y = F.max_pool2d(x, 3, 2, ceil_mode=True).sum() + F.avg_pool2d(x, 3, 2, 1).sum()
     y.backward()

@@ -100,7 +100,7 @@ def test_each_auxiliary_head_is_counted_on_its_pooled_4x4_map(paper_model, head,
 
 def test_shape_walk_matches_the_real_forward():
     model = GoogLeNet(num_classes=5, width=1 / 8, input_size=40).train()
-    x = Tensor(numpy.random.default_rng(0).standard_normal((1, 3, 40, 40)))
+    x = Tensor(numpy.random.default_rng(0).standard_normal((1, 3, 40, 40)).astype(numpy.float32))
     taps = {}
     for s in layer_shapes(model):
         if s.name.startswith("aux"):

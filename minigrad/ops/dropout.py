@@ -36,3 +36,12 @@ def dropout_backward(gy, scaled_mask):
     if scaled_mask is None:      # evaluation mode: the identity
         return (gy,)
     return (gy * scaled_mask,)
+
+
+def check_dropout(x, p, training=True, rng=None, mask=None):
+    if not 0 <= p <= 1:
+        raise ValueError(f"dropout: p must be in [0, 1], got {p}")
+    if x.dtype.kind != "f":
+        raise ValueError(f"dropout: expected a floating-point input, got dtype {x.dtype}")
+    if mask is not None and mask.shape != x.shape:
+        raise ValueError(f"dropout: mask shape {mask.shape} differs from input shape {x.shape}")

@@ -3,6 +3,8 @@
 A broadcast input receives the sum of the upstream gradient over every axis it
 was stretched along (``unbroadcast``): that is the chain rule for a copy.
 """
+import numpy
+
 from ..backend import get_array_module
 
 
@@ -122,3 +124,22 @@ def relu_forward(x):
 
 def relu_backward(gy, mask):
     return (gy * mask,)
+
+
+# --- input checks: name the op, what it expected and what it got ------------------
+def check_broadcastable(name):
+    """The check of binary op ``name``: its two shapes must broadcast together."""
+    def check(a, b):
+        try:
+            numpy.broadcast_shapes(a.shape, b.shape)
+        except ValueError:
+            raise ValueError(f"{name}: shapes {a.shape} and {b.shape} cannot be broadcast together") from None
+    return check
+
+
+def check_float(name):
+    """The check of op ``name``, which is defined for floating-point input only."""
+    def check(x, **params):
+        if x.dtype.kind != "f":
+            raise ValueError(f"{name}: expected a floating-point input, got dtype {x.dtype}")
+    return check

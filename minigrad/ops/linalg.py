@@ -42,3 +42,24 @@ def linear_backward(gy, cache):
     gW = gy.T @ x
     gb = gy.sum(axis=0) if has_bias else None
     return gx, gW, gb
+
+
+def check_matmul(a, b):
+    if a.ndim == 0 or b.ndim == 0:
+        raise ValueError(f"matmul: needs arrays of at least 1 dimension, got shapes {a.shape} and {b.shape}")
+    inner_a = a.shape[-1]
+    inner_b = b.shape[0] if b.ndim == 1 else b.shape[-2]
+    if inner_a != inner_b:
+        raise ValueError(f"matmul: inner dimensions differ: {a.shape} @ {b.shape} "
+                         f"({inner_a} != {inner_b})")
+
+
+def check_linear(x, W, b=None):
+    if x.ndim != 2 or W.ndim != 2:
+        raise ValueError(f"linear: expected x of shape (N, in) and W of shape (out, in), "
+                         f"got x {x.shape} and W {W.shape}")
+    if x.shape[1] != W.shape[1]:
+        raise ValueError(f"linear: x has {x.shape[1]} features but W expects {W.shape[1]} "
+                         f"(x {x.shape}, W {W.shape})")
+    if b is not None and b.shape != (W.shape[0],):
+        raise ValueError(f"linear: bias shape {b.shape} should be ({W.shape[0]},)")

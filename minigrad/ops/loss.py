@@ -73,3 +73,35 @@ def topk_accuracy(logits, labels, k):
     label_logit = logits[xp.arange(logits.shape[0]), labels]
     rank = (logits > label_logit[:, None]).sum(axis=1)
     return float((rank < k).mean())
+
+
+# --- input checks: name the op, what it expected and what it got ------------------
+def check_axis(name):
+    """The check of ``softmax`` / ``log_softmax``: a float input and an axis it has."""
+    def check(x, axis=-1):
+        if x.dtype.kind != "f":
+            raise ValueError(f"{name}: expected a floating-point input, got dtype {x.dtype}")
+        if not -x.ndim <= axis < x.ndim:
+            raise ValueError(f"{name}: axis {axis} is out of range for shape {x.shape}")
+    return check
+
+
+def check_labels(name, logits, labels):
+    """Logits (N, classes) with N >= 1 and N integer labels in [0, classes)."""
+    if logits.ndim != 2 or logits.shape[0] == 0:
+        raise ValueError(f"{name}: expected logits of shape (N, classes) with N >= 1, got shape {logits.shape}")
+    if labels.dtype.kind not in "iu":
+        raise ValueError(f"{name}: labels must be integer class indices, got dtype {labels.dtype}")
+    if labels.shape != logits.shape[:1]:
+        raise ValueError(f"{name}: expected labels of shape ({logits.shape[0]},) for logits of shape "
+                         f"{logits.shape}, got shape {labels.shape}")
+    low, high = int(labels.min()), int(labels.max())
+    if low < 0 or high >= logits.shape[1]:
+        raise ValueError(f"{name}: labels must lie in [0, {logits.shape[1]}) for {logits.shape[1]} "
+                         f"classes, got values from {low} to {high}")
+
+
+def check_cross_entropy(logits, labels):
+    if logits.dtype.kind != "f":
+        raise ValueError(f"cross_entropy: expected floating-point logits, got dtype {logits.dtype}")
+    check_labels("cross_entropy", logits, labels)

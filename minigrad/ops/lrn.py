@@ -22,36 +22,35 @@ so with the upstream gradient g,
 
 j in window(c) means c - n//2 <= j <= c + (n-1)//2, i.e. c runs over the MIRRORED
 window j - (n-1)//2 ... j + n//2 (the same window when n is odd). g_c a_c s_c^(-beta-1)
-is g_c b_c / s_c. Both window sums are n slice-adds over a zero-padded copy,
-never a Python loop over channels.
+is g_c b_c / s_c.
+
+The work is done by the current kernel set (``minigrad.kernels``):
+``kernels/reference.py`` loops over the channels exactly as written above.
 """
-from ..backend import get_array_module
+import numpy
 
-
-def channel_window_sum(v, before, after):
-    """out[:, c] = sum of v[:, c - before] ... v[:, c + after], zeros outside the channels."""
-    xp = get_array_module(v)
-    channels = v.shape[1]
-    padded_shape = (v.shape[0], channels + before + after) + v.shape[2:]
-    padded = xp.zeros(padded_shape, dtype=v.dtype)
-    padded[:, before:before + channels] = v
-    out = padded[:, 0:channels].copy()
-    for offset in range(1, before + after + 1):
-        out += padded[:, offset:offset + channels]
-    return out
+from .. import kernels
 
 
 def lrn_forward(x, size=5, alpha=1e-4, beta=0.75, k=1.0):
-    before, after = size // 2, (size - 1) // 2
-    s = k + (alpha / size) * channel_window_sum(x * x, before, after)
-    y = x * s ** -beta
-    return y, (x, y, s, size, alpha, beta)
+    """x (N, C, ...) -> y of the same shape (see above)."""
+    kernel_set = kernels.current(x)
+    y, cache = kernel_set.lrn_forward(x, size, alpha, beta, k)
+    return y, (kernel_set, cache)
 
 
 def lrn_backward(gy, cache):
-    x, y, s, size, alpha, beta = cache
-    before, after = size // 2, (size - 1) // 2
-    # the mirrored window: `after` channels before j, `before` channels after it
-    neighbours = channel_window_sum(gy * y / s, after, before)
-    gx = gy * s ** -beta - (2 * alpha * beta / size) * x * neighbours
-    return (gx,)
+    kernel_set, kernel_cache = cache
+    return (kernel_set.lrn_backward(gy, kernel_cache),)
+
+
+def check_lrn(x, size=5, alpha=1e-4, beta=0.75, k=1.0):
+    """Raise a ValueError naming local_response_norm, what it expected and what it got."""
+    if x.ndim < 2 or x.dtype.kind != "f":
+        raise ValueError(f"local_response_norm: expected a floating-point input of shape (N, C, ...), "
+                         f"got shape {x.shape} and dtype {x.dtype}")
+    if not isinstance(size, (int, numpy.integer)) or size < 1:
+        raise ValueError(f"local_response_norm: size must be a positive integer, got {size!r}")
+    if k <= 0 or alpha < 0:
+        raise ValueError(f"local_response_norm: needs k > 0 and alpha >= 0 (so that k + alpha/n * "
+                         f"sum a^2 stays positive), got k={k}, alpha={alpha}")

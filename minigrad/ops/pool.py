@@ -1,23 +1,27 @@
 """Max, average and global average pooling over KH x KW windows.
 
 The windows (kernel, stride, padding, ceil mode) are laid out by
-``_sizes.window``; the loops over them live in ``minigrad.kernels``, which take
-the pixels first, (H, W, N, C) (why: ``minigrad/kernels/cpu.py``). Results come
-back as (N, C, OH, OW) views of that layout.
+``_sizes.window``: window (oh, ow) covers rows oh*SH - PH ... oh*SH - PH + KH - 1
+and columns alike, clipped to the input (padding holds no values). The work is
+done by the current kernel set (``minigrad.kernels``; ``kernels/reference.py``
+writes it out with a loop over the windows).
 
-Max pooling pads with -inf, so padding never wins a window. Its backward sends
-each window's gradient to the one input that was the maximum (the first one, on
-ties); overlapping windows (3x3 stride 2) add up where they share a winner.
+Max pooling:  y = the largest value in the window; padding never wins. Its
+backward sends each window's gradient to the one input that was the maximum
+(the first one in row-major order, on ties); overlapping windows (3x3 stride 2)
+add up where they share a winner.
 
-Average pooling divides a window's sum by a divisor that follows PyTorch exactly.
-For output row oh (columns alike), with hs = oh*SH - PH the window's first row:
+Average pooling: y = the window's sum divided by a divisor that follows PyTorch
+exactly. For output row oh (columns alike), with hs = oh*SH - PH the window's
+first row:
 
     count_include_pad=True:   rows hs .. min(hs + KH, H + PH) - 1,
                               i.e. padding counts, but not the rows that ceil mode
                               lets a window run past the padded input;
     count_include_pad=False:  only the real rows, max(hs, 0) .. min(hs + KH, H) - 1.
 
-The divisor of window (oh, ow) is (its row count) * (its column count).
+The divisor of window (oh, ow) is (its row count) * (its column count). Its
+backward gives every input of window (oh, ow) the share gy[oh, ow] / divisor.
 """
 import numpy
 
@@ -31,28 +35,18 @@ def _window(x, kernel_size, stride, padding, ceil_mode):
     return window(x.shape[2:], kernel_size, kernel_size if stride is None else stride, padding, ceil_mode)
 
 
-def _pixels_first(x):
-    """x (N, C, H, W) -> a contiguous (H, W, N, C) copy (free when x already lies so)."""
-    return get_array_module(x).ascontiguousarray(x.transpose(2, 3, 0, 1))
-
-
-def _batch_first(y):
-    """(H, W, N, C) -> (N, C, H, W), a view (no copy)."""
-    return y.transpose(2, 3, 0, 1)
-
-
 def max_pool2d_forward(x, kernel_size, stride=None, padding=0, ceil_mode=False):
     """x (N, C, H, W) -> y (N, C, OH, OW); ``stride`` None means ``kernel_size``."""
     win = _window(x, kernel_size, stride, padding, ceil_mode)
-    y, argmax = kernels.for_array(x).max_pool(_pixels_first(x), win)
-    return _batch_first(y), (argmax, win)
+    kernel_set = kernels.current(x)
+    y, cache = kernel_set.max_pool2d_forward(x, win)
+    return y, (kernel_set, cache)
 
 
 def max_pool2d_backward(gy, cache):
     """gy (N, C, OH, OW) -> (gx,): each window's gradient goes to its maximum."""
-    argmax, win = cache
-    gx = kernels.for_array(gy).max_pool_backward(_pixels_first(gy), argmax, win)
-    return (_batch_first(gx),)
+    kernel_set, kernel_cache = cache
+    return (kernel_set.max_pool2d_backward(gy, kernel_cache),)
 
 
 def avg_pool_divisor(win, count_include_pad=True):
@@ -73,16 +67,16 @@ def avg_pool2d_forward(x, kernel_size, stride=None, padding=0, ceil_mode=False,
     """x (N, C, H, W) -> y (N, C, OH, OW): window sums over ``avg_pool_divisor``."""
     xp = get_array_module(x)
     win = _window(x, kernel_size, stride, padding, ceil_mode)
-    divisor = xp.asarray(avg_pool_divisor(win, count_include_pad), dtype=x.dtype)[:, :, None, None]
-    y = kernels.for_array(x).window_sum(_pixels_first(x), win) / divisor
-    return _batch_first(y), (divisor, win)
+    divisor = xp.asarray(avg_pool_divisor(win, count_include_pad), dtype=x.dtype)
+    kernel_set = kernels.current(x)
+    y, cache = kernel_set.avg_pool2d_forward(x, win, divisor)
+    return y, (kernel_set, cache)
 
 
 def avg_pool2d_backward(gy, cache):
-    """gy (N, C, OH, OW) -> (gx,). y = window_sum(x) / divisor, so gx = window_sum^T(gy / divisor)."""
-    divisor, win = cache
-    g = _pixels_first(gy) / divisor
-    return (_batch_first(kernels.for_array(gy).window_sum_backward(g, win)),)
+    """gy (N, C, OH, OW) -> (gx,): each input gets gy / divisor from every window holding it."""
+    kernel_set, kernel_cache = cache
+    return (kernel_set.avg_pool2d_backward(gy, kernel_cache),)
 
 
 def global_avg_pool2d_forward(x):

@@ -1,5 +1,7 @@
 """Ops that move values around without changing them: reshape, transpose,
 indexing, concatenation and splitting. Their backward moves the gradient back."""
+import numpy
+
 from ..backend import get_array_module
 
 
@@ -60,3 +62,25 @@ def concat_backward(gy, cache):
         total += size
         boundaries.append(total)
     return tuple(xp.split(gy, boundaries, axis=axis))
+
+
+# --- input checks: name the op, what it expected and what it got ------------------
+def check_reshape(x, shape):
+    known = [s for s in shape if s != -1]
+    size = int(numpy.prod(known)) if known else 1
+    free = len(shape) - len(known)
+    if free > 1 or (free == 0 and size != x.size) or (free == 1 and (size == 0 or x.size % size)):
+        raise ValueError(f"reshape: cannot reshape {x.shape} ({x.size} values) into {tuple(shape)}")
+
+
+def check_concat(*arrays, axis=0):
+    if not arrays:
+        raise ValueError("concat: needs at least one input")
+    first = arrays[0].shape
+    for i, a in enumerate(arrays[1:], start=1):
+        if a.ndim != len(first):
+            raise ValueError(f"concat: input {i} has {a.ndim} dimensions, input 0 has {len(first)}")
+        for dim in range(len(first)):
+            if dim != axis % len(first) and a.shape[dim] != first[dim]:
+                raise ValueError(f"concat along axis {axis}: input {i} has shape {a.shape}, "
+                                 f"input 0 has shape {first}; all other axes must match")

@@ -1,0 +1,190 @@
+"""The kernel sets agree: every op's forward and backward on the numpy set against the
+reference set, on random configurations and random memory layouts (hypothesis).
+
+The reference set is checked against plain loops and PyTorch in test_conv.py,
+test_pool.py and test_lrn.py; here it is the oracle. Inputs and upstream gradients
+arrive in any memory layout (the numpy set hands out transposed views, and
+whatever comes next must not care), so no test polices layouts across ops.
+"""
+import numpy as np
+import pytest
+from hypothesis import assume, given, settings, strategies as st
+
+import minigrad.functional as F
+from minigrad import Tensor, kernels
+from minigrad.ops import conv, lrn, pool
+from minigrad.ops._sizes import conv_output_size
+
+LAYOUTS = {  # the same (N, C, H, W) values lying in memory in different orders
+    "NCHW": lambda a: a,
+    "CHWN": lambda a: np.ascontiguousarray(a.transpose(1, 2, 3, 0)).transpose(3, 0, 1, 2),
+    "HWNC": lambda a: np.ascontiguousarray(a.transpose(2, 3, 0, 1)).transpose(2, 3, 0, 1),
+    "strided": lambda a: np.repeat(a, 2, axis=3)[..., ::2],
+}
+layouts = st.sampled_from(sorted(LAYOUTS))
+
+
+def on_both_sets(forward, backward, inputs, gy_seed, in_layout, gy_layout):
+    """(y, grads) of the pair on each set: {"reference": ..., "numpy": ...}."""
+    results = {}
+    for name in ("reference", "numpy"):
+        with kernels.use(name):
+            y, cache = forward(*[LAYOUTS[in_layout](a) if a is not None and a.ndim == 4 else a
+                                 for a in inputs])
+        gy = np.random.default_rng(gy_seed).standard_normal(y.shape)
+        grads = backward(LAYOUTS[gy_layout](gy), cache)
+        results[name] = (y, grads)
+    return results
+
+
+def assert_sets_agree(results, rtol=1e-12):
+    (y_ref, grads_ref), (y, grads) = results["reference"], results["numpy"]
+    assert y.shape == y_ref.shape and y.dtype == y_ref.dtype
+    np.testing.assert_allclose(y, y_ref, rtol=rtol, atol=rtol)
+    assert len(grads) == len(grads_ref)
+    for g, g_ref in zip(grads, grads_ref):
+        if g_ref is None:
+            assert g is None
+            continue
+        assert g.shape == g_ref.shape and g.dtype == g_ref.dtype
+        np.testing.assert_allclose(g, g_ref, rtol=rtol, atol=rtol)
+
+
+@st.composite
+def windows(draw, max_size=12, pooling=False):
+    """(h, w, kernel, stride, padding): every window fits the padded input."""
+    h, w = draw(st.integers(1, max_size)), draw(st.integers(1, max_size))
+    kernel = (draw(st.integers(1, 5)), draw(st.integers(1, 5)))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    padding = tuple(draw(st.integers(0, k // 2 if pooling else 2)) for k in kernel)
+    assume(kernel[0] <= h + 2 * padding[0] and kernel[1] <= w + 2 * padding[1])
+    return h, w, kernel, stride, padding
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(1, 3), c=st.integers(1, 4), f=st.integers(1, 4), geometry=windows(),
+       pointwise=st.booleans(), bias=st.booleans(), in_layout=layouts, gy_layout=layouts,
+       seed=st.integers(0, 2**31))
+def test_conv2d(n, c, f, geometry, pointwise, bias, in_layout, gy_layout, seed):
+    h, w, kernel, stride, padding = geometry
+    if pointwise:         # the numpy set's 1x1 routes: x itself is the column matrix
+        kernel, stride, padding = (1, 1), (1, 1), (0, 0)
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, c, h, w))
+    W = rng.standard_normal((f, c) + kernel)
+    b = rng.standard_normal(f) if bias else None
+
+    def forward(x, W, b):
+        return conv.conv2d_forward(x, W, b, stride=stride, padding=padding)
+
+    assert_sets_agree(on_both_sets(forward, conv.conv2d_backward, (x, W, b), seed + 1, in_layout, gy_layout))
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(1, 3), c=st.integers(1, 4), geometry=windows(pooling=True), ceil_mode=st.booleans(),
+       count_include_pad=st.booleans(), in_layout=layouts, gy_layout=layouts, seed=st.integers(0, 2**31))
+def test_pooling(n, c, geometry, ceil_mode, count_include_pad, in_layout, gy_layout, seed):
+    h, w, kernel, stride, padding = geometry
+    x = np.random.default_rng(seed).standard_normal((n, c, h, w))
+    max_pool = lambda x: pool.max_pool2d_forward(x, kernel, stride, padding, ceil_mode)
+    avg_pool = lambda x: pool.avg_pool2d_forward(x, kernel, stride, padding, ceil_mode, count_include_pad)
+    assert_sets_agree(on_both_sets(max_pool, pool.max_pool2d_backward, (x,), seed + 1, in_layout, gy_layout))
+    assert_sets_agree(on_both_sets(avg_pool, pool.avg_pool2d_backward, (x,), seed + 2, in_layout, gy_layout))
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, 3), c=st.integers(1, 9), h=st.integers(1, 5), size=st.integers(1, 7),
+       alpha=st.floats(1e-4, 2.0), beta=st.floats(0.25, 1.0), k=st.floats(0.5, 3.0),
+       in_layout=layouts, gy_layout=layouts, seed=st.integers(0, 2**31))
+def test_lrn(n, c, h, size, alpha, beta, k, in_layout, gy_layout, seed):
+    x = np.random.default_rng(seed).standard_normal((n, c, h, h + 1))
+    forward = lambda x: lrn.lrn_forward(x, size, alpha, beta, k)
+    assert_sets_agree(on_both_sets(forward, lrn.lrn_backward, (x,), seed + 1, in_layout, gy_layout),
+                      rtol=1e-10)
+
+
+def test_max_pool_ties_go_to_the_first_maximum_on_both_sets():
+    x = np.zeros((1, 1, 3, 3))
+    x[0, 0, 1, 1] = x[0, 0, 2, 2] = 1.0            # two maxima in the one 3x3 window
+    expected = np.zeros_like(x)
+    expected[0, 0, 1, 1] = 5.0
+    for name in kernels.SETS:
+        with kernels.use(name):
+            _, cache = pool.max_pool2d_forward(x, 3)
+        (gx,) = pool.max_pool2d_backward(np.full((1, 1, 1, 1), 5.0), cache)
+        np.testing.assert_array_equal(gx, expected, err_msg=name)
+
+
+@pytest.mark.parametrize("name", ["reference", "numpy"])
+def test_each_set_keeps_float32(name):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 3, 7, 7)).astype(np.float32)
+    W, b = rng.standard_normal((4, 3, 3, 3)).astype(np.float32), np.zeros(4, np.float32)
+    pairs = [(conv.conv2d_forward, conv.conv2d_backward, (x, W, b), dict(padding=1)),
+             (pool.max_pool2d_forward, pool.max_pool2d_backward, (x,), dict(kernel_size=3, stride=2)),
+             (pool.avg_pool2d_forward, pool.avg_pool2d_backward, (x,), dict(kernel_size=3, padding=1)),
+             (lrn.lrn_forward, lrn.lrn_backward, (x,), dict(size=5))]
+    with kernels.use(name):
+        for forward, backward, inputs, params in pairs:
+            y, cache = forward(*inputs, **params)
+            grads = backward(np.ones(y.shape, np.float32), cache)
+            assert y.dtype == np.float32, forward.__name__
+            assert all(g.dtype == np.float32 for g in grads if g is not None), backward.__name__
+
+
+def test_a_whole_network_gives_the_same_logits_and_gradients_on_both_sets():
+    rng = np.random.default_rng(1)
+    x = Tensor(rng.standard_normal((2, 3, 11, 11)))
+    W1, W2 = Tensor(rng.standard_normal((4, 3, 3, 3)), requires_grad=True), \
+        Tensor(rng.standard_normal((5, 4, 1, 1)), requires_grad=True)
+
+    def run():
+        h = F.local_response_norm(F.relu(F.conv2d(x, W1, padding=1)), size=3)
+        h = F.max_pool2d(h, 3, stride=2, ceil_mode=True)
+        out = F.avg_pool2d(F.conv2d(h, W2), 2).sum()
+        out.backward()
+        return out.item(), W1.grad.copy(), W2.grad.copy()
+
+    results = {}
+    for name in kernels.SETS:
+        W1.grad = W2.grad = None
+        with kernels.use(name):
+            results[name] = run()
+    np.testing.assert_allclose(results["numpy"][0], results["reference"][0], rtol=1e-12)
+    for ours, oracle in zip(results["numpy"][1:], results["reference"][1:]):
+        np.testing.assert_allclose(ours, oracle, rtol=1e-11, atol=1e-12)
+
+
+def test_backward_runs_on_the_set_its_forward_ran_on():
+    x = Tensor(np.random.default_rng(2).standard_normal((1, 2, 5, 5)), requires_grad=True)
+    with kernels.use("reference"):
+        y = F.max_pool2d(x, 3, stride=2)
+    kernel_set, _ = y._node.cache
+    assert kernel_set is kernels.reference
+    y.sum().backward()                      # outside the block: still the reference backward
+    assert x.grad.shape == x.shape
+
+
+def test_default_set_and_use():
+    x = np.zeros((1, 1, 2, 2))
+    assert kernels.current(x) is kernels.numpy_set
+    with kernels.use("reference"):
+        assert kernels.current(x) is kernels.reference
+        with kernels.use("numpy"):
+            assert kernels.current(x) is kernels.numpy_set
+        assert kernels.current(x) is kernels.reference
+    assert kernels.current(x) is kernels.numpy_set
+
+
+def test_unknown_set_is_named():
+    with pytest.raises(ValueError, match=r"unknown kernel set 'fast': expected one of reference, numpy"):
+        with kernels.use("fast"):
+            pass
+
+
+def test_output_sizes_agree_with_the_one_rule():
+    x = np.zeros((1, 1, 7, 7))
+    for name in kernels.SETS:
+        with kernels.use(name):
+            y, _ = pool.max_pool2d_forward(x, 3, 2, 0, ceil_mode=True)
+        assert y.shape[2:] == (conv_output_size(7, 3, 2, 0, ceil_mode=True),) * 2
