@@ -20,7 +20,10 @@ Two entry points:
 * ``directional_check(loss_fn, tensors)``: for a whole model, one random
   direction through all parameters at once, at the cost of two evaluations.
 
-Use float64 inputs: float32 rounding swamps the difference quotient.
+Inputs must be float64: in float32 the rounding of each function value,
+divided by the small step, swamps the difference quotient and a right backward
+would look wrong, so float32 is refused with a message that says so. The check
+runs on the inputs' own device, so GPU code is checked where it runs.
 """
 import dataclasses
 
@@ -87,8 +90,9 @@ def relative_error(analytic, numerical):
 def numerical_gradient(scalar_fn, x, eps=1e-6, indices=None):
     """Central-difference gradient of ``scalar_fn()`` with respect to array ``x``.
 
-    ``x`` is perturbed in place and restored. ``indices`` (flat positions) limits the
-    check to some elements; the others stay zero.
+    ``x`` (on any device) is perturbed in place and restored. ``indices`` (flat
+    positions) limits the check to some elements; the others stay zero. The result
+    is a NumPy float64 array.
     """
     grad = numpy.zeros(x.shape, dtype=numpy.float64)
     if not x.flags.c_contiguous:
@@ -117,27 +121,27 @@ def gradcheck(fn, *inputs, eps=1e-6, tolerance=1e-6, seed=0, max_elements=None,
     """Compare the analytic and numerical gradients of ``fn`` for every float input.
 
     ``fn``: a function of Tensors returning a Tensor, or a ``(forward, backward)`` pair
-    of plain-array functions. ``inputs``: arrays or Tensors (NumPy, float64 advised);
-    non-float inputs (labels) are passed through unchecked. ``max_elements`` checks a
-    random sample of each large input. Returns a ``GradcheckReport``; raises
-    ``GradcheckError`` when an input's error exceeds ``tolerance`` (unless told not to),
-    and always when a gradient has the wrong shape. ``None`` inputs (an absent bias)
-    are passed through.
+    of plain-array functions. ``inputs``: float64 arrays or Tensors, on any one device
+    (the check runs there); non-float inputs (labels) are passed through unchecked, and
+    so is ``None`` (an absent bias). ``max_elements`` checks a random sample of each
+    large input. Returns a ``GradcheckReport``; raises ``GradcheckError`` when an input's
+    error exceeds ``tolerance`` (unless told not to), and always when a gradient has the
+    wrong shape. A float32 input is refused with a TypeError that says why.
     """
     rng = numpy.random.default_rng(seed)
-    arrays = [None if x is None else backend.to_numpy(x.data if isinstance(x, Tensor) else x)
-              for x in inputs]                      # None: an absent optional input (a bias)
-    arrays = [a.copy() if _is_float(a) else a for a in arrays]
-    names = names or [f"input {i}" for i in range(len(arrays))]
+    names = names or [f"input {i}" for i in range(len(inputs))]
+    arrays = [_own_copy(x, name) for x, name in zip(inputs, names)]
     if isinstance(fn, tuple):
         evaluate, analytic_grads = _pair_functions(fn, arrays)
     else:
         evaluate, analytic_grads = _tensor_functions(fn, arrays)
-    gy = rng.standard_normal(numpy.shape(evaluate()))
+    out = evaluate()
+    xp = backend.get_array_module(out)
+    gy = xp.asarray(rng.standard_normal(out.shape))     # random, not ones: see the module docstring
     analytic = analytic_grads(gy)
 
     def loss():
-        return float(numpy.sum(evaluate() * gy))
+        return float((evaluate() * gy).sum())
 
     reports = []
     for i, x in enumerate(arrays):
@@ -169,11 +173,36 @@ def _is_float(array):
     return array is not None and array.dtype.kind == "f"
 
 
+def require_float64(dtype, name):
+    """Refuse a float input that is not float64, saying why and what to do instead."""
+    if dtype.kind == "f" and dtype != numpy.float64:
+        rounding = float(numpy.finfo(dtype).eps)
+        raise TypeError(
+            f"gradcheck: {name} is {dtype}. Finite differences need float64: in {dtype} each "
+            f"value of the function is rounded by about {rounding:.0e} (relative), and dividing "
+            f"that by the step 2*eps turns it into an error far larger than the derivative's "
+            f"own, so even a correct backward would look wrong. Check a float64 copy instead, "
+            f"e.g. x.astype(numpy.float64) (and the parameters it is used with).")
+
+
+def _own_copy(x, name):
+    """A private, contiguous copy of a float input on its own device (perturbed in place
+    by the numerical gradient); other inputs (labels, None) are passed as they are."""
+    if x is None:
+        return None
+    array = x.data if isinstance(x, Tensor) else x
+    array = backend.get_array_module(array).asarray(array)      # lists and NumPy scalars too
+    if array.dtype.kind != "f":
+        return array
+    require_float64(array.dtype, name)
+    return array.copy()
+
+
 def _pair_functions(pair, arrays):
     forward, backward = pair
 
     def evaluate():
-        return backend.to_numpy(forward(*arrays)[0])
+        return forward(*arrays)[0]
 
     def analytic_grads(gy):
         out, cache = forward(*arrays)
@@ -188,7 +217,7 @@ def _pair_functions(pair, arrays):
 def _tensor_functions(fn, arrays):
     def evaluate():
         with no_grad():
-            return backend.to_numpy(fn(*[None if a is None else Tensor(a) for a in arrays]).data)
+            return fn(*[None if a is None else Tensor(a) for a in arrays]).data
 
     def analytic_grads(gy):
         tensors = [None if a is None else Tensor(a, requires_grad=_is_float(a)) for a in arrays]
@@ -225,6 +254,8 @@ def directional_check(loss_fn, tensors, eps=1e-6, tolerance=1e-6, seed=0, raise_
     differences. Millions of parameters are checked at the cost of two evaluations:
     a wrong gradient anywhere shows up unless it happens to be orthogonal to ``v``.
     """
+    for i, t in enumerate(tensors):
+        require_float64(t.dtype, f"tensor {i} (shape {t.shape})")
     rng = numpy.random.default_rng(seed)
     directions = [rng.standard_normal(t.shape) for t in tensors]
     norm = numpy.sqrt(sum(float(numpy.sum(d * d)) for d in directions))

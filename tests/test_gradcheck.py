@@ -7,7 +7,7 @@ import numpy
 import pytest
 
 import minigrad.functional as F
-from minigrad import Op, Tensor
+from minigrad import Op, Tensor, backend
 from minigrad.gradcheck import (GradcheckError, directional_check, gradcheck, numerical_gradient,
                                 relative_error)
 from minigrad.ops import elementwise, linalg, shape as shape_ops
@@ -279,3 +279,33 @@ def test_directional_check_catches_one_wrong_parameter_among_many():
     # the per-tensor check then says which one: only the scale s (input 7) is wrong
     report = gradcheck(f, *params, raise_on_failure=False)
     assert [r.name for r in report.inputs if not r.max_rel_error <= report.tolerance] == ["input 7"]
+
+
+# --- float32 is refused, never misreported ------------------------------------------------
+def test_float32_is_refused_with_the_reason_not_reported_as_a_wrong_backward():
+    # tanh(x) * x has a right backward; in float32 the difference quotient alone is off by ~1e-2
+    x = make((4, 3), 11).astype(numpy.float32)
+    with pytest.raises(TypeError, match=r"gradcheck: x is float32\. Finite differences need float64.*"
+                                        r"even a correct backward would look wrong.*astype\(numpy.float64\)"):
+        gradcheck(lambda t: t.tanh() * t, x, names=["x"])
+    assert gradcheck(lambda t: t.tanh() * t, x.astype(numpy.float64)).passed
+
+
+def test_float32_is_refused_on_the_pair_route_and_by_the_directional_check():
+    a, b = make((2, 3), 12), make((2, 3), 13).astype(numpy.float32)
+    with pytest.raises(TypeError, match=r"gradcheck: input 1 is float32"):
+        gradcheck((elementwise.mul_forward, elementwise.mul_backward), a, b)
+    w = Tensor(b, requires_grad=True)
+    with pytest.raises(TypeError, match=r"gradcheck: tensor 0 \(shape \(2, 3\)\) is float32"):
+        directional_check(lambda: (w * w).sum(), [w])
+
+
+def test_gradcheck_computes_on_the_inputs_device(xp):
+    seen = []
+
+    def fn(t):
+        seen.append(backend.get_array_module(t.data))
+        return (t * t).tanh()
+
+    assert gradcheck(fn, xp.asarray(make((3, 2), 14))).passed
+    assert seen and all(module is xp for module in seen)

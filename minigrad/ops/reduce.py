@@ -54,10 +54,11 @@ def max_forward(x, axis=None, keepdims=False):
     axes = _normalize_axes(axis, x.ndim, "max")
     y = x.max(axis=axes, keepdims=True)
     # Ties share the gradient equally so that the sum of gradients is preserved.
-    winners = x == y
-    winners = winners / winners.sum(axis=axes, keepdims=True)
+    # (Built in x's dtype: bool / int count would make a float64 array the size of x.)
+    winners = (x == y).astype(x.dtype)
+    winners /= winners.sum(axis=axes, keepdims=True)
     out = y if keepdims else y.squeeze(axis=axes)
-    return out, (winners.astype(x.dtype), axes, keepdims)
+    return out, (winners, axes, keepdims)
 
 
 def max_backward(gy, cache):
