@@ -125,7 +125,9 @@ def max_pool(x, win):
     """x (H, W, ...) -> (out, argmax), both (OH, OW, ...); pixels first, batch axes after.
 
     Padding is -inf, so a padded position never wins. ``argmax`` holds the
-    winning kernel offset i*KW + j of each window (the first one on ties).
+    winning kernel offset i*KW + j of each window, by PyTorch's rule: the first
+    maximum on ties, the first real (unpadded) element of a window that is all
+    -inf, and the last NaN of a window that holds NaNs (its output is NaN).
     """
     xp = get_array_module(x)
     x_pad = pad(x, win, -numpy.inf)
@@ -134,7 +136,10 @@ def max_pool(x, win):
     for i, j, rows, columns in offsets(win):
         patch = x_pad[rows, columns]
         if out is None:
-            out, argmax = patch.copy(), xp.zeros(patch.shape, dtype=index_type)
+            out = patch.copy()
+            argmax = xp.empty(patch.shape, dtype=index_type)
+            first = xp.asarray(first_real_offsets(win, index_type))
+            argmax[...] = first.reshape(win.out + (1,) * (patch.ndim - 2))
             continue
         # Offsets come in increasing order, so "the last offset that beat the
         # running max" is the largest such offset: a maximum, not a masked write
@@ -142,7 +147,27 @@ def max_pool(x, win):
         offset = index_type.type(i * win.kernel[1] + j)
         xp.maximum(argmax, (patch > out) * offset, out=argmax)
         xp.maximum(out, patch, out=out)
+    nan_windows = xp.isnan(out)
+    if nan_windows.any():                       # rare: a second pass only when there are NaNs
+        _point_at_the_last_nan(x_pad, win, nan_windows, argmax)
     return out, argmax
+
+
+def first_real_offsets(win, index_type):
+    """(OH, OW): the kernel offset i*KW + j of the first element of each window that is
+    not padding (0 unless the window starts in the top or left padding). A NumPy array."""
+    (kh, kw), (sh, sw), (ph, pw), (oh, ow) = win.kernel, win.stride, win.padding, win.out
+    first_row = numpy.maximum(ph - sh * numpy.arange(oh), 0)
+    first_column = numpy.maximum(pw - sw * numpy.arange(ow), 0)
+    return (first_row[:, None] * kw + first_column[None, :]).astype(index_type)
+
+
+def _point_at_the_last_nan(x_pad, win, nan_windows, argmax):
+    """In windows holding NaN, make ``argmax`` the offset of their last NaN (in place)."""
+    xp = get_array_module(x_pad)
+    for i, j, rows, columns in offsets(win):
+        is_nan = nan_windows & xp.isnan(x_pad[rows, columns])
+        argmax[is_nan] = i * win.kernel[1] + j
 
 
 def max_pool_backward(gy, argmax, win):

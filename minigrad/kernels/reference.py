@@ -107,8 +107,9 @@ def max_pool2d_forward(x, win):
 
 
 def max_pool2d_backward(gy, cache):
-    """Each window's gradient goes to the element that was its maximum (the first one,
-    in row-major order, on ties); windows that share a maximum add up there."""
+    """Each window's gradient goes to the element that was its maximum: the first one
+    (in row-major order) on ties, and the last NaN in a window holding NaNs (PyTorch's
+    rule). Windows that share a maximum add up there."""
     x, win = cache
     xp = get_array_module(x)
     gx = xp.zeros(x.shape, dtype=gy.dtype)
@@ -117,10 +118,18 @@ def max_pool2d_backward(gy, cache):
             rows, columns = real_window(win, i, j)
             window = x[:, :, rows, columns]                            # (N, C, kh, kw)
             flat = window.reshape(window.shape[:2] + (-1,))
-            winner = flat.argmax(axis=2)[:, :, None]                   # first maximum
+            winner = window_winner(flat)[:, :, None]
             one_hot = xp.arange(flat.shape[2]) == winner               # (N, C, kh*kw)
             gx[:, :, rows, columns] += (one_hot * gy[:, :, i, j, None]).reshape(window.shape)
     return gx
+
+
+def window_winner(flat):
+    """flat (N, C, K) -> (N, C): the index of each row's first maximum, or of its last NaN."""
+    xp = get_array_module(flat)
+    is_nan = xp.isnan(flat)
+    last_nan = flat.shape[2] - 1 - is_nan[:, :, ::-1].argmax(axis=2)
+    return xp.where(is_nan.any(axis=2), last_nan, flat.argmax(axis=2))
 
 
 def avg_pool2d_forward(x, win, divisor):
