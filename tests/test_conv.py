@@ -216,6 +216,10 @@ BAD_INPUTS = [
     (dict(x=(1, 3, 8, 8), W=(4, 3, 3, 3), stride=0), r"conv2d: stride must be positive, got \(0, 0\)"),
     (dict(x=(1, 3, 8, 8), W=(4, 3, 3, 3), padding=(1, -1)), r"conv2d: padding must be non-negative, got \(1, -1\)"),
     (dict(x=(1, 3, 8, 8), W=(4, 3, 3, 3), b=(3,)), r"conv2d: expected bias of shape \(4,\), got \(3,\)"),
+    (dict(x=(1, 0, 8, 8), W=(4, 0, 3, 3)), r"conv2d: expected x with at least one image, channel, row and "
+                                           r"column, got shape \(1, 0, 8, 8\)"),
+    (dict(x=(0, 3, 8, 8), W=(4, 3, 3, 3)), r"conv2d: expected x with at least one image.*\(0, 3, 8, 8\)"),
+    (dict(x=(1, 3, 8, 8), W=(0, 3, 3, 3)), r"conv2d: expected at least one filter, got W of shape \(0, 3, 3, 3\)"),
 ]
 
 

@@ -230,6 +230,10 @@ BAD_INPUTS = [
     ("avg_pool2d", (1, 3, 8, 8), dict(kernel_size=3, padding=-1), r"avg_pool2d: padding must be non-negative"),
     ("max_pool2d", (1, 3, 8, 8), dict(kernel_size=3, padding=2), r"max_pool2d: padding \(2, 2\) must be at most half the kernel \(3, 3\)"),
     ("global_avg_pool2d", (8, 8), dict(), r"global_avg_pool2d: expected x of shape \(N, C, H, W\), got shape \(8, 8\)"),
+    ("max_pool2d", (1, 0, 4, 4), dict(kernel_size=2), r"max_pool2d: expected x with at least one image, channel, "
+                                                      r"row and column, got shape \(1, 0, 4, 4\)"),
+    ("avg_pool2d", (0, 1, 4, 4), dict(kernel_size=2), r"avg_pool2d: expected x with at least one image"),
+    ("global_avg_pool2d", (1, 2, 0, 4), dict(), r"global_avg_pool2d: expected x with at least one image"),
 ]
 
 

@@ -64,6 +64,13 @@ def window(size, kernel, stride, padding, ceil_mode=False):
     return Window(size, kernel, stride, padding, out)
 
 
+def check_not_empty(name, x_shape):
+    """Raise a ValueError naming op ``name`` when x (N, C, H, W) has a zero-length axis."""
+    if min(x_shape) < 1:
+        raise ValueError(f"{name}: expected x with at least one image, channel, row and column, "
+                         f"got shape {tuple(x_shape)}")
+
+
 def check_window(name, x_shape, kernel_size, stride, padding, half_kernel_padding=False):
     """Raise a ValueError naming op ``name`` when its window does not fit x (N, C, H, W).
 

@@ -20,7 +20,7 @@ The work is done by the current kernel set (``minigrad.kernels``):
 is the fast version of the same.
 """
 from .. import kernels
-from ._sizes import check_window, window
+from ._sizes import check_not_empty, check_window, window
 
 
 def conv2d_forward(x, W, b=None, stride=1, padding=0):
@@ -49,6 +49,9 @@ def check_conv2d(x, W, b=None, stride=1, padding=0):
     for name, array in (("x", x), ("W", W), ("b", b)):
         if array is not None and array.dtype.kind != "f":
             raise ValueError(f"conv2d: expected a floating-point {name}, got dtype {array.dtype}")
+    check_not_empty("conv2d", x.shape)
+    if W.shape[0] < 1:
+        raise ValueError(f"conv2d: expected at least one filter, got W of shape {W.shape}")
     if x.shape[1] != W.shape[1]:
         raise ValueError(f"conv2d: x has {x.shape[1]} channels but W expects {W.shape[1]} "
                          f"(x {x.shape}, W {W.shape})")

@@ -27,7 +27,7 @@ import numpy
 
 from .. import kernels
 from ..backend import get_array_module
-from ._sizes import check_window, window
+from ._sizes import check_not_empty, check_window, window
 
 
 def _window(x, kernel_size, stride, padding, ceil_mode):
@@ -109,3 +109,4 @@ def _check_image(name, x):
         raise ValueError(f"{name}: expected x of shape (N, C, H, W), got shape {x.shape}")
     if x.dtype.kind != "f":
         raise ValueError(f"{name}: expected a floating-point x, got dtype {x.dtype}")
+    check_not_empty(name, x.shape)

@@ -77,6 +77,9 @@ def check_concat(*arrays, axis=0):
     if not arrays:
         raise ValueError("concat: needs at least one input")
     first = arrays[0].shape
+    if not -len(first) <= axis < len(first):
+        raise ValueError(f"concat: axis {axis} is out of range for inputs with {len(first)} dimensions "
+                         f"(input 0 has shape {first})")
     for i, a in enumerate(arrays[1:], start=1):
         if a.ndim != len(first):
             raise ValueError(f"concat: input {i} has {a.ndim} dimensions, input 0 has {len(first)}")
