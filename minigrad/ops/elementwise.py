@@ -47,14 +47,15 @@ def mul_backward(gy, cache):
 
 
 def div_forward(a, b):
-    return a / b, (a, b)
+    y = a / b
+    return y, (b, y, a.shape)
 
 
 def div_backward(gy, cache):
-    # d(a/b)/da = 1/b ;  d(a/b)/db = -a/b^2
-    a, b = cache
-    ga = gy / b
-    return unbroadcast(ga, a.shape), unbroadcast(-ga * a / b, b.shape)
+    # d(a/b)/da = 1/b ;  d(a/b)/db = -a/b^2 = -(a/b)/b, computed as -gy * (y / b) so that
+    # a = 0 gives 0 even when 1/b overflows (gy/b * a would give inf * 0 = NaN)
+    b, y, a_shape = cache
+    return unbroadcast(gy / b, a_shape), unbroadcast(-gy * (y / b), b.shape)
 
 
 def neg_forward(x):
