@@ -1,11 +1,14 @@
 """Reductions (sum, mean, max), linear algebra (matmul, linear), shape ops (reshape,
 transpose, getitem, concat, split, flatten), to_device and astype.
 
-Forward against plain NumPy on every backend of the ``xp`` fixture; float64
-gradient checks through the Tensor API and on the raw pairs; the errors name the
-op and the shapes.
+Forward against loop oracles (``oracles.py``: explicit index arithmetic, sums
+with ``math.fsum``) on every backend of the ``xp`` fixture; float64 gradient
+checks through the Tensor API and on the raw pairs; the errors name the op and
+the shapes.
 """
 import functools
+import math
+import operator
 
 import numpy
 import pytest
@@ -14,6 +17,8 @@ import minigrad.functional as F
 from minigrad import Tensor, backend
 from minigrad.gradcheck import gradcheck
 from minigrad.ops import linalg, reduce, shape as shape_ops
+
+import oracles
 
 TOLERANCE = 1e-7
 
@@ -28,12 +33,21 @@ def distinct(shape, seed):
     return numpy.random.default_rng(seed).permutation(values).reshape(shape)
 
 
-def check_forward(xp, fn, reference, *arrays):
-    """``fn`` on ``xp`` arrays equals the NumPy ``reference``; on a GPU, so does its backward."""
+def dyadic(shape, seed):
+    """Shuffled distinct multiples of 1/8 (no ties for max). Their sums and products in
+    any order are exact in float64, so a sum, mean or matmul equals its oracle exactly."""
+    size = math.prod(shape)
+    values = (numpy.arange(size) - size // 2) / 8
+    return numpy.random.default_rng(seed).permutation(values).reshape(shape)
+
+
+def check_forward(xp, fn, oracle, *arrays):
+    """``fn`` on ``xp`` arrays gives exactly the ``oracle``'s values; on a GPU, so does its
+    backward. The oracle runs first, so an op that wrote into its input could not change them."""
+    expected = oracle(*arrays)
     out = fn(*[Tensor(xp.asarray(a)) for a in arrays])
-    expected = reference(*arrays)
-    assert out.shape == numpy.shape(expected)
-    numpy.testing.assert_allclose(out.numpy(), expected, rtol=1e-12, atol=1e-14)
+    assert out.shape == expected.shape
+    numpy.testing.assert_array_equal(out.numpy(), expected)
     if xp is not numpy:
         for on_xp, on_numpy in zip(gradients(xp, fn, arrays), gradients(numpy, fn, arrays)):
             numpy.testing.assert_allclose(on_xp, on_numpy, rtol=1e-12, atol=1e-14)
@@ -54,10 +68,11 @@ def check_gradients(fn, pair, *arrays):
 
 
 # --- reductions ----------------------------------------------------------------------
+# name: (how the oracle combines a list of floats, raw pair)
 REDUCTIONS = {
-    "sum": (numpy.sum, reduce.sum_forward, reduce.sum_backward),
-    "mean": (numpy.mean, reduce.mean_forward, reduce.mean_backward),
-    "max": (numpy.max, reduce.max_forward, reduce.max_backward),
+    "sum": (math.fsum, reduce.sum_forward, reduce.sum_backward),
+    "mean": (oracles.mean, reduce.mean_forward, reduce.mean_backward),
+    "max": (max, reduce.max_forward, reduce.max_backward),
 }
 AXES = [((2, 3, 4), None), ((2, 3, 4), 0), ((2, 3, 4), -1), ((2, 3, 4), (0, 2)), ((2, 3, 4), (-1, -3)),
         ((3, 1, 2), 1), ((5,), 0), ((5,), None)]
@@ -66,10 +81,11 @@ AXES = [((2, 3, 4), None), ((2, 3, 4), 0), ((2, 3, 4), -1), ((2, 3, 4), (0, 2)),
 @pytest.mark.parametrize("keepdims", [False, True])
 @pytest.mark.parametrize("shape, axis", AXES, ids=str)
 @pytest.mark.parametrize("name", REDUCTIONS)
-def test_reduction_forward_matches_numpy(xp, name, shape, axis, keepdims):
-    reference, _, _ = REDUCTIONS[name]
+def test_reduction_forward_matches_oracle(xp, name, shape, axis, keepdims):
+    combine, _, _ = REDUCTIONS[name]
     fn = functools.partial(getattr(F, name), axis=axis, keepdims=keepdims)
-    check_forward(xp, fn, functools.partial(reference, axis=axis, keepdims=keepdims), distinct(shape, 0))
+    oracle = functools.partial(oracles.reduction, combine, axis=axis, keepdims=keepdims)
+    check_forward(xp, fn, oracle, dyadic(shape, 0))
 
 
 @pytest.mark.parametrize("keepdims", [False, True])
@@ -119,8 +135,8 @@ MATMUL_SHAPES = [
 
 
 @pytest.mark.parametrize("shapes", MATMUL_SHAPES, ids=str)
-def test_matmul_forward_matches_numpy(xp, shapes):
-    check_forward(xp, lambda a, b: a @ b, numpy.matmul, make(shapes[0], 0), make(shapes[1], 1))
+def test_matmul_forward_matches_oracle(xp, shapes):
+    check_forward(xp, lambda a, b: a @ b, oracles.matmul, dyadic(shapes[0], 0), dyadic(shapes[1], 1))
 
 
 @pytest.mark.parametrize("shapes", MATMUL_SHAPES, ids=str)
@@ -146,12 +162,17 @@ def test_matmul_inner_dimension_mismatch():
 
 @pytest.mark.parametrize("bias", ["given", "omitted", "None"])
 def test_linear_forward_and_gradcheck(xp, bias):
-    x, W, b = make((3, 4), 6), make((5, 4), 7), make((5,), 8)
-    expected = x @ W.T + (b if bias == "given" else 0)
-    inputs = {"given": (x, W, b), "omitted": (x, W), "None": (x, W, None)}[bias]
-    out = F.linear(*[None if a is None else Tensor(xp.asarray(a)) for a in inputs])
-    numpy.testing.assert_allclose(out.numpy(), expected, rtol=1e-12)
-    check_gradients(F.linear, (linalg.linear_forward, linalg.linear_backward), *inputs)
+    def inputs(x, W, b):
+        return {"given": (x, W, b), "omitted": (x, W), "None": (x, W, None)}[bias]
+
+    x, W, b = dyadic((3, 4), 6), dyadic((5, 4), 7), dyadic((5,), 8)
+    expected = oracles.matmul(x, oracles.transpose(W))
+    if bias == "given":
+        expected = oracles.elementwise(operator.add, expected, b)
+    out = F.linear(*[None if a is None else Tensor(xp.asarray(a)) for a in inputs(x, W, b)])
+    numpy.testing.assert_array_equal(out.numpy(), expected, strict=True)
+    check_gradients(F.linear, (linalg.linear_forward, linalg.linear_backward),
+                    *inputs(make((3, 4), 6), make((5, 4), 7), make((5,), 8)))
 
 
 def test_linear_bad_shapes_name_the_layer():
@@ -168,7 +189,7 @@ def test_linear_bad_shapes_name_the_layer():
 @pytest.mark.parametrize("new_shape", [(6, 4), (-1,), (4, -1, 2), (1, 24), (2, 3, 4, 1)], ids=str)
 def test_reshape(xp, new_shape):
     x = make((2, 3, 4), 9)
-    check_forward(xp, lambda t: t.reshape(new_shape), lambda a: a.reshape(new_shape), x)
+    check_forward(xp, lambda t: t.reshape(new_shape), lambda a: oracles.reshape(a, new_shape), x)
     check_gradients(lambda t: t.reshape(*new_shape),
                     (functools.partial(shape_ops.reshape_forward, shape=new_shape), shape_ops.reshape_backward), x)
 
@@ -185,40 +206,47 @@ def test_reshape_to_an_incompatible_size():
 @pytest.mark.parametrize("axes", [None, (1, 0, 2), (2, 0, 1), (-1, 0, 1), (0, -1, -2)], ids=str)
 def test_transpose(xp, axes):
     x = make((2, 3, 4), 10)
-    check_forward(xp, lambda t: F.transpose(t, axes=axes), lambda a: a.transpose(axes), x)
+    check_forward(xp, lambda t: F.transpose(t, axes=axes), lambda a: oracles.transpose(a, axes), x)
     check_gradients(lambda t: F.transpose(t, axes=axes),
                     (functools.partial(shape_ops.transpose_forward, axes=axes), shape_ops.transpose_backward), x)
 
 
 def test_transpose_methods():
     x = make((2, 3, 4), 11)
-    numpy.testing.assert_array_equal(Tensor(x).T.numpy(), x.T)
-    numpy.testing.assert_array_equal(Tensor(x).transpose(2, 0, 1).numpy(), x.transpose(2, 0, 1))
-    numpy.testing.assert_array_equal(Tensor(x).transpose((2, 0, 1)).numpy(), x.transpose(2, 0, 1))
+    reversed_axes, rotated = oracles.transpose(x), oracles.transpose(x, (2, 0, 1))
+    numpy.testing.assert_array_equal(Tensor(x).T.numpy(), reversed_axes, strict=True)
+    numpy.testing.assert_array_equal(Tensor(x).transpose(2, 0, 1).numpy(), rotated, strict=True)
+    numpy.testing.assert_array_equal(Tensor(x).transpose((2, 0, 1)).numpy(), rotated, strict=True)
 
 
 @pytest.mark.parametrize("start_axis, expected", [(0, (120,)), (1, (2, 60)), (2, (2, 3, 20)), (3, (2, 3, 4, 5))])
 def test_flatten(xp, start_axis, expected):
     x = make((2, 3, 4, 5), 12)
+    flat = oracles.reshape(x, expected)
     out = F.flatten(Tensor(xp.asarray(x)), start_axis)
-    assert out.shape == expected
-    numpy.testing.assert_array_equal(out.numpy(), x.reshape(expected))
+    numpy.testing.assert_array_equal(out.numpy(), flat, strict=True)
     check_gradients(lambda t: t.flatten(start_axis), None, x[:, :2, :2, :2].copy())
 
 
 # --- getitem ---------------------------------------------------------------------------
+# name: (index into an x of shape (3, 4, 2), the result's shape, and where result
+# element (i, j, ...) comes from in x: the index's meaning, written out by hand)
 INDEXES = {
-    "int": 1,
-    "negative int": -1,
-    "slices": (slice(None), slice(1, 3)),
-    "steps": (slice(None, None, -1), slice(None, None, 2)),
-    "ellipsis": (Ellipsis, 0),
-    "new axis": (None, 1),
-    "int array with repeats": numpy.array([2, 0, 2, 2]),
-    "list with repeats": [0, 0, 1],
-    "array on axis 1": (slice(None), numpy.array([1, 1, 0, 3])),
-    "two arrays": (numpy.array([0, 2, 0]), numpy.array([3, 3, 3])),
-    "boolean mask": numpy.array([True, False, True]),
+    "int": (1, (4, 2), lambda j, k: (1, j, k)),
+    "negative int": (-1, (4, 2), lambda j, k: (2, j, k)),
+    "slices": ((slice(None), slice(1, 3)), (3, 2, 2), lambda i, j, k: (i, 1 + j, k)),
+    "steps": ((slice(None, None, -1), slice(None, None, 2)), (3, 2, 2), lambda i, j, k: (2 - i, 2 * j, k)),
+    "ellipsis": ((Ellipsis, 0), (3, 4), lambda i, j: (i, j, 0)),
+    "new axis": ((None, 1), (1, 4, 2), lambda new, j, k: (1, j, k)),
+    "int array with repeats": (numpy.array([2, 0, 2, 2]), (4, 4, 2), lambda p, j, k: ((2, 0, 2, 2)[p], j, k)),
+    "list with repeats": ([0, 0, 1], (3, 4, 2), lambda p, j, k: ((0, 0, 1)[p], j, k)),
+    "array on axis 1": ((slice(None), numpy.array([1, 1, 0, 3])), (3, 4, 2),
+                        lambda i, p, k: (i, (1, 1, 0, 3)[p], k)),
+    # the arrays pair up: result element p is x[first[p], second[p], :]
+    "two arrays": ((numpy.array([0, 2, 0]), numpy.array([3, 3, 3])), (3, 2),
+                   lambda p, k: ((0, 2, 0)[p], (3, 3, 3)[p], k)),
+    # the mask keeps rows 0 and 2
+    "boolean mask": (numpy.array([True, False, True]), (2, 4, 2), lambda p, j, k: ((0, 2)[p], j, k)),
 }
 
 
@@ -231,10 +259,11 @@ def on_backend(xp, index):
 
 @pytest.mark.parametrize("name", INDEXES)
 def test_getitem(xp, name):
-    index = INDEXES[name]
+    index, shape, source = INDEXES[name]
     x = make((3, 4, 2), 13)
+    expected = oracles.gather(x, shape, lambda out_index: source(*out_index))
     out = Tensor(xp.asarray(x))[on_backend(xp, index)]
-    numpy.testing.assert_array_equal(out.numpy(), x[index])
+    numpy.testing.assert_array_equal(out.numpy(), expected, strict=True)
     check_gradients(lambda t: t[index],
                     (functools.partial(shape_ops.getitem_forward, index=index), shape_ops.getitem_backward), x)
 
@@ -265,8 +294,9 @@ CONCATS = [
 @pytest.mark.parametrize("shapes, axis", CONCATS, ids=str)
 def test_concat(xp, shapes, axis):
     arrays = [make(s, i) for i, s in enumerate(shapes)]
+    expected = oracles.concat(arrays, axis)
     out = F.concat([Tensor(xp.asarray(a)) for a in arrays], axis=axis)
-    numpy.testing.assert_array_equal(out.numpy(), numpy.concatenate(arrays, axis=axis))
+    numpy.testing.assert_array_equal(out.numpy(), expected, strict=True)
     check_gradients(lambda *ts: F.concat(ts, axis=axis),
                     (functools.partial(shape_ops.concat_forward, axis=axis), shape_ops.concat_backward), *arrays)
 
@@ -286,11 +316,11 @@ def test_concat_mismatch():
                                                 ((2, 4, 2), [4], 1), ((4, 2), [0, 4], 0)], ids=str)
 def test_split(xp, shape, sizes, axis):
     x = make(shape, 14)
+    expected = oracles.split(x, sizes, axis)
     pieces = F.split(Tensor(xp.asarray(x)), sizes, axis=axis)
-    expected = numpy.split(x, numpy.cumsum(sizes)[:-1], axis=axis)
     assert len(pieces) == len(sizes)
-    for piece, reference in zip(pieces, expected):
-        numpy.testing.assert_array_equal(piece.numpy(), reference)
+    for piece, oracle_piece in zip(pieces, expected):
+        numpy.testing.assert_array_equal(piece.numpy(), oracle_piece, strict=True)
     # weight each piece differently, so a gradient routed to the wrong piece shows up
     weighted = lambda t: F.concat([p * (i + 1) for i, p in enumerate(F.split(t, sizes, axis))], axis)  # noqa: E731
     check_gradients(weighted, None, x)
