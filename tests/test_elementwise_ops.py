@@ -84,11 +84,8 @@ UNARY = {
 # ``**``), each within 1-2 ulps of the true value but not always the same one
 # (NumPy squares by x*x and may take ** 0.5 as sqrt; Python calls pow).
 ULPS = {"pow3": 4, "pow2": 4, "sqrt": 4, "pow-1.5": 4, "exp": 4, "log": 4, "tanh": 4,
-        # minigrad computes 0.5 * (1 + tanh(x/2)), which never overflows; for x < 0 the
-        # sum 1 + tanh(x/2) = 2 sigmoid(x) is small but keeps tanh's absolute rounding
-        # error (an ulp of a number near 1): up to about 1 / (2 sigmoid(x)) ulps, 10 at
-        # x = -3, 30 at x = -4 (the values here are standard normal, above -1)
-        "sigmoid": 32}
+        # one exp (1-2 ulps) and one division: e^-|x| / (1 + e^-|x|) or 1 / (1 + e^-|x|)
+        "sigmoid": 4}
 
 
 def assert_matches(actual, expected, ulps=0):
