@@ -310,6 +310,10 @@ def test_concat_mismatch():
         F.concat([a, Tensor(numpy.ones(3))])
     with pytest.raises(ValueError, match=r"concat: needs at least one input"):
         F.concat([])
+    for axis in (2, -3):
+        with pytest.raises(ValueError, match=rf"concat: axis {axis} is out of range for inputs with 2 "
+                                             r"dimensions \(input 0 has shape \(2, 3\)\)"):
+            F.concat([a, a], axis=axis)
 
 
 @pytest.mark.parametrize("shape, sizes, axis", [((5, 3), [2, 3], 0), ((2, 6), [1, 2, 3], -1),
