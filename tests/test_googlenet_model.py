@@ -269,14 +269,16 @@ def test_aux_classifier_layout():
     assert head.dropout.p == 0.7 and head.fc.in_features == 2048
 
 
-# --- the same model on another device ---------------------------------------------------------
-def test_forward_on_each_backend_matches_numpy(xp):
-    model = small_model(width=1 / 8).eval()
+# --- the same model on a GPU ----------------------------------------------------------------------
+@pytest.mark.gpu
+@pytest.mark.skipif(not backend.is_gpu_available(), reason=f"needs a GPU: {backend.gpu_unavailable_reason()}")
+def test_forward_on_the_gpu_matches_a_twin_left_on_the_cpu():
+    """Two models from one seed: one moved to the GPU, its twin never moved."""
+    on_cpu, on_gpu = small_model(width=1 / 8).eval(), small_model(width=1 / 8).to("cuda").eval()
+    assert all(p.device == backend.parse_device("cuda") for p in on_gpu.parameters())
     x = images(2, 32)
-    expected = model(x).numpy()
-    model.to(backend.device_of(xp.asarray(x)))
-    got = backend.to_numpy(model(Tensor(xp.asarray(x))).data)
-    numpy.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
+    got = backend.to_numpy(on_gpu(Tensor(x, device="cuda")).data)
+    numpy.testing.assert_allclose(got, on_cpu(Tensor(x)).numpy(), rtol=1e-4, atol=1e-5)
 
 
 # --- PyTorch as a second opinion on the whole wiring ---------------------------------------------

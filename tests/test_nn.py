@@ -95,9 +95,11 @@ def test_zero_grad_and_default_float32():
 def test_to_moves_parameters_in_place(xp):
     model = TwoLayer(rng=numpy.random.default_rng(0))
     device = "cpu" if xp is numpy else "cuda"
-    weight = model.head.weight
+    weight, before = model.head.weight, model.state_dict()          # NumPy copies
     assert model.to(device) is model and model.head.weight is weight
     assert all(p.device == backend.parse_device(device) for p in model.parameters())
+    for name, value in model.state_dict().items():
+        numpy.testing.assert_array_equal(value, before[name])
     out = model(mg.Tensor(xp.ones((2, 4), dtype=numpy.float32)))
     assert out.device == backend.parse_device(device)
     state = model.state_dict()
