@@ -148,7 +148,7 @@ def test_evaluate_is_the_mean_loss_and_accuracy_in_eval_mode():
     rng = numpy.random.default_rng(0)
     data = Dataset(rng.integers(0, 256, (5, 1, 2, 2), dtype=numpy.uint8), numpy.array([0, 2, 1, 1, 0]),
                    ["a", "b", "c"])
-    model = nn.Sequential(nn.Flatten(), nn.Dropout(0.9, seed=0), nn.Linear(4, 3, rng=rng)).astype(numpy.float64)
+    model = nn.Sequential(nn.Flatten(), nn.Dropout(0.9, seed=0), nn.Linear(4, 3, rng=rng))   # float32
     loss, accuracy, predictions = evaluate(model.train(), DataLoader(data, batch_size=2))  # batches 2, 2, 1
     x = data.images.reshape(5, 4) / 255.0                 # dropout off: the plain linear layer
     logits = x @ model[2].weight.numpy().T + model[2].bias.numpy()
