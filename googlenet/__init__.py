@@ -13,8 +13,10 @@ on minigrad, built from the paper's Table 1.
 Modules: ``table`` (Table 1 as data), ``sizes`` (map sizes for any input),
 ``model`` (the network and its loss), ``summary`` and ``paper_figures`` (our
 counts beside the paper's), ``gradcheck``, ``train`` (the training loop and
-checkpoints), ``predict`` (top-5 prediction and ``evaluate``: accuracy and
-confusion matrix), ``bench`` (GoogLeNet's op shapes for ``minigrad.bench``).
+checkpoints), ``predict`` (top-5 prediction and the ``evaluate`` command: accuracy
+and confusion matrix), ``evaluation`` (loss and accuracy on labelled data, for
+train and evaluate), ``errors`` (the user's mistakes as one-line errors),
+``bench`` (GoogLeNet's op shapes for ``minigrad.bench``).
 """
 from .model import GoogLeNet, GoogLeNetOutput, googlenet_loss
 

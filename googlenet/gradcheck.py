@@ -39,7 +39,7 @@ from .model import GoogLeNet, GoogLeNetOutput, googlenet_loss
 
 @dataclasses.dataclass
 class LayerError:
-    layer: str          # "inception3a.conv3x3", or "input"
+    layer: str          # "inception3a.branch3x3.conv", or "input"
     checked: int        # elements perturbed
     max_rel_error: float
     analytic: float     # at the worst element

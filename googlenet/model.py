@@ -69,49 +69,42 @@ class ConvReLU(nn.Conv2d):
         return F.relu(super().forward(x))
 
 
-class Inception(nn.Module):
-    """Four branches on the same input, concatenated along channels in this order:
+class Inception(nn.Concat):
+    """Four branches on the same input, concatenated along channels in this order
+    (attribute names in brackets; Caffe's layer names after them):
 
-        1x1                      [conv1x1]
-        1x1 reduce -> 3x3 pad 1  [conv3x3_reduce, conv3x3]
-        1x1 reduce -> 5x5 pad 2  [conv5x5_reduce, conv5x5]
-        3x3/1 max pool pad 1 -> 1x1 pool proj  [pool, pool_proj]
+        [branch1x1]    [conv] 1x1                                  1x1
+        [branch3x3]    [reduce] 1x1 -> [conv] 3x3 pad 1            3x3_reduce, 3x3
+        [branch5x5]    [reduce] 1x1 -> [conv] 5x5 pad 2            5x5_reduce, 5x5
+        [branch_pool]  [pool] 3x3/1 max pad 1 -> [proj] 1x1        pool, pool_proj
 
+    so a parameter is named like ``inception3a.branch3x3.reduce.weight``.
     ``widths`` are Table 1's six columns: #1x1, #3x3 reduce, #3x3, #5x5 reduce,
     #5x5, pool proj. Output channels: #1x1 + #3x3 + #5x5 + pool proj.
     """
 
     def __init__(self, in_channels, widths, rng=None):
-        super().__init__()
         n1x1, n3x3_reduce, n3x3, n5x5_reduce, n5x5, n_pool_proj = widths
+        super().__init__(
+            branch1x1=nn.Sequential(conv=ConvReLU(in_channels, n1x1, 1, rng=rng)),
+            branch3x3=nn.Sequential(reduce=ConvReLU(in_channels, n3x3_reduce, 1, rng=rng),
+                                    conv=ConvReLU(n3x3_reduce, n3x3, 3, rng=rng)),
+            branch5x5=nn.Sequential(reduce=ConvReLU(in_channels, n5x5_reduce, 1, rng=rng),
+                                    conv=ConvReLU(n5x5_reduce, n5x5, 5, rng=rng)),
+            branch_pool=nn.Sequential(pool=nn.MaxPool2d(3, stride=1, padding=1),
+                                      proj=ConvReLU(in_channels, n_pool_proj, 1, rng=rng)),
+            axis=1)
         self.in_channels, self.widths = in_channels, tuple(widths)
         self.out_channels = n1x1 + n3x3 + n5x5 + n_pool_proj
-        self.conv1x1 = ConvReLU(in_channels, n1x1, 1, rng=rng)
-        self.conv3x3_reduce = ConvReLU(in_channels, n3x3_reduce, 1, rng=rng)
-        self.conv3x3 = ConvReLU(n3x3_reduce, n3x3, 3, rng=rng)
-        self.conv5x5_reduce = ConvReLU(in_channels, n5x5_reduce, 1, rng=rng)
-        self.conv5x5 = ConvReLU(n5x5_reduce, n5x5, 5, rng=rng)
-        self.pool = nn.MaxPool2d(3, stride=1, padding=1)
-        self.pool_proj = ConvReLU(in_channels, n_pool_proj, 1, rng=rng)
-
-    def branches(self):
-        """The four branches as tuples of layers, in concatenation order."""
-        return ((self.conv1x1,), (self.conv3x3_reduce, self.conv3x3),
-                (self.conv5x5_reduce, self.conv5x5), (self.pool, self.pool_proj))
-
-    def forward(self, x):
-        return F.concat([self.conv1x1(x),
-                         self.conv3x3(self.conv3x3_reduce(x)),
-                         self.conv5x5(self.conv5x5_reduce(x)),
-                         self.pool_proj(self.pool(x))], axis=1)
 
     def extra_repr(self):
         return f"{self.in_channels} -> {self.out_channels}, widths={self.widths}"
 
 
-class AuxClassifier(nn.Module):
-    """Section 5's auxiliary classifier: average pool 5x5/3 -> conv 1x1 (128) + ReLU ->
-    fully connected (1024) + ReLU -> dropout 70% -> linear (classes).
+class AuxClassifier(nn.Sequential):
+    """Section 5's auxiliary classifier: average pool 5x5/3 [pool] -> conv 1x1 (128) + ReLU
+    [conv] -> [flatten] -> fully connected (1024) [fc] + [relu] -> dropout 70% [dropout]
+    -> linear (classes) [classifier].
 
     ``map_size`` is the side of its input map (14 at 224): it sets the pool's window
     (``googlenet.sizes.aux_pool``) and so the fully connected layer's input size.
@@ -119,19 +112,15 @@ class AuxClassifier(nn.Module):
 
     def __init__(self, in_channels, num_classes, map_size, conv_channels, fc_features,
                  dropout, rng, dropout_seed):
-        super().__init__()
         kernel, stride, pooled = geometry.aux_pool(map_size)
-        self.pool = nn.AvgPool2d(kernel, stride, ceil_mode=True)
-        self.conv = ConvReLU(in_channels, conv_channels, 1, rng=rng)
-        self.flatten = nn.Flatten()
-        self.fc = nn.Linear(conv_channels * pooled * pooled, fc_features, rng=rng,
-                            bias_value=AUX_FC_BIAS)
-        self.dropout = nn.Dropout(dropout, seed=dropout_seed)
-        self.classifier = nn.Linear(fc_features, num_classes, rng=rng, bias_value=CLASSIFIER_BIAS)
-
-    def forward(self, x):
-        x = self.flatten(self.conv(self.pool(x)))
-        return self.classifier(self.dropout(F.relu(self.fc(x))))
+        super().__init__(
+            pool=nn.AvgPool2d(kernel, stride, ceil_mode=True),
+            conv=ConvReLU(in_channels, conv_channels, 1, rng=rng),
+            flatten=nn.Flatten(),
+            fc=nn.Linear(conv_channels * pooled * pooled, fc_features, rng=rng, bias_value=AUX_FC_BIAS),
+            relu=nn.ReLU(),
+            dropout=nn.Dropout(dropout, seed=dropout_seed),
+            classifier=nn.Linear(fc_features, num_classes, rng=rng, bias_value=CLASSIFIER_BIAS))
 
 
 class GoogLeNetOutput(NamedTuple):

@@ -7,7 +7,6 @@ exactly as the training images were. When the run kept a running average of the
 weights (``--average``), the averaged weights are the ones used.
 """
 import os
-import sys
 
 import numpy
 
@@ -15,39 +14,11 @@ from minigrad import backend
 from minigrad import functional as F
 from minigrad.autograd import Tensor, no_grad
 from minigrad.checkpoint import CheckpointError, atomic_path, load_checkpoint, load_weights
-from minigrad.data import DataError, DataLoader, load_dataset, normalize, read_image
+from minigrad.data import DataLoader, load_dataset, normalize, read_image
 
+from .errors import UserError, check_device, reports_user_errors
+from .evaluation import evaluate
 from .model import GoogLeNet
-
-
-class UserError(Exception):
-    """A problem with what the user asked for; the command line prints it in one line."""
-
-
-def check_device(device):
-    """'cpu', or a usable GPU; a UserError otherwise."""
-    try:
-        device = backend.parse_device(device)
-    except ValueError as error:
-        raise UserError(str(error)) from None
-    if device != "cpu" and backend.gpu_unavailable_reason() is not None:
-        raise UserError(f"device {device!r} asked for, but {backend.gpu_unavailable_reason()}")
-    return device
-
-
-def evaluate(model, loader, device="cpu"):
-    """(mean loss, accuracy, predicted labels) of ``model`` in eval mode over ``loader``."""
-    was_training = model.training
-    model.eval()
-    loss_sum, predictions = 0.0, []
-    with no_grad():
-        for images, labels in loader:
-            logits = model(Tensor(images, device=device))
-            loss_sum += F.cross_entropy(logits, labels).item() * len(labels)
-            predictions.append(backend.to_numpy(logits.data).argmax(axis=1))
-    model.train(was_training)
-    predictions = numpy.concatenate(predictions)
-    return loss_sum / len(predictions), float((predictions == loader.dataset.labels).mean()), predictions
 
 
 def load_trained(path, device="cpu"):
@@ -162,18 +133,7 @@ def add_parsers(subparsers):
         parser.set_defaults(func=func)
 
 
-def _user_errors(run):
-    """Print a user's mistake (a bad path, file or device) as one line; exit status 2."""
-    def guarded(args):
-        try:
-            return run(args)
-        except (UserError, DataError, CheckpointError) as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 2
-    return guarded
-
-
-@_user_errors
+@reports_user_errors
 def run_predict(args):
     device = check_device(args.device)
     if not os.path.isfile(args.image):
@@ -187,7 +147,7 @@ def run_predict(args):
     return 0
 
 
-@_user_errors
+@reports_user_errors
 def run_evaluate(args):
     device = check_device(args.device)
     model, config = load_trained(args.checkpoint, device)

@@ -6,18 +6,19 @@
 Counting. A convolution with weight (F, C, KH, KW) producing an OH x OW map costs
 F*C*KH*KW*OH*OW multiply-adds (weights x output positions); a linear layer
 in*out. Pooling, LRN, ReLU and biases are not counted, as in the paper's ops column.
+Every layer reports its own output shape, multiply-adds and depth
+(``minigrad.nn.Module.output_shape``, ``multiply_adds``, ``depth``); a layer that
+does not is an error, never a silent zero.
 How the paper's printed figures are read and compared: ``googlenet.paper_figures``.
 """
 import argparse
-import math
 import sys
 from typing import NamedTuple, Optional, Tuple
 
 from minigrad import nn
-from minigrad.ops._sizes import conv_output_size, pair
 
 from . import table
-from .model import AuxClassifier, GoogLeNet, Inception
+from .model import GoogLeNet, Inception
 from .paper_figures import OPS_UNIT, PARAM_UNIT, agreement, explain, printed
 from .sizes import adaptations, smallest_input_size
 
@@ -34,59 +35,11 @@ class LayerShape(NamedTuple):
     depth: int                  # layers with parameters on its longest path
 
 
-def _walk(layer, shape):
-    """(output shape, multiply-adds, depth) of ``layer`` on one input of ``shape``."""
-    if isinstance(layer, Inception):
-        outs = [_walk_chain(branch, shape) for branch in layer.branches()]
-        spatial = {out[0][1:] for out in outs}
-        if len(spatial) != 1:
-            raise ValueError(f"{layer!r}: branches give different map sizes {sorted(spatial)}")
-        channels = sum(out[0][0] for out in outs)
-        return (channels,) + spatial.pop(), sum(o[1] for o in outs), max(o[2] for o in outs)
-    if isinstance(layer, (AuxClassifier, nn.Sequential)):
-        return _walk_chain(layer.children(), shape)
-    if isinstance(layer, nn.Conv2d):
-        _, h, w = shape
-        oh, ow = (conv_output_size(n, k, s, p) for n, k, s, p in
-                  zip((h, w), layer.kernel_size, layer.stride, layer.padding))
-        return (layer.out_channels, oh, ow), layer.weight.size * oh * ow, 1
-    if isinstance(layer, (nn.MaxPool2d, nn.AvgPool2d)):
-        c, h, w = shape
-        oh, ow = (conv_output_size(n, k, s, p, layer.ceil_mode) for n, k, s, p in
-                  zip((h, w), pair(layer.kernel_size), pair(layer.stride), pair(layer.padding)))
-        return (c, oh, ow), 0, 0
-    if isinstance(layer, nn.GlobalAvgPool2d):
-        return (shape[0], 1, 1), 0, 0
-    if isinstance(layer, nn.Flatten):
-        return (math.prod(shape),), 0, 0
-    if isinstance(layer, nn.Linear):
-        return (layer.out_features,), layer.weight.size, 1
-    return shape, 0, 0                            # LRN, dropout, ReLU keep the shape
-
-
-def _walk_chain(layers, shape):
-    total_madds = total_depth = 0
-    for layer in layers:
-        shape, madds, depth = _walk(layer, shape)
-        total_madds, total_depth = total_madds + madds, total_depth + depth
-    return shape, total_madds, total_depth
-
-
 def _layer_shape(name, row, layer, shape):
-    out, madds, depth = _walk(layer, shape)
+    """The ``LayerShape`` of ``layer`` on one input of ``shape``, as the layer itself reports it."""
     weights = sum(p.size for n, p in layer.named_parameters() if n.split(".")[-1] == "weight")
-    return LayerShape(name, row, shape, out, layer.num_parameters(), weights, madds, depth)
-
-
-def child_shapes(module, shape):
-    """(name, output shape, multiply-adds) of each direct sub-module of a chain
-    (a Sequential or an auxiliary head), walked from an input of ``shape``."""
-    steps = []
-    for name, child in module.named_modules():
-        if name and "." not in name:
-            shape, madds, _ = _walk(child, shape)
-            steps.append((name, shape, madds))
-    return steps
+    return LayerShape(name, row, shape, layer.output_shape(shape), layer.num_parameters(), weights,
+                      layer.multiply_adds(shape), layer.depth())
 
 
 def layer_shapes(model):
@@ -173,7 +126,7 @@ def _input_weights_per_channel(layers):
 
 def _input_readers(inception):
     """The first convolution of each branch: the ones that read the module's input."""
-    return [next(x for x in branch if isinstance(x, nn.Conv2d)) for branch in inception.branches()]
+    return [next(x for x in branch if isinstance(x, nn.Conv2d)) for branch in inception]
 
 
 def _weight_formula(layers):
@@ -181,8 +134,9 @@ def _weight_formula(layers):
     if layers and isinstance(layers[0], Inception):
         module = layers[0]
         readers = "+".join(str(conv.out_channels) for conv in _input_readers(module))
-        return (f"{module.in_channels}x({readers}) + 3x3x{module.conv3x3.in_channels}x"
-                f"{module.conv3x3.out_channels} + 5x5x{module.conv5x5.in_channels}x{module.conv5x5.out_channels}")
+        conv3x3, conv5x5 = module.branch3x3.conv, module.branch5x5.conv
+        return (f"{module.in_channels}x({readers}) + 3x3x{conv3x3.in_channels}x{conv3x3.out_channels}"
+                f" + 5x5x{conv5x5.in_channels}x{conv5x5.out_channels}")
     terms = []
     for layer in layers:
         if isinstance(layer, nn.Conv2d):

@@ -34,8 +34,9 @@ from minigrad.checkpoint import atomic_path, load_checkpoint, load_weights, save
 from minigrad.data import DataLoader, default_augmentation, load_dataset
 from minigrad.optim import SGD, Adam, WeightAverage, make_schedule
 
+from .errors import USER_ERRORS, UserError, check_device, reports_user_errors
+from .evaluation import evaluate
 from .model import GoogLeNet, googlenet_loss
-from .predict import UserError, check_device, evaluate
 
 
 @dataclasses.dataclass
@@ -359,24 +360,17 @@ def config_from_args(args):
     return config
 
 
+@reports_user_errors
 def run(args):
     """``python -m googlenet train``: returns the exit status."""
-    import sys
-
-    from minigrad.checkpoint import CheckpointError
-    from minigrad.data import DataError
+    config = config_from_args(args)
     try:
-        config = config_from_args(args)
-        try:
-            trainer = Trainer(config, resume=args.resume, progress=args.progress)
-        except ValueError as error:
-            if isinstance(error, (DataError, CheckpointError)):
-                raise
-            raise UserError(str(error)) from None       # e.g. an image size the model refuses
-        history = trainer.run()
-    except (UserError, DataError, CheckpointError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        trainer = Trainer(config, resume=args.resume, progress=args.progress)
+    except ValueError as error:
+        if isinstance(error, USER_ERRORS):
+            raise
+        raise UserError(str(error)) from None       # e.g. an image size the model refuses
+    history = trainer.run()
     if trainer.stop_requested:
         return 130
     if history:

@@ -1,11 +1,11 @@
 """Benchmarks: programs that print tables (not tests).
 
-    python -m minigrad.bench ops                      # GoogLeNet's ops, batch 8, 224x224 input
-    python -m minigrad.bench ops --batch 16 --repeats 10 --only 3a pool
-    python -m minigrad.bench ops --quick              # a smoke run: batch 1, one repeat
+    python -m minigrad.bench ops --shapes googlenet.bench:googlenet_op_shapes
+    python -m minigrad.bench ops --shapes googlenet.bench:googlenet_op_shapes --only 3a pool
+    python -m minigrad.bench ops --shapes ... --quick     # a smoke run: batch 1, one repeat
 
 ``ops`` times each op's forward and backward pass (the array pairs of
-``minigrad.ops``, without autograd bookkeeping) on GoogLeNet's own layer
+``minigrad.ops``, without autograd bookkeeping) on a network's own layer
 shapes: the median of ``--repeats`` runs after one warm-up run. Each
 convolution is compared with bare GEMMs of its sizes, K = C*KH*KW, P = N*OH*OW:
 
@@ -22,12 +22,15 @@ time slice for its second thread, and the timings come out in multiples of it:
 ``--blas-threads 1`` (needs threadpoolctl, which scikit-learn installs) gives
 steadier numbers there.
 
-The shapes come from the network's package: ``googlenet.bench.googlenet_op_shapes``
-(also ``python -m googlenet bench``). A benchmark of another network only needs its
-own list of ``OpShape`` rows to reuse ``time_ops``, ``format_row`` and ``print_summary``.
+The framework knows no network: ``--shapes MODULE:FUNCTION`` names a function
+(batch, image_size) -> [OpShape, ...] in the network's package, imported when the
+command runs. ``python -m googlenet bench`` is the same benchmark with GoogLeNet's
+shapes built in. Another network only needs such a function to reuse ``time_ops``,
+``format_row`` and ``print_summary``.
 """
 import argparse
 import contextlib
+import importlib
 import os
 import statistics
 import sys
@@ -37,7 +40,7 @@ from typing import NamedTuple
 import numpy
 
 from . import backend
-from .ops import conv, pool
+from .ops import conv, lrn, pool
 
 TARGETS = {"conv fwd/GEMM": 1.3, "conv bwd/GEMMs": 1.5, "bwd/fwd": 3.0}
 
@@ -77,7 +80,6 @@ def _pair_functions(shape, rng):
         gemms = {"fwd": lambda: A @ B, "bwd": lambda: (G @ B.T, A.T @ G)}
         return (lambda: conv.conv2d_forward(x, W, b, **p)), conv.conv2d_backward, gemms
     if shape.op == "lrn":
-        from .ops import lrn
         return (lambda: lrn.lrn_forward(x, **p)), lrn.lrn_backward, {}
     forward, backward = {"max_pool2d": (pool.max_pool2d_forward, pool.max_pool2d_backward),
                          "avg_pool2d": (pool.avg_pool2d_forward, pool.avg_pool2d_backward)}[shape.op]
@@ -243,19 +245,44 @@ def _blas_threads(count):
     return threadpool_limits(limits=count, user_api="blas")
 
 
+SHAPES_HINT = "e.g. --shapes googlenet.bench:googlenet_op_shapes, or run python -m googlenet bench"
+
+
+def resolve_shapes(spec):
+    """The function a "module:function" spec names; a BenchError when there is none."""
+    if not spec:
+        raise BenchError(f"--shapes MODULE:FUNCTION is required ({SHAPES_HINT})")
+    module_name, _, function_name = spec.partition(":")
+    if not module_name or not function_name:
+        raise BenchError(f"--shapes {spec}: expected MODULE:FUNCTION ({SHAPES_HINT})")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise BenchError(f"--shapes {spec}: {error} ({SHAPES_HINT})") from None
+    function = getattr(module, function_name, None)
+    if not callable(function):
+        raise BenchError(f"--shapes {spec}: {module_name} has no function {function_name!r} ({SHAPES_HINT})")
+    return function
+
+
 def main_ops(args):
-    """``ops``: GoogLeNet's shapes. The framework knows no network, so the model package is
-    imported here, when the command runs; a later network registers its own shapes (and its
-    own command, as ``python -m googlenet bench`` does)."""
-    from googlenet.bench import googlenet_op_shapes
-    return run_ops(args, googlenet_op_shapes, "GoogLeNet")
+    """``ops``: time the ops of the network that ``--shapes`` names."""
+    try:
+        op_shapes = resolve_shapes(args.shapes)
+    except BenchError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return run_ops(args, op_shapes, args.shapes)
 
 
 def main(argv=None):
-    """``python -m minigrad.bench ops``; returns the exit status."""
+    """``python -m minigrad.bench ops --shapes MODULE:FUNCTION``; returns the exit status."""
     parser = argparse.ArgumentParser(prog="python -m minigrad.bench", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    ops = commands.add_parser("ops", help="time every conv, pool and LRN of GoogLeNet, forward and backward")
+    ops = commands.add_parser("ops", help="time every conv, pool and LRN of a network, forward and backward")
+    ops.add_argument("--shapes", metavar="MODULE:FUNCTION",
+                     help="the function (batch, image_size) -> [OpShape, ...] that lists the network's ops, "
+                          "e.g. googlenet.bench:googlenet_op_shapes")
     add_ops_arguments(ops)
     return main_ops(parser.parse_args(argv))
 

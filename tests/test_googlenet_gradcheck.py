@@ -23,7 +23,7 @@ def test_whole_network_gradients_match_finite_differences(report):
     assert len(report.layers) == 3 + 54 + 1 + 6 + 1
     assert report.layers[-1].layer == "input"
     names = [e.layer for e in report.layers]
-    assert "inception5b.pool_proj" in names and "aux2.classifier" in names and "conv2_reduce" in names
+    assert "inception5b.branch_pool.proj" in names and "aux2.classifier" in names and "conv2_reduce" in names
 
 
 def test_every_layer_gets_a_meaningful_check(report):
@@ -47,7 +47,7 @@ def test_a_wrong_backward_is_caught(monkeypatch):
         gradcheck_googlenet(width=1 / 16, elements=1)
     failing = [line.split()[0] for line in str(failure.value).splitlines() if "<-- FAIL" in line]
     assert "conv1" in failing and "conv2_reduce" in failing     # below the LRNs
-    assert "linear" not in failing and "inception3a.conv1x1" not in failing
+    assert "linear" not in failing and "inception3a.branch1x1.conv" not in failing
 
 
 # --- auxiliary heads ----------------------------------------------------------------------------
@@ -82,4 +82,4 @@ def test_aux_heads_add_nothing_in_eval_mode():
 def test_command_line_gradcheck(capsys):
     assert main(["gradcheck", "--width", "0.0625", "--elements", "1"]) == 0
     out = capsys.readouterr().out
-    assert "PASSED" in out and "inception4e.conv5x5" in out and "aux added" in out
+    assert "PASSED" in out and "inception4e.branch5x5.conv" in out and "aux added" in out

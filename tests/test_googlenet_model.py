@@ -85,10 +85,10 @@ def test_inception_concatenates_its_four_branches_in_table_order():
     module = Inception(6, (2, 3, 4, 1, 5, 3), rng=rng).astype(numpy.float64)
     x = -numpy.abs(rng.standard_normal((2, 6, 5, 5)))          # all negative: -inf pool padding matters
     expected = numpy.concatenate([
-        conv_relu(x, module.conv1x1, 0),
-        conv_relu(conv_relu(x, module.conv3x3_reduce, 0), module.conv3x3, 1),
-        conv_relu(conv_relu(x, module.conv5x5_reduce, 0), module.conv5x5, 2),
-        conv_relu(naive_max_pool_3x3_same(x), module.pool_proj, 0)], axis=1)
+        conv_relu(x, module.branch1x1.conv, 0),
+        conv_relu(conv_relu(x, module.branch3x3.reduce, 0), module.branch3x3.conv, 1),
+        conv_relu(conv_relu(x, module.branch5x5.reduce, 0), module.branch5x5.conv, 2),
+        conv_relu(naive_max_pool_3x3_same(x), module.branch_pool.proj, 0)], axis=1)
     out = module(Tensor(x)).numpy()
     assert out.shape == (2, 2 + 4 + 5 + 3, 5, 5) and module.out_channels == 14
     numpy.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
@@ -96,10 +96,14 @@ def test_inception_concatenates_its_four_branches_in_table_order():
 
 def test_inception_widths_make_the_layers():
     module = Inception(192, row("3a").widths)
-    shapes = [layer.weight.shape for branch in module.branches() for layer in branch
-              if isinstance(layer, nn.Conv2d)]
-    assert shapes == [(64, 192, 1, 1), (96, 192, 1, 1), (128, 96, 3, 3), (16, 192, 1, 1),
-                      (32, 16, 5, 5), (32, 192, 1, 1)]
+    assert isinstance(module, nn.Concat) and module.axis == 1
+    weights = [(name, p.shape) for name, p in module.named_parameters() if name.endswith("weight")]
+    assert weights == [("branch1x1.conv.weight", (64, 192, 1, 1)),
+                       ("branch3x3.reduce.weight", (96, 192, 1, 1)),
+                       ("branch3x3.conv.weight", (128, 96, 3, 3)),
+                       ("branch5x5.reduce.weight", (16, 192, 1, 1)),
+                       ("branch5x5.conv.weight", (32, 16, 5, 5)),
+                       ("branch_pool.proj.weight", (32, 192, 1, 1))]
 
 
 # --- training mode, eval mode and the loss ----------------------------------------------------
@@ -169,7 +173,7 @@ def test_caffe_initialisation():
     assert numpy.all(model.aux1.fc.bias.numpy() == numpy.float32(0.2))
     for classifier in (model.linear, model.aux1.classifier, model.aux2.classifier):
         assert numpy.all(classifier.bias.numpy() == 0)
-    weights = model.inception4e.conv3x3.weight.numpy()        # 160 * 9 inputs: variance 1/fan_in
+    weights = model.inception4e.branch3x3.conv.weight.numpy()        # 160 * 9 inputs: variance 1/fan_in
     assert weights.var() == pytest.approx(1 / (160 * 9), rel=0.02)
 
 
@@ -261,18 +265,20 @@ def test_grayscale_input_channels():
 def test_aux_classifier_layout():
     head = AuxClassifier(512, 1000, 14, 128, 1024, 0.7, numpy.random.default_rng(0), 0)
     assert [type(m).__name__ for m in head.children()] == [
-        "AvgPool2d", "ConvReLU", "Flatten", "Linear", "Dropout", "Linear"]
+        "AvgPool2d", "ConvReLU", "Flatten", "Linear", "ReLU", "Dropout", "Linear"]
     assert head.dropout.p == 0.7 and head.fc.in_features == 2048
 
 
-# --- the same model on another device ---------------------------------------------------------
-def test_forward_on_each_backend_matches_numpy(xp):
-    model = small_model(width=1 / 8).eval()
+# --- the same model on a GPU ----------------------------------------------------------------------
+@pytest.mark.gpu
+@pytest.mark.skipif(not backend.is_gpu_available(), reason=f"needs a GPU: {backend.gpu_unavailable_reason()}")
+def test_forward_on_the_gpu_matches_a_twin_left_on_the_cpu():
+    """Two models from one seed: one moved to the GPU, its twin never moved."""
+    on_cpu, on_gpu = small_model(width=1 / 8).eval(), small_model(width=1 / 8).to("cuda").eval()
+    assert all(p.device == backend.parse_device("cuda") for p in on_gpu.parameters())
     x = images(2, 32)
-    expected = model(x).numpy()
-    model.to(backend.device_of(xp.asarray(x)))
-    got = backend.to_numpy(model(Tensor(xp.asarray(x))).data)
-    numpy.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
+    got = backend.to_numpy(on_gpu(Tensor(x, device="cuda")).data)
+    numpy.testing.assert_allclose(got, on_cpu(Tensor(x)).numpy(), rtol=1e-4, atol=1e-5)
 
 
 # --- PyTorch as a second opinion on the whole wiring ---------------------------------------------
@@ -291,9 +297,9 @@ def torch_googlenet(model, x):
         return h @ torch.from_numpy(layer.weight.numpy()).T + torch.from_numpy(layer.bias.numpy())
 
     def inception(m, h):
-        return torch.cat([conv(m.conv1x1, h), conv(m.conv3x3, conv(m.conv3x3_reduce, h)),
-                          conv(m.conv5x5, conv(m.conv5x5_reduce, h)),
-                          conv(m.pool_proj, tF.max_pool2d(h, 3, 1, 1))], dim=1)
+        return torch.cat([conv(m.branch1x1.conv, h), conv(m.branch3x3.conv, conv(m.branch3x3.reduce, h)),
+                          conv(m.branch5x5.conv, conv(m.branch5x5.reduce, h)),
+                          conv(m.branch_pool.proj, tF.max_pool2d(h, 3, 1, 1))], dim=1)
 
     def aux(head, h):
         kernel = min(5, h.shape[2])

@@ -1,6 +1,7 @@
 """nn: registration and dotted names, train/eval, devices, state_dict round trips and
-their errors, repr, containers, initialisers, layer errors, and gradient checks of a
-small network through the Module API (every parameter, element by element)."""
+their errors, repr, containers, shapes and costs without running (against the real
+forward), initialisers, layer errors, and gradient checks of a small network through
+the Module API (every parameter, element by element)."""
 import numpy
 import pytest
 
@@ -94,9 +95,11 @@ def test_zero_grad_and_default_float32():
 def test_to_moves_parameters_in_place(xp):
     model = TwoLayer(rng=numpy.random.default_rng(0))
     device = "cpu" if xp is numpy else "cuda"
-    weight = model.head.weight
+    weight, before = model.head.weight, model.state_dict()          # NumPy copies
     assert model.to(device) is model and model.head.weight is weight
     assert all(p.device == backend.parse_device(device) for p in model.parameters())
+    for name, value in model.state_dict().items():
+        numpy.testing.assert_array_equal(value, before[name])
     out = model(mg.Tensor(xp.ones((2, 4), dtype=numpy.float32)))
     assert out.device == backend.parse_device(device)
     state = model.state_dict()
@@ -167,6 +170,20 @@ def test_sequential_indexing_slicing_and_length():
         nn.Sequential(3)
 
 
+def test_containers_name_children_by_keyword():
+    rng = numpy.random.default_rng(0)
+    block = nn.Concat(left=nn.Conv2d(4, 2, 1, rng=rng),
+                      right=nn.Sequential(pool=nn.MaxPool2d(3, 1, 1), proj=nn.Conv2d(4, 3, 1, rng=rng)))
+    assert [name for name, _ in block.named_parameters()] == [
+        "left.weight", "left.bias", "right.proj.weight", "right.proj.bias"]
+    assert block.right.proj is block[1][1] and len(block) == 2
+    assert block(mg.randn(1, 4, 3, 3, seed=0)).shape == (1, 5, 3, 3)
+    with pytest.raises(TypeError, match="Sequential: give the modules either all by position or all by keyword"):
+        nn.Sequential(nn.ReLU(), relu=nn.ReLU())
+    with pytest.raises(TypeError, match="Concat: expected a Module, got int"):
+        nn.Concat(a=3)
+
+
 def test_concat_joins_branches_on_channels():
     rng = numpy.random.default_rng(0)
     block = nn.Concat(nn.Conv2d(4, 2, 1, rng=rng), nn.Conv2d(4, 3, 3, padding=1, rng=rng),
@@ -185,6 +202,77 @@ def test_conv_layers_expose_their_shapes():
     pool = nn.MaxPool2d(3, 2)
     assert (pool.kernel_size, pool.stride, pool.padding, pool.ceil_mode) == (3, 2, 0, False)
     assert not isinstance(nn.AvgPool2d(3), nn.MaxPool2d)
+
+
+# --- shapes and costs without running, against the real forward ---------------------------------
+LAYERS_AND_EXAMPLE_SHAPES = [
+    (lambda rng: nn.Linear(6, 4, rng=rng), (6,)),
+    (lambda rng: nn.Conv2d(3, 5, (3, 2), stride=(2, 1), padding=(1, 0), rng=rng), (3, 9, 8)),
+    (lambda rng: nn.MaxPool2d(3, stride=2), (2, 8, 8)),
+    (lambda rng: nn.MaxPool2d(3, stride=2, ceil_mode=True), (2, 8, 8)),             # 4, not 3
+    (lambda rng: nn.MaxPool2d(2, stride=2, padding=1, ceil_mode=True), (2, 5, 5)),  # no window in the padding
+    (lambda rng: nn.AvgPool2d(3, stride=1, padding=1), (2, 5, 6)),
+    (lambda rng: nn.AvgPool2d(5, stride=3, ceil_mode=True), (4, 14, 14)),
+    (lambda rng: nn.GlobalAvgPool2d(), (3, 5, 4)),
+    (lambda rng: nn.LocalResponseNorm(3), (5, 4, 4)),
+    (lambda rng: nn.Dropout(0.5, seed=0), (3, 4, 4)),
+    (lambda rng: nn.ReLU(), (3, 4)),
+    (lambda rng: nn.Flatten(), (3, 4, 5)),
+    (lambda rng: nn.Flatten(start_axis=2), (3, 4, 5)),
+    (lambda rng: nn.Flatten(start_axis=-2), (3, 4, 5)),
+    (lambda rng: small_network(), (3, 6, 6)),
+    (lambda rng: nn.Concat(nn.ReLU(), nn.MaxPool2d((1, 2), stride=1), axis=-1), (2, 3, 3)),
+    (lambda rng: nn.Concat(nn.ReLU(), nn.Flatten(), axis=1), (7,)),
+]
+
+
+@pytest.mark.parametrize("make_layer, example_shape", LAYERS_AND_EXAMPLE_SHAPES)
+def test_output_shape_is_the_shape_forward_gives(make_layer, example_shape):
+    layer = make_layer(numpy.random.default_rng(0)).train()
+    out = layer(mg.randn(2, *example_shape, seed=1))
+    assert out.shape == (2, *layer.output_shape(example_shape))
+
+
+def test_multiply_adds_and_depth_count_the_weighted_layers():
+    rng = numpy.random.default_rng(0)
+    conv = nn.Conv2d(3, 5, (3, 2), stride=(2, 1), padding=(1, 0), rng=rng)
+    out = conv(mg.randn(1, 3, 9, 8, seed=1))
+    assert out.shape == (1, 5, 5, 7)
+    assert conv.multiply_adds((3, 9, 8)) == (5 * 3 * 3 * 2) * (5 * 7) and conv.depth() == 1
+    assert nn.Linear(6, 4).multiply_adds((6,)) == 24 and nn.Linear(6, 4).depth() == 1
+    for layer in (nn.MaxPool2d(2), nn.AvgPool2d(2), nn.GlobalAvgPool2d(), nn.LocalResponseNorm(3),
+                  nn.Dropout(), nn.ReLU(), nn.Flatten()):
+        assert (layer.multiply_adds((3, 4, 4)), layer.depth()) == (0, 0), layer
+    network = small_network()           # conv 3->4 3x3 on 6x6; two 1x1 convs on 3x3; linear 36->5
+    assert network.multiply_adds((3, 6, 6)) == 4 * 3 * 9 * 36 + 2 * (2 * 4 * 9) + 36 * 5
+    assert network.depth() == 1 + 1 + 1            # the Concat counts its longest branch once
+    deeper = nn.Concat(nn.Conv2d(4, 2, 1), nn.Sequential(nn.Conv2d(4, 2, 1), nn.ReLU(), nn.Conv2d(2, 2, 3)))
+    assert deeper.depth() == 2
+
+
+def test_a_module_that_does_not_report_its_shape_is_an_error_not_zero():
+    model = TwoLayer(rng=0)
+    for call in (lambda: model.output_shape((4,)), lambda: model.multiply_adds((4,)), model.depth):
+        with pytest.raises(NotImplementedError, match=r"^TwoLayer does not define "):
+            call()
+    inside = nn.Sequential(nn.Linear(4, 4), TwoLayer(rng=0))
+    with pytest.raises(NotImplementedError, match=r"^TwoLayer does not define multiply_adds"):
+        inside.multiply_adds((4,))
+    with pytest.raises(NotImplementedError, match=r"^TwoLayer does not define depth"):
+        inside.depth()
+
+
+def test_shape_errors_without_running():
+    with pytest.raises(ValueError, match=r"Conv2d\(3, 8, .*expected an example with 3 channels, got shape \(4, 8, 8\)"):
+        nn.Conv2d(3, 8, 3).output_shape((4, 8, 8))
+    with pytest.raises(ValueError, match=r"Linear\(6, 2\): expected an example of shape \(6,\), got \(2, 3\)"):
+        nn.Linear(6, 2).output_shape((2, 3))
+    with pytest.raises(ValueError, match=r"Concat: its branches give shapes \[\(2, 4, 4\), \(2, 2, 2\)\]"):
+        nn.Concat(nn.ReLU(), nn.MaxPool2d(2)).output_shape((2, 4, 4))
+    with pytest.raises(ValueError, match="joins along the batch axis"):
+        nn.Concat(nn.ReLU(), axis=0).output_shape((2, 4, 4))
+    with pytest.raises(ValueError, match="merges the batch axis"):
+        nn.Flatten(start_axis=0).output_shape((2, 4, 4))
 
 
 # --- initialisers -----------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """The Table 1 summary: our counts, computed here independently from the widths,
-the shape walk against the real forward, the reading of the paper's figures and
-the printout."""
+the shape walk against the real forward (and refusing a layer that cannot report
+its shape), the reading of the paper's figures and the printout."""
 import importlib
 import pkgutil
 
@@ -8,12 +8,12 @@ import numpy
 import pytest
 
 import googlenet
-from minigrad import Tensor
+from minigrad import Tensor, nn
 from googlenet import summary
 from googlenet.__main__ import COMMAND_MODULES, available_commands, build_parser, main
 from googlenet.model import GoogLeNet
 from googlenet.paper_figures import agreement, explain, printed
-from googlenet.summary import child_shapes, layer_shapes, row_summaries
+from googlenet.summary import layer_shapes, row_summaries
 from googlenet.table import TABLE_1, row
 
 
@@ -81,7 +81,16 @@ def test_totals(paper_model):
         w * row(n).out_size ** 2 for n, (w, _) in expected.items()) == 1_582_671_872
 
 
-AUX_HEAD_STEPS = ("pool", "conv", "flatten", "fc", "dropout", "classifier")
+AUX_HEAD_STEPS = ("pool", "conv", "flatten", "fc", "relu", "dropout", "classifier")
+
+
+def step_shapes(chain, shape):
+    """(name, output shape, multiply-adds) of each step of a Sequential, from an input of ``shape``."""
+    steps = []
+    for name, step in chain.named_children():
+        steps.append((name, step.output_shape(shape), step.multiply_adds(shape)))
+        shape = steps[-1][1]
+    return steps
 
 
 @pytest.mark.parametrize("head, in_channels", [("aux1", 512), ("aux2", 528)])
@@ -92,9 +101,9 @@ def test_each_auxiliary_head_is_counted_on_its_pooled_4x4_map(paper_model, head,
     shape = next(s for s in layer_shapes(paper_model) if s.name == head)
     assert shape.in_shape == (in_channels, 14, 14)
     assert shape.multiply_adds == expected
-    steps = child_shapes(getattr(paper_model, head), shape.in_shape)
+    steps = step_shapes(getattr(paper_model, head), shape.in_shape)
     assert [(name, out) for name, out, _ in steps] == list(zip(AUX_HEAD_STEPS, [
-        (in_channels, 4, 4), (128, 4, 4), (2048,), (1024,), (1024,), (1000,)]))
+        (in_channels, 4, 4), (128, 4, 4), (2048,), (1024,), (1024,), (1024,), (1000,)]))
     assert sum(madds for _, _, madds in steps) == expected
 
 
@@ -110,6 +119,20 @@ def test_shape_walk_matches_the_real_forward():
             x = out
             taps[s.out_shape] = out
         assert out.shape[1:] == s.out_shape, s.name
+
+
+def test_a_layer_that_cannot_report_its_shape_stops_the_summary():
+    """Not counted as zero: the layer is named."""
+    class Identity(nn.Module):
+        def forward(self, x):
+            return x
+
+    model = GoogLeNet(num_classes=10, width=1 / 16, input_size=32)
+    model.norm1 = Identity()
+    with pytest.raises(NotImplementedError, match="^Identity does not define output_shape"):
+        layer_shapes(model)
+    with pytest.raises(NotImplementedError, match="^Identity does not define"):
+        summary.format_summary(model)
 
 
 # --- the paper's printed figures ---------------------------------------------------------------

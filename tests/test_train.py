@@ -10,9 +10,12 @@ import numpy
 import pytest
 
 from googlenet.__main__ import main
+from googlenet.errors import UserError, check_device, reports_user_errors
+from googlenet.evaluation import evaluate
 from googlenet.train import TrainConfig, Trainer
+from minigrad import nn
 from minigrad.checkpoint import load_checkpoint, save_checkpoint
-from minigrad.data import load_digits
+from minigrad.data import DataError, DataLoader, Dataset, load_digits
 
 TIMING = ("train_seconds", "eval_seconds", "images_per_second")
 
@@ -139,6 +142,34 @@ def test_evaluate_prints_accuracy_and_a_confusion_matrix(trained, capsys):
     matrix = [list(map(int, line.split()[2:])) for line in out.splitlines() if line[:3].strip().isdigit()]
     assert len(matrix) == 10 and sum(map(sum, matrix)) == held_out_size(TrainConfig().held_out)
     assert open(trained / "confusion.png", "rb").read(4) == b"\x89PNG"
+
+
+def test_evaluate_is_the_mean_loss_and_accuracy_in_eval_mode():
+    rng = numpy.random.default_rng(0)
+    data = Dataset(rng.integers(0, 256, (5, 1, 2, 2), dtype=numpy.uint8), numpy.array([0, 2, 1, 1, 0]),
+                   ["a", "b", "c"])
+    model = nn.Sequential(nn.Flatten(), nn.Dropout(0.9, seed=0), nn.Linear(4, 3, rng=rng))   # float32
+    loss, accuracy, predictions = evaluate(model.train(), DataLoader(data, batch_size=2))  # batches 2, 2, 1
+    x = data.images.reshape(5, 4) / 255.0                 # dropout off: the plain linear layer
+    logits = x @ model[2].weight.numpy().T + model[2].bias.numpy()
+    log_probabilities = logits - numpy.log(numpy.exp(logits).sum(axis=1, keepdims=True))
+    assert loss == pytest.approx(-log_probabilities[numpy.arange(5), data.labels].mean(), rel=1e-5)
+    numpy.testing.assert_array_equal(predictions, logits.argmax(axis=1))
+    assert accuracy == (logits.argmax(axis=1) == data.labels).mean()
+    assert model.training and model[1].training            # the mode it had is restored
+
+
+def test_user_errors_are_one_line_with_exit_status_2(capsys):
+    with pytest.raises(UserError, match="unknown device 'tpu'"):
+        check_device("tpu")
+    assert check_device("cpu") == "cpu"
+
+    @reports_user_errors
+    def run(args):
+        raise DataError(f"no data in {args}")
+
+    assert run("nowhere") == 2
+    assert one_error_line(capsys) == "error: no data in nowhere"
 
 
 @pytest.mark.parametrize("argv, message", [

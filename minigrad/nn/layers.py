@@ -2,17 +2,24 @@
 of ``minigrad.functional`` in ``forward``.
 
 Configuration is kept in plain attributes (``conv.in_channels``, ``conv.kernel_size``,
-``pool.stride``...), so a benchmark or a summary can enumerate a model's shapes,
-and ``repr`` shows it the way PyTorch does: ``Conv2d(3, 64, kernel_size=7, stride=2, padding=3)``.
+``pool.stride``...), and ``repr`` shows it the way PyTorch does:
+``Conv2d(3, 64, kernel_size=7, stride=2, padding=3)``.
+
+Every layer also answers, for one example (batch axis left out), without running:
+``output_shape(in_shape)``, ``multiply_adds(in_shape)`` and ``depth()`` (1 for a
+layer with weights, 0 otherwise). Convolutions and pools take their output size
+from ``minigrad.ops._sizes.window`` (one rule, ``conv_output_size``), as their ops do.
 
 Every layer with weights takes ``rng`` (a NumPy ``Generator``; ``None`` means a fresh
 unseeded one): pass one generator to every layer and the whole model is reproducible.
 """
+import math
+
 import numpy
 
 from .. import backend
 from .. import functional as F
-from ..ops._sizes import pair
+from ..ops._sizes import pair, window
 from . import init
 from .module import Module, Parameter
 
@@ -20,6 +27,23 @@ from .module import Module, Parameter
 def _show(values):
     """(3, 3) prints as 3, (3, 5) as (3, 5)."""
     return values[0] if isinstance(values, tuple) and values[0] == values[1] else values
+
+
+class _Weightless(Module):
+    """A layer without weights: no multiply-adds counted, no depth."""
+
+    def multiply_adds(self, in_shape):
+        return 0
+
+    def depth(self):
+        return 0
+
+
+class _ShapePreserving(_Weightless):
+    """A layer without weights whose output has its input's shape (ReLU, LRN, dropout)."""
+
+    def output_shape(self, in_shape):
+        return tuple(in_shape)
 
 
 class Linear(Module):
@@ -37,6 +61,18 @@ class Linear(Module):
         if x.ndim != 2 or x.shape[1] != self.in_features:
             raise ValueError(f"expected input of shape (N, {self.in_features}), got shape {x.shape}")
         return F.linear(x, self.weight, self.bias)
+
+    def output_shape(self, in_shape):
+        if tuple(in_shape) != (self.in_features,):
+            raise ValueError(f"{self!r}: expected an example of shape ({self.in_features},), "
+                             f"got {tuple(in_shape)}")
+        return (self.out_features,)
+
+    def multiply_adds(self, in_shape):
+        return self.weight.size                 # each weight once per example
+
+    def depth(self):
+        return 1
 
     def extra_repr(self):
         return f"{self.in_features}, {self.out_features}" + ("" if self.bias is not None else ", bias=False")
@@ -64,6 +100,21 @@ class Conv2d(Module):
             raise ValueError(f"expected input with {self.in_channels} channels, got shape {x.shape}")
         return F.conv2d(x, self.weight, self.bias, stride=self.stride, padding=self.padding)
 
+    def output_shape(self, in_shape):
+        channels, height, width = in_shape
+        if channels != self.in_channels:
+            raise ValueError(f"{self!r}: expected an example with {self.in_channels} channels, "
+                             f"got shape {tuple(in_shape)}")
+        out = window((height, width), self.kernel_size, self.stride, self.padding).out
+        return (self.out_channels, *out)
+
+    def multiply_adds(self, in_shape):
+        _, out_height, out_width = self.output_shape(in_shape)
+        return self.weight.size * out_height * out_width     # each weight at every output position
+
+    def depth(self):
+        return 1
+
     def extra_repr(self):
         text = (f"{self.in_channels}, {self.out_channels}, kernel_size={_show(self.kernel_size)}, "
                 f"stride={_show(self.stride)}")
@@ -72,7 +123,7 @@ class Conv2d(Module):
         return text + ("" if self.bias is not None else ", bias=False")
 
 
-class _Pool2d(Module):
+class _Pool2d(_Weightless):
     """What max and average pooling share: the window and how it moves."""
 
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False):
@@ -83,6 +134,11 @@ class _Pool2d(Module):
         self.kernel_size = kernel_size
         self.stride = kernel_size if stride is None else stride
         self.padding, self.ceil_mode = padding, ceil_mode
+
+    def output_shape(self, in_shape):
+        channels, height, width = in_shape
+        out = window((height, width), self.kernel_size, self.stride, self.padding, self.ceil_mode).out
+        return (channels, *out)
 
     def extra_repr(self):
         text = f"kernel_size={self.kernel_size}, stride={self.stride}"
@@ -114,14 +170,17 @@ class AvgPool2d(_Pool2d):
         return super().extra_repr() + ("" if self.count_include_pad else ", count_include_pad=False")
 
 
-class GlobalAvgPool2d(Module):
+class GlobalAvgPool2d(_Weightless):
     """Mean over the whole map: (N, C, H, W) -> (N, C, 1, 1)."""
 
     def forward(self, x):
         return F.global_avg_pool2d(x)
 
+    def output_shape(self, in_shape):
+        return (in_shape[0], 1, 1)
 
-class LocalResponseNorm(Module):
+
+class LocalResponseNorm(_ShapePreserving):
     """LRN across channels (alpha divided by size, as in Caffe and PyTorch)."""
 
     def __init__(self, size=5, alpha=1e-4, beta=0.75, k=1.0):
@@ -135,7 +194,7 @@ class LocalResponseNorm(Module):
         return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
 
 
-class Dropout(Module):
+class Dropout(_ShapePreserving):
     """Zero each value with probability p while training (the rest scaled by 1/(1-p));
     the identity in eval mode. The layer owns its generator: ``seed`` makes the masks
     reproducible, ``reseed(seed)`` restarts them (a gradient check needs the same
@@ -160,12 +219,12 @@ class Dropout(Module):
         return f"p={self.p}"
 
 
-class ReLU(Module):
+class ReLU(_ShapePreserving):
     def forward(self, x):
         return F.relu(x)
 
 
-class Flatten(Module):
+class Flatten(_Weightless):
     """(N, C, H, W) -> (N, C*H*W): merge every axis from ``start_axis`` on."""
 
     def __init__(self, start_axis=1):
@@ -174,6 +233,12 @@ class Flatten(Module):
 
     def forward(self, x):
         return F.flatten(x, self.start_axis)
+
+    def output_shape(self, in_shape):
+        start = self.start_axis % (len(in_shape) + 1)     # an axis of the batch: 0 is N
+        if start == 0:
+            raise ValueError(f"{self!r}: merges the batch axis, so an example has no shape of its own")
+        return tuple(in_shape[:start - 1]) + (math.prod(in_shape[start - 1:]),)
 
     def extra_repr(self):
         return "" if self.start_axis == 1 else f"start_axis={self.start_axis}"

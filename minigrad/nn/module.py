@@ -8,6 +8,11 @@ order of assignment, so that
 
 walk the whole tree without the layer writing any bookkeeping. Anything else
 (ints, strings, generators) is a plain attribute.
+
+Each layer also says, without running, what it does to one example's shape and
+what it costs: ``output_shape``, ``multiply_adds`` and ``depth``; containers
+compose their children's. The base class raises NotImplementedError naming the
+class, so a summary never counts an unknown layer as zero.
 """
 import numpy
 
@@ -30,7 +35,8 @@ class Parameter(Tensor):
 
 class Module:
     """Base class of every layer and model: subclasses set attributes in
-    ``__init__`` (after ``super().__init__()``) and write ``forward``."""
+    ``__init__`` (after ``super().__init__()``) and write ``forward`` (and, for a
+    summary, ``output_shape``, ``multiply_adds`` and ``depth``)."""
 
     def __init__(self):
         object.__setattr__(self, "_parameters", {})
@@ -75,6 +81,10 @@ class Module:
         """The direct sub-modules, in the order they were assigned."""
         return iter(self._modules.values())
 
+    def named_children(self):
+        """(attribute name, sub-module) for each direct sub-module, in order."""
+        return iter(self._modules.items())
+
     def named_modules(self, prefix=""):
         """(dotted name, module) for this module ("") and every module below it."""
         yield prefix, self
@@ -99,6 +109,26 @@ class Module:
     def num_parameters(self):
         """How many numbers the model learns."""
         return sum(parameter.size for parameter in self.parameters())
+
+    # --- shapes and costs, without running ------------------------------------------------
+    # Shapes are per example: the batch axis is left out, (C, H, W) or (features,).
+    def output_shape(self, in_shape):
+        """The shape of one example's output, for one example's input of ``in_shape``."""
+        raise self._undefined("output_shape(in_shape)")
+
+    def multiply_adds(self, in_shape):
+        """Multiply-adds of the forward pass on one example of ``in_shape``: each weight
+        times the number of positions it is applied at. Only layers with weights count
+        (pooling, LRN, ReLU and biases do not, as in the GoogLeNet paper's ops column)."""
+        raise self._undefined("multiply_adds(in_shape)")
+
+    def depth(self):
+        """Layers with parameters on the longest path through this module."""
+        raise self._undefined("depth()")
+
+    def _undefined(self, method):
+        return NotImplementedError(f"{type(self).__name__} does not define {method}; a layer "
+                                   f"defines it, a module made of layers composes its children's")
 
     # --- modes, devices, dtypes ---------------------------------------------------------
     def train(self, mode=True):
