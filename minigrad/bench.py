@@ -39,7 +39,7 @@ from typing import NamedTuple
 
 import numpy
 
-from . import backend
+from . import backend, kernels
 from .ops import conv, lrn, pool
 
 TARGETS = {"conv fwd/GEMM": 1.3, "conv bwd/GEMMs": 1.5, "bwd/fwd": 3.0}
@@ -191,6 +191,8 @@ def add_ops_arguments(parser):
                         help="only ops whose name or kind contains one of these (e.g. 3a pool conv1)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     parser.add_argument("--blas-threads", type=int, default=None, help="limit BLAS to this many threads")
+    parser.add_argument("--kernels", choices=sorted(kernels.SETS), default=None,
+                        help="the kernel set to time (default: the device's, numpy on the CPU)")
     parser.add_argument("--quick", action="store_true", help="smoke run: batch 1, one repeat")
 
 
@@ -227,11 +229,12 @@ def run_ops(args, op_shapes, network):
             print(f"error: --only {' '.join(args.only)} matches no op of {network}", file=sys.stderr)
             return 2
     threads = args.blas_threads or os.environ.get("OPENBLAS_NUM_THREADS") or "default"
-    print(f"minigrad ops benchmark, {network}: device {args.device}, batch {args.batch}, {args.image_size}x"
-          f"{args.image_size} input, median of {args.repeats} after a warm-up, float32, "
+    kernel_set = args.kernels or kernels.DEFAULT_FOR_DEVICE[args.device.split(":")[0]]
+    print(f"minigrad ops benchmark, {network}: device {args.device}, kernels {kernel_set}, batch {args.batch}, "
+          f"{args.image_size}x{args.image_size} input, median of {args.repeats} after a warm-up, float32, "
           f"NumPy {numpy.__version__}, BLAS threads {threads}, {os.cpu_count()} CPUs")
     print(HEADER)
-    with _blas_threads(args.blas_threads):
+    with _blas_threads(args.blas_threads), kernels.use(kernel_set):
         rows = time_ops(shapes, args.repeats, args.device, progress=lambda r: print(format_row(*r), flush=True))
     print_summary(rows)
     return 0

@@ -4,12 +4,13 @@ smoke run, and their one-line errors. That minigrad never imports googlenet:
 test_layering.py."""
 import sys
 
+import numpy as np
 import pytest
 
 from googlenet.__main__ import main as googlenet_main
 from googlenet.bench import googlenet_op_shapes
 from googlenet.model import GoogLeNet
-from minigrad import backend, bench, nn
+from minigrad import backend, bench, kernels, nn
 
 GOOGLENET_SHAPES = "googlenet.bench:googlenet_op_shapes"
 
@@ -48,6 +49,17 @@ def test_a_quick_run_times_the_chosen_ops(entry, capsys):
     out = capsys.readouterr().out
     assert "batch 1, 224x224 input, median of 1" in out and "BLAS threads 1" in out
     assert "aux/4a/pool" in out and "1 of 1 ops meet their targets" in out
+
+
+@pytest.mark.parametrize("kernel_set", ["reference", "numpy"])
+def test_the_kernel_set_is_chosen_and_named(kernel_set, monkeypatch, capsys):
+    used = []
+    real_time_op = bench.time_op
+    monkeypatch.setattr(bench, "time_op", lambda *a, **k: used.append(kernels.current(np.zeros(1)))
+                        or real_time_op(*a, **k))
+    assert run_bench("googlenet", ["--quick", "--only", "3a/pool", "--kernels", kernel_set]) == 0
+    assert f"kernels {kernel_set}," in capsys.readouterr().out
+    assert used and set(used) == {kernels.SETS[kernel_set]}
 
 
 @pytest.mark.parametrize("entry", ["googlenet", "minigrad"])
