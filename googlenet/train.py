@@ -23,6 +23,7 @@ import dataclasses
 import json
 import os
 import signal
+import sys
 import time
 
 import numpy
@@ -30,7 +31,7 @@ import numpy
 from minigrad import backend, nn
 from minigrad import functional as F
 from minigrad.autograd import Tensor, no_grad
-from minigrad.checkpoint import atomic_path, load_checkpoint, load_weights, save_checkpoint
+from minigrad.checkpoint import CheckpointError, atomic_path, load_checkpoint, load_weights, save_checkpoint
 from minigrad.data import DataLoader, default_augmentation, load_dataset
 from minigrad.optim import SGD, Adam, WeightAverage, make_schedule
 
@@ -67,6 +68,9 @@ class TrainConfig:
     device: str = "cpu"
     out: str = "runs/googlenet"
     eval_batch_size: int = 200
+
+
+CIFAR10_SIZE = 32
 
 
 def model_options(config, num_classes, channels):
@@ -124,7 +128,8 @@ class Trainer:
         return {name: os.path.join(out, name) for name in ("checkpoint.npz", "metrics.jsonl", "curves.png")}
 
     def save(self):
-        progress = {"epoch": self.epoch, "step": self.step, **self.sums}
+        progress = {"epoch": self.epoch, "step": self.step, "steps": len(self.train_loader),
+                    "images": len(self.train_loader.dataset), **self.sums}
         config = {"train": dataclasses.asdict(self.config), "model": self.options,
                   "data": self.data_info}
         save_checkpoint(self.paths["checkpoint.npz"], self.model.state_dict(),
@@ -133,7 +138,7 @@ class Trainer:
                         {k: numpy.array(v) for k, v in progress.items()}, config)
 
     def restore(self, path):
-        checkpoint = load_checkpoint(path)
+        checkpoint, history = read_run(path)
         load_weights(self.model, checkpoint["model"], source=path)
         self.optimizer.load_state_dict(checkpoint["optimizer"])
         if self.average is not None and checkpoint["average"]:
@@ -141,8 +146,20 @@ class Trainer:
         progress = checkpoint["progress"]
         self.epoch, self.step = int(progress["epoch"]), int(progress["step"])
         self.sums = {key: type(zero)(progress[key]) for key, zero in empty_sums().items()}
-        self.history = [row for row in read_metrics(os.path.join(os.path.dirname(path), "metrics.jsonl"))
-                        if row["epoch"] <= self.epoch]
+        self.history = [row for row in history if row["epoch"] <= self.epoch]
+        if self.step and not self.same_batching(progress):
+            print(f"note: {path} stopped at step {self.step} of epoch {self.epoch + 1}, but the batch "
+                  f"size or the training data changed since; epoch {self.epoch + 1} starts again "
+                  f"from its first batch", file=sys.stderr)
+            self.step, self.sums = 0, empty_sums()
+
+    def same_batching(self, progress):
+        """Whether the saved mid-epoch position still means the same batches: the same
+        number of steps and images (checkpoints older than these entries: the step fits)."""
+        steps, images = len(self.train_loader), len(self.train_loader.dataset)
+        if "steps" not in progress or "images" not in progress:
+            return self.step < steps
+        return (int(progress["steps"]), int(progress["images"])) == (steps, images)
 
     # --- the loop ----------------------------------------------------------------------
     def run(self, after_step=None):
@@ -157,6 +174,8 @@ class Trainer:
                 self.train_epoch(bar, after_step)
                 if self.step == steps:              # the epoch is complete
                     self.finish_epoch(bar)
+                elif not self.stop_requested:       # never loop without progress
+                    raise RuntimeError(f"epoch {self.epoch + 1} ended at step {self.step} of {steps}")
         if self.stop_requested:
             self.save()
             bar.write(f"stopped at epoch {self.epoch + 1}, step {self.step}: checkpoint saved; "
@@ -265,18 +284,54 @@ def write_metrics(path, history):
             file.writelines(json.dumps(row) + "\n" for row in history)
 
 
+METRIC_KEYS = ("epoch", "train_loss", "train_main_loss", "val_loss", "train_accuracy", "val_accuracy")
+
+
 def read_metrics(path):
+    """The rows of ``metrics.jsonl`` (none if it does not exist); a UserError naming the
+    file and line for anything that is not a row this loop wrote."""
     if not os.path.isfile(path):
         return []
-    with open(path) as file:
-        return [json.loads(line) for line in file if line.strip()]
+    rows = []
+    with open(path, encoding="utf-8", errors="replace") as file:
+        for number, line in enumerate(file, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise UserError(f"{path}, line {number}: not JSON ({error.msg}); the file is damaged, "
+                                f"remove it to resume without the earlier epochs' metrics") from None
+            if not isinstance(row, dict) or not all(key in row for key in METRIC_KEYS) \
+                    or not isinstance(row["epoch"], int):
+                raise UserError(f"{path}, line {number}: expected an object with {', '.join(METRIC_KEYS)}")
+            rows.append(row)
+    return rows
+
+
+def read_run(path):
+    """(checkpoint, metrics rows) of the run ``--resume`` names, checked before any slow work:
+    a CheckpointError or UserError naming the file for anything this loop did not write."""
+    checkpoint = load_checkpoint(path)
+    config = checkpoint["config"]
+    if not isinstance(config, dict) or not isinstance(config.get("train"), dict):
+        raise CheckpointError(f"{path}: not a GoogLeNet training checkpoint (its settings are not "
+                              f"a JSON object with a 'train' entry)")
+    progress = checkpoint["progress"]
+    for key in ("epoch", "step", *empty_sums()):
+        value = progress.get(key)
+        if value is None or value.shape != () or value.dtype.kind not in "iuf":
+            raise CheckpointError(f"{path}: progress/{key} is missing or not a number: "
+                                  f"not a checkpoint this training loop wrote")
+    if min(int(progress["epoch"]), int(progress["step"])) < 0:
+        raise CheckpointError(f"{path}: progress/epoch and progress/step must be at least 0")
+    return checkpoint, read_metrics(os.path.join(os.path.dirname(path), "metrics.jsonl"))
 
 
 def plot_history(path, history):
     from minigrad.viz import plot_curves
-    keys = ("epoch", "train_loss", "train_main_loss", "val_loss", "train_accuracy", "val_accuracy")
     with atomic_path(path) as temporary:
-        plot_curves([{k: row[k] for k in keys} for row in history], temporary)
+        plot_curves([{k: row[k] for k in METRIC_KEYS} for row in history], temporary)
 
 
 # --- the command line ---------------------------------------------------------------------
@@ -346,7 +401,7 @@ def config_from_args(args):
     names = {field.name for field in dataclasses.fields(TrainConfig)}
     settings = {}
     if args.resume:
-        saved = load_checkpoint(args.resume)["config"].get("train", {})
+        saved = read_run(args.resume)[0]["config"]["train"]
         settings.update({k: v for k, v in saved.items() if k in names})
     settings.update({k: v for k, v in vars(args).items() if k in names})
     config = TrainConfig(**settings)
@@ -357,7 +412,24 @@ def config_from_args(args):
         raise UserError(f"--channels must be 1 (grey) or 3 (colour), got {config.channels}")
     if not 0 < config.held_out < 1:
         raise UserError(f"--held-out must lie between 0 and 1, got {config.held_out}")
+    if config.data == "cifar10" and config.image_size != CIFAR10_SIZE:
+        raise UserError(f"--image-size {config.image_size}: CIFAR-10's images are {CIFAR10_SIZE}x"
+                        f"{CIFAR10_SIZE}; leave --image-size out (or give {CIFAR10_SIZE})")
+    check_output_folder(config.out)
     return config
+
+
+def check_output_folder(out):
+    """``--out`` must be a folder that exists or can be made, and can be written to."""
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise UserError(f"--out {out}: is a file, not a folder")
+    existing = os.path.abspath(out)
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise UserError(f"--out {out}: {existing} is a file, so no folder can be made there")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(f"--out {out}: {existing} is not writable")
 
 
 @reports_user_errors
