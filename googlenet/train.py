@@ -299,8 +299,9 @@ def read_metrics(path):
                 continue
             try:
                 row = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise UserError(f"{path}, line {number}: not JSON ({error.msg}); the file is damaged, "
+            except (json.JSONDecodeError, RecursionError) as error:   # RecursionError: [[[[...]]]]
+                reason = error.msg if isinstance(error, json.JSONDecodeError) else "nested too deeply"
+                raise UserError(f"{path}, line {number}: not JSON ({reason}); the file is damaged, "
                                 f"remove it to resume without the earlier epochs' metrics") from None
             if not isinstance(row, dict) or not all(key in row for key in METRIC_KEYS) \
                     or not isinstance(row["epoch"], int):

@@ -184,3 +184,35 @@ def test_cifar10_at_another_image_size_is_refused_before_anything_is_made(tmp_pa
                  "--out", str(out)]) == 2
     assert "--image-size 64: CIFAR-10's images are 32x32" in error_line(capsys)
     assert not out.exists()
+
+
+# --- fuzzing the metrics reader ----------------------------------------------------------------
+VALID_ROW = json.dumps(dict(epoch=1, train_loss=2.3, train_main_loss=2.2, val_loss=2.1,
+                            train_accuracy=0.1, val_accuracy=0.12, lr=0.01)) + "\n"
+
+
+def mutations():
+    """Bytes that were a valid metrics.jsonl: truncated, bit-flipped, spliced with junk."""
+    valid = (VALID_ROW * 3).encode()
+    cut = st.integers(0, len(valid)).map(lambda n: valid[:n])
+    flipped = st.tuples(st.integers(0, len(valid) - 1), st.integers(0, 7)).map(
+        lambda f: valid[:f[0]] + bytes([valid[f[0]] ^ (1 << f[1])]) + valid[f[0] + 1:])
+    spliced = st.tuples(st.integers(0, len(valid)), st.binary(max_size=40)).map(
+        lambda s: valid[:s[0]] + s[1] + valid[s[0]:])
+    nested = st.integers(1, 100_000).map(lambda depth: b"[" * depth + b"]" * depth + b"\n")
+    return st.one_of(cut, flipped, spliced, nested, st.binary(max_size=200))
+
+
+@settings(max_examples=150, deadline=None)
+@given(content=mutations())
+def test_the_metrics_reader_only_ever_raises_a_user_error(tmp_path_factory, content):
+    from googlenet.errors import UserError
+    from googlenet.train import read_metrics
+    path = tmp_path_factory.mktemp("m") / "metrics.jsonl"
+    path.write_bytes(content)
+    try:
+        rows = read_metrics(str(path))
+    except UserError as error:
+        assert str(path) in str(error)
+    else:
+        assert all(isinstance(row, dict) and isinstance(row["epoch"], int) for row in rows)
