@@ -218,6 +218,33 @@ class Tensor:
 
         ``grad`` is the upstream gradient; it may be omitted for a one-element tensor.
         """
+        for _ in self.backward_steps(grad):
+            pass
+
+    def backward_steps(self, grad=None):
+        """``backward`` one tensor at a time, for watching it work (the first lesson does).
+
+        Yields ``(tensor, gradient)`` for each tensor of the graph, outputs first, at the
+        moment its gradient is complete (every path from ``self`` to it has delivered its
+        share), just before that gradient is sent on to the tensor's inputs. Leaves (and
+        tensors that ``retain_grad``) have their ``.grad`` updated when they are yielded.
+        """
+        return self._backward_walk({id(self): self._upstream_gradient(grad)})   # errors now, not lazily
+
+    def _backward_walk(self, pending):
+        needs_grad = lambda tensor: tensor.requires_grad
+        for tensor in reversed(graph_order(self, follow=needs_grad)):  # outputs first
+            g = pending.pop(id(tensor), None)
+            if g is None:
+                continue
+            if tensor._node is None or tensor._retains_grad:
+                tensor.grad = g.copy() if tensor.grad is None else tensor.grad + g
+            yield tensor, g
+            if tensor._node is not None:
+                _send_to_inputs(tensor._node, g, pending)
+
+    def _upstream_gradient(self, grad):
+        """``grad`` as an array of this tensor's shape, dtype and device (ones if None)."""
         if not self.requires_grad:
             raise RuntimeError("backward(): this tensor does not require grad "
                                "(no input had requires_grad=True, or it was made under no_grad)")
@@ -233,16 +260,7 @@ class Tensor:
         grad = xp.asarray(grad, dtype=self.dtype)     # a list of floats keeps full precision
         if grad.shape != self.shape:
             raise ValueError(f"backward(): gradient shape {grad.shape} != tensor shape {self.shape}")
-        pending = {id(self): grad}
-        needs_grad = lambda tensor: tensor.requires_grad
-        for tensor in reversed(graph_order(self, follow=needs_grad)):  # outputs first
-            g = pending.pop(id(tensor), None)
-            if g is None:
-                continue
-            if tensor._node is None or tensor._retains_grad:
-                tensor.grad = g.copy() if tensor.grad is None else tensor.grad + g
-            if tensor._node is not None:
-                _send_to_inputs(tensor._node, g, pending)
+        return grad
 
     def zero_grad(self):
         self.grad = None

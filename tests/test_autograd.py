@@ -289,3 +289,27 @@ def test_backward_with_a_list_keeps_float64_precision():
     (x * 1.0).backward([0.1, 0.2])
     assert x.grad.dtype == numpy.float64
     assert x.grad.tolist() == [0.1, 0.2]          # not 0.10000000149 (a float32 detour)
+
+
+def test_backward_steps_yields_each_tensor_once_its_gradient_is_complete():
+    x = Tensor(numpy.array([2.0, 3.0]), requires_grad=True)
+    y = x * x                     # used twice below: its gradient arrives along two paths
+    z = (y + y * 3.0).sum()
+    steps = list(z.backward_steps())
+    order = [tensor for tensor, _ in steps]
+    assert order[0] is z and order[-1] is x
+    assert sum(t is y for t in order) == 1                       # y appears once, complete
+    gradient_of = {id(t): g for t, g in steps}
+    numpy.testing.assert_array_equal(gradient_of[id(y)], [4.0, 4.0])   # 1 + 3 from the two paths
+    numpy.testing.assert_array_equal(gradient_of[id(x)], [16.0, 24.0])  # 4 * 2x
+    numpy.testing.assert_array_equal(x.grad, [16.0, 24.0])
+
+
+def test_backward_steps_is_lazy_and_updates_leaves_as_it_goes():
+    x = Tensor(numpy.array([1.0]), requires_grad=True)
+    steps = (x * 2.0).sum().backward_steps()
+    next(steps)                                                  # the sum
+    assert x.grad is None
+    for tensor, _ in steps:
+        if tensor is x:
+            numpy.testing.assert_array_equal(x.grad, [2.0])
