@@ -55,9 +55,24 @@ def _describe(tensor):
     return f"{shape} {tensor.dtype}"
 
 
-def _tensor_label(tensor, name):
+def _numbers(array):
+    """A short text of a small array's values: '3', '[1 -2.5]'; '' for more than 6 values."""
+    array = backend.to_numpy(array)
+    if array.size > 6:
+        return ""
+    if array.size == 1:
+        return f"{array.item():.4g}"
+    return numpy.array2string(array, separator=" ", formatter={"float_kind": lambda v: f"{v:.4g}"})
+
+
+def _tensor_label(tensor, name, values=False, gradients=None):
     lines = [] if name is None else [name]
-    if tensor.is_leaf and not tensor.requires_grad and tensor.size == 1:
+    if values and tensor.size <= 6:
+        lines.append(f"value {_numbers(tensor.data)}")
+        gradient = (gradients or {}).get(id(tensor), tensor.grad)
+        if gradient is not None:
+            lines.append(f"grad {_numbers(gradient)}")
+    elif tensor.is_leaf and not tensor.requires_grad and tensor.size == 1:
         lines.append(f"{backend.to_numpy(tensor.data).item():g}")   # a constant such as the 2 in x * 2
     lines.append(_describe(tensor))
     return "\n".join(lines)
@@ -85,13 +100,15 @@ def _quote(text):
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
-def to_dot(tensor, names=None, rankdir="LR"):
+def to_dot(tensor, names=None, rankdir="LR", values=False, gradients=None):
     """Graphviz DOT text of the graph that produced ``tensor``.
 
     Tensors are boxes labelled with their name (from ``names``), shape and dtype:
     leaves that receive a gradient are blue, constants dashed, the output yellow.
     Ops are grey ellipses labelled with the op's name. Edges follow the data:
-    input -> op -> output.
+    input -> op -> output. ``values=True`` adds each small tensor's value and
+    gradient (its ``.grad``, or the array ``gradients`` maps its ``id`` to: what
+    ``Tensor.backward_steps`` has delivered so far).
     """
     lookup = _name_lookup(names)
     tensors = graph_tensors(tensor)
@@ -99,7 +116,7 @@ def to_dot(tensor, names=None, rankdir="LR"):
     lines = ["digraph minigrad {", f"  rankdir={rankdir};",
              '  node [fontname="Helvetica", fontsize=10];']
     for t in tensors:
-        label = _quote(_tensor_label(t, lookup.get(id(t))))
+        label = _quote(_tensor_label(t, lookup.get(id(t)), values, gradients))
         lines.append(f"  {ids[id(t)]} [label={label}, {_DOT_STYLE[_kind(t, tensor)]}];")
     for t in tensors:
         if t._node is None:
@@ -144,8 +161,8 @@ def _finish(fig, path):
     return path
 
 
-def draw_graph(tensor, path=None, names=None, engine="auto"):
-    """Draw the graph behind ``tensor``.
+def draw_graph(tensor, path=None, names=None, engine="auto", values=False, gradients=None):
+    """Draw the graph behind ``tensor`` (``values``, ``gradients``: as in ``to_dot``).
 
     ``engine``: ``"dot"`` (Graphviz's program), ``"matplotlib"`` (a layered layout),
     or ``"auto"``: dot when installed. With ``path`` the picture is written there (the
@@ -156,9 +173,9 @@ def draw_graph(tensor, path=None, names=None, engine="auto"):
         raise ValueError(f"draw_graph: engine must be 'auto', 'dot' or 'matplotlib', got {engine!r}")
     use_dot = engine == "dot" or (engine == "auto" and shutil.which("dot") is not None)
     if not use_dot:
-        return _finish(_draw_layers(tensor, _name_lookup(names)), path)
+        return _finish(_draw_layers(tensor, _name_lookup(names), values, gradients), path)
     suffix = os.path.splitext(str(path))[1].lstrip(".").lower() if path is not None else ""
-    image = _render_with_dot(to_dot(tensor, names), suffix or "png")
+    image = _render_with_dot(to_dot(tensor, names, values=values, gradients=gradients), suffix or "png")
     if path is not None:
         with open(path, "wb") as file:
             file.write(image)
@@ -188,13 +205,13 @@ def _layers(tensors):
     return column
 
 
-def _draw_layers(root, lookup):
+def _draw_layers(root, lookup, values=False, gradients=None):
     """The graph as a matplotlib figure: columns left to right, boxes and arrows."""
     plt = _pyplot()
     tensors = graph_tensors(root)
     column = _layers(tensors)
     # Boxes: every tensor, and one op box (column - 1) for every computed tensor.
-    boxes = [(id(t), column[id(t)], _tensor_label(t, lookup.get(id(t))), _kind(t, root))
+    boxes = [(id(t), column[id(t)], _tensor_label(t, lookup.get(id(t)), values, gradients), _kind(t, root))
              for t in tensors]
     boxes += [(("op", id(t)), column[id(t)] - 1, t._node.name, "op")
               for t in tensors if t._node is not None]

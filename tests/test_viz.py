@@ -176,3 +176,17 @@ def test_image_grid_titles_and_bad_shape():
     viz._pyplot().close(fig)
     with pytest.raises(ValueError, match=r"image_grid: expected images of shape .* got \(4, 4\)"):
         viz.image_grid(numpy.zeros((4, 4)))
+
+
+def test_values_and_gradients_on_the_nodes():
+    x = Tensor(numpy.array([2.0, 3.0]), requires_grad=True)
+    z = (x * x).sum()
+    text = viz.to_dot(z, names={x: "x"}, values=True)
+    assert "value [2 3]" in text and "value 13" in text and "grad" not in text
+    steps = z.backward_steps()
+    tensor, gradient = next(steps)                       # the sum, with the upstream gradient 1
+    text = viz.to_dot(z, values=True, gradients={id(tensor): gradient})
+    assert "value 13\\ngrad 1" in text
+    for _ in steps:
+        pass
+    assert "grad [4 6]" in viz.to_dot(z, values=True)    # x.grad after the walk

@@ -1,0 +1,29 @@
+"""The course's machinery: the exercise checkers and the notebook builder.
+
+The lessons live in ``notebooks/NN_name.py`` (jupytext "percent" files: plain
+Python, runnable with ``python notebooks/NN_name.py``). Exercise solutions sit
+between ``### BEGIN SOLUTION exercise N.M: what`` and ``### END SOLUTION`` lines;
+
+    python -m minigrad.lessons build
+
+writes two notebooks per lesson: ``notebooks/student/`` (each solution replaced by
+``raise NotImplementedError("exercise N.M: what")``) and ``notebooks/solutions/``.
+
+A lesson checks an exercise with ``check.exercise("N.M", the_learners_function)``,
+which prints one of: not implemented yet / wrong (which input, which element,
+expected and got, the relative error, a hint) / correct (with the error size).
+``MINIGRAD_FAST=1`` shrinks every lesson's sizes and repeats (the test suite runs
+them so); ``MINIGRAD_LESSONS_STRICT=1`` makes a verdict other than "correct" an
+exception (the test suite runs the solution notebooks so).
+"""
+import os
+
+
+def fast():
+    """True when ``MINIGRAD_FAST=1``: lessons use their small sizes and few repeats."""
+    return os.environ.get("MINIGRAD_FAST", "0") not in ("", "0")
+
+
+def pick(full, small):
+    """``small`` when running fast (tests, CI), else ``full``: ``epochs = pick(5, 1)``."""
+    return small if fast() else full
