@@ -58,6 +58,11 @@ def exercise(number, attempt):
     return report(verdict(number, attempt))
 
 
+def hint(text):
+    """A ``hints`` function that always adds ``text``: the usual mistake of an exercise."""
+    return lambda *_: "Hint: " + text
+
+
 def join(*parts):
     """The non-empty parts of a message, one space apart."""
     return " ".join(part.strip() for part in parts if part and part.strip())

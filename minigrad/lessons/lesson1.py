@@ -6,7 +6,7 @@ gradient per input, and the checker compares it with central differences.
 """
 import numpy
 
-from .check import backward_cases, registers
+from .check import backward_cases, hint, registers
 
 
 def mul_forward(a, b):
@@ -43,11 +43,6 @@ def _pair(seed, b_away_from_zero=False):
     if b_away_from_zero:                       # a divisor near 0 would make the check meaningless
         b = rng.uniform(0.5, 2.0, (3, 4)) * rng.choice([-1, 1], (3, 4))
     return {"a (3, 4), b (3, 4)": {"a": rng.standard_normal((3, 4)), "b": b}}
-
-
-def hint(text):
-    """A hints function that always adds ``text`` (the usual mistake of an exercise)."""
-    return lambda *_: "Hint: " + text
 
 
 @registers("1.1", "mul backward")
