@@ -12,6 +12,8 @@ from googlenet.bench import googlenet_op_shapes
 from googlenet.model import GoogLeNet
 from minigrad import backend, bench, kernels, nn
 
+from conftest import KERNEL_SETS, skip_without_twin
+
 GOOGLENET_SHAPES = "googlenet.bench:googlenet_op_shapes"
 
 
@@ -51,8 +53,9 @@ def test_a_quick_run_times_the_chosen_ops(entry, capsys):
     assert "aux/4a/pool" in out and "1 of 1 ops meet their targets" in out
 
 
-@pytest.mark.parametrize("kernel_set", ["reference", "numpy"])
+@pytest.mark.parametrize("kernel_set", KERNEL_SETS)
 def test_the_kernel_set_is_chosen_and_named(kernel_set, monkeypatch, capsys):
+    skip_without_twin(kernel_set)
     used = []
     real_time_op = bench.time_op
     monkeypatch.setattr(bench, "time_op", lambda *a, **k: used.append(kernels.current(np.zeros(1)))

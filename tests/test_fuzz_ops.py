@@ -11,6 +11,8 @@ from hypothesis.extra.numpy import arrays
 from minigrad import kernels
 from minigrad.ops import conv, elementwise, linalg, loss, lrn, pool, reduce
 
+from conftest import KERNEL_SETS, skip_without_twin
+
 torch = pytest.importorskip("torch")
 tF = torch.nn.functional
 
@@ -136,21 +138,23 @@ def test_matmul_and_linear(a, b, bias):
             "linear", sums=True)
 
 
-@pytest.mark.parametrize("name", ["reference", "numpy"])
+@pytest.mark.parametrize("name", KERNEL_SETS)
 @FUZZ
 @given(x=special_arrays((2, 2, 5, 5)), W=special_arrays((3, 2, 3, 3)), b=special_arrays((3,)))
 def test_conv2d(name, x, W, b):
+    skip_without_twin(name)
     with kernels.use(name):
         compare(lambda x, W, b: conv.conv2d_forward(x, W, b, stride=2, padding=1), conv.conv2d_backward,
                 lambda x, W, b: tF.conv2d(x, W, b, stride=2, padding=1), (x, W, b), f"conv2d on {name}",
                 sums=True)
 
 
-@pytest.mark.parametrize("name", ["reference", "numpy"])
+@pytest.mark.parametrize("name", KERNEL_SETS)
 @FUZZ
 @given(x=special_arrays((2, 2, 5, 6)), ceil_mode=st.booleans(), padding=st.integers(0, 1))
 def test_pooling(name, x, ceil_mode, padding):
     params = dict(kernel_size=3, stride=2, padding=padding, ceil_mode=ceil_mode)
+    skip_without_twin(name)
     with kernels.use(name):
         compare(lambda x: pool.max_pool2d_forward(x, **params), pool.max_pool2d_backward,
                 lambda t: tF.max_pool2d(t, **params), (x,), f"max_pool2d on {name}")
@@ -160,10 +164,11 @@ def test_pooling(name, x, ceil_mode, padding):
                 lambda t: t.mean((2, 3), keepdim=True), (x,), "global_avg_pool2d", sums=True)
 
 
-@pytest.mark.parametrize("name", ["reference", "numpy"])
+@pytest.mark.parametrize("name", KERNEL_SETS)
 @FUZZ
 @given(x=special_arrays((2, 6, 2, 2)))
 def test_lrn(name, x):
+    skip_without_twin(name)
     with kernels.use(name):
         compare(lambda x: lrn.lrn_forward(x, 5, 1e-4, 0.75, 1.0), lrn.lrn_backward,
                 lambda t: tF.local_response_norm(t, 5, 1e-4, 0.75, 1.0), (x,), f"lrn on {name}")

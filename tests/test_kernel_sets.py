@@ -1,5 +1,6 @@
-"""The kernel sets agree: every op's forward and backward on the numpy set against the
-reference set, on random configurations and random memory layouts (hypothesis).
+"""The kernel sets agree: every op's forward and backward on the numpy and cuda sets
+(the cuda kernels through their CPU twin) against the reference set, on random
+configurations and random memory layouts (hypothesis).
 
 The reference set is checked against plain loops and PyTorch in test_conv.py,
 test_pool.py and test_lrn.py; here it is the oracle. Inputs and upstream gradients
@@ -15,6 +16,10 @@ from minigrad import Tensor, kernels
 from minigrad.ops import conv, lrn, pool
 from minigrad.ops._sizes import conv_output_size
 
+from conftest import available_kernel_sets, skip_without_twin
+
+FAST_SETS = ["numpy", "cuda"]
+
 LAYOUTS = {  # the same (N, C, H, W) values lying in memory in different orders
     "NCHW": lambda a: a,
     "CHWN": lambda a: np.ascontiguousarray(a.transpose(1, 2, 3, 0)).transpose(3, 0, 1, 2),
@@ -24,10 +29,11 @@ LAYOUTS = {  # the same (N, C, H, W) values lying in memory in different orders
 layouts = st.sampled_from(sorted(LAYOUTS))
 
 
-def on_both_sets(forward, backward, inputs, gy_seed, in_layout, gy_layout):
-    """(y, grads) of the pair on each set: {"reference": ..., "numpy": ...}."""
+def on_both_sets(fast, forward, backward, inputs, gy_seed, in_layout, gy_layout):
+    """(y, grads) of the pair on the reference set and on the ``fast`` one: {name: ...}."""
+    skip_without_twin(fast)
     results = {}
-    for name in ("reference", "numpy"):
+    for name in ("reference", fast):
         with kernels.use(name):
             y, cache = forward(*[LAYOUTS[in_layout](a) if a is not None and a.ndim == 4 else a
                                  for a in inputs])
@@ -38,7 +44,7 @@ def on_both_sets(forward, backward, inputs, gy_seed, in_layout, gy_layout):
 
 
 def assert_sets_agree(results, rtol=1e-12):
-    (y_ref, grads_ref), (y, grads) = results["reference"], results["numpy"]
+    (y_ref, grads_ref), (y, grads) = results.values()
     assert y.shape == y_ref.shape and y.dtype == y_ref.dtype
     np.testing.assert_allclose(y, y_ref, rtol=rtol, atol=rtol)
     assert len(grads) == len(grads_ref)
@@ -61,11 +67,12 @@ def windows(draw, max_size=12, pooling=False):
     return h, w, kernel, stride, padding
 
 
+@pytest.mark.parametrize("fast", FAST_SETS)
 @settings(max_examples=60, deadline=None)
 @given(n=st.integers(1, 3), c=st.integers(1, 4), f=st.integers(1, 4), geometry=windows(),
        pointwise=st.booleans(), bias=st.booleans(), in_layout=layouts, gy_layout=layouts,
        seed=st.integers(0, 2**31))
-def test_conv2d(n, c, f, geometry, pointwise, bias, in_layout, gy_layout, seed):
+def test_conv2d(fast, n, c, f, geometry, pointwise, bias, in_layout, gy_layout, seed):
     h, w, kernel, stride, padding = geometry
     if pointwise:         # the numpy set's 1x1 routes: x itself is the column matrix
         kernel, stride, padding = (1, 1), (1, 1), (0, 0)
@@ -77,29 +84,32 @@ def test_conv2d(n, c, f, geometry, pointwise, bias, in_layout, gy_layout, seed):
     def forward(x, W, b):
         return conv.conv2d_forward(x, W, b, stride=stride, padding=padding)
 
-    assert_sets_agree(on_both_sets(forward, conv.conv2d_backward, (x, W, b), seed + 1, in_layout, gy_layout))
+    assert_sets_agree(on_both_sets(fast, forward, conv.conv2d_backward, (x, W, b), seed + 1, in_layout,
+                                   gy_layout))
 
 
+@pytest.mark.parametrize("fast", FAST_SETS)
 @settings(max_examples=60, deadline=None)
 @given(n=st.integers(1, 3), c=st.integers(1, 4), geometry=windows(pooling=True), ceil_mode=st.booleans(),
        count_include_pad=st.booleans(), in_layout=layouts, gy_layout=layouts, seed=st.integers(0, 2**31))
-def test_pooling(n, c, geometry, ceil_mode, count_include_pad, in_layout, gy_layout, seed):
+def test_pooling(fast, n, c, geometry, ceil_mode, count_include_pad, in_layout, gy_layout, seed):
     h, w, kernel, stride, padding = geometry
     x = np.random.default_rng(seed).standard_normal((n, c, h, w))
     max_pool = lambda x: pool.max_pool2d_forward(x, kernel, stride, padding, ceil_mode)
     avg_pool = lambda x: pool.avg_pool2d_forward(x, kernel, stride, padding, ceil_mode, count_include_pad)
-    assert_sets_agree(on_both_sets(max_pool, pool.max_pool2d_backward, (x,), seed + 1, in_layout, gy_layout))
-    assert_sets_agree(on_both_sets(avg_pool, pool.avg_pool2d_backward, (x,), seed + 2, in_layout, gy_layout))
+    assert_sets_agree(on_both_sets(fast, max_pool, pool.max_pool2d_backward, (x,), seed + 1, in_layout, gy_layout))
+    assert_sets_agree(on_both_sets(fast, avg_pool, pool.avg_pool2d_backward, (x,), seed + 2, in_layout, gy_layout))
 
 
+@pytest.mark.parametrize("fast", FAST_SETS)
 @settings(max_examples=40, deadline=None)
 @given(n=st.integers(1, 3), c=st.integers(1, 9), h=st.integers(1, 5), size=st.integers(1, 7),
        alpha=st.floats(1e-4, 2.0), beta=st.floats(0.25, 1.0), k=st.floats(0.5, 3.0),
        in_layout=layouts, gy_layout=layouts, seed=st.integers(0, 2**31))
-def test_lrn(n, c, h, size, alpha, beta, k, in_layout, gy_layout, seed):
+def test_lrn(fast, n, c, h, size, alpha, beta, k, in_layout, gy_layout, seed):
     x = np.random.default_rng(seed).standard_normal((n, c, h, h + 1))
     forward = lambda x: lrn.lrn_forward(x, size, alpha, beta, k)
-    assert_sets_agree(on_both_sets(forward, lrn.lrn_backward, (x,), seed + 1, in_layout, gy_layout),
+    assert_sets_agree(on_both_sets(fast, forward, lrn.lrn_backward, (x,), seed + 1, in_layout, gy_layout),
                       rtol=1e-10)
 
 
@@ -108,15 +118,16 @@ def test_max_pool_ties_go_to_the_first_maximum_on_both_sets():
     x[0, 0, 1, 1] = x[0, 0, 2, 2] = 1.0            # two maxima in the one 3x3 window
     expected = np.zeros_like(x)
     expected[0, 0, 1, 1] = 5.0
-    for name in kernels.SETS:
+    for name in available_kernel_sets():
         with kernels.use(name):
             _, cache = pool.max_pool2d_forward(x, 3)
         (gx,) = pool.max_pool2d_backward(np.full((1, 1, 1, 1), 5.0), cache)
         np.testing.assert_array_equal(gx, expected, err_msg=name)
 
 
-@pytest.mark.parametrize("name", ["reference", "numpy"])
+@pytest.mark.parametrize("name", ["reference", *FAST_SETS])
 def test_each_set_keeps_float32(name):
+    skip_without_twin(name)
     rng = np.random.default_rng(0)
     x = rng.standard_normal((2, 3, 7, 7)).astype(np.float32)
     W, b = rng.standard_normal((4, 3, 3, 3)).astype(np.float32), np.zeros(4, np.float32)
@@ -146,7 +157,7 @@ def test_a_whole_network_gives_the_same_logits_and_gradients_on_both_sets():
         return out.item(), W1.grad.copy(), W2.grad.copy()
 
     results = {}
-    for name in kernels.SETS:
+    for name in available_kernel_sets():
         W1.grad = W2.grad = None
         with kernels.use(name):
             results[name] = run()
@@ -177,14 +188,14 @@ def test_default_set_and_use():
 
 
 def test_unknown_set_is_named():
-    with pytest.raises(ValueError, match=r"unknown kernel set 'fast': expected one of reference, numpy"):
+    with pytest.raises(ValueError, match=r"unknown kernel set 'fast': expected one of reference, numpy, cuda"):
         with kernels.use("fast"):
             pass
 
 
 def test_output_sizes_agree_with_the_one_rule():
     x = np.zeros((1, 1, 7, 7))
-    for name in kernels.SETS:
+    for name in available_kernel_sets():
         with kernels.use(name):
             y, _ = pool.max_pool2d_forward(x, 3, 2, 0, ceil_mode=True)
         assert y.shape[2:] == (conv_output_size(7, 3, 2, 0, ceil_mode=True),) * 2

@@ -13,6 +13,8 @@ from minigrad import backend, kernels, nn
 from minigrad.gradcheck import gradcheck
 from minigrad.ops.lrn import lrn_backward, lrn_forward
 
+from conftest import KERNEL_SETS, skip_without_twin
+
 
 def window(c, channels, size):
     """Channels c - size//2 ... c + (size-1)//2 that exist (PyTorch's window)."""
@@ -83,13 +85,14 @@ def test_module_gradcheck_and_float32_kept():
     assert layer(mg.tensor(x.astype(numpy.float32))).dtype == numpy.float32
 
 
-@pytest.mark.parametrize("kernel_set_name", ["reference", "numpy"])
+@pytest.mark.parametrize("kernel_set_name", KERNEL_SETS)
 @settings(max_examples=30, deadline=None)
 @given(n=st.integers(1, 3), channels=st.integers(1, 9), h=st.integers(1, 4), size=st.integers(1, 7),
        alpha=st.sampled_from([1e-4, 0.1, 1.0, 10.0]), beta=st.sampled_from([0.5, 0.75, 1.0]),
        k=st.sampled_from([0.5, 1.0, 2.0]), seed=st.integers(0, 2**16))
 def test_property_matches_loops_and_shrinks(kernel_set_name, n, channels, h, size, alpha, beta, k, seed):
     x = numpy.random.default_rng(seed).standard_normal((n, channels, h, h)) * 3
+    skip_without_twin(kernel_set_name)
     with kernels.use(kernel_set_name):
         out, _ = lrn_forward(x, size=size, alpha=alpha, beta=beta, k=k)
     numpy.testing.assert_allclose(out, naive_lrn(x, size, alpha, beta, k), rtol=1e-12)

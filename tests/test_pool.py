@@ -15,6 +15,8 @@ from minigrad.gradcheck import gradcheck
 from minigrad.ops import pool
 from minigrad.ops._sizes import conv_output_size
 
+from conftest import KERNEL_SETS, skip_without_twin
+
 
 def pair(v):
     return (v, v) if isinstance(v, int) else tuple(v)
@@ -159,7 +161,7 @@ def pool_cases(draw):
             draw(st.integers(0, 2**31)))
 
 
-@pytest.mark.parametrize("kernel_set_name", ["reference", "numpy"])
+@pytest.mark.parametrize("kernel_set_name", KERNEL_SETS)
 @settings(max_examples=40, deadline=None)
 @given(pool_cases())
 def test_property_loops_and_torch(kernel_set_name, case):
@@ -170,6 +172,7 @@ def test_property_loops_and_torch(kernel_set_name, case):
     (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
     gy = rng.standard_normal((n, c, out_size(h, kh, sh, ph, ceil_mode), out_size(w, kw, sw, pw, ceil_mode)))
     expected = naive_pools(x, kernel, stride, padding, ceil_mode, include, gy)
+    skip_without_twin(kernel_set_name)
     with kernels.use(kernel_set_name):
         ours = run_pair(np, "max", x, gy, kernel, stride, padding, ceil_mode) + \
             run_pair(np, "avg", x, gy, kernel, stride, padding, ceil_mode, include)

@@ -4,6 +4,9 @@
                 learner reads first, and the oracle the tests hold the others to
     numpy       fast array code (memory layouts, one GEMM per convolution); it
                 also runs on CuPy arrays, which makes it the "generic" GPU path
+    cuda        hand-written CUDA C kernels (cuda/*.cu) launched through CuPy; on
+                NumPy arrays they run on the CPU through their g++-compiled twin
+                (slow: for testing the kernels without a GPU)
 
 Each set offers, for arrays in (N, C, H, W) order and a ``Window`` (see
 ``minigrad.ops._sizes``):
@@ -21,17 +24,17 @@ for the set to run. A lesson or benchmark picks one for a block of code:
     loss.backward()                  # each backward runs on the set its forward ran on
 
 Outside such a block the set is the default of the device the data lives on:
-``numpy`` on the CPU and, until the hand-written CUDA set exists, on the GPU too.
+``numpy`` on the CPU, ``cuda`` on a GPU.
 """
 import contextlib
 import contextvars
 
 from ..backend import device_of
+from . import cuda, reference
 from . import numpy as numpy_set
-from . import reference
 
-SETS = {"reference": reference, "numpy": numpy_set}
-DEFAULT_FOR_DEVICE = {"cpu": "numpy", "cuda": "numpy"}
+SETS = {"reference": reference, "numpy": numpy_set, "cuda": cuda}
+DEFAULT_FOR_DEVICE = {"cpu": "numpy", "cuda": "cuda"}
 
 _chosen = contextvars.ContextVar("minigrad_kernel_set", default=None)
 

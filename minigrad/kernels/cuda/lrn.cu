@@ -1,0 +1,49 @@
+// Local response normalization across channels for the cuda kernel set (formula and
+// window: minigrad/ops/lrn.py). One thread per pixel (n, h, w) walks the channels,
+// summing each channel's window directly (size is small, 5 in GoogLeNet): no running
+// sum, so no rounding drift along the channels. x, s, y, gy, gx are (N, C, H, W),
+// contiguous; `real` is float or double.
+//
+//     s_c = k + alpha/size * sum_{c' in window(c)} x_c'^2,   y_c = x_c * s_c^-beta,
+//     window(c) = c - size/2 ... c + (size-1)/2, clipped to the channels.
+
+#define GRID_STRIDE_LOOP(index, total) \
+    for (long long index = (long long)blockIdx.x * blockDim.x + threadIdx.x; index < (total); \
+         index += (long long)blockDim.x * gridDim.x)
+
+extern "C" __global__ void lrn_forward(const real* x, real* s, real* y, int N, int C, int HW, int size,
+                                       real alpha, real beta, real k) {
+    const int before = size / 2, after = (size - 1) / 2;
+    GRID_STRIDE_LOOP(pixel, (long long)N * HW) {
+        const long long base = (pixel / HW) * C * HW + pixel % HW;     // (n, 0, h, w)
+        for (int c = 0; c < C; ++c) {
+            real total = 0;
+            for (int other = max(c - before, 0); other <= min(c + after, C - 1); ++other) {
+                const real value = x[base + (long long)other * HW];
+                total += value * value;
+            }
+            const long long at = base + (long long)c * HW;
+            s[at] = k + alpha / size * total;
+            y[at] = x[at] * pow(s[at], -beta);
+        }
+    }
+}
+
+// gx_j = gy_j s_j^-beta - 2 alpha beta / size * x_j * sum_{c : j in window(c)} gy_c y_c / s_c,
+// where j in window(c) means c runs over j - after ... j + before (the mirrored window).
+extern "C" __global__ void lrn_backward(const real* x, const real* s, const real* y, const real* gy,
+                                        real* gx, int N, int C, int HW, int size, real alpha, real beta) {
+    const int before = size / 2, after = (size - 1) / 2;
+    GRID_STRIDE_LOOP(pixel, (long long)N * HW) {
+        const long long base = (pixel / HW) * C * HW + pixel % HW;
+        for (int j = 0; j < C; ++j) {
+            real through_s = 0;
+            for (int c = max(j - after, 0); c <= min(j + before, C - 1); ++c) {
+                const long long at = base + (long long)c * HW;
+                through_s += gy[at] * y[at] / s[at];
+            }
+            const long long at = base + (long long)j * HW;
+            gx[at] = gy[at] * pow(s[at], -beta) - 2 * alpha * beta / size * x[at] * through_s;
+        }
+    }
+}
