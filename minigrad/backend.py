@@ -118,13 +118,28 @@ def array_module_for(device):
 
 
 def default_rng(seed=None, device="cpu"):
-    """A seedable random generator on ``device`` (NumPy's or CuPy's ``Generator``)."""
+    """A seedable random generator on ``device`` (NumPy's or CuPy's ``Generator``).
+
+    ``seed``: None, an int or a sequence of ints such as [seed, epoch, step] (CuPy takes
+    one int: a sequence is turned into one by NumPy's SeedSequence)."""
     device = parse_device(device)
     if device == "cpu":
         return numpy.random.default_rng(seed)
     cupy, index = _require_gpu(device)
+    if seed is not None and not isinstance(seed, (int, numpy.integer)):
+        seed = int(numpy.random.SeedSequence(seed).generate_state(1, dtype=numpy.uint64)[0])
     with cupy.cuda.Device(index):
         return cupy.random.default_rng(seed)
+
+
+def scatter_add(target, index, values):
+    """target[index] += values, adding every time an index repeats (NumPy's add.at;
+    CuPy's cupyx.scatter_add)."""
+    if get_array_module(target) is numpy:
+        numpy.add.at(target, index, values)
+    else:
+        import cupyx
+        cupyx.scatter_add(target, index, values)
 
 
 def to_numpy(array):

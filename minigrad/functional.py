@@ -10,7 +10,7 @@ import builtins
 import numpy
 
 from . import backend
-from .autograd import Op, Tensor
+from .autograd import Op, Tensor, as_tensor
 from .ops import conv as conv_ops
 from .ops import elementwise, linalg, reduce, shape
 from .ops import loss as _loss
@@ -113,8 +113,7 @@ _dropout = Op("dropout", dropout_forward, dropout_backward, check_dropout)
 _softmax = Op("softmax", _loss.softmax_forward, _loss.softmax_backward, _loss.check_axis("softmax"))
 _log_softmax = Op("log_softmax", _loss.log_softmax_forward, _loss.log_softmax_backward,
                   _loss.check_axis("log_softmax"))
-_cross_entropy = Op("cross_entropy", _loss.cross_entropy_forward, _loss.cross_entropy_backward,
-                    _loss.check_cross_entropy)
+_cross_entropy = Op("cross_entropy", _loss.cross_entropy_forward, _loss.cross_entropy_backward)
 
 
 def local_response_norm(x, size=5, alpha=1e-4, beta=0.75, k=1.0):
@@ -138,7 +137,15 @@ def log_softmax(x, axis=-1):
 
 
 def cross_entropy(logits, labels):
-    """Mean over the batch of -log softmax(logits)[n, labels[n]]; labels are integers (N,)."""
+    """Mean over the batch of -log softmax(logits)[n, labels[n]]; labels are integers (N,).
+
+    The labels are checked where they are, before they move to the logits' device: labels
+    from the host cost a GPU run no synchronization.
+    """
+    labels = _array_of(labels)
+    if not hasattr(labels, "shape"):
+        labels = numpy.asarray(labels)
+    _loss.check_cross_entropy(_array_of(as_tensor(logits)), labels)
     return _cross_entropy(logits, labels=_on_device_of(labels, logits))
 
 

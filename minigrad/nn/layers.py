@@ -198,7 +198,8 @@ class Dropout(_ShapePreserving):
     """Zero each value with probability p while training (the rest scaled by 1/(1-p));
     the identity in eval mode. The layer owns its generator: ``seed`` makes the masks
     reproducible, ``reseed(seed)`` restarts them (a gradient check needs the same
-    mask in every evaluation). The generator lives on the CPU; masks follow the input."""
+    mask in every evaluation). Masks are drawn on the input's device, by one generator
+    per device (CuPy's draws other numbers than NumPy's from the same seed)."""
 
     def __init__(self, p=0.5, seed=None):
         super().__init__()
@@ -209,11 +210,17 @@ class Dropout(_ShapePreserving):
 
     def reseed(self, seed):
         self.seed = seed
-        self.rng = backend.default_rng(seed)
+        self.generators = {}            # device -> generator, made on first use
         return self
 
+    def generator(self, device):
+        if device not in self.generators:
+            self.generators[device] = backend.default_rng(self.seed, device)
+        return self.generators[device]
+
     def forward(self, x):
-        return F.dropout(x, self.p, training=self.training, rng=self.rng)
+        rng = self.generator(x.device) if self.training else None
+        return F.dropout(x, self.p, training=self.training, rng=rng)
 
     def extra_repr(self):
         return f"p={self.p}"

@@ -11,7 +11,7 @@ Backward, with p = softmax(x):
     cross-entropy over a batch of N with integer labels y (mean of -log p_{n, y_n}):
                   gx = (p - onehot(y)) / N      (times the upstream scalar g)
 """
-from ..backend import get_array_module
+from ..backend import get_array_module, to_numpy
 
 
 def _log_softmax(x, axis):
@@ -95,7 +95,8 @@ def check_labels(name, logits, labels):
     if labels.shape != logits.shape[:1]:
         raise ValueError(f"{name}: expected labels of shape ({logits.shape[0]},) for logits of shape "
                          f"{logits.shape}, got shape {labels.shape}")
-    low, high = int(labels.min()), int(labels.max())
+    xp = get_array_module(labels)
+    low, high = (int(v) for v in to_numpy(xp.stack([labels.min(), labels.max()])))   # one transfer
     if low < 0 or high >= logits.shape[1]:
         raise ValueError(f"{name}: labels must lie in [0, {logits.shape[1]}) for {logits.shape[1]} "
                          f"classes, got values from {low} to {high}")

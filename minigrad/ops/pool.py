@@ -23,10 +23,12 @@ first row:
 The divisor of window (oh, ow) is (its row count) * (its column count). Its
 backward gives every input of window (oh, ow) the share gy[oh, ow] / divisor.
 """
+import functools
+
 import numpy
 
 from .. import kernels
-from ..backend import get_array_module
+from ..backend import array_module_for, device_of, get_array_module
 from ._sizes import check_not_empty, check_window, window
 
 
@@ -62,12 +64,22 @@ def avg_pool_divisor(win, count_include_pad=True):
     return numpy.outer(counts[0], counts[1])
 
 
+@functools.lru_cache(maxsize=256)
+def _divisor_on_device(win, count_include_pad, dtype, device):
+    """``avg_pool_divisor`` in ``dtype`` on ``device``, made once per window geometry: a
+    network's pools see the same few geometries at every step (no host-to-GPU copy each time)."""
+    xp = array_module_for(device)
+    divisor = xp.asarray(avg_pool_divisor(win, count_include_pad), dtype=dtype)
+    if xp is numpy:
+        divisor.flags.writeable = False                # shared by every call: never written
+    return divisor
+
+
 def avg_pool2d_forward(x, kernel_size, stride=None, padding=0, ceil_mode=False,
                        count_include_pad=True):
     """x (N, C, H, W) -> y (N, C, OH, OW): window sums over ``avg_pool_divisor``."""
-    xp = get_array_module(x)
     win = _window(x, kernel_size, stride, padding, ceil_mode)
-    divisor = xp.asarray(avg_pool_divisor(win, count_include_pad), dtype=x.dtype)
+    divisor = _divisor_on_device(win, count_include_pad, x.dtype, device_of(x))
     kernel_set = kernels.current(x)
     y, cache = kernel_set.avg_pool2d_forward(x, win, divisor)
     return y, (kernel_set, cache)

@@ -2,7 +2,7 @@
 indexing, concatenation and splitting. Their backward moves the gradient back."""
 import numpy
 
-from ..backend import get_array_module
+from ..backend import get_array_module, scatter_add
 
 
 def reshape_forward(x, shape):
@@ -36,7 +36,7 @@ def getitem_backward(gy, cache):
     if _is_basic(index):
         gx[index] = gy          # slices never name an element twice
     else:
-        xp.add.at(gx, index, gy)  # an integer array may repeat an element: accumulate
+        scatter_add(gx, index, gy)  # an integer array may repeat an element: accumulate
     return (gx,)
 
 
