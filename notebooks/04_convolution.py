@@ -136,12 +136,14 @@ fig.tight_layout()
 # of 28x28, 128 filters) the column matrix is:
 
 # %%
+channels_3a, filters_3a = 96, 128
 win_3a = window((28, 28), kernel=3, stride=1, padding=1)
-x_numbers = 96 * 28 * 28
-cols_numbers = 96 * 3 * 3 * win_3a.out[0] * win_3a.out[1]
-print(f"per image: x has {x_numbers} numbers, cols {cols_numbers} "
-      f"({cols_numbers / x_numbers:.0f}x, i.e. KH*KW); the product does "
-      f"{2 * 128 * 96 * 9 * 28 * 28 / 1e6:.0f} million floating-point operations")
+x_numbers = channels_3a * 28 * 28
+rows_3a, columns_3a = channels_3a * 3 * 3, win_3a.out[0] * win_3a.out[1]     # cols is (C*KH*KW, OH*OW)
+print(f"per image: x has {x_numbers} numbers, cols {rows_3a * columns_3a} "
+      f"({rows_3a * columns_3a / x_numbers:.0f}x, i.e. KH*KW); the product ({filters_3a} x {rows_3a}) @ "
+      f"({rows_3a} x {columns_3a}) does {2 * filters_3a * rows_3a * columns_3a / 1e6:.0f} million "
+      f"floating-point operations")
 
 # %% [markdown]
 # ## Exercise 4.1: im2col
@@ -352,8 +354,8 @@ for x_shape, w_shape, seconds in timings:
 
 # %% [markdown]
 # The loops pay Python's cost once per multiply-add; the reference set pays it once per
-# window; the numpy set a handful of times per layer. (`python -m minigrad.bench` times every
-# op on GoogLeNet's shapes, and `--kernels reference` the plain set.)
+# window; the numpy set a handful of times per layer. (`python -m googlenet bench --only conv`
+# times every convolution of GoogLeNet, forward and backward; `--kernels reference` the plain set.)
 #
 # ## Check yourself
 #
