@@ -1,0 +1,377 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Lesson 4: Convolution by im2col
+#
+# **What you will learn**
+#
+# - what a convolution layer computes, written as plain loops (the definition);
+# - **im2col**: copy every window of the input into a column, so the whole convolution is
+#   **one matrix product**;
+# - **col2im**, the adjoint of im2col, and why it must *add* (windows overlap);
+# - the backward of a convolution: three matrix products and a col2im;
+# - how much faster one product is than the loops, measured.
+#
+# You will write im2col (4.1), the convolution forward with it (4.2) and its backward (4.3).
+# The math is in `minigrad/ops/conv.py`; `minigrad/kernels/reference.py` writes it out plainly
+# and `minigrad/kernels/numpy.py` is the fast version of the same.
+
+# %%
+import time
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+import minigrad as mg
+from minigrad import functional as F
+from minigrad import kernels
+from minigrad.kernels import reference
+from minigrad.lessons import check, pick
+from minigrad.ops._sizes import window
+
+rng = np.random.default_rng(0)
+
+# %% [markdown]
+# ## The definition: loops
+#
+# A convolution layer (a cross-correlation, strictly: the kernel is not flipped) slides each of
+# $F$ filters $W_f$ of shape $(C, K_H, K_W)$ over the input, zero-padded by $P$ on every side,
+# in steps of $S$:
+#
+# $$y_{n,f,o_h,o_w} = b_f + \sum_{c=0}^{C-1}\sum_{i=0}^{K_H-1}\sum_{j=0}^{K_W-1}
+#   W_{f,c,i,j}\; x^{\text{pad}}_{n,\,c,\,o_h S + i,\,o_w S + j},
+# \qquad O_H = \left\lfloor \frac{H + 2P - K_H}{S} \right\rfloor + 1 .$$
+#
+# Written as loops, that is six loops per image (filters, output rows and columns, channels,
+# kernel rows and columns). We only ever run it on tiny inputs.
+
+# %%
+def naive_conv2d(x, W, b, stride=1, padding=0):
+    """The definition, loop by loop: x (N, C, H, W), W (F, C, KH, KW), b (F,)."""
+    N, C, H, Wd = x.shape
+    Fn, _, KH, KW = W.shape
+    padded = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    OH = (H + 2 * padding - KH) // stride + 1
+    OW = (Wd + 2 * padding - KW) // stride + 1
+    y = np.zeros((N, Fn, OH, OW), dtype=x.dtype)
+    for n in range(N):
+        for f in range(Fn):
+            for r in range(OH):
+                for s in range(OW):
+                    total = b[f]
+                    for c in range(C):
+                        for u in range(KH):
+                            for v in range(KW):
+                                total += W[f, c, u, v] * padded[n, c, r * stride + u, s * stride + v]
+                    y[n, f, r, s] = total
+    return y
+
+
+x_tiny = rng.standard_normal((2, 3, 5, 5))
+W_tiny = rng.standard_normal((4, 3, 3, 3))
+b_tiny = rng.standard_normal(4)
+y_loops = naive_conv2d(x_tiny, W_tiny, b_tiny, stride=2, padding=1)
+y_package = F.conv2d(mg.tensor(x_tiny), mg.tensor(W_tiny), mg.tensor(b_tiny), stride=2, padding=1).numpy()
+print("output shape", y_loops.shape, " largest difference from minigrad's conv2d:",
+      np.abs(y_loops - y_package).max())
+
+# %% [markdown]
+# ## im2col: every window becomes a column
+#
+# Look at the innermost three loops: for one output pixel they take the window
+# $x^{\text{pad}}_{n, :, o_hS : o_hS + K_H,\ o_wS : o_wS + K_W}$ and dot it with the filter. If
+# we copy every window, flattened, into a column of a matrix `cols`, that inner work becomes a
+# matrix product. Here is the smallest example: one channel, a 4x4 input, a 2x2 kernel,
+# stride 1: there are $3 \times 3 = 9$ windows, each of $2 \times 2 = 4$ numbers.
+
+# %%
+x_small = np.arange(16.0).reshape(1, 1, 4, 4)
+win_small = window((4, 4), kernel=2, stride=1, padding=0)
+cols_small = reference.im2col(x_small, win_small)[0]            # (C*KH*KW, OH*OW) = (4, 9)
+print(win_small)
+print("cols:", cols_small.shape)
+
+
+def show_numbers(ax, matrix, title):
+    ax.imshow(matrix, cmap="Blues", vmin=matrix.min() - 4, vmax=matrix.max() + 4)
+    for (r, c), value in np.ndenumerate(matrix):
+        ax.text(c, r, f"{value:g}", ha="center", va="center", fontsize=9)
+    ax.set_title(title, fontsize=10)
+    ax.set_xticks(range(matrix.shape[1]))
+    ax.set_yticks(range(matrix.shape[0]))
+
+
+oh, ow = 1, 2                                                   # one window, highlighted
+fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3), gridspec_kw={"width_ratios": [4, 9]})
+show_numbers(left, x_small[0, 0], "x (4x4)")
+left.add_patch(plt.Rectangle((ow - 0.5, oh - 0.5), 2, 2, fill=False, edgecolor="red", linewidth=2))
+show_numbers(right, cols_small, "cols (4 x 9): column oh*OW + ow = window (oh, ow)")
+right.add_patch(plt.Rectangle((oh * 3 + ow - 0.5, -0.5), 1, 4, fill=False, edgecolor="red", linewidth=2))
+right.set_xlabel("column = window number")
+right.set_ylabel("row = (c, i, j)")
+fig.tight_layout()
+
+# %% [markdown]
+# The red window (row 1, column 2) is column $1 \cdot 3 + 2 = 5$: its four numbers read row by
+# row. The windows overlap, so most pixels are copied several times: `cols` is bigger than `x`
+# (here 36 numbers for 16). With $C$ channels a column holds the $C K_H K_W$ numbers of the
+# window in $(c, i, j)$ order, **the same order as a filter `W[f]` flattened**. That is the whole
+# trick: with $W_2$ = `W.reshape(F, C*KH*KW)`,
+#
+# $$Y_n = W_2 \,\mathrm{cols}_n + b \qquad (F \times C K_H K_W)\,(C K_H K_W \times O_H O_W)
+#   = (F \times O_H O_W),$$
+#
+# and $Y_n$ reshaped to $(F, O_H, O_W)$ is the output of image $n$: one matrix product (a
+# GEMM, "general matrix multiply", which BLAS libraries run at close to the machine's peak).
+#
+# The price is memory. For the 3x3 branch of GoogLeNet's first Inception module (96 channels
+# of 28x28, 128 filters) the column matrix is:
+
+# %%
+channels_3a, filters_3a = 96, 128
+win_3a = window((28, 28), kernel=3, stride=1, padding=1)
+x_numbers = channels_3a * 28 * 28
+rows_3a, columns_3a = channels_3a * 3 * 3, win_3a.out[0] * win_3a.out[1]     # cols is (C*KH*KW, OH*OW)
+print(f"per image: x has {x_numbers} numbers, cols {rows_3a * columns_3a} "
+      f"({rows_3a * columns_3a / x_numbers:.0f}x, i.e. KH*KW); the product ({filters_3a} x {rows_3a}) @ "
+      f"({rows_3a} x {columns_3a}) does {2 * filters_3a * rows_3a * columns_3a / 1e6:.0f} million "
+      f"floating-point operations")
+
+# %% [markdown]
+# ## Exercise 4.1: im2col
+#
+# Write `im2col(x, win)`: x (N, C, H, W) -> cols (N, C\*KH\*KW, OH\*OW), exactly the layout of
+# `minigrad.kernels.reference.im2col`:
+#
+# - pad x with PH zero rows above **and** below, PW zero columns left **and** right
+#   (`np.pad`);
+# - window (oh, ow) is padded rows `oh*SH ... oh*SH + KH - 1`, columns `ow*SW ... ow*SW + KW - 1`;
+# - it goes, flattened in (c, i, j) order (`reshape`), to column `oh*OW + ow`.
+#
+# `win` is a `Window` (`minigrad/ops/_sizes.py`): `win.kernel`, `win.stride`, `win.padding`
+# and `win.out` are (height, width) pairs. The checker tries padding, strides and a
+# rectangular kernel. Two loops over the output pixels are fine.
+
+# %%
+def im2col(x, win):
+    (kh, kw), (sh, sw), (ph, pw), (oh, ow) = win.kernel, win.stride, win.padding, win.out
+    n, c = x.shape[:2]
+    ### BEGIN SOLUTION exercise 4.1: im2col
+    x_pad = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    cols = np.empty((n, c * kh * kw, oh * ow), dtype=x.dtype)
+    for i in range(oh):
+        for j in range(ow):
+            patch = x_pad[:, :, i * sh:i * sh + kh, j * sw:j * sw + kw]      # (N, C, KH, KW)
+            cols[:, :, i * ow + j] = patch.reshape(n, -1)
+    return cols
+    ### END SOLUTION
+
+
+verdict_4_1 = check.exercise("4.1", im2col)
+
+# %% [markdown]
+# ## Exercise 4.2: the convolution as one product
+#
+# Write `conv2d_im2col(x, W, b, win)` -> y (N, F, OH, OW) with `cols_of(x, win)` and one matrix
+# product: `W.reshape(F, -1) @ cols` multiplies every image at once (NumPy's `@` broadcasts
+# over the leading axis of `cols`). Add `b[f]` to filter f's row, then reshape.
+# `cols_of` is your im2col if exercise 4.1 is correct, otherwise the reference one, so this
+# exercise does not depend on the previous one.
+
+# %%
+cols_of = im2col if verdict_4_1.correct else reference.im2col
+print("cols_of is", "your im2col" if verdict_4_1.correct else "reference.im2col")
+
+
+def conv2d_im2col(x, W, b, win):
+    ### BEGIN SOLUTION exercise 4.2: convolution forward by im2col
+    filters = W.shape[0]
+    out = W.reshape(filters, -1) @ cols_of(x, win) + b[:, None]      # (N, F, OH*OW)
+    return out.reshape((x.shape[0], filters) + win.out)
+    ### END SOLUTION
+
+
+check.exercise("4.2", conv2d_im2col)
+
+# %% [markdown]
+# ## col2im, the adjoint of im2col
+#
+# im2col is linear: `cols = A x` for a (huge, sparse) matrix $A$ of zeros and ones, one 1 per
+# row, saying which pixel each entry was copied from. The backward of a linear map is its
+# transpose: $g_x = A^\top g_{\text{cols}}$. That is **col2im**: send every entry of
+# $g_{\text{cols}}$ back to the pixel it was copied from and **add**. An adjoint is defined by
+#
+# $$\langle \mathrm{im2col}(x),\ c \rangle = \langle x,\ \mathrm{col2im}(c) \rangle
+#   \quad\text{for every } x \text{ and } c,$$
+#
+# which we check with random $x$ and $c$, with padding, a stride and overlapping windows:
+
+# %%
+win_adj = window((6, 7), kernel=3, stride=2, padding=1)
+x_adj = rng.standard_normal((2, 3, 6, 7))
+c_adj = rng.standard_normal(reference.im2col(x_adj, win_adj).shape)
+left_side = np.sum(reference.im2col(x_adj, win_adj) * c_adj)
+right_side = np.sum(x_adj * reference.col2im(c_adj, x_adj.shape, win_adj))
+print(f"<im2col(x), c> = {left_side:.12f}\n<x, col2im(c)> = {right_side:.12f}")
+
+# %% [markdown]
+# col2im of a matrix of ones counts, for each pixel, the windows that hold it: that many
+# entries of $g_{\text{cols}}$ come back to it. A col2im that *writes* (`=`) instead of adding
+# (`+=`) keeps only the last window's share.
+
+# %%
+fig, axes = plt.subplots(1, 2, figsize=(7, 3))
+for ax, (size, k, s, p) in zip(axes, [((5, 5), 3, 1, 1), ((7, 7), 3, 2, 0)]):
+    win_count = window(size, kernel=k, stride=s, padding=p)
+    ones = np.ones((1, k * k, win_count.out[0] * win_count.out[1]))
+    show_numbers(ax, reference.col2im(ones, (1, 1) + size, win_count)[0, 0],
+                 f"{k}x{k}, stride {s}, padding {p}")
+fig.suptitle("col2im(ones): windows per pixel", fontsize=10)
+fig.tight_layout()
+
+# %% [markdown]
+# ## The backward: three products and a col2im
+#
+# Per image, $Y = W_2\,\mathrm{cols} + b\,\mathbf{1}^\top$ is a matrix product, so the rules of
+# lesson 1's matmul give, with $G = \partial L/\partial Y$ (shape $(F, O_HO_W)$):
+#
+# $$\frac{\partial L}{\partial W_2} = \sum_n G_n\,\mathrm{cols}_n^\top, \qquad
+#   \frac{\partial L}{\partial \mathrm{cols}_n} = W_2^\top G_n, \qquad
+#   \frac{\partial L}{\partial b_f} = \sum_n \sum_{p} G_{n,f,p},$$
+#
+# then $\partial L/\partial W_2$ reshaped to W's shape, and $g_x$ = col2im of
+# $\partial L/\partial \mathrm{cols}$. The weights are shared by every image and every pixel,
+# so their gradient is a sum over both (the rule of a tensor used many times).
+#
+# ## Exercise 4.3: convolution backward
+#
+# The forward is `conv_forward(x, W, b, stride, padding)` from `minigrad/lessons/lesson4.py`;
+# its cache is `(cols, W, x_shape, win)` with `cols` (N, C\*KH\*KW, OH\*OW). Write
+# `conv_backward(gy, cache)` -> `(gx, gW, gb)`, with your own col2im (padded zeros, add each
+# window back with `+=`, cut the padding off). The checker compares all three with central
+# differences on overlapping windows, strides and padding.
+
+# %%
+from minigrad.lessons.lesson4 import conv_forward
+
+
+def conv_backward(gy, cache):
+    cols, W, x_shape, win = cache
+    (kh, kw), (sh, sw), (ph, pw), (oh, ow) = win.kernel, win.stride, win.padding, win.out
+    n, c, h, w = x_shape
+    ### BEGIN SOLUTION exercise 4.3: convolution backward
+    filters = W.shape[0]
+    G = gy.reshape(n, filters, oh * ow)                                   # (N, F, P)
+    gW = np.einsum("nfp,nkp->fk", G, cols).reshape(W.shape)
+    gb = G.sum(axis=(0, 2))
+    gcols = (W.reshape(filters, -1).T @ G).reshape(n, c, kh, kw, oh, ow)  # (N, K, P), by window
+    g_pad = np.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=gy.dtype)
+    for i in range(oh):
+        for j in range(ow):
+            g_pad[:, :, i * sh:i * sh + kh, j * sw:j * sw + kw] += gcols[..., i, j]
+    return g_pad[:, :, ph:ph + h, pw:pw + w], gW, gb
+    ### END SOLUTION
+
+
+check.exercise("4.3", conv_backward)
+
+# %% [markdown]
+# ## Your backward in the engine
+#
+# `mg.Op` makes the pair a differentiable function; we compare its three gradients with
+# minigrad's own `conv2d`. (In the student version this cell reports that exercise 4.3 is
+# missing and goes on.)
+
+# %%
+my_conv = mg.Op("my_conv", conv_forward, conv_backward)
+x_e = mg.tensor(rng.standard_normal((2, 3, 7, 7)), requires_grad=True)
+W_e = mg.tensor(rng.standard_normal((4, 3, 3, 3)), requires_grad=True)
+b_e = mg.tensor(rng.standard_normal(4), requires_grad=True)
+upstream = rng.standard_normal((2, 4, 4, 4))
+try:
+    (my_conv(x_e, W_e, b_e, stride=2, padding=1) * upstream).sum().backward()
+    mine = [t.grad for t in (x_e, W_e, b_e)]
+    for t in (x_e, W_e, b_e):
+        t.grad = None
+    (F.conv2d(x_e, W_e, b_e, stride=2, padding=1) * upstream).sum().backward()
+    for name, g, t in zip(("gx", "gW", "gb"), mine, (x_e, W_e, b_e)):
+        print(f"{name}: largest difference from minigrad's conv2d {np.abs(g - t.grad).max():.1e}")
+except NotImplementedError as missing:
+    print(f"not implemented yet: {missing}")
+
+# %% [markdown]
+# ## How much one product saves
+#
+# The same convolution three ways, forward only, float32, timed in this cell (the median of
+# several runs): the six loops above, the reference kernel set (a Python loop over the
+# *windows* to build `cols`, then a product per image) and the numpy kernel set (`cols` as a
+# strided view copied once, batch last, **one** product for the whole batch; see
+# `minigrad/kernels/numpy.py`). The loops run on the small size only. Ratios are against the
+# numpy set.
+
+# %%
+def median_seconds(run, repeats):
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+sizes = pick([((2, 8, 16, 16), (16, 8, 3, 3)), ((8, 64, 28, 28), (128, 64, 3, 3))],
+             [((1, 3, 8, 8), (4, 3, 3, 3)), ((2, 8, 16, 16), (16, 8, 3, 3))])
+repeats = pick(10, 3)
+timings = []
+for number, (x_shape, w_shape) in enumerate(sizes):
+    x_t = rng.standard_normal(x_shape).astype(np.float32)
+    W_t = rng.standard_normal(w_shape).astype(np.float32)
+    b_t = rng.standard_normal(w_shape[0]).astype(np.float32)
+    x_m, W_m, b_m = mg.tensor(x_t), mg.tensor(W_t), mg.tensor(b_t)
+    seconds = {}
+    if number == 0:
+        seconds["loops"] = median_seconds(lambda: naive_conv2d(x_t, W_t, b_t, 1, 1), pick(3, 2))
+    for name in ("reference", "numpy"):
+        with kernels.use(name):
+            seconds[name] = median_seconds(lambda: F.conv2d(x_m, W_m, b_m, padding=1), repeats)
+    timings.append((x_shape, w_shape, seconds))
+
+print(f"{'x':>16} {'W':>17} | {'loops':>9} {'reference':>10} {'numpy':>9} | {'loops/numpy':>11} "
+      f"{'ref/numpy':>9}")
+for x_shape, w_shape, seconds in timings:
+    loops = f"{seconds['loops'] * 1e3:7.2f}ms" if "loops" in seconds else f"{'-':>9}"
+    ratio = f"{seconds['loops'] / seconds['numpy']:10.0f}x" if "loops" in seconds else f"{'-':>11}"
+    print(f"{str(x_shape):>16} {str(w_shape):>17} | {loops} {seconds['reference'] * 1e3:8.2f}ms "
+          f"{seconds['numpy'] * 1e3:7.2f}ms | {ratio} {seconds['reference'] / seconds['numpy']:8.1f}x")
+
+# %% [markdown]
+# The loops pay Python's cost once per multiply-add; the reference set pays it once per
+# window; the numpy set a handful of times per layer. (`python -m googlenet bench --only conv`
+# times every convolution of GoogLeNet, forward and backward; `--kernels reference` the plain set.)
+#
+# ## Check yourself
+#
+# The claims of this lesson, asserted: the loops are the convolution, the column matrix
+# has the layout drawn above, one product gives minigrad's conv2d, col2im is the adjoint of
+# im2col and counts windows per pixel, and the product is faster than the loops.
+
+# %%
+assert np.allclose(y_loops, y_package)
+assert cols_small.shape == (4, 9) and np.array_equal(cols_small[:, oh * 3 + ow], [6, 7, 10, 11])
+W_small = rng.standard_normal((2, 1, 2, 2))
+product = (W_small.reshape(2, -1) @ cols_small).reshape(2, 3, 3)
+assert np.allclose(product, F.conv2d(mg.tensor(x_small), mg.tensor(W_small)).numpy()[0])
+assert abs(left_side - right_side) < 1e-9 * abs(left_side)
+counts = reference.col2im(np.ones((1, 9, 25)), (1, 1, 5, 5), window((5, 5), 3, 1, 1))[0, 0]
+assert counts[0, 0] == 4 and counts[0, 2] == 6 and counts[2, 2] == 9
+first = timings[0][2]
+assert first["loops"] > 2 * first["reference"] and first["loops"] > 2 * first["numpy"], first
+print("all claims hold")
