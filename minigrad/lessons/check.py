@@ -54,7 +54,8 @@ def verdict(number, attempt):
 
 
 def exercise(number, attempt):
-    """Check exercise ``number`` and print the verdict (strict mode: raise unless correct)."""
+    """Check exercise ``number``, print the verdict (strict mode: raise unless correct) and
+    return it."""
     return report(verdict(number, attempt))
 
 

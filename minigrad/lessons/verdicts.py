@@ -31,6 +31,9 @@ class Verdict(NamedTuple):
     def correct(self):
         return self.status == CORRECT
 
+    def _ipython_display_(self):
+        """Shown once: ``exercise`` has printed it already when a cell ends with that call."""
+
 
 def report(verdict):
     """Print the verdict; in strict mode, raise ExerciseFailed unless it is correct."""
