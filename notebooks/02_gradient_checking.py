@@ -83,8 +83,9 @@ central_gain = first_errors[1e-2][1] / first_errors[1e-3][1]
 print(f"a 10x smaller eps divides the forward error by {forward_gain:.1f}, the central error by {central_gain:.1f}")
 
 # %% [markdown]
-# Both cost two evaluations of $f$ per element checked. For the same work the central
-# difference is far more accurate, so that is what every gradient checker uses.
+# Forward differences can share $f(x)$ among all the elements ($n + 1$ evaluations of $f$ for
+# $n$ elements, against $2n$), but at every $\varepsilon$ the central difference is far more
+# accurate: gradient checkers pay the factor of two.
 #
 # ## How small should $\varepsilon$ be? Truncation against rounding
 #
