@@ -1,0 +1,116 @@
+"""Lesson 3's checkers accept the right answers and reject the usual mistakes, naming the
+input that is wrong (see minigrad/lessons/lesson3.py)."""
+import re
+
+import numpy
+import pytest
+
+from minigrad.lessons import check
+
+
+def not_yet(*args):
+    raise NotImplementedError("exercise: not yet")
+
+
+def stable_log_softmax(x):
+    shifted = x - x.max(axis=-1, keepdims=True)
+    return shifted - numpy.log(numpy.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+def onehot(cache):
+    p, rows, labels = cache
+    table = numpy.zeros_like(p)
+    table[rows, labels] = 1.0
+    return table
+
+
+RIGHT = {
+    "3.1": lambda gy, c: (gy @ c[1], gy.T @ c[0], gy.sum(axis=0) if c[2] else None),
+    "3.2": stable_log_softmax,
+    "3.3": lambda gy, c: ((c[0] - onehot(c)) * gy / len(c[1]),),
+}
+# exercise: [(planted mistake, wrong answer, text the message must hold)]
+WRONG = {
+    "3.1": [("transposed weight gradient", lambda gy, c: (gy @ c[1], c[0].T @ gy, gy.sum(axis=0)),
+             r"On x \(5, 3\), W \(4, 3\), b \(4,\): the gradient of W has shape \(3, 4\), expected \(4, 3\)\. "
+             r"Transposed"),
+            ("x^T gy reshaped to W's shape", lambda gy, c: (gy @ c[1], (c[0].T @ gy).reshape(c[1].shape),
+                                                             gy.sum(axis=0)),
+             r"On x \(5, 3\), W \(4, 3\), b \(4,\): the gradient of W\["),
+            ("no sum over the batch for gb", lambda gy, c: (gy @ c[1], gy.T @ c[0], gy),
+             r"On x \(5, 3\), W \(4, 3\), b \(4,\): the gradient of b has shape \(5, 4\), expected \(4,\)\. "
+             r"A sum over an axis is missing"),
+            ("mean instead of sum for gb", lambda gy, c: (gy @ c[1], gy.T @ c[0], gy.mean(axis=0)),
+             r"On x \(5, 3\).*the gradient of b\[.*factor of 0.2"),
+            ("gx with W transposed", lambda gy, c: (gy @ c[1].T, gy.T @ c[0], gy.sum(axis=0)),
+             r"On x \(5, 3\), W \(4, 3\), b \(4,\) it raised ValueError")],
+    "3.2": [("the textbook formula (no max)", lambda x: numpy.log(numpy.exp(x) / numpy.exp(x).sum(axis=-1, keepdims=True)),
+             r"On logits \(3, 5\) near 1e3: log_softmax\[0, 0\] is \+nan.*Check for NaN or inf.*subtract each "
+             r"row's max"),
+            ("one max for the whole batch", lambda x: (x - x.max()) - numpy.log(numpy.exp(x - x.max()).sum(axis=-1, keepdims=True)),
+             r"On logits \(2, 4\), row 0 near 0 and row 1 near 1e3: log_softmax\[0, .*is \+inf.*max of each row"),
+            ("log of the stable softmax", lambda x: numpy.log(numpy.exp(stable_log_softmax(x))),
+             r"On logits \(2, 3\) with gaps of 800 in each row: log_softmax\[0, 0\] is -inf, expected -800.*"
+             r"log of the SUM"),
+            ("the log-sum-exp forgotten", lambda x: x - x.max(axis=-1, keepdims=True),
+             r"On logits \(4, 10\) near 0: log_softmax\["),
+            ("over the wrong axis", lambda x: stable_log_softmax(x.T).T, r"On logits \(4, 10\) near 0")],
+    "3.3": [("1/N missing", lambda gy, c: ((c[0] - onehot(c)) * gy,),
+             r"On logits \(5, 4\), labels \[0 3 1 3 2\]: the gradient of logits\[.*factor of 5 "),
+            ("one-hot subtraction missing", lambda gy, c: (c[0] * gy / len(c[1]),),
+             r"On logits \(5, 4\), labels \[0 3 1 3 2\]: the gradient of logits\[.*one-hot part is missing"),
+            ("sign flipped", lambda gy, c: ((onehot(c) - c[0]) * gy / len(c[1]),),
+             r"On logits \(5, 4\).*sign is flipped"),
+            ("upstream gy ignored", lambda gy, c: ((c[0] - onehot(c)) / len(c[1]),),
+             r"On logits \(5, 4\).*the gradient of logits\[.*upstream gradient"),
+            ("wrong shape: one value per example", lambda gy, c: (((c[0] - onehot(c)) * gy / len(c[1])).sum(axis=1),),
+             r"On logits \(5, 4\).*the gradient of logits has shape \(5,\), expected \(5, 4\)")],
+}
+
+
+@pytest.mark.parametrize("number", RIGHT)
+def test_the_right_answer_is_accepted(number):
+    verdict = check.verdict(number, RIGHT[number])
+    assert verdict.correct, str(verdict)
+    assert "largest relative error" in verdict.message
+
+
+@pytest.mark.parametrize("number", RIGHT)
+def test_a_missing_exercise_is_not_implemented_yet(number):
+    assert check.verdict(number, not_yet).status == "not implemented yet"
+
+
+@pytest.mark.parametrize("number, mistake, wrong, message",
+                         [(n, *w) for n, cases in WRONG.items() for w in cases],
+                         ids=[f"{n}-{w[0]}" for n, cases in WRONG.items() for w in cases])
+def test_a_planted_mistake_is_rejected_naming_the_input(number, mistake, wrong, message):
+    verdict = check.verdict(number, wrong)
+    assert verdict.status == "wrong", str(verdict)
+    assert re.search(message, verdict.message), verdict.message
+
+
+def test_on_the_square_case_a_transposed_weight_gradient_is_called_transposed(monkeypatch):
+    """With a square W the shapes agree, and the values say it: the checker's diagnosis."""
+    from minigrad.lessons import lesson3
+    square = {case: inputs for case, inputs in lesson3.linear_cases().items() if "square" in case}
+    monkeypatch.setattr(lesson3, "linear_cases", lambda: square)
+    verdict = check.verdict("3.1", lambda gy, c: (gy @ c[1], c[0].T @ gy, gy.sum(axis=0)))
+    assert verdict.status == "wrong"
+    assert re.search(r"On x \(6, 4\), W \(4, 4\) \(square\), b \(4,\): the gradient of W\[.*Transposed",
+                     verdict.message), verdict.message
+
+
+def test_a_cross_entropy_backward_that_changes_p_in_place_still_passes():
+    """The package's own backward leaves p alone; a learner's that subtracts in place still
+    passes the checker (each check gets a fresh cache), as it would in the engine."""
+    def in_place(gy, cache):
+        p, rows, labels = cache
+        p[rows, labels] -= 1
+        return (p * gy / len(rows),)
+    assert check.verdict("3.3", in_place).correct
+
+
+def test_an_overflowing_log_softmax_warns_nothing(recwarn):
+    """The checker reports the overflow in its verdict; NumPy's warnings stay quiet."""
+    check.verdict("3.2", WRONG["3.2"][0][1])
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
