@@ -44,7 +44,7 @@ h = w * x + b
 L = (h * h).sum()
 names = {x: "x", w: "w", b: "b", h: "h", L: "L"}
 print("L =", L.item())
-viz.draw_graph(L, names=names, values=True)
+graph = viz.draw_graph(L, names=names, values=True)      # (a name: else a notebook shows it twice)
 
 # %% [markdown]
 # Blue boxes are the leaves that want a gradient (`requires_grad=True`), the yellow box is the
@@ -64,7 +64,7 @@ for step, (tensor, gradient) in enumerate(L.backward_steps(), start=1):
     made_by = tensor._node.name if tensor._node else "leaf"
     print(f"step {step}: {names.get(tensor, 'an intermediate')} ({made_by}) has gradient {gradient}")
 
-viz.draw_graph(L, names=names, values=True, gradients=delivered)
+graph = viz.draw_graph(L, names=names, values=True, gradients=delivered)
 
 # %% [markdown]
 # Check by hand: $h = wx + b = [0.75, -1.75]$, so $\partial L/\partial h = 2h = [1.5, -3.5]$,
