@@ -108,3 +108,82 @@ def test_shapes_missing_or_unresolved_is_a_one_line_error_pointing_to_googlenet_
     assert bench.main(["ops", *argv, "--quick"]) == 2
     error = one_error_line(capsys)
     assert message in error and "python -m googlenet bench" in error
+
+
+# --- FLOPs and bytes, against hand arithmetic ---------------------------------------------
+def conv_shape(x_shape, weight, stride=1, padding=0):
+    return bench.OpShape("conv", "conv2d", x_shape, dict(weight=weight, stride=stride, padding=padding))
+
+
+def pool_shape(op, x_shape, kernel, stride, padding=0, ceil_mode=False):
+    return bench.OpShape("pool", op, x_shape, dict(kernel_size=kernel, stride=stride, padding=padding,
+                                                   ceil_mode=ceil_mode))
+
+
+def test_a_convolutions_flops_are_two_per_multiply_add():
+    # GoogLeNet's conv1 at 224: 64 filters of 3x7x7 at 112x112 outputs; 118M multiply-adds per image
+    conv1 = conv_shape((1, 3, 224, 224), (64, 3, 7, 7), stride=2, padding=3)
+    assert bench.op_output_shape(conv1) == (1, 64, 112, 112)
+    assert bench.op_flops(conv1) == 2 * (112 * 112 * 64) * (3 * 7 * 7) == 236_027_904
+    # 2 images of 16 channels 8x8, 32 filters 3x3 "same": 2*32*64 outputs of 16*9 products
+    assert bench.op_flops(conv_shape((2, 16, 8, 8), (32, 16, 3, 3), padding=1)) == 2 * (2 * 32 * 64) * 144
+    # a 1x1 convolution without padding: 5x5 outputs
+    assert bench.op_flops(conv_shape((4, 64, 5, 5), (16, 64, 1, 1))) == 2 * (4 * 16 * 25) * 64
+
+
+def test_a_convolutions_bytes_are_input_weights_and_output_in_float32():
+    shape = conv_shape((2, 16, 8, 8), (32, 16, 3, 3), padding=1)
+    x, w, y = 2 * 16 * 64, 32 * 16 * 9, 2 * 32 * 64
+    assert bench.op_bytes(shape) == 4 * (x + w + y) == 4 * 10752
+    assert bench.op_bytes(shape, itemsize=8) == 8 * 10752
+    assert bench.arithmetic_intensity(shape) == 2 * (2 * 32 * 64) * 144 / (4 * 10752)
+    # im2col writes the (16*3*3, 2*8*8) columns after reading x
+    assert bench.im2col_bytes(shape) == 4 * (x + 144 * 128)
+
+
+def test_pooling_counts_comparisons_and_adds_per_window():
+    # GoogLeNet's pool1: 3x3/2 ceil over 64 x 112x112 -> 56x56; 8 comparisons per output
+    pool1 = pool_shape("max_pool2d", (1, 64, 112, 112), 3, 2, ceil_mode=True)
+    assert bench.op_output_shape(pool1) == (1, 64, 56, 56)
+    assert bench.op_flops(pool1) == 64 * 56 * 56 * 8
+    assert bench.op_bytes(pool1) == 4 * (64 * 112 * 112 + 64 * 56 * 56)
+    # 3x3/1 p1 (an Inception pool) keeps the size; floor mode 7x7/1 average: 8 adds + 1 divide
+    assert bench.op_output_shape(pool_shape("max_pool2d", (2, 8, 28, 28), 3, 1, padding=1)) == (2, 8, 28, 28)
+    average = pool_shape("avg_pool2d", (2, 1024, 7, 7), 7, 1)
+    assert bench.op_flops(average) == 2 * 1024 * 1 * 49
+    assert bench.op_bytes(average) == 4 * (2 * 1024 * 49 + 2 * 1024)
+    # a stride of None means the kernel size
+    assert bench.op_output_shape(pool_shape("max_pool2d", (1, 1, 8, 8), 2, None)) == (1, 1, 4, 4)
+
+
+def test_lrn_counts_its_arithmetic_per_element():
+    lrn = bench.OpShape("lrn", "lrn", (2, 64, 14, 14), dict(size=5, alpha=1e-4, beta=0.75, k=1.0))
+    elements = 2 * 64 * 14 * 14
+    assert bench.op_output_shape(lrn) == (2, 64, 14, 14)
+    assert bench.op_flops(lrn) == elements * (5 + 4)
+    assert bench.op_bytes(lrn) == 4 * 2 * elements
+    assert bench.arithmetic_intensity(lrn) == 9 / 8          # whatever the size: the same per element
+
+
+@pytest.mark.parametrize("batch", [1, 4])
+def test_every_googlenet_op_has_positive_work_and_its_models_output_shape(batch):
+    shapes = googlenet_op_shapes(batch, 64)
+    for shape in shapes:
+        assert bench.op_flops(shape) > 0 and bench.op_bytes(shape) > 0, shape.name
+    by_name = {s.name: s for s in shapes}
+    assert bench.op_output_shape(by_name["conv1"]) == (batch, 64, 32, 32)
+    assert bench.op_output_shape(by_name["pool1"]) == (batch, 64, 16, 16)
+    assert bench.op_output_shape(by_name["3a/pool"]) == by_name["3a/pool"].x_shape
+
+
+def test_the_roofline_is_the_lower_roof():
+    intensity = np.array([0.25, 1.0, 5.0, 64.0])
+    attainable = bench.attainable_gflops(intensity, peak_gflops=100.0, bandwidth_gbs=20.0)
+    np.testing.assert_array_equal(attainable, [5.0, 20.0, 100.0, 100.0])     # ridge at 100 / 20 = 5
+    assert bench.attainable_gflops(2.0, 100.0, 20.0) == 40.0
+
+
+def test_the_machines_roofs_are_measured_as_positive_rates():
+    # a smoke run on small sizes: the rates are whatever the machine gives, only their sign is checked
+    assert bench.gemm_peak_gflops(size=64, repeats=1) > 0
+    assert bench.copy_bandwidth_gbs(megabytes=1, repeats=1) > 0
