@@ -3,6 +3,7 @@
     python -m minigrad.bench ops --shapes googlenet.bench:googlenet_op_shapes
     python -m minigrad.bench ops --shapes googlenet.bench:googlenet_op_shapes --only 3a pool
     python -m minigrad.bench ops --shapes ... --quick     # a smoke run: batch 1, one repeat
+    python -m minigrad.bench ops --shapes ... --device cpu,cuda --torch --out DIR   # minigrad.compare
 
 ``ops`` times each op's forward and backward pass (the array pairs of
 ``minigrad.ops``, without autograd bookkeeping) on a network's own layer
@@ -94,16 +95,20 @@ def _pair_functions(shape, rng):
     return (lambda: forward(x, **p)), backward, {}
 
 
-def _synchronize(xp):
-    if xp is not numpy:
-        xp.cuda.get_current_stream().synchronize()
-
-
 def _timed(fn, xp):
-    start = time.perf_counter()
+    """(seconds, result) of ``fn()``: a host clock on the CPU; on a GPU, CUDA events recorded
+    around the launches on the stream, read once the end event has happened (a host clock
+    would time the launch, not the work)."""
+    if xp is numpy:
+        start = time.perf_counter()
+        result = fn()
+        return time.perf_counter() - start, result
+    start, end = xp.cuda.Event(), xp.cuda.Event()
+    start.record()
     result = fn()
-    _synchronize(xp)
-    return time.perf_counter() - start, result
+    end.record()
+    end.synchronize()
+    return xp.cuda.get_elapsed_time(start, end) / 1e3, result
 
 
 def time_op(shape, repeats=5, device="cpu", seed=0):
@@ -297,7 +302,12 @@ def add_ops_arguments(parser):
     parser.add_argument("--image-size", type=int, default=224, help="input height and width (default 224)")
     parser.add_argument("--only", nargs="+", metavar="TEXT",
                         help="only ops whose name or kind contains one of these (e.g. 3a pool conv1)")
-    parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    parser.add_argument("--device", default="cpu",
+                        help="cpu or cuda, or a comparison: cpu,cuda (default cpu)")
+    parser.add_argument("--torch", action="store_true",
+                        help="with --device cpu,cuda: PyTorch's columns too (when installed)")
+    parser.add_argument("--out", metavar="DIR", default=None,
+                        help="with --device cpu,cuda: write DIR/ops.csv and DIR/ops.png")
     parser.add_argument("--blas-threads", type=int, default=None, help="limit BLAS to this many threads")
     parser.add_argument("--kernels", choices=sorted(kernels.SETS), default=None,
                         help="the kernel set to time (default: the device's, numpy on the CPU)")
@@ -313,7 +323,10 @@ def check_ops_arguments(args):
         if value is not None and value < 1:
             raise BenchError(f"{flag} must be at least 1, got {value}")
     try:
-        backend.array_module_for(args.device)
+        if "," in args.device:                         # a comparison: a missing GPU is a missing column
+            args.devices = [backend.parse_device(d).split(":")[0] for d in args.device.split(",")]
+        else:
+            backend.array_module_for(args.device)
     except (ValueError, RuntimeError) as error:    # unknown name; cuda without a usable GPU
         raise BenchError(str(error)) from None
     if args.blas_threads is not None:
@@ -336,6 +349,10 @@ def run_ops(args, op_shapes, network):
         if not shapes:
             print(f"error: --only {' '.join(args.only)} matches no op of {network}", file=sys.stderr)
             return 2
+    if "," in args.device:
+        from .compare import run_compare
+        with _blas_threads(args.blas_threads):
+            return run_compare(args, shapes, network, args.devices)
     threads = args.blas_threads or os.environ.get("OPENBLAS_NUM_THREADS") or "default"
     kernel_set = args.kernels or kernels.DEFAULT_FOR_DEVICE[args.device.split(":")[0]]
     print(f"minigrad ops benchmark, {network}: device {args.device}, kernels {kernel_set}, batch {args.batch}, "
