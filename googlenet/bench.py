@@ -9,8 +9,11 @@ and backward (see ``minigrad.bench`` for what is measured and the targets).
 listing its ``OpShape`` rows the same way.
 """
 import argparse
+import statistics
 
-from minigrad import bench
+import numpy
+
+from minigrad import backend, bench, compare
 from minigrad.bench import OpShape
 from minigrad.ops._sizes import conv_output_size
 
@@ -80,5 +83,58 @@ def add_parser(subparsers):
 
 
 def run(args):
-    """Prints the table; exit status 2 (one line on stderr) for options that cannot work."""
-    return bench.run_ops(args, googlenet_op_shapes, "GoogLeNet")
+    """Prints the table; exit status 2 (one line on stderr) for options that cannot work.
+    A comparison (``--device cpu,cuda``) also times the whole network in each configuration."""
+    status = bench.run_ops(args, googlenet_op_shapes, "GoogLeNet")
+    if status == 0 and "," in args.device:
+        print_network_times(args)
+    return status
+
+
+def time_network(batch, image_size, device, kernel_set, repeats, seed=0):
+    """Median seconds of a full-width GoogLeNet's eval forward and of one training step
+    (forward with the auxiliary heads, the paper's loss, backward, SGD update), float32."""
+    from minigrad import kernels
+    from minigrad.autograd import Tensor, no_grad
+    from minigrad.optim import SGD
+
+    from .model import GoogLeNet, googlenet_loss
+    model = GoogLeNet(input_size=image_size, seed=seed).to(device)
+    optimizer = SGD(model.parameters(), lr=0.01, momentum=0.9)
+    rng = numpy.random.default_rng(seed)
+    images = Tensor(rng.standard_normal((batch, 3, image_size, image_size), dtype=numpy.float32), device=device)
+    labels = rng.integers(0, model.num_classes, batch)
+    xp = backend.array_module_for(device)
+
+    def forward():
+        with no_grad():
+            model.eval()(images)
+
+    def training_step():
+        loss = googlenet_loss(model.train()(images), labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    with kernels.use(kernel_set):
+        return {name: _median_seconds(step, xp, repeats)
+                for name, step in (("forward", forward), ("training step", training_step))}
+
+
+def _median_seconds(step, xp, repeats):
+    step()                                      # warm-up
+    return statistics.median(bench._timed(step, xp)[0] for _ in range(repeats))
+
+
+def print_network_times(args):
+    """The whole network, in each minigrad configuration that can run here."""
+    chosen, _ = compare.configurations(args.devices, with_torch=False)
+    print(f"\nthe whole GoogLeNet (full width, {args.image_size}x{args.image_size}, batch {args.batch}), "
+          f"median of {args.repeats}:")
+    first = None
+    for device, kernel_set in chosen:
+        t = time_network(args.batch, args.image_size, device, kernel_set, args.repeats)
+        first = first or t
+        print(f"  {device} {kernel_set:<6}  forward {t['forward'] * 1e3:9.1f} ms   training step "
+              f"{t['training step'] * 1e3:9.1f} ms   ({args.batch / t['training step']:.1f} images/s; "
+              f"x{first['training step'] / t['training step']:.1f} over the first)")

@@ -77,3 +77,11 @@ def test_pytorch_columns_when_asked_for(capsys):
 def test_a_bad_device_in_the_list_is_a_one_line_error(capsys):
     assert main(["bench", "--device", "cpu,tpu", "--quick"]) == 2
     assert "unknown device 'tpu'" in capsys.readouterr().err
+
+
+def test_the_whole_network_is_timed_forward_and_for_a_training_step(capsys):
+    from googlenet.bench import time_network
+    t = time_network(batch=1, image_size=32, device="cpu", kernel_set="numpy", repeats=1)
+    assert set(t) == {"forward", "training step"} and all(seconds > 0 for seconds in t.values())
+    assert main(["bench", "--device", "cpu,cuda", "--quick", "--only", "3a/pool_proj", "--image-size", "32"]) == 0
+    assert "the whole GoogLeNet (full width, 32x32, batch 1)" in capsys.readouterr().out
