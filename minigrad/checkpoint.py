@@ -22,6 +22,7 @@ import tempfile
 import zipfile
 
 import numpy
+import numpy.lib.format as npy
 
 FORMAT = "minigrad-checkpoint 1"
 SECTIONS = ("model", "optimizer", "average", "progress")
@@ -52,19 +53,50 @@ def atomic_path(path):
         raise
 
 
+# The dtype kinds a checkpoint holds: booleans, numbers and fixed-width text, which
+# ``.npy`` stores as raw bytes. Anything else (an object array: None, a dict, a list of
+# lists; NumPy 2's variable-width strings, kind "T") numpy.savez would pickle.
+PLAIN_KINDS = "biufcSU"
+
+
+def plain_array(key, value):
+    """``value`` as an array a checkpoint can hold, or a CheckpointError naming ``key``."""
+    try:
+        array = numpy.asarray(value)
+    except (ValueError, TypeError) as error:      # e.g. a ragged list of lists
+        raise CheckpointError(f"cannot save {key!r}: {error}") from None
+    if array.dtype.kind not in PLAIN_KINDS:
+        raise CheckpointError(f"cannot save {key!r}: a {type(value).__name__} becomes an array of "
+                              f"dtype {array.dtype}, which only a pickle could hold; a checkpoint "
+                              f"holds numbers, booleans and text")
+    return array
+
+
 def save_checkpoint(path, model, optimizer=None, average=None, progress=None, config=None):
     """Write a checkpoint. ``model`` .. ``progress`` are dicts of arrays (``state_dict()``
-    results); ``config`` a JSON-serializable dict."""
+    results); ``config`` a JSON-serializable dict. Every value is checked before anything
+    is written: one that cannot be stored leaves the old checkpoint as it was."""
     arrays = {"format": numpy.array(FORMAT), "config": numpy.array(json.dumps(config or {}))}
     for section, state in zip(SECTIONS, (model, optimizer, average, progress)):
         for name, value in (state or {}).items():
-            arrays[f"{section}/{name}"] = numpy.asarray(value)
+            key = f"{section}/{name}"
+            arrays[key] = plain_array(key, value)
     with atomic_path(path) as temporary:
         with open(temporary, "wb") as file:
-            numpy.savez(file, **arrays)
+            write_npz(file, arrays)
             file.flush()
             os.fsync(file.fileno())
     return path
+
+
+def write_npz(file, arrays):
+    """What ``numpy.savez`` writes (a zip of uncompressed ``.npy`` entries), with pickles
+    refused as a second guard: savez has its own ``allow_pickle`` only since NumPy 2.2,
+    and before that would store the switch as one more array."""
+    with zipfile.ZipFile(file, "w") as archive:
+        for name, array in arrays.items():
+            with archive.open(name + ".npy", "w", force_zip64=True) as entry:
+                npy.write_array(entry, array, allow_pickle=False)
 
 
 def load_checkpoint(path):

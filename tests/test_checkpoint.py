@@ -1,4 +1,5 @@
 """Checkpoint files: bit-exact round trip, no pickles, atomic replacement, clear errors."""
+import io
 import os
 import zipfile
 
@@ -6,7 +7,7 @@ import numpy
 import numpy.lib.format as npy
 import pytest
 
-from minigrad import nn
+from minigrad import checkpoint, nn
 from minigrad.checkpoint import (CheckpointError, atomic_path, load_checkpoint, load_weights,
                                  save_checkpoint)
 from minigrad.optim import SGD
@@ -100,3 +101,34 @@ def test_unreadable_files_say_so(tmp_path):
     truncated.write_bytes(truncated.read_bytes()[:200])
     with pytest.raises(CheckpointError, match="truncated.npz: not a readable .npz checkpoint"):
         load_checkpoint(str(truncated))
+
+
+@pytest.mark.parametrize("value", [
+    None,                                                   # numpy.asarray(None): an object array
+    {"epoch": 3},                                           # likewise
+    [[1, 2], [3]],                                          # ragged: NumPy refuses to make an array
+    numpy.array(["text"], dtype=numpy.dtypes.StringDType()),  # no objects, but savez pickles it
+], ids=["None", "dict", "ragged", "StringDType"])
+def test_a_value_only_a_pickle_could_hold_is_refused_before_writing(tmp_path, monkeypatch, value):
+    path = str(tmp_path / "run.npz")
+    save_checkpoint(path, small_model().state_dict(), config={"good": True})
+    before = open(path, "rb").read()
+
+    def no_writing(path):
+        raise AssertionError("save_checkpoint started writing")
+    monkeypatch.setattr(checkpoint, "atomic_path", no_writing)
+    with pytest.raises(CheckpointError, match=r"progress/epoch"):
+        save_checkpoint(path, small_model().state_dict(), progress={"epoch": value, "step": numpy.array(1)})
+    assert open(path, "rb").read() == before
+    assert os.listdir(tmp_path) == ["run.npz"]
+    assert load_checkpoint(path)["config"] == {"good": True}
+
+
+
+def test_the_writer_itself_refuses_pickles_and_numpy_reads_what_it_writes(tmp_path):
+    with pytest.raises(ValueError, match="Object arrays cannot be saved when allow_pickle=False"):
+        checkpoint.write_npz(io.BytesIO(), {"x": numpy.array([None])})
+    path = str(tmp_path / "run.npz")
+    save_checkpoint(path, small_model().state_dict(), progress={"epoch": 2}, config={"a": 1})
+    with numpy.load(path) as archive:
+        assert int(archive["progress/epoch"]) == 2 and str(archive["format"]) == checkpoint.FORMAT
