@@ -366,11 +366,18 @@ def load_cifar10(path):
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm")
 
 
+# Pillow modes of 16-bit greys (white is 65535), which convert("L") would clip at 255,
+# making them almost all white. Pillow opens 16-bit PNG and TIFF greys as "I;16" (or a
+# byte-order variant) and 16-bit PGM as "I", scaled to 0..65535; "I" holds 32 bits, so a
+# 32-bit TIFF's values past 65535 clip to white. 16-bit colour PNGs come in as 8-bit RGB.
+SIXTEEN_BIT_GREY_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
+
+
 def read_image(path, size, channels=3):
     """One image file -> (channels, size, size) float32 in [0, 1] (needs Pillow).
 
     The whole image is resized to a square (no cropping), with Pillow's antialiased
-    bilinear filter.
+    bilinear filter. Values are scaled by the image's bit depth: white is 1.
     """
     from PIL import Image, UnidentifiedImageError
 
@@ -378,18 +385,30 @@ def read_image(path, size, channels=3):
         raise ValueError(f"read_image: channels must be 1 (grey) or 3 (colour), got {channels}")
     try:
         with Image.open(path) as image:
-            image = image.convert("L" if channels == 1 else "RGB")
-            image = image.resize((size, size), Image.BILINEAR)
+            pixels = _pixels(image, size, channels)
     except FileNotFoundError:
         raise DataError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise DataError(f"{path}: is a folder, not an image file") from None
     except PermissionError:
         raise DataError(f"{path}: permission denied") from None
+    except Image.DecompressionBombError as error:       # refused before its pixels are read
+        raise DataError(f"{path}: too large to read ({error})") from None
     except (UnidentifiedImageError, OSError, ValueError) as error:
         raise DataError(f"{path}: not an image Pillow can read ({error.__class__.__name__})") from None
-    pixels = numpy.asarray(image, dtype=numpy.float32) / 255.0
     return pixels[None] if channels == 1 else pixels.transpose(2, 0, 1)
+
+
+def _pixels(image, size, channels):
+    """An open Pillow image -> (size, size) grey or (size, size, 3) RGB, float32 in [0, 1]."""
+    from PIL import Image
+
+    if image.mode in SIXTEEN_BIT_GREY_MODES:
+        grey = numpy.asarray(image.convert("F").resize((size, size), Image.BILINEAR)) / 65535.0
+        grey = numpy.clip(grey, 0.0, 1.0).astype(numpy.float32)
+        return grey if channels == 1 else numpy.stack([grey] * 3, axis=-1)
+    image = image.convert("L" if channels == 1 else "RGB").resize((size, size), Image.BILINEAR)
+    return numpy.asarray(image, dtype=numpy.float32) / 255.0
 
 
 def load_image_folder(path, size=64, channels=3):

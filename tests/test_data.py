@@ -8,6 +8,7 @@ import struct
 import subprocess
 import sys
 import tracemalloc
+import zlib
 
 import numpy
 import pytest
@@ -511,3 +512,73 @@ def test_image_folder_bad_input_names_the_file(tmp_path):
     with pytest.raises(DataError, match="unknown data set 'mnist'"):
         load_dataset("mnist")
 
+
+# --- images of more than 8 bits per value ------------------------------------------------------
+def png_bytes(pixels, colour_type):
+    """A 16-bit PNG written by hand (Pillow writes 16-bit grey only): ``pixels`` uint16
+    (H, W, channels), colour type 0 grey, 2 RGB, 4 grey+alpha, 6 RGBA."""
+    height, width = pixels.shape[:2]
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    rows = b"".join(b"\x00" + row.astype(">u2").tobytes() for row in pixels)   # filter 0 per row
+    header = struct.pack(">IIBBBBB", width, height, 16, colour_type, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows))
+            + chunk(b"IEND", b""))
+
+
+def sixteen_bit_values(shape, seed=0):
+    """uint16 values over the whole range, with black and white in it."""
+    values = numpy.random.default_rng(seed).integers(0, 65536, size=shape, dtype=numpy.uint16)
+    values.flat[:2] = 0, 65535
+    return values
+
+
+def test_16_bit_grey_png_keeps_its_values(tmp_path):
+    from PIL import Image
+    grey = sixteen_bit_values((5, 6))
+    path = tmp_path / "grey16.png"
+    Image.fromarray(grey).save(path)
+    assert Image.open(path).mode == "I;16"
+    one = read_image(str(path), 6, channels=1)[0]           # 5 x 6, resized to 6 x 6
+    assert one.dtype == numpy.float32 and one.shape == (6, 6)
+    square = tmp_path / "square16.png"
+    Image.fromarray(grey[:5, :5]).save(square)
+    numpy.testing.assert_allclose(read_image(str(square), 5, channels=1)[0], grey[:5, :5] / 65535,
+                                  rtol=1e-6)
+    numpy.testing.assert_allclose(read_image(str(square), 5, channels=3),
+                                  numpy.stack([grey[:5, :5] / 65535] * 3), rtol=1e-6)
+    # resized, it matches the 8-bit image of the same picture to within a grey level
+    eight = tmp_path / "grey8.png"
+    Image.fromarray((grey // 257).astype(numpy.uint8)).save(eight)
+    numpy.testing.assert_allclose(one, read_image(str(eight), 6, channels=1)[0], atol=2 / 255)
+
+
+def test_16_bit_pgm_keeps_its_values(tmp_path):
+    """Pillow reads a 16-bit PGM as mode "I", its values scaled to 0..65535."""
+    grey = sixteen_bit_values((4, 4), seed=1)
+    path = tmp_path / "grey16.ppm"
+    path.write_bytes(b"P5 4 4 65535\n" + grey.astype(">u2").tobytes())
+    numpy.testing.assert_allclose(read_image(str(path), 4, channels=1)[0], grey / 65535, rtol=1e-6)
+
+
+@pytest.mark.parametrize("colour_type, channels", [(2, 3), (6, 4), (4, 2)], ids=["RGB", "RGBA", "grey+alpha"])
+def test_16_bit_colour_png_keeps_its_values(tmp_path, colour_type, channels):
+    """Pillow reads these as 8-bit (the high byte of each value): within 1/255 of v / 65535."""
+    values = sixteen_bit_values((4, 4, channels), seed=colour_type)
+    path = tmp_path / "colour16.png"
+    path.write_bytes(png_bytes(values, colour_type))
+    colour = values[..., :3] if channels >= 3 else numpy.repeat(values[..., :1], 3, axis=-1)
+    numpy.testing.assert_allclose(read_image(str(path), 4, channels=3),
+                                  colour.transpose(2, 0, 1) / 65535, atol=1 / 255)
+
+
+def test_an_image_declaring_billions_of_pixels_is_a_data_error(tmp_path):
+    path = tmp_path / "huge.png"
+    header = png_bytes(numpy.zeros((1, 1, 1), numpy.uint16), 0)
+    ihdr = struct.pack(">IIBBBBB", 100_000, 100_000, 16, 0, 0, 0, 0)
+    ihdr_chunk = b"IHDR" + ihdr
+    path.write_bytes(header[:8] + struct.pack(">I", 13) + ihdr_chunk
+                     + struct.pack(">I", zlib.crc32(ihdr_chunk)) + header[33:])
+    with pytest.raises(DataError, match=r"huge\.png: .*10000000000 pixels"):
+        read_image(str(path), 8)
