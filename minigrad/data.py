@@ -384,7 +384,11 @@ def read_image(path, size, channels=3):
     if channels not in (1, 3):
         raise ValueError(f"read_image: channels must be 1 (grey) or 3 (colour), got {channels}")
     try:
-        with Image.open(path) as image:
+        with open(path, "rb") as file:
+            content = file.read()
+        # Read from memory, so that no length the file announces makes Pillow reserve more
+        # than the file holds (its PNG reader skips a chunk's rest with fp.read(length)).
+        with Image.open(io.BytesIO(content)) as image:
             pixels = _pixels(image, size, channels)
     except FileNotFoundError:
         raise DataError(f"{path}: no such file") from None

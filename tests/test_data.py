@@ -582,3 +582,18 @@ def test_an_image_declaring_billions_of_pixels_is_a_data_error(tmp_path):
                      + struct.pack(">I", zlib.crc32(ihdr_chunk)) + header[33:])
     with pytest.raises(DataError, match=r"huge\.png: .*10000000000 pixels"):
         read_image(str(path), 8)
+
+
+def test_a_png_announcing_a_4_gib_chunk_reserves_nothing(tmp_path):
+    """Pillow skips the rest of an image-data chunk with fp.read(its length): from a file
+    that reserved the 4 GiB announced (a MemoryError where memory is limited)."""
+    from PIL import Image
+    buffer = io.BytesIO()
+    Image.fromarray(sixteen_bit_values((6, 5)).astype(numpy.uint8)).save(buffer, "PNG")
+    content = buffer.getvalue()
+    idat = content.index(b"IDAT")
+    path = tmp_path / "photo.png"
+    path.write_bytes(content[:idat - 4] + b"\xff\xff\xff\xff" + content[idat:])
+    raised, peak = peak_bytes_of(read_image, str(path), 4)
+    assert raised is None or isinstance(raised, DataError), repr(raised)
+    assert peak < 2 ** 24, f"{peak} bytes traced for a {len(content)}-byte file"
