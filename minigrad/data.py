@@ -169,7 +169,10 @@ class _PickledDtype:
     number type, and the byte order; ``dtype`` is the real dtype made from the two.
     """
     def __init__(self, name, *align_and_copy):
-        self.dtype = numpy.dtype(str(_text(name)))
+        name = _text(name)
+        if not isinstance(name, str):
+            raise pickle.UnpicklingError("numpy.dtype takes a type's name in a data file")
+        self.dtype = numpy.dtype(name)
         if self.dtype.hasobject:
             raise pickle.UnpicklingError("refusing an array of Python objects")
         if self.dtype.kind not in "biufc":
@@ -274,8 +277,8 @@ def check_pickle_sizes(content):
     Pickle's C unpickler reserves what a file announces before reading it: an 11-byte
     file announcing a 2**60-byte string is a MemoryError, and one storing into memo
     slot 2**27 grows the memo table to 2**28 slots (2 GiB). ``pickletools.genops``
-    walks the instructions without building anything and fails on a string past the
-    end of the data. Frames and memo slots are checked here: a frame must fit in the
+    walks the instructions without building anything and fails on a string whose
+    length runs past the end of the data. Frames and memo slots are checked here: a frame must fit in the
     file, and picklers number memo slots from 0 (or 1) as they go, so a slot is never
     above the number of instructions read so far.
     """

@@ -437,9 +437,10 @@ def test_a_dtype_state_from_the_file_cannot_corrupt_numpy(tmp_path, data):
     (Reduce(bytes, (2 ** 33,)), 2, "takes 0 positional arguments"),      # 8 GiB of zeros
     (Reduce(codecs.encode, ("abc", "zlib")), 2, "'zlib'"),               # only latin1 makes bytes
     (Reduce(numpy.dtype, ("V8",)), 2, "numbers"),
+    (Reduce(numpy.dtype, ([("a", "u1")],)), 2, "a type's name"),       # a struct's field list
     (Reduce(NUMPY_RECONSTRUCT, (numpy.ndarray, (0,), b"b"),              # NumPy keeps the buffer
             (1, (1, 3072), hostile_dtype("u1"), False, bytearray(3072))), 5, "bytes"),
-], ids=["bytes-8GiB", "encode-zlib", "void-dtype", "bytearray-state"])
+], ids=["bytes-8GiB", "encode-zlib", "void-dtype", "field-list-dtype", "bytearray-state"])
 def test_the_names_protocols_0_to_5_need_check_their_arguments(tmp_path, data, protocol, refusal):
     path = tmp_path / "data_batch_1"
     path.write_bytes(pickle.dumps({b"data": data, b"labels": [0]}, protocol=protocol))
