@@ -13,9 +13,12 @@ batches. Its randomness is a pure function of (seed, epoch, batch), so a run tha
 stops in the middle of an epoch and resumes sees exactly the same batches.
 """
 import dataclasses
+import importlib
+import io
 import math
 import os
 import pickle
+import pickletools
 
 import numpy
 
@@ -111,66 +114,218 @@ def load_digits(size=32):
 
 
 # --- CIFAR-10, python version -------------------------------------------------------------
+# A CIFAR-10 batch is about 31 MB. A file much larger is not one: it is refused unread
+# (read_cifar_batch reads the whole file into memory).
+MAX_BATCH_BYTES = 256 * 2 ** 20
+
+
 class SafeUnpickler(pickle.Unpickler):
-    """An unpickler that can build plain data and NumPy arrays, and nothing else.
+    """An unpickler that can build plain data and NumPy arrays of numbers, and nothing else.
 
     A pickle is a small program: its GLOBAL/STACK_GLOBAL instructions import any
     function by name and REDUCE calls it, so ``pickle.load`` on a hostile file can
-    run ``os.system``. Every import goes through ``find_class``; this one allows
-    only the three names a pickled NumPy array needs (``_reconstruct``, which makes
-    an empty array, ``ndarray`` and ``dtype``) and refuses all others. Dicts, lists,
-    bytes, strings and numbers need no import at all.
+    run ``os.system``. Every import goes through ``find_class``; this one gives the
+    few names that bytes and NumPy arrays need (``PICKLE_NAMES``) and refuses all
+    others. Dicts, lists, bytes, strings and numbers need no import at all.
+
+    Each allowed name is a stand-in that checks its arguments before it calls NumPy,
+    since a pickle passes whatever the file says: ``numpy.ndarray((2**40,))`` would
+    reserve a terabyte, and NumPy's own dtype takes its flags from the file.
 
     The official CIFAR-10 batches were written by Python 2's cPickle: a dict of
     byte-string keys, ``b"data"`` a (10000, 3072) uint8 array stored with
     ``numpy.core.multiarray._reconstruct`` (``numpy._core`` since NumPy 2), and
     ``b"labels"`` a list of ints. Python 2 strings are read as bytes
-    (``encoding="bytes"``). Object arrays are refused too, since their elements
-    would be further pickled objects.
+    (``encoding="bytes"``).
     """
-    @staticmethod
-    def _safe_dtype(*args):
-        dtype = numpy.dtype(*args)
-        if dtype.hasobject:
-            raise pickle.UnpicklingError("refusing an array of Python objects")
-        return dtype
-
     def find_class(self, module, name):
-        allowed = {
-            ("numpy.core.multiarray", "_reconstruct"): _array_reconstructor(),
-            ("numpy._core.multiarray", "_reconstruct"): _array_reconstructor(),
-            ("numpy", "ndarray"): numpy.ndarray,
-            ("numpy", "dtype"): self._safe_dtype,
-        }
-        if (module, name) not in allowed:
+        if (module, name) not in PICKLE_NAMES:
             raise pickle.UnpicklingError(f"refusing to load {module}.{name}: only plain data "
                                          f"and NumPy arrays are allowed in a data file")
-        return allowed[(module, name)]
+        return PICKLE_NAMES[(module, name)]
 
 
-def _array_reconstructor():
-    """NumPy's ``_reconstruct`` (an empty array that BUILD then fills), wherever it lives."""
+def _numpy_core(module, name):
+    """``numpy._core.<module>.<name>`` (NumPy 2), or ``numpy.core``'s (NumPy 1.x)."""
     try:
-        from numpy._core.multiarray import _reconstruct      # NumPy 2
+        return getattr(importlib.import_module(f"numpy._core.{module}"), name)
     except ImportError:
-        from numpy.core.multiarray import _reconstruct       # NumPy 1.x
-    return _reconstruct
+        return getattr(importlib.import_module(f"numpy.core.{module}"), name)
+
+
+def _text(value):
+    """Python 2's str arrives as bytes (``encoding="bytes"``): as text again."""
+    return value.decode("ascii") if isinstance(value, bytes) else value
+
+
+class _PickledDtype:
+    """``numpy.dtype`` inside a data file: a number type and its byte order, nothing else.
+
+    NumPy pickles a dtype as dtype("u1", False, True), then a BUILD step hands the new
+    object a state tuple (version, byte order, subarray, names, fields, item size,
+    alignment, flags). NumPy's own dtype takes all of it: the flags can make uint8
+    claim to hold Python objects (NumPy would then read the file's bytes as pointers),
+    and a datetime given fields crashes NumPy. This keeps the name, which must be a
+    number type, and the byte order; ``dtype`` is the real dtype made from the two.
+    """
+    def __init__(self, name, *align_and_copy):
+        name = _text(name)
+        if not isinstance(name, str):
+            raise pickle.UnpicklingError("numpy.dtype takes a type's name in a data file")
+        self.dtype = numpy.dtype(name)
+        if self.dtype.hasobject:
+            raise pickle.UnpicklingError("refusing an array of Python objects")
+        if self.dtype.kind not in "biufc":
+            raise pickle.UnpicklingError(f"refusing dtype {self.dtype}: a data file holds "
+                                         f"arrays of numbers only")
+
+    def __setstate__(self, state):
+        byte_order = _text(state[1])
+        if byte_order not in ("<", ">", "=", "|"):
+            raise pickle.UnpicklingError(f"{byte_order!r} is not a byte order")
+        self.dtype = self.dtype.newbyteorder(byte_order)
+
+
+def _array_bytes(shape, dtype):
+    """The size in bytes of an array of ``shape`` and ``dtype`` (a NumPy shape: at most 64
+    sizes, each below 2**63, so the product is quick to compute)."""
+    if not (isinstance(shape, tuple) and len(shape) <= 64
+            and all(isinstance(n, int) and 0 <= n < 2 ** 63 for n in shape)):
+        raise pickle.UnpicklingError("an array's shape must be a tuple of sizes")
+    return math.prod(shape) * dtype.itemsize
+
+
+class _PickledArray(numpy.ndarray):
+    """An array as NumPy's pickles build it below protocol 5: ``_empty_array`` makes it,
+    then BUILD fills it through ``__setstate__`` with (version, shape, dtype, Fortran
+    order, data). The dtype must be a _PickledDtype and the data bytes of exactly the
+    shape's size (NumPy's own would take a list, for an object dtype)."""
+    def __setstate__(self, state):
+        *version, shape, dtype, fortran_order, data = state
+        if not isinstance(dtype, _PickledDtype) or not isinstance(data, bytes):
+            raise pickle.UnpicklingError("an array's state must hold a numpy.dtype and its data as bytes")
+        if _array_bytes(shape, dtype.dtype) != len(data):
+            raise pickle.UnpicklingError(f"{len(data)} bytes cannot fill an array of shape {shape} "
+                                         f"{dtype.dtype}")
+        super().__setstate__((*version, shape, dtype.dtype, fortran_order, data))
+
+
+# numpy.ndarray inside a data file: only ever _empty_array's first argument. The class
+# itself would let a pickle call numpy.ndarray((2**40,)) and reserve a terabyte.
+_NDARRAY = object()
+
+
+def _empty_array(array_class, shape, typecode):
+    """NumPy's ``_reconstruct``, which its pickles call as _reconstruct(ndarray, (0,), b"b")
+    for an empty array that BUILD fills (``typecode`` is a placeholder: BUILD brings the
+    dtype). Any other shape would reserve memory before the data is seen."""
+    if array_class is not _NDARRAY or shape != (0,):
+        raise pickle.UnpicklingError("_reconstruct makes empty arrays only")
+    return _numpy_core("multiarray", "_reconstruct")(_PickledArray, (0,), b"b")
+
+
+def _array_from_buffer(buffer, dtype, shape, order, *axis_order):
+    """NumPy's ``_frombuffer`` (protocol 5): an array over bytes the file holds, reshaped,
+    so no larger than they are; the dtype must be a _PickledDtype."""
+    if not isinstance(dtype, _PickledDtype):
+        raise pickle.UnpicklingError("_frombuffer needs a numpy.dtype")
+    return _numpy_core("numeric", "_frombuffer")(buffer, dtype.dtype, shape, order, *axis_order)
+
+
+def _latin1_bytes(text, encoding):
+    """``_codecs.encode(text, "latin1")``: how Python 3 pickles bytes below protocol 3
+    (byte n as character n). Other codecs are refused: some compress, some expand."""
+    if not isinstance(text, str) or encoding != "latin1":
+        raise pickle.UnpicklingError(f"refusing _codecs.encode(..., {encoding!r}): bytes are "
+                                     f"written with latin1")
+    return text.encode("latin1")
+
+
+def _empty_bytes():
+    """``bytes()``: how Python 3 pickles b"" below protocol 3. With an argument n,
+    bytes(n) would make n zero bytes, so none is taken."""
+    return b""
+
+
+# Every name a data file may import, and the stand-in it gets (each checks its arguments).
+PICKLE_NAMES = {
+    # arrays below protocol 5: _reconstruct(ndarray, (0,), b"b"), then BUILD with the data
+    ("numpy.core.multiarray", "_reconstruct"): _empty_array,     # as NumPy 1.x (and CIFAR) wrote it
+    ("numpy._core.multiarray", "_reconstruct"): _empty_array,    # as NumPy 2 writes it
+    ("numpy", "ndarray"): _NDARRAY,
+    ("numpy", "dtype"): _PickledDtype,
+    # arrays at protocol 5: _frombuffer(data, dtype, shape, order)
+    ("numpy.core.numeric", "_frombuffer"): _array_from_buffer,
+    ("numpy._core.numeric", "_frombuffer"): _array_from_buffer,
+    # bytes below protocol 3; "__builtin__" is Python 2's name, which those protocols use
+    ("_codecs", "encode"): _latin1_bytes,
+    ("__builtin__", "bytes"): _empty_bytes,
+}
+
+# What a malformed pickle makes the unpickler (or pickletools) raise: UnpicklingError
+# (an unknown instruction, a refused name, data cut short), EOFError (no STOP), and from
+# the calls it makes with the file's arguments ValueError, TypeError, OverflowError (a
+# number too large for C), AttributeError, IndexError and KeyError (a BUILD on the wrong
+# object, a memo slot never filled).
+UNPICKLING_ERRORS = (pickle.UnpicklingError, EOFError, ValueError, TypeError, OverflowError,
+                     AttributeError, IndexError, KeyError)
+
+
+def check_pickle_sizes(content):
+    """Refuse a pickle that announces more than it holds, before the unpickler runs.
+
+    Pickle's C unpickler reserves what a file announces before reading it: an 11-byte
+    file announcing a 2**60-byte string is a MemoryError, and one storing into memo
+    slot 2**27 grows the memo table to 2**28 slots (2 GiB). ``pickletools.genops``
+    walks the instructions without building anything and fails on a string whose
+    length runs past the end of the data. Frames and memo slots are checked here: a frame must fit in the
+    file, and picklers number memo slots from 0 (or 1) as they go, so a slot is never
+    above the number of instructions read so far.
+    """
+    for count, (opcode, arg, _) in enumerate(pickletools.genops(content)):
+        if opcode.name == "FRAME" and arg > len(content):
+            raise pickle.UnpicklingError(f"a frame of {arg} bytes in a {len(content)}-byte file")
+        if opcode.name in ("PUT", "BINPUT", "LONG_BINPUT") and arg > count:
+            raise pickle.UnpicklingError(f"memo slot {arg} after only {count} instructions")
+
+
+def _read_batch_file(path):
+    """The bytes of a CIFAR-10 batch file, if it is no larger than ``MAX_BATCH_BYTES``."""
+    try:
+        with open(path, "rb") as file:
+            size = os.fstat(file.fileno()).st_size
+            if size > MAX_BATCH_BYTES:
+                raise DataError(f"{path}: {size} bytes, more than the {MAX_BATCH_BYTES} a CIFAR-10 "
+                                f"batch could be (they are about 31 MB)")
+            return file.read()
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise DataError(f"{path}: is a folder, not a CIFAR-10 batch file") from None
+    except OSError as error:
+        raise DataError(f"{path}: cannot be read ({error.strerror})") from None
 
 
 def read_cifar_batch(path):
-    """One CIFAR-10 batch file -> (images (N, 3, 32, 32) uint8, labels (N,) int64)."""
+    """One CIFAR-10 batch file -> (images (N, 3, 32, 32) uint8, labels (N,) int64).
+
+    The file is read whole, its sizes checked (``check_pickle_sizes``), then it is
+    unpickled from memory by ``SafeUnpickler``.
+    """
+    content = _read_batch_file(path)
     try:
-        with open(path, "rb") as file:
-            batch = SafeUnpickler(file, encoding="bytes").load()
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError,
-            IndexError, KeyError) as error:
+        check_pickle_sizes(content)
+        batch = SafeUnpickler(io.BytesIO(content), encoding="bytes").load()
+    except UNPICKLING_ERRORS as error:
         raise DataError(f"{path}: not a CIFAR-10 python batch ({error})") from None
     if not isinstance(batch, dict) or b"data" not in batch or b"labels" not in batch:
         raise DataError(f"{path}: not a CIFAR-10 python batch (expected a dict with "
                         f"b'data' and b'labels')")
-    data, labels = batch[b"data"], numpy.asarray(batch[b"labels"])
+    data = batch[b"data"]
+    try:
+        labels = numpy.asarray(batch[b"labels"])
+    except (ValueError, TypeError, OverflowError) as error:      # e.g. a ragged list
+        raise DataError(f"{path}: labels must be a list of integers 0..9 ({error})") from None
     if not isinstance(data, numpy.ndarray) or data.dtype != numpy.uint8 or data.ndim != 2 \
             or data.shape[1] != 3 * 32 * 32 or labels.shape != (len(data),):
         raise DataError(f"{path}: expected b'data' uint8 of shape (N, 3072) and N labels, got "
@@ -181,7 +336,7 @@ def read_cifar_batch(path):
     if labels.size and (labels.min() < 0 or labels.max() > 9):
         raise DataError(f"{path}: labels must lie in 0..9, found {labels.min()}..{labels.max()}")
     # Each row is 1024 red, then 1024 green, then 1024 blue values, row-major.
-    return data.reshape(-1, 3, 32, 32), labels.astype(numpy.int64)
+    return numpy.asarray(data).reshape(-1, 3, 32, 32), labels.astype(numpy.int64)
 
 
 def _missing_folder(path):
@@ -214,30 +369,53 @@ def load_cifar10(path):
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm")
 
 
+# Pillow modes of 16-bit greys (white is 65535), which convert("L") would clip at 255,
+# making them almost all white. Pillow opens 16-bit PNG and TIFF greys as "I;16" (or a
+# byte-order variant) and 16-bit PGM as "I", scaled to 0..65535; "I" holds 32 bits, so a
+# 32-bit TIFF's values past 65535 clip to white. 16-bit colour PNGs come in as 8-bit RGB.
+SIXTEEN_BIT_GREY_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
+
+
 def read_image(path, size, channels=3):
     """One image file -> (channels, size, size) float32 in [0, 1] (needs Pillow).
 
     The whole image is resized to a square (no cropping), with Pillow's antialiased
-    bilinear filter.
+    bilinear filter. Values are scaled by the image's bit depth: white is 1.
     """
     from PIL import Image, UnidentifiedImageError
 
     if channels not in (1, 3):
         raise ValueError(f"read_image: channels must be 1 (grey) or 3 (colour), got {channels}")
     try:
-        with Image.open(path) as image:
-            image = image.convert("L" if channels == 1 else "RGB")
-            image = image.resize((size, size), Image.BILINEAR)
+        with open(path, "rb") as file:
+            content = file.read()
+        # Read from memory, so that no length the file announces makes Pillow reserve more
+        # than the file holds (its PNG reader skips a chunk's rest with fp.read(length)).
+        with Image.open(io.BytesIO(content)) as image:
+            pixels = _pixels(image, size, channels)
     except FileNotFoundError:
         raise DataError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise DataError(f"{path}: is a folder, not an image file") from None
     except PermissionError:
         raise DataError(f"{path}: permission denied") from None
+    except Image.DecompressionBombError as error:       # refused before its pixels are read
+        raise DataError(f"{path}: too large to read ({error})") from None
     except (UnidentifiedImageError, OSError, ValueError) as error:
         raise DataError(f"{path}: not an image Pillow can read ({error.__class__.__name__})") from None
-    pixels = numpy.asarray(image, dtype=numpy.float32) / 255.0
     return pixels[None] if channels == 1 else pixels.transpose(2, 0, 1)
+
+
+def _pixels(image, size, channels):
+    """An open Pillow image -> (size, size) grey or (size, size, 3) RGB, float32 in [0, 1]."""
+    from PIL import Image
+
+    if image.mode in SIXTEEN_BIT_GREY_MODES:
+        grey = numpy.asarray(image.convert("F").resize((size, size), Image.BILINEAR)) / 65535.0
+        grey = numpy.clip(grey, 0.0, 1.0).astype(numpy.float32)
+        return grey if channels == 1 else numpy.stack([grey] * 3, axis=-1)
+    image = image.convert("L" if channels == 1 else "RGB").resize((size, size), Image.BILINEAR)
+    return numpy.asarray(image, dtype=numpy.float32) / 255.0
 
 
 def load_image_folder(path, size=64, channels=3):

@@ -1,8 +1,14 @@
 """Data sets, the safe CIFAR reader, augmentation and the batching loader."""
+import codecs
+import io
 import os
 import pickle
 import pickletools
 import struct
+import subprocess
+import sys
+import tracemalloc
+import zlib
 
 import numpy
 import pytest
@@ -292,6 +298,178 @@ def test_cifar_labels_must_be_integers_0_to_9(tmp_path, labels, message):
         read_cifar_batch(str(path))
 
 
+def cifar_like_batch(n=3, seed=0):
+    """A dict as in CIFAR-10's batches, with n images."""
+    rng = numpy.random.default_rng(seed)
+    return {b"batch_label": b"training batch 1 of 5",
+            b"labels": [int(v) for v in rng.integers(0, 10, n)],
+            b"data": rng.integers(0, 256, size=(n, 3072), dtype=numpy.uint8),
+            b"filenames": [f"img_{i}.png".encode() for i in range(n)]}
+
+
+@pytest.mark.parametrize("protocol", range(pickle.HIGHEST_PROTOCOL + 1))
+def test_cifar_batches_load_from_every_pickle_protocol(tmp_path, protocol):
+    """Python 3 writes bytes with _codecs.encode below protocol 3, and NumPy writes an
+    array with _frombuffer from protocol 5 on: each is allowed, with checked arguments."""
+    batch = cifar_like_batch()
+    path = tmp_path / "data_batch_1"
+    path.write_bytes(pickle.dumps(batch, protocol=protocol))
+    images, labels = read_cifar_batch(str(path))
+    numpy.testing.assert_array_equal(images.reshape(3, -1), batch[b"data"])
+    numpy.testing.assert_array_equal(labels, batch[b"labels"])
+    assert type(images) is numpy.ndarray and images.dtype == numpy.uint8
+
+
+class OfficialCifarPickler(Python2Pickler):
+    """As Python2Pickler, and text too as Python 2 strings (STRING opcodes), as in the
+    official files: the dtype's name and byte order are then read as bytes."""
+    dispatch = Python2Pickler.dispatch.copy()
+
+    def save_str(self, obj):
+        self.save_bytes(obj.encode("ascii"))
+    dispatch[str] = save_str
+
+
+def test_cifar_dtype_names_written_as_python2_strings_load(tmp_path):
+    batch = cifar_like_batch()
+    buffer = io.BytesIO()
+    OfficialCifarPickler(buffer, protocol=2).dump(batch)
+    listing = [(op.name, arg) for op, arg, _ in pickletools.genops(buffer.getvalue())]
+    assert ("SHORT_BINSTRING", "u1") in listing and ("SHORT_BINSTRING", "|") in listing
+    path = tmp_path / "data_batch_1"
+    path.write_bytes(buffer.getvalue())
+    images, _ = read_cifar_batch(str(path))
+    numpy.testing.assert_array_equal(images.reshape(3, -1), batch[b"data"])
+
+
+def test_big_endian_arrays_keep_their_values(tmp_path):
+    """The byte order comes from the dtype's BUILD step: it must not be dropped."""
+    values = numpy.arange(6, dtype=">i4")
+    for protocol in (2, 4, 5):
+        path = tmp_path / f"p{protocol}"
+        path.write_bytes(pickle.dumps({b"data": numpy.zeros((2, 3072), numpy.uint8), b"labels": values[:2]},
+                                      protocol=protocol))
+        numpy.testing.assert_array_equal(read_cifar_batch(str(path))[1], [0, 1])
+
+
+def peak_bytes_of(function, *args):
+    """(what ``function`` raised, the peak of memory traced while it ran)."""
+    tracemalloc.start()
+    try:
+        function(*args)
+    except Exception as error:             # the caller checks which error it was
+        raised = error
+    else:
+        raised = None
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return raised, peak
+
+
+@pytest.mark.parametrize("content", [
+    b"\x80\x04\x8e" + struct.pack("<Q", 2 ** 60),                 # BINBYTES8: 2**60 bytes follow
+    b"\x80\x04\x8e" + struct.pack("<Q", 2 ** 30) + b"short",      # 1 GiB announced, 5 bytes there
+    b"\x80\x05\x96" + struct.pack("<Q", 2 ** 30) + b"short",      # BYTEARRAY8 likewise
+    b"\x80\x02]r" + struct.pack("<I", 2 ** 27) + b".",            # memo slot 2**27 in a 9-byte file
+    b"\x80\x04\x95" + struct.pack("<Q", 2 ** 63) + b"}.",         # FRAME past any size: OverflowError
+], ids=["bytes8-2**60", "bytes8-2**30", "bytearray8-2**30", "memo-slot-2**27", "frame-2**63"])
+def test_sizes_a_pickle_declares_are_checked_before_anything_is_reserved(tmp_path, content):
+    path = tmp_path / "data_batch_1"
+    path.write_bytes(content)
+    raised, peak = peak_bytes_of(read_cifar_batch, str(path))
+    assert isinstance(raised, DataError), repr(raised)
+    assert str(path) in str(raised)
+    assert peak < 2 ** 20, f"{peak} bytes traced for a {len(content)}-byte file"
+
+
+class Reduce:
+    """Pickles as ``function(*args)``, with an optional BUILD ``state``: a hand-made pickle."""
+    def __init__(self, function, args, state=None):
+        self.function, self.args, self.state = function, args, state
+
+    def __reduce__(self):
+        return (self.function, self.args) if self.state is None else (self.function, self.args, self.state)
+
+
+NUMPY_RECONSTRUCT = numpy.zeros(1).__reduce__()[0]        # what NumPy's pickles call
+
+
+@pytest.mark.parametrize("data", [
+    Reduce(NUMPY_RECONSTRUCT, (numpy.ndarray, (2 ** 40,), b"b")),  # an empty 1 TiB array
+    Reduce(numpy.ndarray, ((2 ** 31, 4),)),                         # 8 GiB, never touched
+], ids=["_reconstruct-1TiB", "ndarray-8GiB"])
+def test_numpy_calls_that_would_reserve_memory_are_refused(tmp_path, data):
+    path = tmp_path / "data_batch_1"
+    path.write_bytes(pickle.dumps({b"data": data, b"labels": []}, protocol=4))
+    raised, peak = peak_bytes_of(read_cifar_batch, str(path))
+    assert isinstance(raised, DataError) and "not a CIFAR-10 python batch" in str(raised), repr(raised)
+    assert peak < 2 ** 20
+
+
+def hostile_dtype(name, flags=0, fields=None):
+    """numpy.dtype(name) whose BUILD state sets ``flags`` (0x3f: "holds Python objects")."""
+    return Reduce(numpy.dtype, (name, False, True), (3, "|", None, fields and tuple(fields), fields,
+                                                     -1, -1, flags))
+
+
+@pytest.mark.parametrize("data", [
+    # uint8 told by its state that it holds objects: NumPy then stores the list's
+    # pointers, 8 bytes each, into 1-byte slots (and its errors escape as RuntimeError)
+    Reduce(NUMPY_RECONSTRUCT, (numpy.ndarray, (0,), b"b"),
+           (1, (1, 3072), hostile_dtype("u1", flags=0x3f), False, list(range(3072)))),
+    # a datetime dtype handed fields in its state: NumPy crashes (segmentation fault)
+    hostile_dtype("M8[s]", flags=0x3f, fields={"a": (numpy.dtype("u1"), 0)}),
+], ids=["uint8-with-object-flags", "datetime-with-fields"])
+def test_a_dtype_state_from_the_file_cannot_corrupt_numpy(tmp_path, data):
+    """Run in a child process, so that a crash fails this test instead of ending the run."""
+    path = tmp_path / "data_batch_1"
+    path.write_bytes(pickle.dumps({b"data": data, b"labels": [0]}, protocol=4))
+    script = ("import sys\nfrom minigrad.data import DataError, read_cifar_batch\n"
+              "try:\n    read_cifar_batch(sys.argv[1])\nexcept DataError as error:\n    print(error)\n")
+    child = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True,
+                           timeout=60, cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    assert child.returncode == 0 and "not a CIFAR-10 python batch" in child.stdout, \
+        (child.returncode, child.stdout, child.stderr[-2000:])
+
+
+@pytest.mark.parametrize("data, protocol, refusal", [
+    (Reduce(bytes, (2 ** 33,)), 2, "takes 0 positional arguments"),      # 8 GiB of zeros
+    (Reduce(codecs.encode, ("abc", "zlib")), 2, "'zlib'"),               # only latin1 makes bytes
+    (Reduce(numpy.dtype, ("V8",)), 2, "numbers"),
+    (Reduce(numpy.dtype, ([("a", "u1")],)), 2, "a type's name"),       # a struct's field list
+    (Reduce(NUMPY_RECONSTRUCT, (numpy.ndarray, (0,), b"b"),              # NumPy keeps the buffer
+            (1, (1, 3072), hostile_dtype("u1"), False, bytearray(3072))), 5, "bytes"),
+], ids=["bytes-8GiB", "encode-zlib", "void-dtype", "field-list-dtype", "bytearray-state"])
+def test_the_names_protocols_0_to_5_need_check_their_arguments(tmp_path, data, protocol, refusal):
+    path = tmp_path / "data_batch_1"
+    path.write_bytes(pickle.dumps({b"data": data, b"labels": [0]}, protocol=protocol))
+    with pytest.raises(DataError, match=f"data_batch_1: not a CIFAR-10 python batch .*{refusal}"):
+        read_cifar_batch(str(path))
+
+
+def test_ragged_labels_are_a_data_error(tmp_path):
+    path = tmp_path / "data_batch_1"
+    path.write_bytes(pickle.dumps({b"data": numpy.zeros((2, 3072), numpy.uint8), b"labels": [[1], [2, 3]]},
+                                  protocol=4))
+    with pytest.raises(DataError, match=r"data_batch_1: labels must be a list of integers"):
+        read_cifar_batch(str(path))
+
+
+def test_a_file_past_the_size_limit_is_refused_unread(tmp_path, monkeypatch):
+    from minigrad import data
+    monkeypatch.setattr(data, "MAX_BATCH_BYTES", 1000)
+    path = tmp_path / "data_batch_1"
+    path.write_bytes(pickle.dumps(cifar_like_batch(n=1), protocol=4))
+    with pytest.raises(DataError, match=r"data_batch_1: \d+ bytes, more than the 1000 a CIFAR-10 batch"):
+        read_cifar_batch(str(path))
+
+
+def test_a_folder_or_unreadable_path_is_a_data_error(tmp_path):
+    with pytest.raises(DataError, match="is a folder"):
+        read_cifar_batch(str(tmp_path))
+
+
 # --- a folder of images ---------------------------------------------------------------------
 def make_image_folder(root, classes=("cat", "dog"), per_class=3):
     from PIL import Image
@@ -334,3 +512,89 @@ def test_image_folder_bad_input_names_the_file(tmp_path):
         load_dataset("cifar10")
     with pytest.raises(DataError, match="unknown data set 'mnist'"):
         load_dataset("mnist")
+
+
+# --- images of more than 8 bits per value ------------------------------------------------------
+def png_bytes(pixels, colour_type):
+    """A 16-bit PNG written by hand (Pillow writes 16-bit grey only): ``pixels`` uint16
+    (H, W, channels), colour type 0 grey, 2 RGB, 4 grey+alpha, 6 RGBA."""
+    height, width = pixels.shape[:2]
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    rows = b"".join(b"\x00" + row.astype(">u2").tobytes() for row in pixels)   # filter 0 per row
+    header = struct.pack(">IIBBBBB", width, height, 16, colour_type, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows))
+            + chunk(b"IEND", b""))
+
+
+def sixteen_bit_values(shape, seed=0):
+    """uint16 values over the whole range, with black and white in it."""
+    values = numpy.random.default_rng(seed).integers(0, 65536, size=shape, dtype=numpy.uint16)
+    values.flat[:2] = 0, 65535
+    return values
+
+
+def test_16_bit_grey_png_keeps_its_values(tmp_path):
+    from PIL import Image
+    grey = sixteen_bit_values((5, 6))
+    path = tmp_path / "grey16.png"
+    Image.fromarray(grey).save(path)
+    assert Image.open(path).mode == "I;16"
+    one = read_image(str(path), 6, channels=1)[0]           # 5 x 6, resized to 6 x 6
+    assert one.dtype == numpy.float32 and one.shape == (6, 6)
+    square = tmp_path / "square16.png"
+    Image.fromarray(grey[:5, :5]).save(square)
+    numpy.testing.assert_allclose(read_image(str(square), 5, channels=1)[0], grey[:5, :5] / 65535,
+                                  rtol=1e-6)
+    numpy.testing.assert_allclose(read_image(str(square), 5, channels=3),
+                                  numpy.stack([grey[:5, :5] / 65535] * 3), rtol=1e-6)
+    # resized, it matches the 8-bit image of the same picture to within a grey level
+    eight = tmp_path / "grey8.png"
+    Image.fromarray((grey // 257).astype(numpy.uint8)).save(eight)
+    numpy.testing.assert_allclose(one, read_image(str(eight), 6, channels=1)[0], atol=2 / 255)
+
+
+def test_16_bit_pgm_keeps_its_values(tmp_path):
+    """Pillow reads a 16-bit PGM as mode "I", its values scaled to 0..65535."""
+    grey = sixteen_bit_values((4, 4), seed=1)
+    path = tmp_path / "grey16.ppm"
+    path.write_bytes(b"P5 4 4 65535\n" + grey.astype(">u2").tobytes())
+    numpy.testing.assert_allclose(read_image(str(path), 4, channels=1)[0], grey / 65535, rtol=1e-6)
+
+
+@pytest.mark.parametrize("colour_type, channels", [(2, 3), (6, 4), (4, 2)], ids=["RGB", "RGBA", "grey+alpha"])
+def test_16_bit_colour_png_keeps_its_values(tmp_path, colour_type, channels):
+    """Pillow reads these as 8-bit (the high byte of each value): within 1/255 of v / 65535."""
+    values = sixteen_bit_values((4, 4, channels), seed=colour_type)
+    path = tmp_path / "colour16.png"
+    path.write_bytes(png_bytes(values, colour_type))
+    colour = values[..., :3] if channels >= 3 else numpy.repeat(values[..., :1], 3, axis=-1)
+    numpy.testing.assert_allclose(read_image(str(path), 4, channels=3),
+                                  colour.transpose(2, 0, 1) / 65535, atol=1 / 255)
+
+
+def test_an_image_declaring_billions_of_pixels_is_a_data_error(tmp_path):
+    path = tmp_path / "huge.png"
+    header = png_bytes(numpy.zeros((1, 1, 1), numpy.uint16), 0)
+    ihdr = struct.pack(">IIBBBBB", 100_000, 100_000, 16, 0, 0, 0, 0)
+    ihdr_chunk = b"IHDR" + ihdr
+    path.write_bytes(header[:8] + struct.pack(">I", 13) + ihdr_chunk
+                     + struct.pack(">I", zlib.crc32(ihdr_chunk)) + header[33:])
+    with pytest.raises(DataError, match=r"huge\.png: .*10000000000 pixels"):
+        read_image(str(path), 8)
+
+
+def test_a_png_announcing_a_4_gib_chunk_reserves_nothing(tmp_path):
+    """Pillow skips the rest of an image-data chunk with fp.read(its length): from a file
+    that reserved the 4 GiB announced (a MemoryError where memory is limited)."""
+    from PIL import Image
+    buffer = io.BytesIO()
+    Image.fromarray(sixteen_bit_values((6, 5)).astype(numpy.uint8)).save(buffer, "PNG")
+    content = buffer.getvalue()
+    idat = content.index(b"IDAT")
+    path = tmp_path / "photo.png"
+    path.write_bytes(content[:idat - 4] + b"\xff\xff\xff\xff" + content[idat:])
+    raised, peak = peak_bytes_of(read_image, str(path), 4)
+    assert raised is None or isinstance(raised, DataError), repr(raised)
+    assert peak < 2 ** 24, f"{peak} bytes traced for a {len(content)}-byte file"

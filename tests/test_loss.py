@@ -173,3 +173,38 @@ def test_metric_and_softmax_bad_input():
         F.softmax(numpy.zeros((2, 2)), axis=2)
     with pytest.raises(ValueError, match=r"log_softmax: expected a floating-point input, got dtype int64"):
         F.log_softmax(numpy.zeros((2, 2), dtype=numpy.int64))
+
+
+def test_ties_and_nan_are_never_counted_in_the_labels_favour():
+    """A dead network (constant logits) or a diverged one (NaN) must not score 100%."""
+    labels = numpy.array([0, 3, 6, 9])
+    constant = numpy.zeros((4, 10))
+    assert F.accuracy(constant, labels) == 0.25                  # argmax: the first index wins
+    assert F.topk_accuracy(constant, labels, 1) == 0.25
+    assert F.topk_accuracy(constant, labels, 5) == 0.5           # classes 0..4 are the top 5
+    nan = numpy.full((4, 10), numpy.nan)
+    assert F.accuracy(nan, labels) == 0.0 and F.topk_accuracy(nan, labels, 10) == 0.0
+    one_nan = numpy.eye(4) * 5
+    one_nan[1, 1] = numpy.nan                                    # row 1: NaN at its label
+    assert F.accuracy(one_nan, [0, 1, 2, 3]) == 0.75 == F.topk_accuracy(one_nan, [0, 1, 2, 3], 1)
+
+
+SPECIAL_LOGITS = [-numpy.inf, -1.0, -0.0, 0.0, 1.0, numpy.inf, numpy.nan]
+
+
+@settings(max_examples=200, deadline=None)
+@given(n=st.integers(1, 6), classes=st.integers(1, 6), data=st.data())
+def test_property_top1_is_accuracy_with_ties_and_nan(n, classes, data):
+    """Few distinct values, so ties are common. The rule: a row holding NaN is never a hit;
+    otherwise the label's rank is its place in a stable sort, largest first (ties go to the
+    lower index, as argmax's do)."""
+    x = numpy.array(data.draw(st.lists(st.sampled_from(SPECIAL_LOGITS), min_size=n * classes,
+                                       max_size=n * classes))).reshape(n, classes)
+    labels = numpy.array(data.draw(st.lists(st.integers(0, classes - 1), min_size=n, max_size=n)))
+    order = numpy.argsort(-x, axis=1, kind="stable")
+    has_nan = numpy.isnan(x).any(axis=1)
+    for k in range(1, classes + 1):
+        expected = numpy.mean([labels[i] in order[i, :k] and not has_nan[i] for i in range(n)])
+        assert F.topk_accuracy(x, labels, k) == pytest.approx(expected)
+    assert F.topk_accuracy(x, labels, 1) == F.accuracy(x, labels)
+    assert F.topk_accuracy(x.astype(numpy.float32), labels, 1) == F.accuracy(x.astype(numpy.float32), labels)

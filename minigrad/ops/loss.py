@@ -58,21 +58,32 @@ def cross_entropy_backward(gy, cache):
     return (gx * (gy / len(rows)),)
 
 
+# The rule both metrics follow: a row's ranking is a stable sort of its logits, largest
+# first, so equal logits rank by index (as argmax breaks ties: the first wins), and a
+# row with a NaN anywhere has no ranking: it is never a hit (its loss is NaN too).
+def _has_nan(logits):
+    xp = get_array_module(logits)
+    return xp.isnan(logits).any(axis=1)
+
+
 def accuracy(logits, labels):
     """Fraction of rows whose largest logit is at the label (a Python float)."""
-    return float((logits.argmax(axis=1) == labels).mean())
+    hits = (logits.argmax(axis=1) == labels) & ~_has_nan(logits)
+    return float(hits.mean())
 
 
 def topk_accuracy(logits, labels, k):
     """Fraction of rows whose label is among the k largest logits (a Python float).
 
-    A row counts when fewer than k logits are strictly larger than the label's,
-    so ties are resolved in the label's favour.
+    The label's rank counts the logits ahead of it: larger ones, and equal ones at a
+    lower index. With k = 1 this is ``accuracy``.
     """
     xp = get_array_module(logits)
-    label_logit = logits[xp.arange(logits.shape[0]), labels]
-    rank = (logits > label_logit[:, None]).sum(axis=1)
-    return float((rank < k).mean())
+    label_logit = logits[xp.arange(logits.shape[0]), labels][:, None]
+    before_label = xp.arange(logits.shape[1]) < labels[:, None]
+    ahead = (logits > label_logit) | ((logits == label_logit) & before_label)
+    hits = (ahead.sum(axis=1) < k) & ~_has_nan(logits)
+    return float(hits.mean())
 
 
 # --- input checks: name the op, what it expected and what it got ------------------
