@@ -24,8 +24,7 @@ from .model import GoogLeNet
 def load_trained(path, device="cpu"):
     """(model in eval mode on ``device``, the checkpoint's config) from a training checkpoint."""
     checkpoint = load_checkpoint(path)
-    config = checkpoint["config"] if isinstance(checkpoint["config"], dict) else {}
-    options, data = config.get("model"), config.get("data")
+    options, data = checkpoint["config"].get("model"), checkpoint["config"].get("data")
     if not options or not data:
         raise CheckpointError(f"{path}: not a GoogLeNet training checkpoint (no model or data settings)")
     try:

@@ -315,9 +315,9 @@ def read_run(path):
     a CheckpointError or UserError naming the file for anything this loop did not write."""
     checkpoint = load_checkpoint(path)
     config = checkpoint["config"]
-    if not isinstance(config, dict) or not isinstance(config.get("train"), dict):
-        raise CheckpointError(f"{path}: not a GoogLeNet training checkpoint (its settings are not "
-                              f"a JSON object with a 'train' entry)")
+    if not isinstance(config.get("train"), dict):        # (load_checkpoint: config is an object)
+        raise CheckpointError(f"{path}: not a GoogLeNet training checkpoint (its settings have no "
+                              f"'train' entry)")
     progress = checkpoint["progress"]
     for key in ("epoch", "step", *empty_sums()):
         value = progress.get(key)

@@ -148,7 +148,7 @@ def test_a_checkpoint_whose_config_is_a_list_is_named(saved_run, tmp_path, capsy
     for argv in (["train", "--resume", damaged, "--out", str(tmp_path / "o")],
                  ["evaluate", "--checkpoint", damaged]):
         assert main(argv) == 2
-        assert "c.npz: not a GoogLeNet training checkpoint" in error_line(capsys)
+        assert "c.npz: the config entry is not a JSON object but list" in error_line(capsys)
 
 
 def test_a_truncated_metrics_file_is_named_on_resume(saved_run, tmp_path, capsys):
