@@ -172,7 +172,7 @@ for i, what in enumerate(("channels", "parameters", "multiply-adds")):
         left += s[i] / total
 ax.set_xlabel("share of the module's total")
 ax.legend(ncol=4, fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.0))
-ax.set_xlim(0, 1)
+ax.set_xlim(0, 1);
 
 # %% [markdown]
 # Why does the pool branch have a projection? A max pool keeps all 192 input channels. Passed

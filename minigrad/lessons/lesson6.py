@@ -4,12 +4,17 @@ what a whole Inception module costs.
 * 6.1 ``conv_multiply_adds(in_shape, out_channels, kernel_size, stride, padding)``
   against ``minigrad.nn.Conv2d(...).multiply_adds(in_shape)``;
 * 6.2 ``inception_forward(x, branch1x1, branch3x3, branch5x5, branch_pool)`` against
-  ``googlenet.model.Inception``'s own forward (an ``nn.Concat`` of the four branches);
-* 6.3 ``inception_multiply_adds(in_channels, widths, size)`` against
-  ``Inception(in_channels, widths).multiply_adds((in_channels, size, size))``.
+  the forward of the Inception module (an ``nn.Concat`` of the four branches);
+* 6.3 ``inception_multiply_adds(in_channels, widths, size)`` against that module's
+  ``multiply_adds((in_channels, size, size))``.
 
-Multiply-adds are counted as ``googlenet.summary`` counts them: a weight used at every
-output position once, biases, ReLUs and pools not counted.
+The framework knows no network (tests/test_layering.py: nothing in minigrad imports
+googlenet), so the checkers build the Inception module from ``minigrad.nn`` exactly as
+``googlenet.model.Inception`` does (``inception_module``: the same branches, layer names,
+initialisation and order of drawing from the generator, so the same weights), and
+tests/test_lesson6.py checks that the two agree: same parameters, same forward, same
+shapes and multiply-adds. Multiply-adds are counted as ``googlenet.summary`` counts them:
+a weight used at every output position once, biases, ReLUs and pools not counted.
 """
 import itertools
 
@@ -101,11 +106,44 @@ def _as_numpy(value):
     return backend.to_numpy(value.data) if isinstance(value, Tensor) else numpy.asarray(value)
 
 
+CONV_BIAS = 0.2            # googlenet.model.CONV_BIAS, the Caffe model's
+
+
+def _conv_relu(in_channels, out_channels, kernel_size, rng):
+    """googlenet.model.ConvReLU as two layers: a size-preserving convolution, then a ReLU."""
+    return [nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2, rng=rng,
+                      weight_init="xavier", bias_value=CONV_BIAS), nn.ReLU()]
+
+
+def inception_module(in_channels, widths, rng=None):
+    """An Inception module built from minigrad.nn as ``googlenet.model.Inception`` builds it:
+    ``nn.Concat`` (axis 1) of ``branch1x1``, ``branch3x3``, ``branch5x5`` and ``branch_pool``,
+    with parameters named alike (``branch3x3.reduce.weight``) and drawn in the same order."""
+    n1x1, n3x3_reduce, n3x3, n5x5_reduce, n5x5, pool_proj = widths
+
+    def branch(*layers):                       # [(name, [conv, relu]) or (name, [pool])]
+        named = {}
+        for name, parts in layers:
+            named[name] = parts[0]
+            if len(parts) > 1:
+                named[name + "_relu"] = parts[1]
+        return nn.Sequential(**named)
+
+    return nn.Concat(
+        branch1x1=branch(("conv", _conv_relu(in_channels, n1x1, 1, rng))),
+        branch3x3=branch(("reduce", _conv_relu(in_channels, n3x3_reduce, 1, rng)),
+                         ("conv", _conv_relu(n3x3_reduce, n3x3, 3, rng))),
+        branch5x5=branch(("reduce", _conv_relu(in_channels, n5x5_reduce, 1, rng)),
+                         ("conv", _conv_relu(n5x5_reduce, n5x5, 5, rng))),
+        branch_pool=branch(("pool", [nn.MaxPool2d(3, stride=1, padding=1)]),
+                           ("proj", _conv_relu(in_channels, pool_proj, 1, rng))),
+        axis=1)
+
+
 def inception_case(in_channels, widths, batch, size, seed):
-    """A float64 Inception module (as GoogLeNet builds it) and an input for it."""
-    from googlenet.model import Inception
+    """A float64 Inception module and an input for it."""
     rng = numpy.random.default_rng(seed)
-    module = Inception(in_channels, widths, rng=rng).astype(numpy.float64)
+    module = inception_module(in_channels, widths, rng=rng).astype(numpy.float64)
     x = rng.standard_normal((batch, in_channels, size, size))
     return module, x
 
@@ -125,7 +163,7 @@ def _inception_cases():
 
 def _inception_hint(module, got, expected):
     """Which branch's block of channels is wrong, or in what order the blocks were joined."""
-    sizes = [branch[-1].out_channels for branch in module]
+    sizes = [[layer for layer in branch if isinstance(layer, nn.Conv2d)][-1].out_channels for branch in module]
     ends = numpy.cumsum(sizes)
     blocks = numpy.split(expected, ends[:-1], axis=1)
     for order in itertools.permutations(range(4)):
@@ -188,9 +226,8 @@ def check_inception_forward(inception_forward):
 
 # --- 6.3 the multiply-adds of an Inception module --------------------------------------------
 def inception_reference(in_channels, widths, size):
-    """What GoogLeNet's Inception module says it costs on an in_channels x size x size input."""
-    from googlenet.model import Inception
-    return Inception(in_channels, widths, rng=0).multiply_adds((in_channels, size, size))
+    """What the Inception module says it costs on an in_channels x size x size input."""
+    return inception_module(in_channels, widths, rng=0).multiply_adds((in_channels, size, size))
 
 
 INCEPTION_CASES = {
