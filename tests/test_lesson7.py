@@ -1,0 +1,164 @@
+"""Lesson 7's checkers accept the right answers and reject the usual mistakes, naming the
+case and the mistake (see minigrad/lessons/lesson7.py); their references agree with
+googlenet's own code."""
+import math
+import re
+
+import numpy
+import pytest
+
+from minigrad import Tensor
+from minigrad import functional as F
+from minigrad.lessons import check
+from minigrad.lessons.lesson7 import (AUX_WEIGHT, activation_spread_reference, gradient_norm_reference,
+                                      layer_outputs, paper_loss_reference)
+
+
+def not_yet(*args):
+    raise NotImplementedError("exercise: not yet")
+
+
+def loss_with(main_weight=1.0, aux_weight=0.3, divide=1.0, heads=(1, 2)):
+    def loss(logits, aux1, aux2, labels):
+        total = main_weight * F.cross_entropy(logits, labels)
+        for i, head in ((1, aux1), (2, aux2)):
+            if i in heads:
+                total = total + aux_weight * F.cross_entropy(head, labels)
+        return total * (1 / divide)
+    return loss
+
+
+def spread_with(statistic, chained=True):
+    def activation_spread(layers, x):
+        values, h = [], x
+        for layer in layers:
+            out = layer(h)
+            h = out if chained else x
+            values.append(statistic(out.numpy()))
+        return numpy.array(values)
+    return activation_spread
+
+
+def norm_with(combine, skip_none=True):
+    def gradient_norm(parameters):
+        grads = [p.grad for p in parameters if p.grad is not None or not skip_none]
+        return combine([numpy.asarray(g, dtype=numpy.float64) for g in grads] if skip_none else grads)
+    return gradient_norm
+
+
+RIGHT = {
+    "7.1": loss_with(),
+    "7.2": spread_with(lambda a: a.std(axis=0).mean()),
+    "7.3": norm_with(lambda gs: math.sqrt(sum(float((g * g).sum()) for g in gs))),
+}
+LOSS_CASE = "On logits, aux1, aux2 \\(8, 10\\), labels \\(8,\\)"
+DEEP = "On 8 conv 3x3 \\+ ReLU layers \\(Caffe xavier, bias 0.2\\), x \\(6, 4, 8, 8\\)"
+NORM_CASE = "On 3 parameters with gradients of shapes \\(4, 3\\), \\(4,\\), \\(2, 2, 3, 3\\)"
+# exercise: [(planted mistake, wrong answer, text the message must hold)]
+WRONG = {
+    "7.1": [
+        ("aux weight on the main loss", loss_with(main_weight=0.3, aux_weight=1.0),
+         LOSS_CASE + ": the loss is 8.30166, expected 4.95893.*the 0.3 weighs each auxiliary loss, not the main"),
+        ("aux losses without the weight", loss_with(aux_weight=1.0),
+         LOSS_CASE + ": the loss is .*added with the weight 0.3"),
+        ("averaged instead of summed", loss_with(aux_weight=1.0, divide=3),
+         LOSS_CASE + ": the loss is .*added, not averaged"),
+        ("weighted average", loss_with(divide=1.6), LOSS_CASE + ".*no division by 1 \\+ 0.3 \\+ 0.3"),
+        ("one auxiliary head", loss_with(heads=(1,)), LOSS_CASE + ".*aux2 is missing"),
+        ("a float, not a Tensor", lambda *a: loss_with()(*a).item(),
+         LOSS_CASE.replace(":", "") + " it raised TypeError: paper_loss returned a float"),
+        ("aux2 cut from the graph", lambda l, a1, a2, y: loss_with()(l, a1, Tensor(a2.data), y),
+         LOSS_CASE + ": the gradient of aux2\\[.*no .item\\(\\), .data or NumPy"),
+    ],
+    "7.2": [
+        ("std of everything", spread_with(lambda a: a.std()),
+         DEEP + ": the spreads\\[.*\\] is .*expected.*std of all the numbers at once"),
+        ("std over the channels", spread_with(lambda a: a.std(axis=1).mean()),
+         DEEP + ": the spreads\\[.*std over the channels \\(axis 1\\)"),
+        ("ddof 1", spread_with(lambda a: a.std(axis=0, ddof=1).mean()), DEEP + ".*ddof=1"),
+        ("every layer on the input", spread_with(lambda a: a.std(axis=0).mean(), chained=False),
+         DEEP + ".*each layer gets the previous layer's output"),
+        ("the last layer only", lambda layers, x: numpy.array([spread_with(lambda a: a.std(axis=0).mean())(
+            layers, x)[-1]]), DEEP + ": returned 1 value\\(s\\) \\(shape \\(1,\\)\\) for 8 layers"),
+    ],
+    "7.3": [
+        ("sum of the norms", norm_with(lambda gs: sum(float(numpy.linalg.norm(g)) for g in gs)),
+         NORM_CASE + ": got 3.54952, expected 2.51987.*sum of each parameter's norm"),
+        ("no square root", norm_with(lambda gs: sum(float((g * g).sum()) for g in gs)),
+         NORM_CASE + ".*the square root is missing"),
+        ("root mean square", norm_with(lambda gs: float(numpy.sqrt(numpy.mean(numpy.concatenate(
+            [g.ravel() for g in gs]) ** 2)))), NORM_CASE + ".*MEAN square"),
+        ("grad None not skipped", norm_with(lambda gs: math.sqrt(sum(float((g * g).sum()) for g in gs)),
+                                            skip_none=False),
+         "On 4 parameters, the 2nd without a gradient .* it raised TypeError.*grad None; it adds nothing"),
+        ("an array per parameter", norm_with(lambda gs: numpy.array([numpy.linalg.norm(g) for g in gs])),
+         NORM_CASE + ": returned an array of shape \\(3,\\), expected one number"),
+    ],
+}
+
+
+@pytest.mark.parametrize("number", RIGHT)
+def test_the_right_answer_is_accepted(number):
+    verdict = check.verdict(number, RIGHT[number])
+    assert verdict.correct, str(verdict)
+
+
+@pytest.mark.parametrize("number", RIGHT)
+def test_a_missing_exercise_is_not_implemented_yet(number):
+    assert check.verdict(number, not_yet).status == "not implemented yet"
+
+
+@pytest.mark.parametrize("number, mistake, wrong, message",
+                         [(n, *w) for n, cases in WRONG.items() for w in cases],
+                         ids=[f"{n}-{w[0]}" for n, cases in WRONG.items() for w in cases])
+def test_a_planted_mistake_is_rejected_naming_the_case(number, mistake, wrong, message):
+    verdict = check.verdict(number, wrong)
+    assert verdict.status == "wrong", str(verdict)
+    assert re.search(message, verdict.message), verdict.message
+
+
+# --- the references are googlenet's ------------------------------------------------------------
+def test_the_loss_reference_is_googlenet_loss():
+    """minigrad may not import googlenet (test_layering): the checker's loss is written with
+    minigrad alone, and must be googlenet_loss, value and gradients."""
+    from googlenet.model import GoogLeNetOutput, googlenet_loss
+    from googlenet.table import AUX_WEIGHT as PAPER_AUX_WEIGHT
+    assert AUX_WEIGHT == PAPER_AUX_WEIGHT
+    rng = numpy.random.default_rng(0)
+    arrays = [s * rng.standard_normal((6, 7)) for s in (1.0, 2.0, 0.5)]
+    labels = rng.integers(0, 7, 6)
+    ours = [Tensor(a.copy(), requires_grad=True) for a in arrays]
+    theirs = [Tensor(a.copy(), requires_grad=True) for a in arrays]
+    mine, real = paper_loss_reference(*ours, labels), googlenet_loss(GoogLeNetOutput(*theirs), labels)
+    assert mine.item() == pytest.approx(real.item(), rel=1e-12)
+    mine.backward()
+    real.backward()
+    for a, b in zip(ours, theirs):
+        numpy.testing.assert_allclose(a.grad, b.grad, rtol=1e-12)
+
+
+def test_the_layers_run_in_order_are_the_googlenet_forward():
+    """Running a GoogLeNet's main path layer by layer (as lesson 7 and its checker do) is the
+    model's forward in eval mode, and the spread of the last output is that of the logits."""
+    from googlenet.model import GoogLeNet
+    model = GoogLeNet(num_classes=10, in_channels=1, width=1 / 16, input_size=32).eval()
+    x = Tensor(numpy.random.default_rng(1).standard_normal((4, 1, 32, 32)).astype(numpy.float32))
+    layers = [getattr(model, name) for name in model.layer_names]
+    outputs = layer_outputs(layers, x)
+    numpy.testing.assert_array_equal(outputs[-1], model(x).numpy())
+    spreads = activation_spread_reference(layers, x)
+    assert len(spreads) == len(model.layer_names)
+    assert spreads[-1] == pytest.approx(float(model(x).numpy().std(axis=0).mean()))
+    assert spreads[-1] < spreads[0] / 10          # the fading the lesson shows
+
+
+def test_the_gradient_norm_reference_skips_parameters_without_a_gradient():
+    from googlenet.model import GoogLeNet, googlenet_loss
+    model = GoogLeNet(num_classes=10, in_channels=1, width=1 / 16, input_size=32).eval()
+    x = Tensor(numpy.random.default_rng(2).standard_normal((2, 1, 32, 32)).astype(numpy.float32))
+    googlenet_loss(model(x), numpy.array([1, 2])).backward()      # eval: no auxiliary heads
+    assert model.aux1.classifier.weight.grad is None
+    everything = gradient_norm_reference(model.parameters())
+    reached = [p.grad.ravel() for p in model.parameters() if p.grad is not None]
+    assert everything == pytest.approx(float(numpy.linalg.norm(numpy.concatenate(reached))), rel=1e-6)
+    assert RIGHT["7.3"](list(model.parameters())) == pytest.approx(everything, rel=1e-9)
