@@ -13,8 +13,9 @@ Times are medians after a warm-up; on a GPU each call is timed with CUDA events
 (``bench.time_op``), never a host clock around an asynchronous launch. A configuration
 that cannot run (no GPU, no PyTorch) is left out with the reason printed. With
 ``--out DIR`` the table is also written as ``DIR/ops.csv`` (the columns lesson 8 reads:
-layer, batch, image_size, fwd_ms, bwd_ms, device, kernels, peak_gflops, bandwidth_gbs)
-and drawn as ``DIR/ops.png``.
+layer, batch, image_size, fwd_ms, bwd_ms, device, kernels, peak_gflops, bandwidth_gbs),
+drawn as ``DIR/ops.png`` (bars) and ``DIR/roofline.png`` (achieved GFLOP/s against FLOPs per
+byte, under each device's measured GEMM peak and copy bandwidth).
 """
 import csv
 import os
@@ -154,6 +155,29 @@ def plot(path, shapes, results):
     plt.close(fig)
 
 
+def plot_roofline(path, shapes, results, roofs):
+    """Achieved forward GFLOP/s against arithmetic intensity (log-log), one marker per
+    configuration, each device's two roofs (its measured GEMM peak and copy bandwidth)."""
+    from .viz import _pyplot
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    intensity = numpy.array([bench.arithmetic_intensity(s) for s in shapes])
+    x = numpy.logspace(numpy.log10(intensity.min() / 2), numpy.log10(intensity.max() * 2), 100)
+    for device, (peak, bandwidth) in roofs.items():
+        ax.plot(x, numpy.minimum(peak, x * bandwidth), "--", linewidth=1, label=f"{device} roofs")
+    for configuration, timings in results.items():
+        achieved = [bench.op_flops(s) / timings[s.name]["fwd"] / 1e9 for s in shapes]
+        ax.scatter(intensity, achieved, s=14, label=label(configuration))
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("arithmetic intensity, FLOPs per byte")
+    ax.set_ylabel("achieved GFLOP/s (forward)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def run_compare(args, shapes, network, devices):
     """Time ``shapes`` in every configuration of ``devices``; print, and write --out files."""
     chosen, missing = configurations(devices, args.torch)
@@ -170,5 +194,6 @@ def run_compare(args, shapes, network, devices):
                  for d in dict.fromkeys(device for device, _ in chosen)}
         write_csv(os.path.join(args.out, "ops.csv"), shapes, results, args.batch, args.image_size, roofs)
         plot(os.path.join(args.out, "ops.png"), shapes, results)
-        print(f"wrote {args.out}/ops.csv and {args.out}/ops.png")
+        plot_roofline(os.path.join(args.out, "roofline.png"), shapes, results, roofs)
+        print(f"wrote {args.out}/ops.csv, ops.png and roofline.png")
     return 0

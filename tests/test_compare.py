@@ -62,7 +62,8 @@ def test_the_command_compares_and_writes_its_files(tmp_path, capsys):
     if backend.gpu_unavailable_reason():
         assert "no GPU columns:" in out
     assert "3a/pool" in out and "all ops" in out
-    assert (tmp_path / "ops.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for picture in ("ops.png", "roofline.png"):
+        assert (tmp_path / picture).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     rows = list(csv.DictReader(open(tmp_path / "ops.csv")))
     assert {r["layer"] for r in rows} == {"3a/pool", "3a/pool_proj"}
     assert all(float(r["fwd_ms"]) > 0 and float(r["bwd_ms"]) > 0 for r in rows)
