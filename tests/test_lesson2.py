@@ -10,9 +10,7 @@ from minigrad.gradcheck import GradcheckError, gradcheck
 from minigrad.lessons import check, lesson2
 from minigrad.ops.shape import concat_forward
 
-
-def not_yet(*args):
-    raise NotImplementedError("exercise: not yet")
+from exercise_tests import standard_tests
 
 
 def central(f, x, eps=1e-6):
@@ -118,29 +116,12 @@ WRONG = {
 }
 
 
-@pytest.mark.parametrize("number", RIGHT)
-def test_the_right_answer_is_accepted(number):
-    verdict = check.verdict(number, RIGHT[number])
-    assert verdict.correct, str(verdict)
-    assert "largest relative error" in verdict.message
+test_the_right_answer_is_accepted, test_a_missing_exercise_is_not_implemented_yet, \
+    test_a_planted_mistake_is_rejected_naming_the_case = standard_tests(RIGHT, WRONG)
 
 
 def test_a_numerical_gradient_on_copies_is_accepted_too():
     assert check.verdict("2.1", central_on_copies).correct
-
-
-@pytest.mark.parametrize("number", RIGHT)
-def test_a_missing_exercise_is_not_implemented_yet(number):
-    assert check.verdict(number, not_yet).status == "not implemented yet"
-
-
-@pytest.mark.parametrize("number, mistake, wrong, message",
-                         [(n, *w) for n, cases in WRONG.items() for w in cases],
-                         ids=[f"{n}-{w[0]}" for n, cases in WRONG.items() for w in cases])
-def test_a_planted_mistake_is_rejected_naming_the_input(number, mistake, wrong, message):
-    verdict = check.verdict(number, wrong)
-    assert verdict.status == "wrong", str(verdict)
-    assert re.search(message, verdict.message), verdict.message
 
 
 def test_an_exception_in_the_learners_numerical_gradient_names_the_case():

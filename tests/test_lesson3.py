@@ -3,13 +3,10 @@ input that is wrong (see minigrad/lessons/lesson3.py)."""
 import re
 
 import numpy
-import pytest
 
 from minigrad.lessons import check
 
-
-def not_yet(*args):
-    raise NotImplementedError("exercise: not yet")
+from exercise_tests import standard_tests
 
 
 def stable_log_softmax(x):
@@ -68,25 +65,8 @@ WRONG = {
 }
 
 
-@pytest.mark.parametrize("number", RIGHT)
-def test_the_right_answer_is_accepted(number):
-    verdict = check.verdict(number, RIGHT[number])
-    assert verdict.correct, str(verdict)
-    assert "largest relative error" in verdict.message
-
-
-@pytest.mark.parametrize("number", RIGHT)
-def test_a_missing_exercise_is_not_implemented_yet(number):
-    assert check.verdict(number, not_yet).status == "not implemented yet"
-
-
-@pytest.mark.parametrize("number, mistake, wrong, message",
-                         [(n, *w) for n, cases in WRONG.items() for w in cases],
-                         ids=[f"{n}-{w[0]}" for n, cases in WRONG.items() for w in cases])
-def test_a_planted_mistake_is_rejected_naming_the_input(number, mistake, wrong, message):
-    verdict = check.verdict(number, wrong)
-    assert verdict.status == "wrong", str(verdict)
-    assert re.search(message, verdict.message), verdict.message
+test_the_right_answer_is_accepted, test_a_missing_exercise_is_not_implemented_yet, \
+    test_a_planted_mistake_is_rejected_naming_the_case = standard_tests(RIGHT, WRONG)
 
 
 def test_on_the_square_case_a_transposed_weight_gradient_is_called_transposed(monkeypatch):

@@ -1,16 +1,12 @@
 """Lesson 4's checkers accept the right im2col, convolution forward and backward, and reject
 the usual mistakes, naming the input that is wrong (see minigrad/lessons/lesson4.py)."""
-import re
 
 import numpy
-import pytest
 
 from minigrad.kernels import reference
 from minigrad.lessons import check
 
-
-def not_yet(*args):
-    raise NotImplementedError("exercise: not yet")
+from exercise_tests import standard_tests
 
 
 # --- exercise 4.1: im2col, written the way a learner would, with switchable mistakes ----------
@@ -120,30 +116,13 @@ WRONG = {
 }
 
 
-@pytest.mark.parametrize("number", RIGHT)
-def test_the_right_answer_is_accepted(number):
-    verdict = check.verdict(number, RIGHT[number])
-    assert verdict.correct, str(verdict)
-    assert "largest relative error" in verdict.message
+test_the_right_answer_is_accepted, test_a_missing_exercise_is_not_implemented_yet, \
+    test_a_planted_mistake_is_rejected_naming_the_case = standard_tests(RIGHT, WRONG)
 
 
 def test_the_reference_im2col_and_conv_are_accepted():
     assert check.verdict("4.1", reference.im2col).correct
     assert check.verdict("4.2", lambda x, W, b, win: reference.conv2d_forward(x, W, b, win)[0]).correct
-
-
-@pytest.mark.parametrize("number", RIGHT)
-def test_a_missing_exercise_is_not_implemented_yet(number):
-    assert check.verdict(number, not_yet).status == "not implemented yet"
-
-
-@pytest.mark.parametrize("number, mistake, wrong, message",
-                         [(n, *w) for n, cases in WRONG.items() for w in cases],
-                         ids=[f"{n}-{w[0]}" for n, cases in WRONG.items() for w in cases])
-def test_a_planted_mistake_is_rejected_naming_the_input(number, mistake, wrong, message):
-    verdict = check.verdict(number, wrong)
-    assert verdict.status == "wrong", str(verdict)
-    assert re.search(message, verdict.message), verdict.message
 
 
 def test_every_case_is_checked_and_the_cases_cover_padding_strides_and_overlap():

@@ -1,17 +1,13 @@
 """Lesson 5's checkers accept the right max-pool backward, LRN backward and dropout, and reject
 the usual mistakes, naming the input that is wrong (see minigrad/lessons/lesson5.py)."""
-import re
 
 import numpy
-import pytest
 
 from minigrad.kernels import reference
 from minigrad.lessons import check
 from minigrad.ops import dropout as dropout_ops
 
-
-def not_yet(*args):
-    raise NotImplementedError("exercise: not yet")
+from exercise_tests import not_yet, standard_tests
 
 
 # --- 5.1: a max-pool backward written the way a learner would, with switchable mistakes --------
@@ -120,11 +116,8 @@ WRONG = {
 }
 
 
-@pytest.mark.parametrize("number", RIGHT)
-def test_the_right_answer_is_accepted(number):
-    verdict = check.verdict(number, RIGHT[number])
-    assert verdict.correct, str(verdict)
-    assert "largest relative error" in verdict.message
+test_the_right_answer_is_accepted, test_a_missing_exercise_is_not_implemented_yet, \
+    test_a_planted_mistake_is_rejected_naming_the_case = standard_tests(RIGHT, WRONG, missing={"5.3": (not_yet, not_yet)})
 
 
 def test_the_references_are_accepted():
@@ -134,23 +127,8 @@ def test_the_references_are_accepted():
     assert check.verdict("5.3", (ops_forward, dropout_ops.dropout_backward)).correct
 
 
-@pytest.mark.parametrize("number", RIGHT)
-def test_a_missing_exercise_is_not_implemented_yet(number):
-    attempt = (not_yet, not_yet) if number == "5.3" else not_yet
-    assert check.verdict(number, attempt).status == "not implemented yet"
-
-
 def test_a_missing_dropout_backward_is_not_implemented_yet():
     assert check.verdict("5.3", (dropout_pair()[0], not_yet)).status == "not implemented yet"
-
-
-@pytest.mark.parametrize("number, mistake, wrong, message",
-                         [(n, *w) for n, cases in WRONG.items() for w in cases],
-                         ids=[f"{n}-{w[0]}" for n, cases in WRONG.items() for w in cases])
-def test_a_planted_mistake_is_rejected_naming_the_input(number, mistake, wrong, message):
-    verdict = check.verdict(number, wrong)
-    assert verdict.status == "wrong", str(verdict)
-    assert re.search(message, verdict.message), verdict.message
 
 
 def test_the_cases_hold_ties_a_shared_winner_ceil_mode_and_an_even_lrn_window():

@@ -156,7 +156,7 @@ def max_pool(x, win):
 def first_real_offsets(win, index_type):
     """(OH, OW): the kernel offset i*KW + j of the first element of each window that is
     not padding (0 unless the window starts in the top or left padding). A NumPy array."""
-    (kh, kw), (sh, sw), (ph, pw), (oh, ow) = win.kernel, win.stride, win.padding, win.out
+    kw, (sh, sw), (ph, pw), (oh, ow) = win.kernel[1], win.stride, win.padding, win.out
     first_row = numpy.maximum(ph - sh * numpy.arange(oh), 0)
     first_column = numpy.maximum(pw - sw * numpy.arange(ow), 0)
     return (first_row[:, None] * kw + first_column[None, :]).astype(index_type)

@@ -10,8 +10,6 @@ come out as ordinary (N, C, H, W) arrays, in the input's dtype.
 sliding-window op. Window (oh, ow) covers the padded rows oh*SH ... oh*SH + KH - 1
 and columns ow*SW ... ow*SW + KW - 1.
 """
-import numpy
-
 from ..backend import get_array_module
 
 
