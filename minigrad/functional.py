@@ -175,13 +175,14 @@ global_avg_pool2d = Op("global_avg_pool2d", pool_ops.global_avg_pool2d_forward,
                        pool_ops.global_avg_pool2d_backward, pool_ops.check_global_avg_pool2d)
 
 
-def conv2d(x, W, b=None, stride=1, padding=0):
-    """x (N, C, H, W), W (F, C, KH, KW), b (F,) or None -> (N, F, OH, OW).
+def conv2d(x, W, b=None, stride=1, padding=0, groups=1):
+    """x (N, C, H, W), W (F, C/groups, KH, KW), b (F,) or None -> (N, F, OH, OW).
 
-    ``stride`` and ``padding`` are ints or (h, w) pairs (see ``minigrad.ops.conv``).
+    ``stride`` and ``padding`` are ints or (h, w) pairs; ``groups`` splits the channels
+    and filters into that many independent convolutions (see ``minigrad.ops.conv``).
     """
     inputs = (x, W) if b is None else (x, W, b)
-    return _conv2d(*inputs, stride=stride, padding=padding)
+    return _conv2d(*inputs, stride=stride, padding=padding, groups=groups)
 
 
 def max_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False):

@@ -24,11 +24,12 @@ def pair(v):
     return (v, v) if isinstance(v, int) else tuple(v)
 
 
-def naive_conv2d(x, W, b=None, stride=1, padding=0):
-    """y[n, f, oh, ow] = b[f] + sum of W[f] * the window at (oh, ow): four plain loops."""
+def naive_conv2d(x, W, b=None, stride=1, padding=0, groups=1):
+    """y[n, f, oh, ow] = b[f] + sum of W[f] * the window at (oh, ow): four plain loops.
+    With groups, filter f sees only the C/groups channels of its group, f // (F/groups)."""
     (sh, sw), (ph, pw) = pair(stride), pair(padding)
     n_, c_, h, w = x.shape
-    f_, _, kh, kw = W.shape
+    f_, c_per_group, kh, kw = W.shape
     x_pad = np.zeros((n_, c_, h + 2 * ph, w + 2 * pw), dtype=x.dtype)
     x_pad[:, :, ph:ph + h, pw:pw + w] = x
     oh, ow = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
@@ -37,15 +38,16 @@ def naive_conv2d(x, W, b=None, stride=1, padding=0):
         for f in range(f_):
             for i in range(oh):
                 for j in range(ow):
-                    window = x_pad[n, :, i * sh:i * sh + kh, j * sw:j * sw + kw]
+                    first = (f // (f_ // groups)) * c_per_group        # the group's first channel
+                    window = x_pad[n, first:first + c_per_group, i * sh:i * sh + kh, j * sw:j * sw + kw]
                     y[n, f, i, j] = np.sum(window * W[f]) + (0.0 if b is None else b[f])
     return y
 
 
-def random_case(rng, n, c, f, h, w, kernel, bias=True, dtype=np.float64):
+def random_case(rng, n, c, f, h, w, kernel, bias=True, dtype=np.float64, groups=1):
     kh, kw = pair(kernel)
     x = rng.standard_normal((n, c, h, w)).astype(dtype)
-    W = rng.standard_normal((f, c, kh, kw)).astype(dtype)
+    W = rng.standard_normal((f, c // groups, kh, kw)).astype(dtype)
     b = rng.standard_normal(f).astype(dtype) if bias else None
     return x, W, b
 
@@ -64,20 +66,35 @@ EDGE_CASES = [  # (N, C, F, H, W, kernel, stride, padding)
     (1, 2, 2, 3, 3, 5, 1, 1),          # kernel == padded input
 ]
 
+GROUPED_CASES = [  # (N, C, F, H, W, kernel, stride, padding, groups)
+    (2, 4, 6, 7, 7, 3, 1, 1, 2),       # two towers, "same" 3x3 (AlexNet's conv4)
+    (1, 4, 4, 11, 11, 5, 1, 2, 2),     # 5x5 pad 2 in two groups (AlexNet's conv2), batch 1
+    (1, 6, 6, 8, 6, 3, 2, 1, 3),       # stride 2, three groups, odd/even sizes
+    (2, 4, 4, 5, 5, 3, 1, 1, 4),       # depthwise: groups = C = F
+    (2, 2, 6, 3, 3, 3, 1, 0, 2),       # one channel, three filters per group; kernel == input
+    (2, 4, 2, 5, 5, 1, 1, 0, 2),       # grouped 1x1: x is the column matrix
+    (2, 4, 6, 10, 11, 1, 1, 0, 2),     # grouped 1x1 on >= 100 pixels (numpy: not the per-image route)
+    (1, 4, 2, 1, 1, 1, 1, 0, 2),       # 1x1 map
+    (2, 4, 6, 9, 7, (3, 2), (2, 1), (1, 0), 2),   # rectangular everything
+]
+CASES = [case + (1,) for case in EDGE_CASES] + GROUPED_CASES
 
-@pytest.mark.parametrize("case", EDGE_CASES)
+
+@pytest.mark.parametrize("case", CASES)
 def test_forward_matches_loops(xp, kernel_set, case):
-    n, c, f, h, w, kernel, stride, padding = case
-    x, W, b = random_case(np.random.default_rng(0), n, c, f, h, w, kernel)
-    y, _ = conv2d_forward(xp.asarray(x), xp.asarray(W), xp.asarray(b), stride=stride, padding=padding)
-    np.testing.assert_allclose(to_numpy(y), naive_conv2d(x, W, b, stride, padding), rtol=1e-12, atol=1e-12)
+    n, c, f, h, w, kernel, stride, padding, groups = case
+    x, W, b = random_case(np.random.default_rng(0), n, c, f, h, w, kernel, groups=groups)
+    y, _ = conv2d_forward(xp.asarray(x), xp.asarray(W), xp.asarray(b), stride=stride, padding=padding,
+                          groups=groups)
+    np.testing.assert_allclose(to_numpy(y), naive_conv2d(x, W, b, stride, padding, groups),
+                               rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("case", EDGE_CASES)
+@pytest.mark.parametrize("case", CASES)
 def test_backward_gradcheck_pair(kernel_set, case):
-    n, c, f, h, w, kernel, stride, padding = case
-    x, W, b = random_case(np.random.default_rng(1), n, c, f, h, w, kernel)
-    forward = functools.partial(conv2d_forward, stride=stride, padding=padding)
+    n, c, f, h, w, kernel, stride, padding, groups = case
+    x, W, b = random_case(np.random.default_rng(1), n, c, f, h, w, kernel, groups=groups)
+    forward = functools.partial(conv2d_forward, stride=stride, padding=padding, groups=groups)
     report = gradcheck((forward, conv2d_backward), x, W, b, tolerance=1e-7, names=["x", "W", "b"])
     assert report.max_rel_error < 1e-7
 
@@ -90,6 +107,22 @@ def test_gradcheck_through_functional_with_and_without_bias(kernel_set):
     assert with_bias.max_rel_error < 1e-7 and without.max_rel_error < 1e-7
 
 
+def test_gradcheck_through_functional_with_groups(kernel_set):
+    x, W, b = random_case(np.random.default_rng(2), 2, 6, 4, 7, 6, 3, groups=2)
+    report = gradcheck(lambda x, W, b: F.conv2d(x, W, b, stride=2, padding=1, groups=2), x, W, b,
+                       tolerance=1e-7)
+    assert W.shape == (4, 3, 3, 3) and report.max_rel_error < 1e-7
+
+
+def test_groups_are_independent_convolutions_on_channel_slices(kernel_set):
+    # the definition: group k of the output is an ordinary convolution of channel block k
+    x, W, b = random_case(np.random.default_rng(8), 2, 6, 9, 8, 8, 3, groups=3)
+    y = F.conv2d(x, W, b, padding=1, groups=3).data
+    for k in range(3):
+        part = F.conv2d(x[:, 2 * k:2 * k + 2], W[3 * k:3 * k + 3], b[3 * k:3 * k + 3], padding=1).data
+        np.testing.assert_allclose(y[:, 3 * k:3 * k + 3], part, rtol=1e-12, atol=1e-12)
+
+
 def test_tensor_api_keeps_float32_and_reaches_every_input(kernel_set):
     x, W, b = random_case(np.random.default_rng(3), 2, 3, 4, 6, 6, 3, dtype=np.float32)
     tx, tW, tb = (Tensor(a, requires_grad=True) for a in (x, W, b))
@@ -99,17 +132,18 @@ def test_tensor_api_keeps_float32_and_reaches_every_input(kernel_set):
     np.testing.assert_allclose(tb.grad, np.full(4, 2 * 6 * 6), rtol=1e-6)
 
 
-@pytest.mark.parametrize("case", EDGE_CASES)
+@pytest.mark.parametrize("case", CASES)
 def test_matches_torch_outputs_and_gradients(xp, kernel_set, case):
     torch = pytest.importorskip("torch")
-    n, c, f, h, w, kernel, stride, padding = case
+    n, c, f, h, w, kernel, stride, padding, groups = case
     rng = np.random.default_rng(4)
-    x, W, b = random_case(rng, n, c, f, h, w, kernel)
-    y, cache = conv2d_forward(xp.asarray(x), xp.asarray(W), xp.asarray(b), stride=stride, padding=padding)
+    x, W, b = random_case(rng, n, c, f, h, w, kernel, groups=groups)
+    y, cache = conv2d_forward(xp.asarray(x), xp.asarray(W), xp.asarray(b), stride=stride, padding=padding,
+                              groups=groups)
     gy = rng.standard_normal(y.shape)
     gx, gW, gb = conv2d_backward(xp.asarray(gy), cache)
     tx, tW, tb = (torch.tensor(a, requires_grad=True) for a in (x, W, b))
-    ty = torch.nn.functional.conv2d(tx, tW, tb, stride=stride, padding=padding)
+    ty = torch.nn.functional.conv2d(tx, tW, tb, stride=stride, padding=padding, groups=groups)
     ty.backward(torch.tensor(gy))
     for ours, theirs in ((y, ty), (gx, tx.grad), (gW, tW.grad), (gb, tb.grad)):
         np.testing.assert_allclose(to_numpy(ours), theirs.detach().numpy(), rtol=1e-10, atol=1e-10)
@@ -117,30 +151,33 @@ def test_matches_torch_outputs_and_gradients(xp, kernel_set, case):
 
 @st.composite
 def conv_cases(draw):
-    n, c, f = draw(st.integers(1, 3)), draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    """(..., groups=1, 2 or 3 with 1 to 3 channels and 1 to 3 filters per group, ...)"""
+    groups = draw(st.integers(1, 3))
+    n, c, f = draw(st.integers(1, 3)), groups * draw(st.integers(1, 3)), groups * draw(st.integers(1, 3))
     h, w = draw(st.integers(1, 9)), draw(st.integers(1, 9))
     kernel = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
     stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
     padding = (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
     assume(kernel[0] <= h + 2 * padding[0] and kernel[1] <= w + 2 * padding[1])
-    return n, c, f, h, w, kernel, stride, padding, draw(st.booleans()), draw(st.integers(0, 2**31))
+    return n, c, f, h, w, kernel, stride, padding, groups, draw(st.booleans()), draw(st.integers(0, 2**31))
 
 
 @settings(max_examples=40, deadline=None)
 @given(conv_cases())
 def test_property_reference_set_against_loops_and_torch(case):
     torch = pytest.importorskip("torch")
-    n, c, f, h, w, kernel, stride, padding, bias, seed = case
+    n, c, f, h, w, kernel, stride, padding, groups, bias, seed = case
     rng = np.random.default_rng(seed)
-    x, W, b = random_case(rng, n, c, f, h, w, kernel, bias)
+    x, W, b = random_case(rng, n, c, f, h, w, kernel, bias, groups=groups)
     with kernels.use("reference"):
-        y, cache = conv2d_forward(x, W, b, stride=stride, padding=padding)
-    np.testing.assert_allclose(y, naive_conv2d(x, W, b, stride, padding), rtol=1e-12, atol=1e-12)
+        y, cache = conv2d_forward(x, W, b, stride=stride, padding=padding, groups=groups)
+    np.testing.assert_allclose(y, naive_conv2d(x, W, b, stride, padding, groups), rtol=1e-12, atol=1e-12)
     gy = rng.standard_normal(y.shape)
     gx, gW, gb = conv2d_backward(gy, cache)
     assert (gb is None) == (not bias)
     tensors = [torch.tensor(a, requires_grad=True) for a in (x, W, b) if a is not None]
-    torch.nn.functional.conv2d(*tensors, stride=stride, padding=padding).backward(torch.tensor(gy))
+    torch.nn.functional.conv2d(*tensors, stride=stride, padding=padding, groups=groups).backward(
+        torch.tensor(gy))
     for ours, t in zip((gx, gW, gb), tensors):
         np.testing.assert_allclose(ours, t.grad.numpy(), rtol=1e-10, atol=1e-10)
 
@@ -157,7 +194,7 @@ IM2COL_OF_SET = {  # the column matrix each set builds, as a function of x and t
 def test_property_col2im_is_the_adjoint_of_im2col(name, case):
     # <im2col(x), g> == <x, col2im(g)> for all x, g: the defining property of the backward.
     im2col, col2im = IM2COL_OF_SET[name]
-    n, c, _, h, w, kernel, stride, padding, _, seed = case
+    n, c, _, h, w, kernel, stride, padding, _, _, seed = case
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((n, c, h, w))
     win = window((h, w), kernel, stride, padding)
@@ -220,6 +257,17 @@ BAD_INPUTS = [
                                            r"column, got shape \(1, 0, 8, 8\)"),
     (dict(x=(0, 3, 8, 8), W=(4, 3, 3, 3)), r"conv2d: expected x with at least one image.*\(0, 3, 8, 8\)"),
     (dict(x=(1, 3, 8, 8), W=(0, 3, 3, 3)), r"conv2d: expected at least one filter, got W of shape \(0, 3, 3, 3\)"),
+    (dict(x=(1, 4, 8, 8), W=(4, 4, 3, 3), groups=0), r"conv2d: groups must be a positive integer, got 0"),
+    (dict(x=(1, 4, 8, 8), W=(4, 2, 3, 3), groups=2.0), r"conv2d: groups must be a positive integer, got 2\.0"),
+    (dict(x=(1, 4, 8, 8), W=(4, 4, 3, 3), groups=True), r"conv2d: groups must be a positive integer, got True"),
+    (dict(x=(1, 3, 8, 8), W=(4, 1, 3, 3), groups=2), r"conv2d: groups=2 must divide the 3 channels of x "
+                                                     r"\(x \(1, 3, 8, 8\)\)"),
+    (dict(x=(1, 4, 8, 8), W=(3, 2, 3, 3), groups=2), r"conv2d: groups=2 must divide the 3 filters of W "
+                                                     r"\(W \(3, 2, 3, 3\)\)"),
+    (dict(x=(1, 4, 8, 8), W=(4, 4, 3, 3), groups=2), r"conv2d: x has 4 channels \(2 per group, groups=2\) "
+                                                     r"but W expects 4 \(x \(1, 4, 8, 8\), W \(4, 4, 3, 3\)\)"),
+    (dict(x=(1, 4, 8, 8), W=(4, 2, 3), groups=2), r"conv2d: expected W of shape \(F, C/groups, KH, KW\), "
+                                                  r"got shape \(4, 2, 3\)"),
 ]
 
 
@@ -228,9 +276,30 @@ def test_bad_input_errors_name_the_layer_and_shapes(shapes, message):
     x, W = np.zeros(shapes["x"]), np.zeros(shapes["W"])
     b = np.zeros(shapes["b"]) if "b" in shapes else None
     with pytest.raises(ValueError, match=message):
-        F.conv2d(x, W, b, stride=shapes.get("stride", 1), padding=shapes.get("padding", 0))
+        F.conv2d(x, W, b, stride=shapes.get("stride", 1), padding=shapes.get("padding", 0),
+                 groups=shapes.get("groups", 1))
 
 
 def test_integer_input_is_rejected():
     with pytest.raises(ValueError, match="conv2d: expected a floating-point x, got dtype int64"):
         F.conv2d(np.zeros((1, 1, 3, 3), dtype=np.int64), np.zeros((1, 1, 1, 1)))
+
+
+def test_conv2d_layer_with_groups_counts_weights_and_multiply_adds():
+    from minigrad import nn
+    conv = nn.Conv2d(96, 256, 5, padding=2, groups=2, rng=0)      # AlexNet's conv2
+    assert conv.weight.shape == (256, 48, 5, 5)
+    assert conv.num_parameters() == 256 * 48 * 25 + 256
+    assert conv.output_shape((96, 27, 27)) == (256, 27, 27)
+    assert conv.multiply_adds((96, 27, 27)) == 256 * 48 * 25 * 27 * 27      # half of groups=1's
+    assert repr(conv) == "Conv2d(96, 256, kernel_size=5, stride=1, padding=2, groups=2)"
+    x = np.random.default_rng(0).standard_normal((1, 96, 9, 9)).astype(np.float32)
+    assert conv(Tensor(x)).shape == (1, 256, 9, 9)
+
+
+@pytest.mark.parametrize("groups", [0, 3, 2.0])
+def test_conv2d_layer_refuses_groups_that_do_not_divide(groups):
+    from minigrad import nn
+    with pytest.raises(ValueError, match=r"Conv2d: groups must be a positive integer dividing in_channels "
+                                         r"\(4\) and out_channels \(6\), got " + str(groups)):
+        nn.Conv2d(4, 6, 3, groups=groups)

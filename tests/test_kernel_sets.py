@@ -69,20 +69,21 @@ def windows(draw, max_size=12, pooling=False):
 
 @pytest.mark.parametrize("fast", FAST_SETS)
 @settings(max_examples=60, deadline=None)
-@given(n=st.integers(1, 3), c=st.integers(1, 4), f=st.integers(1, 4), geometry=windows(),
-       pointwise=st.booleans(), bias=st.booleans(), in_layout=layouts, gy_layout=layouts,
-       seed=st.integers(0, 2**31))
-def test_conv2d(fast, n, c, f, geometry, pointwise, bias, in_layout, gy_layout, seed):
+@given(n=st.integers(1, 3), c=st.integers(1, 4), f=st.integers(1, 4), groups=st.integers(1, 3),
+       geometry=windows(), pointwise=st.booleans(), bias=st.booleans(), in_layout=layouts,
+       gy_layout=layouts, seed=st.integers(0, 2**31))
+def test_conv2d(fast, n, c, f, groups, geometry, pointwise, bias, in_layout, gy_layout, seed):
     h, w, kernel, stride, padding = geometry
     if pointwise:         # the numpy set's 1x1 routes: x itself is the column matrix
         kernel, stride, padding = (1, 1), (1, 1), (0, 0)
+    c, f = c * groups, f * groups      # c and f per group: groups=1 is an ordinary convolution
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((n, c, h, w))
-    W = rng.standard_normal((f, c) + kernel)
+    W = rng.standard_normal((f, c // groups) + kernel)
     b = rng.standard_normal(f) if bias else None
 
     def forward(x, W, b):
-        return conv.conv2d_forward(x, W, b, stride=stride, padding=padding)
+        return conv.conv2d_forward(x, W, b, stride=stride, padding=padding, groups=groups)
 
     assert_sets_agree(on_both_sets(fast, forward, conv.conv2d_backward, (x, W, b), seed + 1, in_layout,
                                    gy_layout))
@@ -131,7 +132,9 @@ def test_each_set_keeps_float32(name):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((2, 3, 7, 7)).astype(np.float32)
     W, b = rng.standard_normal((4, 3, 3, 3)).astype(np.float32), np.zeros(4, np.float32)
+    x4, W_grouped = (rng.standard_normal(shape).astype(np.float32) for shape in ((2, 4, 7, 7), (6, 2, 3, 3)))
     pairs = [(conv.conv2d_forward, conv.conv2d_backward, (x, W, b), dict(padding=1)),
+             (conv.conv2d_forward, conv.conv2d_backward, (x4, W_grouped, None), dict(stride=2, groups=2)),
              (pool.max_pool2d_forward, pool.max_pool2d_backward, (x,), dict(kernel_size=3, stride=2)),
              (pool.avg_pool2d_forward, pool.avg_pool2d_backward, (x,), dict(kernel_size=3, padding=1)),
              (lrn.lrn_forward, lrn.lrn_backward, (x,), dict(size=5))]

@@ -11,7 +11,7 @@
 Each set offers, for arrays in (N, C, H, W) order and a ``Window`` (see
 ``minigrad.ops._sizes``):
 
-    conv2d_forward(x, W, b, win) -> (y, cache)      conv2d_backward(gy, cache) -> (gx, gW, gb)
+    conv2d_forward(x, W, b, win, groups) -> (y, cache)  conv2d_backward(gy, cache) -> (gx, gW, gb)
     max_pool2d_forward(x, win) -> (y, cache)        max_pool2d_backward(gy, cache) -> gx
     avg_pool2d_forward(x, win, divisor) -> (y, cache)   avg_pool2d_backward(gy, cache) -> gx
     lrn_forward(x, size, alpha, beta, k) -> (y, cache)  lrn_backward(gy, cache) -> gx

@@ -62,24 +62,36 @@ def col2im(cols, x_shape, win):
     return g_pad[:, :, ph:ph + h, pw:pw + w]                  # the padding's share is dropped
 
 
-def conv2d_forward(x, W, b, win):
-    """y[n, f] = W2 @ cols[n] + b[f], with W2 = W reshaped (F, C*KH*KW)."""
+def by_group(a, groups):
+    """(..., groups*R, P) -> (..., groups, R, P): row block k of every matrix in ``a`` is
+    group k's (a view). cols' rows are (c, i, j) with c outermost and W2's rows are the
+    filters, so channel block k and filter block k are row block k."""
+    return a.reshape(a.shape[:-2] + (groups, -1, a.shape[-1]))
+
+
+def conv2d_forward(x, W, b, win, groups=1):
+    """y[n, f] = W2 @ cols[n] + b[f], with W2 = W reshaped (F, C/groups*KH*KW), group by
+    group: filter block k times the rows of channel block k."""
     f = W.shape[0]
     cols = im2col(x, win)                                      # (N, K, P), K = C*KH*KW, P = OH*OW
-    y = W.reshape(f, -1) @ cols                                # (N, F, P): one product per image
+    W3 = by_group(W.reshape(f, -1), groups)                    # (G, F/G, K/G)
+    y = (W3 @ by_group(cols, groups)).reshape(x.shape[0], f, -1)   # (N, G, F/G, P) -> (N, F, P)
     if b is not None:
         y += b.reshape(f, 1)
-    return y.reshape((x.shape[0], f) + win.out), (x.shape, W, cols, win, b is not None)
+    return y.reshape((x.shape[0], f) + win.out), (x.shape, W, cols, win, groups, b is not None)
 
 
 def conv2d_backward(gy, cache):
-    """gW = sum_n gy[n] @ cols[n]^T;  gcols[n] = W2^T @ gy[n], then col2im;  gb = sum of gy
-    over N, OH, OW. Returns (gx, gW, gb), gb None without a bias."""
-    x_shape, W, cols, win, has_bias = cache
+    """Group by group: gW = sum_n gy[n] @ cols[n]^T;  gcols[n] = W2^T @ gy[n], then col2im;
+    gb = sum of gy over N, OH, OW. Returns (gx, gW, gb), gb None without a bias."""
+    x_shape, W, cols, win, groups, has_bias = cache
     f = W.shape[0]
     gy3 = gy.reshape(gy.shape[0], f, -1)                       # (N, F, P)
-    gW = (gy3 @ cols.transpose(0, 2, 1)).sum(axis=0).reshape(W.shape)
-    gx = col2im(W.reshape(f, -1).T @ gy3, x_shape, win)
+    gy4, cols4 = by_group(gy3, groups), by_group(cols, groups)   # (N, G, F/G, P), (N, G, K/G, P)
+    gW = (gy4 @ cols4.transpose(0, 1, 3, 2)).sum(axis=0).reshape(W.shape)
+    W3 = by_group(W.reshape(f, -1), groups)                    # (G, F/G, K/G)
+    gcols = (W3.transpose(0, 2, 1) @ gy4).reshape(cols.shape)  # (N, G, K/G, P) -> (N, K, P)
+    gx = col2im(gcols, x_shape, win)
     gb = gy3.sum(axis=(0, 2)) if has_bias else None
     return gx, gW, gb
 

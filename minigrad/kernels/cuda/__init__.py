@@ -2,8 +2,8 @@
 launched through CuPy on a GPU.
 
 The same functions and shapes as ``reference.py`` and ``numpy.py``. Convolution is
-im2col (a kernel) and batched matrix products (cuBLAS, through CuPy), its backward
-col2im in gather form; pooling and LRN are one kernel each way. Every kernel is
+im2col (a kernel) and batched matrix products (cuBLAS, through CuPy; a grouped
+convolution adds a group axis to the batch), its backward col2im in gather form; pooling and LRN are one kernel each way. Every kernel is
 written one thread per output element (or per input element for a backward, gathering
 what it receives: no atomics), so the same source also runs on the CPU through its
 twin (``launch.py``): on NumPy arrays this set runs there, which is how the tests
@@ -59,28 +59,45 @@ def col2im(cols, x_shape, win):
     return gx
 
 
-def conv2d_forward(x, W, b, win):
-    """y[n] = W2 @ cols[n] (+ b): one batched product; a 1x1 convolution needs no im2col."""
+def by_group(a, groups):
+    """(N, groups*R, P) -> (N, groups, R, P): row block k of each image's matrix is group
+    k's (a view of a contiguous array; see minigrad/ops/conv.py for why the blocks line up)."""
+    return a.reshape(a.shape[0], groups, -1, a.shape[2])
+
+
+def group_rows(a, groups):
+    """(N, groups*R, P) -> (groups, R, N*P): group k's rows with every image's columns side
+    by side (a copy), so that one product per group sums over the images too."""
+    n, rows, p = a.shape
+    return by_group(a, groups).transpose(1, 2, 0, 3).reshape(groups, rows // groups, n * p)
+
+
+def conv2d_forward(x, W, b, win, groups=1):
+    """y[n] = W2 @ cols[n] (+ b), group by group: one batched product over the images and
+    the groups; a 1x1 convolution needs no im2col."""
     xp = get_array_module(x)
     n, c, h, w = x.shape
     f = W.shape[0]
     cols = xp.ascontiguousarray(x).reshape(n, c, h * w) if _is_pointwise(win) else im2col(x, win)
-    y = xp.matmul(W.reshape(f, -1), cols)                        # (N, F, OH*OW)
+    W3 = W.reshape(groups, f // groups, -1)                      # (G, F/G, K/G)
+    y = xp.matmul(W3, by_group(cols, groups)).reshape(n, f, -1)  # (N, G, F/G, P) -> (N, F, P)
     if b is not None:
         y += b.reshape(f, 1)
-    return y.reshape((n, f) + win.out), (x.shape, W, cols, win, b is not None)
+    return y.reshape((n, f) + win.out), (x.shape, W, cols, win, groups, b is not None)
 
 
 def conv2d_backward(gy, cache):
-    """gW = sum over n of gy[n] @ cols[n]^T (one tensordot); gcols = W2^T @ gy; gx = col2im(gcols)."""
+    """Per group: gW = the sum over n of gy[n] @ cols[n]^T (one product, images side by side);
+    gcols = W2^T @ gy; gx = col2im(gcols)."""
     xp = get_array_module(gy)
-    x_shape, W, cols, win, has_bias = cache
+    x_shape, W, cols, win, groups, has_bias = cache
     f = W.shape[0]
     gy3 = xp.ascontiguousarray(gy).reshape(gy.shape[0], f, -1)  # (N, F, OH*OW)
-    gW = xp.tensordot(gy3, cols, axes=([0, 2], [0, 2])).reshape(W.shape)
-    gcols = xp.matmul(W.reshape(f, -1).T, gy3)                  # (N, C*KH*KW, OH*OW)
+    gW = xp.matmul(group_rows(gy3, groups), group_rows(cols, groups).transpose(0, 2, 1))
+    W3 = W.reshape(groups, f // groups, -1)                      # (G, F/G, K/G)
+    gcols = xp.matmul(W3.transpose(0, 2, 1), by_group(gy3, groups)).reshape(cols.shape)
     gx = gcols.reshape(x_shape) if _is_pointwise(win) else col2im(gcols, x_shape, win)
-    return gx, gW, gy3.sum(axis=(0, 2)) if has_bias else None
+    return gx, gW.reshape(W.shape), gy3.sum(axis=(0, 2)) if has_bias else None
 
 
 # --- pooling ---------------------------------------------------------------------------------------
