@@ -73,8 +73,8 @@ def problem(shape, seed=0):
     """x, gamma, beta, running mean, running var (float64) for an input of ``shape``."""
     rng = numpy.random.default_rng(seed)
     channels = shape[1]
-    return (rng.standard_normal(shape) * 2 + 0.5, rng.standard_normal(channels), rng.standard_normal(channels),
-            rng.standard_normal(channels), rng.uniform(0.2, 3.0, channels))
+    return (rng.standard_normal(shape) * 2 + 0.5, rng.standard_normal(channels),
+            rng.standard_normal(channels), rng.standard_normal(channels), rng.uniform(0.2, 3.0, channels))
 
 
 # batch 1 with a map, 1x1 maps with a batch, (N, C), odd sizes, one channel
@@ -241,7 +241,8 @@ def rounding_scale(gy, x, gamma, axes):
     (dict(running_mean=None, running_var=None, training=False),
      r"batch_norm: evaluation mode \(training=False\) normalizes with running_mean and running_var"),
     (dict(running_var=numpy.ones(3, dtype=numpy.float32)),
-     r"batch_norm: running_var must have the input's dtype and device \(float64, cpu\), got \(float32, cpu\)"),
+     r"batch_norm: running_var must have the input's dtype and device \(float64, cpu\), "
+     r"got \(float32, cpu\)"),
     (dict(eps=0.0), r"batch_norm: eps must be positive .*got 0.0"),
     (dict(momentum=1.5), r"batch_norm: momentum must be in \[0, 1\], got 1.5"),
     (dict(x=numpy.ones((1, 3, 1, 1))), r"batch_norm: training mode needs more than one value per channel "
@@ -268,10 +269,11 @@ def test_layer_errors_name_the_layer():
     with pytest.raises(ValueError, match=r"BatchNorm2d\(3, eps=1e-05, momentum=0.1\): expected input "
                                          r"of shape \(N, 3, H, W\), got shape \(2, 3\)"):
         layer(mg.tensor(numpy.ones((2, 3))))
-    with pytest.raises(ValueError, match=r"BatchNorm2d\(3, .*\): batch_norm: gamma must have shape \(4,\)"):
+    with pytest.raises(ValueError, match=r"BatchNorm2d\(3, .*\): batch_norm: gamma must have "
+                                         r"shape \(4,\)"):
         layer(mg.ones((2, 4, 2, 2)))
-    with pytest.raises(ValueError, match=r"BatchNorm2d\(3, .*\): expected an example of shape \(3, H, W\), "
-                                         r"got \(4, 2, 2\)"):
+    with pytest.raises(ValueError, match=r"BatchNorm2d\(3, .*\): expected an example of shape "
+                                         r"\(3, H, W\), got \(4, 2, 2\)"):
         layer.output_shape((4, 2, 2))
     with pytest.raises(ValueError, match=r"BatchNorm2d: num_features must be a positive int, got 0"):
         nn.BatchNorm2d(0)
@@ -340,7 +342,8 @@ def test_to_moves_the_buffers(xp):
     device = "cpu" if xp is numpy else "cuda"
     before = model.state_dict()
     model.to(device)
-    assert all(backend.device_of(array) == backend.parse_device(device) for _, array in model.named_buffers())
+    assert all(backend.device_of(array) == backend.parse_device(device)
+               for _, array in model.named_buffers())
     out = model.eval()(mg.Tensor(xp.ones((1, 2, 5, 5), dtype=numpy.float32)))
     assert out.device == backend.parse_device(device)
     for name, value in model.state_dict().items():
