@@ -27,6 +27,12 @@ Options:
 * ``input_size``: the side of the square images the model will see. Below 224
   the pools adapt (see ``googlenet.sizes``); below 31 the model refuses.
 * ``aux_heads=False`` drops the auxiliary classifiers; ``lrn=False`` the two LRNs.
+* ``batch_norm=True`` puts batch normalization (Ioffe & Szegedy 2015) after every
+  convolution, before its ReLU, and drops the convolutions' biases (BN's beta is one):
+  each convolution of C filters gains C parameters (gamma and beta, less the bias). This
+  is the BN paper's first step only: its BN-Inception (section 4.2) also replaced each
+  5x5 by two 3x3 and changed some pools, and to train faster (4.2.1) removed the LRNs
+  (``lrn=False`` here) and dropout.
 
 Initialisation follows the released Caffe model (BVLC/caffe,
 models/bvlc_googlenet/train_val.prototxt): Caffe's "xavier" filler
@@ -58,15 +64,18 @@ def scale_channels(channels, width):
 
 
 class ConvReLU(nn.Conv2d):
-    """A convolution padded by half its kernel (size-preserving at stride 1), then a ReLU."""
+    """A convolution padded by half its kernel (size-preserving at stride 1), then a ReLU;
+    with ``batch_norm``, a convolution without bias, then batch norm [bn], then the ReLU."""
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, rng=None):
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, rng=None, batch_norm=False):
         super().__init__(in_channels, out_channels, kernel_size, stride=stride,
-                         padding=kernel_size // 2, rng=rng, weight_init="xavier",
-                         bias_value=CONV_BIAS)
+                         padding=kernel_size // 2, bias=not batch_norm, rng=rng,
+                         weight_init="xavier", bias_value=CONV_BIAS)
+        self.bn = nn.BatchNorm2d(out_channels) if batch_norm else None
 
     def forward(self, x):
-        return F.relu(super().forward(x))
+        x = super().forward(x)
+        return F.relu(x if self.bn is None else self.bn(x))
 
 
 class Inception(nn.Concat):
@@ -83,16 +92,17 @@ class Inception(nn.Concat):
     #5x5, pool proj. Output channels: #1x1 + #3x3 + #5x5 + pool proj.
     """
 
-    def __init__(self, in_channels, widths, rng=None):
+    def __init__(self, in_channels, widths, rng=None, batch_norm=False):
         n1x1, n3x3_reduce, n3x3, n5x5_reduce, n5x5, n_pool_proj = widths
+        conv = functools.partial(ConvReLU, rng=rng, batch_norm=batch_norm)
         super().__init__(
-            branch1x1=nn.Sequential(conv=ConvReLU(in_channels, n1x1, 1, rng=rng)),
-            branch3x3=nn.Sequential(reduce=ConvReLU(in_channels, n3x3_reduce, 1, rng=rng),
-                                    conv=ConvReLU(n3x3_reduce, n3x3, 3, rng=rng)),
-            branch5x5=nn.Sequential(reduce=ConvReLU(in_channels, n5x5_reduce, 1, rng=rng),
-                                    conv=ConvReLU(n5x5_reduce, n5x5, 5, rng=rng)),
+            branch1x1=nn.Sequential(conv=conv(in_channels, n1x1, 1)),
+            branch3x3=nn.Sequential(reduce=conv(in_channels, n3x3_reduce, 1),
+                                    conv=conv(n3x3_reduce, n3x3, 3)),
+            branch5x5=nn.Sequential(reduce=conv(in_channels, n5x5_reduce, 1),
+                                    conv=conv(n5x5_reduce, n5x5, 5)),
             branch_pool=nn.Sequential(pool=nn.MaxPool2d(3, stride=1, padding=1),
-                                      proj=ConvReLU(in_channels, n_pool_proj, 1, rng=rng)),
+                                      proj=conv(in_channels, n_pool_proj, 1)),
             axis=1)
         self.in_channels, self.widths = in_channels, tuple(widths)
         self.out_channels = n1x1 + n3x3 + n5x5 + n_pool_proj
@@ -111,11 +121,11 @@ class AuxClassifier(nn.Sequential):
     """
 
     def __init__(self, in_channels, num_classes, map_size, conv_channels, fc_features,
-                 dropout, rng, dropout_seed):
+                 dropout, rng, dropout_seed, batch_norm=False):
         kernel, stride, pooled = geometry.aux_pool(map_size)
         super().__init__(
             pool=nn.AvgPool2d(kernel, stride, ceil_mode=True),
-            conv=ConvReLU(in_channels, conv_channels, 1, rng=rng),
+            conv=ConvReLU(in_channels, conv_channels, 1, rng=rng, batch_norm=batch_norm),
             flatten=nn.Flatten(),
             fc=nn.Linear(conv_channels * pooled * pooled, fc_features, rng=rng, bias_value=AUX_FC_BIAS),
             relu=nn.ReLU(),
@@ -144,11 +154,13 @@ class GoogLeNet(nn.Module):
     """
 
     def __init__(self, num_classes=1000, in_channels=3, width=1.0, aux_heads=True, lrn=True,
-                 dropout=MAIN_DROPOUT, aux_dropout=AUX_DROPOUT, seed=0, input_size=224):
+                 dropout=MAIN_DROPOUT, aux_dropout=AUX_DROPOUT, seed=0, input_size=224,
+                 batch_norm=False):
         super().__init__()
         _check_options(num_classes, in_channels, width, dropout, aux_dropout)
         self.num_classes, self.in_channels, self.width = num_classes, in_channels, width
         self.input_size, self.aux_heads, self.lrn = input_size, bool(aux_heads), bool(lrn)
+        self.batch_norm = bool(batch_norm)
         self.sizes = geometry.row_sizes(input_size)   # raises if input_size is too small
         self.layer_names, self.table_row = [], {}
         rng = numpy.random.default_rng(seed)
@@ -167,18 +179,20 @@ class GoogLeNet(nn.Module):
     def _layers_of_row(self, row, channels, dropout, rng):
         """[(attribute name, layer), ...] for one row of Table 1, and its output channels."""
         scaled = functools.partial(scale_channels, width=self.width)
+        conv = functools.partial(ConvReLU, rng=rng, batch_norm=self.batch_norm)
         size = self.sizes[row.name]
         if row.kind == "conv" and row.reduce is None:
-            layers = [(row.name, ConvReLU(channels, scaled(row.out_channels), row.patch, row.stride, rng))]
+            layers = [(row.name, conv(channels, scaled(row.out_channels), row.patch, row.stride))]
         elif row.kind == "conv":
-            reduce = ConvReLU(channels, scaled(row.reduce), 1, rng=rng)
+            reduce = conv(channels, scaled(row.reduce), 1)
             layers = [(row.name + "_reduce", reduce),
-                      (row.name, ConvReLU(reduce.out_channels, scaled(row.out_channels), row.patch,
-                                          row.stride, rng))]
+                      (row.name, conv(reduce.out_channels, scaled(row.out_channels), row.patch,
+                                      row.stride))]
         elif row.kind == "maxpool":
             layers = [(row.name, nn.MaxPool2d(size.kernel, row.stride, ceil_mode=True))]
         elif row.kind == "inception":
-            layers = [("inception" + row.name, Inception(channels, [scaled(w) for w in row.widths], rng))]
+            layers = [("inception" + row.name, Inception(channels, [scaled(w) for w in row.widths], rng,
+                                                         self.batch_norm))]
         elif row.kind == "avgpool":
             layers = [(row.name, nn.GlobalAvgPool2d()), ("flatten", nn.Flatten())]
         elif row.kind == "dropout":
@@ -199,7 +213,8 @@ class GoogLeNet(nn.Module):
         tap = getattr(self, "inception" + row_name)
         return AuxClassifier(tap.out_channels, num_classes, self.sizes[row_name].size_out,
                              scale_channels(AUX_CONV_CHANNELS, self.width),
-                             scale_channels(AUX_FC, self.width), dropout, rng, _seed(rng))
+                             scale_channels(AUX_FC, self.width), dropout, rng, _seed(rng),
+                             self.batch_norm)
 
     # --- running -----------------------------------------------------------------------
     def forward(self, x):
@@ -228,7 +243,8 @@ class GoogLeNet(nn.Module):
 
     def extra_repr(self):
         return (f"num_classes={self.num_classes}, in_channels={self.in_channels}, width={self.width}, "
-                f"input_size={self.input_size}, aux_heads={self.aux_heads}, lrn={self.lrn}")
+                f"input_size={self.input_size}, aux_heads={self.aux_heads}, lrn={self.lrn}"
+                + (", batch_norm=True" if self.batch_norm else ""))
 
 
 def _check_options(num_classes, in_channels, width, dropout, aux_dropout):

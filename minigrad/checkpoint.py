@@ -200,7 +200,8 @@ def check_state(expected, found, source="checkpoint"):
 
 
 def load_weights(module, state, source="checkpoint"):
-    """Check ``state`` against ``module``'s parameters (a clear error), then load it."""
+    """Check ``state`` against ``module``'s parameters and buffers (a clear error), then load it."""
     expected = {name: p.shape for name, p in module.named_parameters()}
+    expected.update((name, array.shape) for name, array in module.named_buffers())
     check_state(expected, state, source)
     module.load_state_dict(state)

@@ -11,6 +11,7 @@ import numpy
 
 from . import backend
 from .autograd import Op, Tensor, as_tensor
+from .ops import batchnorm as _batchnorm
 from .ops import conv as conv_ops
 from .ops import elementwise, linalg, reduce, shape
 from .ops import loss as _loss
@@ -126,6 +127,25 @@ def dropout(x, p, training=True, rng=None, mask=None):
     if mask is not None:
         mask = _on_device_of(mask, x)
     return _dropout(x, p=p, training=training, rng=rng, mask=mask)
+
+
+_batch_norm = Op("batch_norm", _batchnorm.batch_norm_forward, _batchnorm.batch_norm_backward,
+                  _batchnorm.check_batch_norm)
+
+
+def batch_norm(x, gamma, beta, running_mean=None, running_var=None, training=True, momentum=0.1,
+               eps=1e-5):
+    """Normalize each channel of x (N, C, H, W) or (N, C), then gamma * xhat + beta.
+
+    Training mode uses the batch's statistics and updates ``running_mean`` and
+    ``running_var`` (arrays or Tensors, state rather than inputs: no gradient) in place;
+    eval mode normalizes with them (see ``minigrad.ops.batchnorm``). Unlike PyTorch's
+    ``batch_norm(input, running_mean, running_var, weight, bias, training=False)``, gamma
+    and beta come first and training is the default, as for ``dropout``.
+    """
+    return _batch_norm(x, gamma, beta, running_mean=_array_of(running_mean),
+                       running_var=_array_of(running_var), training=training, momentum=momentum,
+                       eps=eps)
 
 
 def softmax(x, axis=-1):

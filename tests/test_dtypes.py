@@ -14,7 +14,7 @@ import numpy
 import pytest
 
 from minigrad import functional, ops
-from minigrad.ops import conv, dropout, elementwise, linalg, loss, lrn, pool, reduce, shape
+from minigrad.ops import batchnorm, conv, dropout, elementwise, linalg, loss, lrn, pool, reduce, shape
 
 F32 = numpy.float32
 
@@ -58,6 +58,8 @@ CASES = {
     "avg_pool2d": (*pair(pool, "avg_pool2d", kernel_size=3, padding=1), (f32(*IMAGE),)),
     "global_avg_pool2d": (*pair(pool, "global_avg_pool2d"), (f32(*IMAGE),)),
     "lrn": (*pair(lrn, "lrn", size=5, alpha=1.0), (f32(*IMAGE),)),
+    "batch_norm": (*pair(batchnorm, "batch_norm", running_mean=f32(3), running_var=f32(3, low=0.5)),
+                   (f32(*IMAGE), f32(3), f32(3))),
     "dropout": (*pair(dropout, "dropout", p=0.5, rng=numpy.random.default_rng(0)), (f32(2, 3),)),
     "softmax": (*pair(loss, "softmax", axis=1), (f32(2, 3),)),
     "log_softmax": (*pair(loss, "log_softmax", axis=1), (f32(2, 3),)),

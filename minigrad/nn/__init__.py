@@ -6,9 +6,10 @@
 """
 from . import init
 from .containers import Concat, Sequential
-from .layers import (AvgPool2d, Conv2d, Dropout, Flatten, GlobalAvgPool2d, Linear,
+from .layers import (AvgPool2d, BatchNorm2d, Conv2d, Dropout, Flatten, GlobalAvgPool2d, Linear,
                      LocalResponseNorm, MaxPool2d, ReLU)
 from .module import Module, Parameter
 
 __all__ = ["Module", "Parameter", "Sequential", "Concat", "Linear", "Conv2d", "MaxPool2d",
-           "AvgPool2d", "GlobalAvgPool2d", "LocalResponseNorm", "Dropout", "ReLU", "Flatten", "init"]
+           "AvgPool2d", "GlobalAvgPool2d", "BatchNorm2d", "LocalResponseNorm", "Dropout", "ReLU",
+           "Flatten", "init"]

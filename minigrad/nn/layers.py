@@ -205,6 +205,50 @@ class LocalResponseNorm(_ShapePreserving):
         return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
 
 
+class BatchNorm2d(Module):
+    """Batch normalization per channel (Ioffe & Szegedy 2015), x (N, C, H, W) -> same shape:
+    ``weight`` (gamma, ones) and ``bias`` (beta, zeros) are learned; the buffers
+    ``running_mean`` (zeros) and ``running_var`` (ones) are updated by every training
+    forward with PyTorch's ``momentum`` and used in eval mode (``minigrad.ops.batchnorm``).
+
+    It counts no multiply-adds and no depth, as the papers count: the ops columns count
+    convolutions and fully connected layers, and in eval mode this affine map folds into
+    the convolution before it (w' = w gamma / sigma, b' = (b - mu) gamma / sigma + beta);
+    ResNet-18's 18 layers are its 17 convolutions and its fully connected layer.
+    """
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1):
+        super().__init__()
+        if not isinstance(num_features, (int, numpy.integer)) or num_features < 1:
+            raise ValueError(f"BatchNorm2d: num_features must be a positive int, got {num_features!r}")
+        self.num_features, self.eps, self.momentum = num_features, eps, momentum
+        self.weight = Parameter(init.constant((num_features,), 1.0))
+        self.bias = Parameter(init.constant((num_features,), 0.0))
+        self.register_buffer("running_mean", init.constant((num_features,), 0.0))
+        self.register_buffer("running_var", init.constant((num_features,), 1.0))
+
+    def forward(self, x):
+        if x.ndim != 4:
+            raise ValueError(f"expected input of shape (N, {self.num_features}, H, W), got shape {x.shape}")
+        return F.batch_norm(x, self.weight, self.bias, self.running_mean, self.running_var,
+                            training=self.training, momentum=self.momentum, eps=self.eps)
+
+    def output_shape(self, in_shape):
+        if len(in_shape) != 3 or in_shape[0] != self.num_features:
+            raise ValueError(f"{self!r}: expected an example of shape ({self.num_features}, H, W), "
+                             f"got {tuple(in_shape)}")
+        return tuple(in_shape)
+
+    def multiply_adds(self, in_shape):
+        return 0
+
+    def depth(self):
+        return 0
+
+    def extra_repr(self):
+        return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
+
+
 class Dropout(_ShapePreserving):
     """Zero each value with probability p while training (the rest scaled by 1/(1-p));
     the identity in eval mode. The layer owns its generator: ``seed`` makes the masks

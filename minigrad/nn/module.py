@@ -7,7 +7,11 @@ order of assignment, so that
     model.state_dict()         ->  {"features.0.weight": numpy array, ...}
 
 walk the whole tree without the layer writing any bookkeeping. Anything else
-(ints, strings, generators) is a plain attribute.
+(ints, strings, generators) is a plain attribute, except a buffer: an array of state
+that is not learned (batch norm's running statistics), registered with
+``register_buffer(name, array)``. Buffers are saved and loaded by ``state_dict`` and
+``load_state_dict`` and follow ``to(device)`` and ``astype`` with the parameters, but
+are not parameters: no gradient, not counted by ``num_parameters``.
 
 Each layer also says, without running, what it does to one example's shape and
 what it costs: ``output_shape``, ``multiply_adds`` and ``depth``; containers
@@ -41,9 +45,18 @@ class Module:
     def __init__(self):
         object.__setattr__(self, "_parameters", {})
         object.__setattr__(self, "_modules", {})
+        object.__setattr__(self, "_buffers", {})
         object.__setattr__(self, "training", True)
 
+    def register_buffer(self, name, array):
+        """Keep ``array`` (NumPy or CuPy) as ``self.<name>``: state saved, loaded, moved and
+        cast with the parameters, but not learned."""
+        self._buffers[name] = array
+        object.__setattr__(self, name, array)
+
     def __setattr__(self, name, value):
+        if name in self.__dict__.get("_buffers", ()):
+            self._buffers[name] = value                 # a buffer stays one when re-assigned
         registries = self.__dict__.get("_parameters"), self.__dict__.get("_modules")
         if registries[0] is None:
             if isinstance(value, (Parameter, Module)):
@@ -61,6 +74,7 @@ class Module:
     def __delattr__(self, name):
         self._parameters.pop(name, None)
         self._modules.pop(name, None)
+        self._buffers.pop(name, None)
         object.__delattr__(self, name)
 
     # --- running ---------------------------------------------------------------------
@@ -106,6 +120,16 @@ class Module:
     def parameters(self):
         return (parameter for _, parameter in self.named_parameters())
 
+    def named_buffers(self):
+        """(dotted name, array) for every buffer, e.g. ("bn1.running_mean", array)."""
+        for prefix, module in self.named_modules():
+            for name, array in module._buffers.items():
+                yield (f"{prefix}.{name}" if prefix else name), array
+
+    def _buffer_slots(self):
+        """(module, attribute name) of every buffer, to replace it."""
+        return [(module, name) for module in self.modules() for name in module._buffers]
+
     def num_parameters(self):
         """How many numbers the model learns."""
         return sum(parameter.size for parameter in self.parameters())
@@ -142,19 +166,25 @@ class Module:
         return self.train(False)
 
     def to(self, device):
-        """Move every parameter (and its gradient) to ``device`` in place; returns self."""
+        """Move every parameter (and its gradient) and buffer to ``device`` in place; returns self."""
         device = backend.parse_device(device)
         for parameter in self.parameters():
             parameter.data = backend.to_device(parameter.data, device)
             if parameter.grad is not None:
                 parameter.grad = backend.to_device(parameter.grad, device)
+        for module, name in self._buffer_slots():
+            setattr(module, name, backend.to_device(module._buffers[name], device))
         return self
 
     def astype(self, dtype):
-        """Cast every parameter in place (float64 for gradient checks); returns self."""
+        """Cast every parameter and floating-point buffer in place (float64 for gradient
+        checks); returns self."""
         for parameter in self.parameters():
             parameter.data = parameter.data.astype(dtype)
             parameter.grad = None
+        for module, name in self._buffer_slots():
+            if module._buffers[name].dtype.kind == "f":
+                setattr(module, name, module._buffers[name].astype(dtype))
         return self
 
     def zero_grad(self):
@@ -163,26 +193,34 @@ class Module:
 
     # --- saving and loading ---------------------------------------------------------------
     def state_dict(self):
-        """{dotted name: NumPy copy of the parameter}, ready for ``numpy.savez``."""
-        return {name: backend.to_numpy(p.data).copy() for name, p in self.named_parameters()}
+        """{dotted name: NumPy copy of the parameter or buffer}, ready for ``numpy.savez``."""
+        state = {name: backend.to_numpy(p.data).copy() for name, p in self.named_parameters()}
+        state.update((name, backend.to_numpy(array).copy()) for name, array in self.named_buffers())
+        return state
 
     def load_state_dict(self, state):
-        """Copy arrays from ``state`` into the parameters (keeping their device and dtype).
+        """Copy arrays from ``state`` into the parameters and buffers (keeping their device
+        and dtype).
 
-        Every parameter must be present with the right shape, and nothing else may be.
+        Every parameter and buffer must be present with the right shape, and nothing else may be.
         """
         parameters = dict(self.named_parameters())
-        missing = [name for name in parameters if name not in state]
-        unexpected = [name for name in state if name not in parameters]
+        buffers = dict(self.named_buffers())
+        missing = [name for name in [*parameters, *buffers] if name not in state]
+        unexpected = [name for name in state if name not in parameters and name not in buffers]
         if missing or unexpected:
             raise ValueError(f"load_state_dict: missing parameters {missing}, unexpected keys {unexpected}")
-        for name, parameter in parameters.items():
-            if tuple(numpy.shape(state[name])) != parameter.shape:
-                raise ValueError(f"load_state_dict: parameter {name!r} expected shape {parameter.shape}, "
-                                 f"got {tuple(numpy.shape(state[name]))}")
+        for kind, entries in (("parameter", parameters), ("buffer", buffers)):
+            for name, array in entries.items():
+                if tuple(numpy.shape(state[name])) != tuple(array.shape):
+                    raise ValueError(f"load_state_dict: {kind} {name!r} expected shape "
+                                     f"{tuple(array.shape)}, got {tuple(numpy.shape(state[name]))}")
         for name, parameter in parameters.items():
             value = numpy.asarray(backend.to_numpy(state[name]), dtype=parameter.dtype)
             parameter.data = backend.to_device(value.copy(), parameter.device)
+        for name, array in buffers.items():            # in place: the layer keeps its array
+            value = numpy.asarray(backend.to_numpy(state[name]), dtype=array.dtype)
+            array[...] = backend.to_device(value, backend.device_of(array))
 
     # --- printing -------------------------------------------------------------------------
     def extra_repr(self):
