@@ -170,8 +170,9 @@ def plot_comparison(rows, path=None):
     bars.bar(positions - 0.2, [r.params for r in rows], 0.4, label="parameters")
     bars.bar(positions + 0.2, [r.multiply_adds for r in rows], 0.4, label="multiply-adds per image")
     bars.set_yscale("log")
+    bars.set_ylim(top=100 * max(max(r.params, r.multiply_adds) for r in rows))   # room for the legend
     bars.set_xticks(positions, names, rotation=45, ha="right")
-    bars.legend()
+    bars.legend(loc="upper left", ncol=2, fontsize=8)
     bars.set_title("size and cost at each network's input")
     timed = [r for r in rows if r.seconds is not None]
     scatter.scatter([r.multiply_adds for r in timed], [r.seconds * 1e3 for r in timed])
