@@ -37,6 +37,8 @@ What differs from 1998, and why:
   input so the background is -0.1 and the ink 1.175 (mean about 0, variance about 1); the
   data loader's normalization to mean 0, std 1 does the same job.
 
+The builders' defaults are the paper's: 10 classes, 1 input channel, a 32x32 input.
+
 ``input_size``: 32 is the paper's (its digits were 28x28 placed in a 32x32 field). A larger
 input keeps every layer; C5 is a convolution, so its maps grow beyond 1x1 ("if LeNet-5's input
 were made bigger with everything else kept constant, the feature map dimension would be larger
@@ -259,6 +261,13 @@ def _c5_side(input_size):
     return side
 
 
+def _c3(in_maps, out_maps, width, rng):
+    """Table I's partial C3 at the paper's width; a full convolution at any other."""
+    if width == 1:
+        return ConnectionTable(in_maps, CONNECTIONS, KERNEL, rng=rng)
+    return nn.Conv2d(in_maps, out_maps, KERNEL, rng=rng, weight_init=lecun_uniform)
+
+
 def prototypes(num_classes, features, rng):
     """One random +-1 vector per class (the paper allows random codes instead of its bitmaps)."""
     return rng.choice(numpy.array([-1.0, 1.0], dtype=numpy.float32), size=(num_classes, features))
@@ -271,16 +280,12 @@ def build(num_classes=10, in_channels=1, input_size=None, width=1.0, seed=0):
     side = _c5_side(input_size)
     rng = numpy.random.default_rng(seed)
     c1, c3, c5, f6 = (_scaled(n, width) for n in (C1_MAPS, C3_MAPS, C5_MAPS, F6_UNITS))
-    if width == 1:
-        conv3 = ConnectionTable(c1, CONNECTIONS, KERNEL, rng=rng)
-    else:
-        conv3 = nn.Conv2d(c1, c3, KERNEL, rng=rng, weight_init=lecun_uniform)
-    return nn.Sequential(
+    return nn.Sequential(                      # built in order: the generator's draws go C1, S2, C3, ...
         c1=nn.Conv2d(in_channels, c1, KERNEL, rng=rng, weight_init=lecun_uniform),
         squash1=ScaledTanh(),
         s2=Subsampling(c1, rng=rng),
         squash2=ScaledTanh(),
-        c3=conv3,
+        c3=_c3(c1, c3, width, rng),
         squash3=ScaledTanh(),
         s4=Subsampling(c3, rng=rng),
         squash4=ScaledTanh(),
