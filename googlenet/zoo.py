@@ -15,7 +15,6 @@ classifiers (used in training only; they add 6.4 M parameters at 1,000 classes).
 """
 import argparse
 import inspect
-import sys
 
 import zoo
 from minigrad.bench import _blas_threads

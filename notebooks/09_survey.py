@@ -44,7 +44,7 @@ from minigrad.lessons import check, fast, pick
 from minigrad.lessons.lesson9 import (conv_parameters_reference, factorization_savings_reference,
                                       measured_receptive_field, receptive_field_reference)
 from minigrad.optim import SGD
-from zoo import lenet, summary
+from zoo import summary
 
 NETWORKS = comparison.networks()           # every registered zoo network, and GoogLeNet
 print("networks in this checkout:", ", ".join(NETWORKS))
