@@ -14,7 +14,7 @@ import argparse
 import importlib
 import sys
 
-COMMAND_MODULES = ("summary", "gradcheck", "train", "predict", "bench")
+COMMAND_MODULES = ("summary", "gradcheck", "train", "predict", "bench", "zoo")
 
 
 def available_commands():
