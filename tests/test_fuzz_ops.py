@@ -43,9 +43,11 @@ def assert_same(ours, theirs, what, scale=None):
     assert not bad.any(), f"{what}: {ours[bad][:3]} != {theirs[bad][:3]} at {np.argwhere(bad)[:3].tolist()}"
 
 
-def compare(ours_forward, ours_backward, torch_fn, inputs, what, seed=0, sums=False):
+def compare(ours_forward, ours_backward, torch_fn, inputs, what, seed=0, sums=False, normalized=False):
     """Forward and backward (random finite upstream gradient) of the pair and of PyTorch.
-    ``sums``: the op is a sum of products, linear in each input (conv, matmul, pools)."""
+    ``sums``: the op is a sum of products, linear in each input (conv, matmul, pools);
+    ``normalized``: its values are differences of normalized terms (batch norm), compared
+    within a few ulps of each array's largest finite value plus the upstream gradient's size."""
     with np.errstate(all="ignore"):        # overflow and inf - inf are what is being tested
         out, cache = ours_forward(*inputs)
     tensors = [torch.tensor(a, requires_grad=True) for a in inputs]
@@ -53,6 +55,10 @@ def compare(ours_forward, ours_backward, torch_fn, inputs, what, seed=0, sums=Fa
     gy = np.random.default_rng(seed).standard_normal(np.shape(out))
     t_grads = torch.autograd.grad(t_out, tensors, torch.tensor(gy), allow_unused=True)
     scales = [None] * (len(inputs) + 1)
+    if normalized:     # errors relative to the largest value and to the upstream gradient's size
+        size = float(np.abs(gy).sum())
+        scales = [torch.full_like(t, float(torch.nan_to_num(t.abs(), posinf=0.0).max()) + size)
+                  if t is not None else None for t in (t_out, *t_grads)]
     if sums:       # the same op on absolute values adds up the absolute values of the terms
         magnitudes = [torch.tensor(np.abs(a), requires_grad=True) for a in inputs]
         t_abs = torch_fn(*magnitudes)
@@ -172,3 +178,38 @@ def test_lrn(name, x):
     with kernels.use(name):
         compare(lambda x: lrn.lrn_forward(x, 5, 1e-4, 0.75, 1.0), lrn.lrn_backward,
                 lambda t: tF.local_response_norm(t, 5, 1e-4, 0.75, 1.0), (x,), f"lrn on {name}")
+
+
+@pytest.mark.parametrize("name", KERNEL_SETS)
+@FUZZ
+@given(x=special_arrays((2, 4, 5, 5)), W=special_arrays((4, 2, 3, 3)))
+def test_grouped_conv2d(name, x, W):
+    skip_without_twin(name)
+    with kernels.use(name):
+        compare(lambda x, W: conv.conv2d_forward(x, W, None, padding=1, groups=2), conv.conv2d_backward,
+                lambda x, W: tF.conv2d(x, W, None, padding=1, groups=2), (x, W), f"grouped conv2d on {name}",
+                sums=True)
+
+
+@FUZZ
+@given(x=special_arrays((3, 2, 2, 2)), gamma=arrays(np.float64, 2, elements=st.floats(-3, 3)),
+       beta=arrays(np.float64, 2, elements=st.floats(-3, 3)))
+def test_batch_norm(x, gamma, beta):
+    # gamma and beta finite: an infinite scale times a normalized value that rounding made 0 or
+    # 1e-17 gives NaN or inf depending on the last bit of the mean, in PyTorch and here alike.
+    from minigrad.ops import batchnorm
+    # No 1e38 in x: for a channel of values near 1e38 PyTorch's variance loses every digit (a
+    # constant channel of 1e38 normalizes to -4.9e61 there; our two-pass variance gives the exact 0).
+    x = np.where(np.abs(x) == 1e38, np.sign(x) * 3.0, x)
+    compare(lambda x, g, b: batchnorm.batch_norm_forward(x, g, b, training=True), batchnorm.batch_norm_backward,
+            lambda x, g, b: tF.batch_norm(x, None, None, g, b, training=True), (x, gamma, beta), "batch_norm",
+            normalized=True)
+    # Eval mode on finite values: PyTorch folds it into x * (gamma / sigma) + (beta - mean * gamma / sigma),
+    # which turns an infinite x or gamma into inf - inf = NaN where gamma (x - mean) / sigma + beta is inf.
+    x, gamma, beta = (np.nan_to_num(a, nan=1.0, posinf=2.0, neginf=-2.0) for a in (x, gamma, beta))
+    running_mean, running_var = np.array([0.5, -1.0]), np.array([2.0, 0.25])
+    compare(lambda x, g, b: batchnorm.batch_norm_forward(x, g, b, running_mean, running_var, training=False),
+            batchnorm.batch_norm_backward,
+            lambda x, g, b: tF.batch_norm(x, torch.tensor(running_mean), torch.tensor(running_var), g, b,
+                                          training=False), (x, gamma, beta), "batch_norm in eval mode",
+            normalized=True)
