@@ -207,7 +207,7 @@ def mutations():
 @given(content=mutations())
 def test_the_metrics_reader_only_ever_raises_a_user_error(tmp_path_factory, content):
     from googlenet.errors import UserError
-    from googlenet.train import read_metrics
+    from googlenet.run_files import read_metrics
     path = tmp_path_factory.mktemp("m") / "metrics.jsonl"
     path.write_bytes(content)
     try:

@@ -86,22 +86,13 @@ def lecun_uniform(shape, rng, dtype=numpy.float32):
 
 
 # --- the new layers, each composed from minigrad ops (the engine differentiates them) ---------
-class ScaledTanh(nn.Module):
+class ScaledTanh(nn.ShapePreserving):
     """The paper's squashing function f(a) = A tanh(S a), A = 1.7159, S = 2/3 (section II.B,
     Appendix A): odd, f(+-1) = +-1, and its second derivative is largest near +-1, where
     the RBF targets lie."""
 
     def forward(self, x):
         return F.tanh(x * TANH_SLOPE) * TANH_AMPLITUDE
-
-    def output_shape(self, in_shape):
-        return tuple(in_shape)
-
-    def multiply_adds(self, in_shape):
-        return 0
-
-    def depth(self):
-        return 0
 
     def extra_repr(self):
         return f"{TANH_AMPLITUDE} * tanh({TANH_SLOPE:.4g} * x)"

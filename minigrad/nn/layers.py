@@ -39,8 +39,9 @@ class _Weightless(Module):
         return 0
 
 
-class _ShapePreserving(_Weightless):
-    """A layer without weights whose output has its input's shape (ReLU, LRN, dropout)."""
+class ShapePreserving(_Weightless):
+    """A layer without weights whose output has its input's shape (ReLU, LRN, dropout);
+    a new one of that kind (a scaled tanh) subclasses it and gets its summary methods."""
 
     def output_shape(self, in_shape):
         return tuple(in_shape)
@@ -191,7 +192,7 @@ class GlobalAvgPool2d(_Weightless):
         return (in_shape[0], 1, 1)
 
 
-class LocalResponseNorm(_ShapePreserving):
+class LocalResponseNorm(ShapePreserving):
     """LRN across channels (alpha divided by size, as in Caffe and PyTorch)."""
 
     def __init__(self, size=5, alpha=1e-4, beta=0.75, k=1.0):
@@ -249,7 +250,7 @@ class BatchNorm2d(Module):
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
 
 
-class Dropout(_ShapePreserving):
+class Dropout(ShapePreserving):
     """Zero each value with probability p while training (the rest scaled by 1/(1-p));
     the identity in eval mode. The layer owns its generator: ``seed`` makes the masks
     reproducible, ``reseed(seed)`` restarts them (a gradient check needs the same
@@ -281,7 +282,7 @@ class Dropout(_ShapePreserving):
         return f"p={self.p}"
 
 
-class ReLU(_ShapePreserving):
+class ReLU(ShapePreserving):
     def forward(self, x):
         return F.relu(x)
 
