@@ -9,7 +9,6 @@ and backward (see ``minigrad.bench`` for what is measured and the targets).
 listing its ``OpShape`` rows the same way.
 """
 import argparse
-import statistics
 
 import numpy
 
@@ -117,13 +116,8 @@ def time_network(batch, image_size, device, kernel_set, repeats, seed=0):
         optimizer.step()
 
     with kernels.use(kernel_set):
-        return {name: _median_seconds(step, xp, repeats)
+        return {name: bench.median_seconds(step, repeats, xp)
                 for name, step in (("forward", forward), ("training step", training_step))}
-
-
-def _median_seconds(step, xp, repeats):
-    step()                                      # warm-up
-    return statistics.median(bench._timed(step, xp)[0] for _ in range(repeats))
 
 
 def print_network_times(args):

@@ -267,15 +267,20 @@ def attainable_gflops(intensity, peak_gflops, bandwidth_gbs):
     return numpy.minimum(peak_gflops, numpy.asarray(intensity, dtype=float) * bandwidth_gbs)
 
 
+def median_seconds(fn, repeats=5, xp=numpy):
+    """The median seconds of ``repeats`` calls of ``fn()`` after one warm-up call
+    (``xp``: the array module the work runs on, so a GPU is timed with CUDA events)."""
+    fn()
+    return statistics.median(_timed(fn, xp)[0] for _ in range(repeats))
+
+
 def gemm_peak_gflops(size=2048, repeats=5, device="cpu", seed=0):
     """The machine's practical compute roof: a float32 (size, size) @ (size, size) product,
     2 * size^3 FLOPs, the median GFLOP/s of ``repeats`` runs after a warm-up."""
     xp = backend.array_module_for(device)
     rng = backend.default_rng(seed, device)
     a, b = (rng.standard_normal((size, size), dtype=numpy.float32) for _ in range(2))
-    _timed(lambda: a @ b, xp)
-    seconds = statistics.median(_timed(lambda: a @ b, xp)[0] for _ in range(repeats))
-    return 2 * size ** 3 / seconds / 1e9
+    return 2 * size ** 3 / median_seconds(lambda: a @ b, repeats, xp) / 1e9
 
 
 def copy_bandwidth_gbs(megabytes=256, repeats=5, device="cpu"):
@@ -284,9 +289,7 @@ def copy_bandwidth_gbs(megabytes=256, repeats=5, device="cpu"):
     xp = backend.array_module_for(device)
     source = xp.ones(megabytes * 2 ** 20 // BYTES_PER_NUMBER, dtype=numpy.float32)
     target = xp.empty_like(source)
-    _timed(lambda: xp.copyto(target, source), xp)
-    seconds = statistics.median(_timed(lambda: xp.copyto(target, source), xp)[0] for _ in range(repeats))
-    return 2 * source.nbytes / seconds / 1e9
+    return 2 * source.nbytes / median_seconds(lambda: xp.copyto(target, source), repeats, xp) / 1e9
 
 
 # --- command line --------------------------------------------------------------------------

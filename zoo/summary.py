@@ -18,13 +18,11 @@ The comparison (``python -m googlenet zoo``, ``googlenet/zoo.py``) measures, per
 a forward pass at batch 1 (``time_forward``: evaluation mode, no graph recorded, after one
 warm-up pass).
 """
-import statistics
-import time
 from typing import NamedTuple, Optional, Tuple
 
 import numpy
 
-from minigrad import Tensor, nn, no_grad
+from minigrad import Tensor, bench, nn, no_grad
 
 
 class LayerRow(NamedTuple):
@@ -92,14 +90,8 @@ def time_forward(model, in_shape, repeats=5, seed=0):
     evaluation mode with no graph recorded, after one warm-up pass."""
     x = Tensor(numpy.random.default_rng(seed).standard_normal((1, *in_shape), dtype=numpy.float32))
     model.eval()
-    times = []
     with no_grad():
-        model(x)
-        for _ in range(repeats):
-            start = time.perf_counter()
-            model(x)
-            times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        return bench.median_seconds(lambda: model(x), repeats)
 
 
 # --- printing ------------------------------------------------------------------------------------

@@ -29,8 +29,6 @@ CPU) draw its roofline beside the CPU's.
 import csv
 import math
 import pathlib
-import statistics
-import time
 from typing import List, NamedTuple, Optional
 
 import numpy
@@ -145,23 +143,13 @@ def check_roofline(attainable_gflops):
 
 
 # --- what the benchmark does not time ---------------------------------------------------------
-def _median_seconds(fn, repeats):
-    fn()                                        # the warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def time_im2col(shape, repeats=3, seed=0):
     """Median seconds of the numpy kernel set's im2col for convolution ``shape`` (no FLOPs:
     only copies; its traffic is ``bench.im2col_bytes(shape)``)."""
     x = numpy.random.default_rng(seed).standard_normal(shape.x_shape, dtype=numpy.float32)
     _, _, kh, kw = shape.params["weight"]
     win = window(shape.x_shape[2:], (kh, kw), shape.params["stride"], shape.params["padding"])
-    return _median_seconds(lambda: numpy_kernels.im2col(x, win), repeats)
+    return bench.median_seconds(lambda: numpy_kernels.im2col(x, win), repeats)
 
 
 def forward_on_each_set(shape, sets=("reference", "numpy"), seed=0):
