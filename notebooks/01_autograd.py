@@ -28,7 +28,7 @@ import numpy as np
 
 import minigrad as mg
 from minigrad import viz
-from minigrad.lessons import check
+from course import check
 
 # %% [markdown]
 # ## A small expression and its graph
@@ -77,7 +77,7 @@ print("w.grad =", w.grad, " b.grad =", b.grad)
 # %% [markdown]
 # ## Exercises: write the backward passes
 #
-# Each forward below is the lesson's (`minigrad/lessons/lesson1.py`), returning `(out, cache)`.
+# Each forward below is the lesson's (`course/lesson1.py`), returning `(out, cache)`.
 # Write the backward: given the upstream gradient `gy` (the gradient of the loss with respect to
 # `out`) and the cache, return the gradient with respect to each input, as a tuple. The checker
 # compares your answer with central differences (lesson 2 explains those) on random inputs.
@@ -160,7 +160,7 @@ check.exercise("1.5", add_backward)
 # (In the student version this cell reports that exercise 1.1 is missing and goes on.)
 
 # %%
-from minigrad.lessons.lesson1 import mul_forward
+from course.lesson1 import mul_forward
 
 my_mul = mg.Op("my_mul", mul_forward, mul_backward)
 a = mg.tensor([1.0, 2.0, 3.0], dtype="float64", requires_grad=True)

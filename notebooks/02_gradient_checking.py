@@ -39,7 +39,7 @@ import minigrad.functional as F
 import minigrad.gradcheck
 from minigrad import nn
 from minigrad.gradcheck import GradcheckError, directional_check, gradcheck, relative_error
-from minigrad.lessons import check, lesson2, pick
+from course import check, lesson2, pick
 
 # %% [markdown]
 # ## Derivatives from values of the function
@@ -342,7 +342,7 @@ print(gradcheck((concat_forward, lesson2.concat_backward_swapped), branch_a, bra
 #
 # ## Find the bug
 #
-# Below are three small ops from `minigrad/lessons/lesson2.py`, each a `forward` and a backward
+# Below are three small ops from `course/lesson2.py`, each a `forward` and a backward
 # with a planted bug. For each: read the code, run `gradcheck` on the pair, use its report to
 # find the bug, and write the fixed backward. A pair of plain-array functions is checked with
 # `gradcheck((forward, backward), *inputs)`.

@@ -31,8 +31,8 @@ import numpy as np
 import minigrad as mg
 import minigrad.functional as F
 from minigrad import data, nn, optim, viz
-from minigrad.lessons import check, pick
-from minigrad.lessons.lesson3 import cross_entropy_forward, linear_forward
+from course import check, pick
+from course.lesson3 import cross_entropy_forward, linear_forward
 from minigrad.ops.loss import log_softmax_forward, softmax_forward
 
 # %% [markdown]

@@ -34,7 +34,7 @@ import minigrad as mg
 from minigrad import functional as F
 from minigrad import kernels
 from minigrad.kernels import reference
-from minigrad.lessons import check, pick
+from course import check, pick
 from minigrad.ops._sizes import window
 
 rng = np.random.default_rng(0)
@@ -253,14 +253,14 @@ fig.tight_layout()
 #
 # ## Exercise 4.3: convolution backward
 #
-# The forward is `conv_forward(x, W, b, stride, padding)` from `minigrad/lessons/lesson4.py`;
+# The forward is `conv_forward(x, W, b, stride, padding)` from `course/lesson4.py`;
 # its cache is `(cols, W, x_shape, win)` with `cols` (N, C\*KH\*KW, OH\*OW). Write
 # `conv_backward(gy, cache)` -> `(gx, gW, gb)`, with your own col2im (padded zeros, add each
 # window back with `+=`, cut the padding off). The checker compares all three with central
 # differences on overlapping windows, strides and padding.
 
 # %%
-from minigrad.lessons.lesson4 import conv_forward
+from course.lesson4 import conv_forward
 
 
 def conv_backward(gy, cache):

@@ -34,7 +34,7 @@ import minigrad as mg
 from googlenet import table
 from minigrad import functional as F
 from minigrad.kernels import reference
-from minigrad.lessons import check, pick
+from course import check, pick
 from minigrad.ops._sizes import conv_output_size, window
 from minigrad.ops.pool import avg_pool_divisor
 
@@ -152,7 +152,7 @@ print(f"window ({a}, {b}):\n{patch}\nits maximum {patch.max():g} appears {(patch
 # ## Exercise 5.1: max-pool backward
 #
 # The forward is `max_pool_forward(x, kernel_size, stride, padding, ceil_mode)` from
-# `minigrad/lessons/lesson5.py`; its cache is `(x, win)`: the input and the `Window`. Write
+# `course/lesson5.py`; its cache is `(x, win)`: the input and the `Window`. Write
 # `max_pool_backward(gy, cache)` -> `(gx,)`: for each window (i, j), find its first maximum
 # (`np.argmax` of the window flattened) for every image and channel, and **add** `gy[:, :, i, j]`
 # there. Window (i, j) covers rows `i*SH - PH ... i*SH - PH + KH - 1` and columns alike, clipped to
@@ -161,7 +161,7 @@ print(f"window ({a}, {b}):\n{patch}\nits maximum {patch.max():g} appears {(patch
 # and inputs full of ties against the reference's choice.
 
 # %%
-from minigrad.lessons.lesson5 import max_pool_forward
+from course.lesson5 import max_pool_forward
 
 
 def max_pool_backward(gy, cache):

@@ -31,7 +31,7 @@ import matplotlib.pyplot as plt
 
 from minigrad import Tensor, nn
 from minigrad import functional as F
-from minigrad.lessons import check, pick
+from course import check, pick
 from googlenet import table
 from googlenet.model import GoogLeNet, Inception
 from googlenet.summary import format_table, format_totals, layer_shapes, row_summaries

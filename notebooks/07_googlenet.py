@@ -40,8 +40,8 @@ from minigrad import Tensor, nn, no_grad, viz
 from minigrad import functional as F
 from minigrad.data import DataLoader, load_dataset
 from minigrad.gradcheck import directional_check
-from minigrad.lessons import check, fast, pick
-from minigrad.lessons.lesson7 import activation_spread_reference, gradient_norm_reference, layer_outputs
+from course import check, fast, pick
+from course.lesson7 import activation_spread_reference, gradient_norm_reference, layer_outputs
 from googlenet.gradcheck import (auxiliary_gradients, checkable_problem, fixed_masks_loss,
                                  gradcheck_googlenet, reseed_dropouts)
 from googlenet.model import GoogLeNet, GoogLeNetOutput, googlenet_loss

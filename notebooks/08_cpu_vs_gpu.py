@@ -33,7 +33,7 @@ from threadpoolctl import threadpool_limits
 
 from googlenet.bench import googlenet_op_shapes
 from minigrad import backend, bench, kernels
-from minigrad.lessons import check, lesson8, pick
+from course import check, lesson8, pick
 
 # %% [markdown]
 # ## The ops we time
@@ -67,7 +67,7 @@ for s in shapes:
 #
 # minigrad runs on a GPU through CuPy (`minigrad/backend.py`). The backend says why it cannot
 # when it cannot; and a machine that has one may have recorded its timings in
-# `benchmarks/gpu_ops.csv` (format: `minigrad/lessons/lesson8.py`), which this lesson draws
+# `benchmarks/gpu_ops.csv` (format: `course/lesson8.py`), which this lesson draws
 # beside the CPU's.
 
 # %%

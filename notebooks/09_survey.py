@@ -40,9 +40,9 @@ from googlenet.paper_figures import printed
 from minigrad import Tensor, nn, no_grad
 from minigrad import functional as F
 from minigrad.data import DataLoader, load_dataset
-from minigrad.lessons import check, fast, pick
-from minigrad.lessons.lesson9 import (conv_parameters_reference, factorization_savings_reference,
-                                      measured_receptive_field, receptive_field_reference)
+from course import check, fast, pick
+from course.lesson9 import (conv_parameters_reference, factorization_savings_reference,
+                            measured_receptive_field, receptive_field_reference)
 from minigrad.optim import SGD
 from zoo import summary
 

@@ -7,7 +7,7 @@ import pytest
 from googlenet.__main__ import main
 from googlenet.bench import googlenet_op_shapes
 from minigrad import backend, compare
-from minigrad.lessons import lesson8
+from course import lesson8
 
 
 def test_without_a_gpu_the_gpu_columns_are_left_out_with_the_reason(monkeypatch):

@@ -1,9 +1,9 @@
 """Lesson 1's checkers accept the right backward and reject the usual mistakes, naming
-the input that is wrong (see minigrad/lessons/lesson1.py)."""
+the input that is wrong (see course/lesson1.py)."""
 import numpy
 import pytest
 
-from minigrad.lessons import check
+from course import check
 from minigrad.ops.elementwise import unbroadcast
 
 from exercise_tests import standard_tests
@@ -42,7 +42,7 @@ def test_an_exception_in_the_learners_code_is_wrong_and_names_the_case():
 
 
 def test_strict_mode_raises_on_a_wrong_answer(monkeypatch):
-    from minigrad.lessons.verdicts import ExerciseFailed
+    from course.verdicts import ExerciseFailed
     monkeypatch.setenv("MINIGRAD_LESSONS_STRICT", "1")
     with pytest.raises(ExerciseFailed, match="exercise 1.4"):
         check.exercise("1.4", RIGHT["1.1"])

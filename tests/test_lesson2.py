@@ -1,13 +1,13 @@
 """Lesson 2's checkers accept the right answers and reject the usual mistakes, naming the
 input that is wrong; the planted bugs of its "find the bug" ops are what the lesson says
-they are (see minigrad/lessons/lesson2.py)."""
+they are (see course/lesson2.py)."""
 import re
 
 import numpy
 import pytest
 
 from minigrad.gradcheck import GradcheckError, gradcheck
-from minigrad.lessons import check, lesson2
+from course import check, lesson2
 from minigrad.ops.shape import concat_forward
 
 from exercise_tests import standard_tests

@@ -1,10 +1,10 @@
 """Lesson 3's checkers accept the right answers and reject the usual mistakes, naming the
-input that is wrong (see minigrad/lessons/lesson3.py)."""
+input that is wrong (see course/lesson3.py)."""
 import re
 
 import numpy
 
-from minigrad.lessons import check
+from course import check
 
 from exercise_tests import standard_tests
 
@@ -71,7 +71,7 @@ test_the_right_answer_is_accepted, test_a_missing_exercise_is_not_implemented_ye
 
 def test_on_the_square_case_a_transposed_weight_gradient_is_called_transposed(monkeypatch):
     """With a square W the shapes agree, and the values say it: the checker's diagnosis."""
-    from minigrad.lessons import lesson3
+    from course import lesson3
     square = {case: inputs for case, inputs in lesson3.linear_cases().items() if "square" in case}
     monkeypatch.setattr(lesson3, "linear_cases", lambda: square)
     verdict = check.verdict("3.1", lambda gy, c: (gy @ c[1], c[0].T @ gy, gy.sum(axis=0)))

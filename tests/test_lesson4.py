@@ -1,10 +1,10 @@
 """Lesson 4's checkers accept the right im2col, convolution forward and backward, and reject
-the usual mistakes, naming the input that is wrong (see minigrad/lessons/lesson4.py)."""
+the usual mistakes, naming the input that is wrong (see course/lesson4.py)."""
 
 import numpy
 
 from minigrad.kernels import reference
-from minigrad.lessons import check
+from course import check
 
 from exercise_tests import standard_tests
 
@@ -126,7 +126,7 @@ def test_the_reference_im2col_and_conv_are_accepted():
 
 
 def test_every_case_is_checked_and_the_cases_cover_padding_strides_and_overlap():
-    from minigrad.lessons import lesson4
+    from course import lesson4
     cases = lesson4.im2col_cases()
     windows = [inputs["win"] for inputs in cases.values()]
     assert any(w.padding != (0, 0) for w in windows) and any(w.stride != (1, 1) for w in windows)
@@ -137,7 +137,7 @@ def test_every_case_is_checked_and_the_cases_cover_padding_strides_and_overlap()
 
 
 def test_the_lessons_forward_caches_the_reference_columns():
-    from minigrad.lessons.lesson4 import conv_forward
+    from course.lesson4 import conv_forward
     rng = numpy.random.default_rng(0)
     x, W, b = rng.standard_normal((2, 3, 6, 5)), rng.standard_normal((4, 3, 3, 2)), rng.standard_normal(4)
     y, (cols, W_cached, x_shape, win) = conv_forward(x, W, b, stride=2, padding=1)

@@ -1,10 +1,10 @@
 """Lesson 5's checkers accept the right max-pool backward, LRN backward and dropout, and reject
-the usual mistakes, naming the input that is wrong (see minigrad/lessons/lesson5.py)."""
+the usual mistakes, naming the input that is wrong (see course/lesson5.py)."""
 
 import numpy
 
 from minigrad.kernels import reference
-from minigrad.lessons import check
+from course import check
 from minigrad.ops import dropout as dropout_ops
 
 from exercise_tests import not_yet, standard_tests
@@ -132,7 +132,7 @@ def test_a_missing_dropout_backward_is_not_implemented_yet():
 
 
 def test_the_cases_hold_ties_a_shared_winner_ceil_mode_and_an_even_lrn_window():
-    from minigrad.lessons import lesson5
+    from course import lesson5
     random, forwards, ties = lesson5.max_pool_cases()
     for inputs in ties.values():
         x, win = inputs["cache"]
@@ -150,8 +150,8 @@ def test_the_cases_hold_ties_a_shared_winner_ceil_mode_and_an_even_lrn_window():
 
 
 def test_the_shared_winner_case_alone_rejects_a_backward_that_overwrites():
-    from minigrad.lessons import lesson5
-    from minigrad.lessons.check import backward_cases
+    from course import lesson5
+    from course.check import backward_cases
     random, forwards, _ = lesson5.max_pool_cases()
     name = next(name for name in random if "wins all four" in name)
     status, message = backward_cases(forwards, lambda gy, c: max_pool_backward(gy, c, accumulate=False),

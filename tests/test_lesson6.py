@@ -1,10 +1,10 @@
 """Lesson 6's checkers accept the right answers and reject the usual mistakes, naming the
-case and the mistake (see minigrad/lessons/lesson6.py)."""
+case and the mistake (see course/lesson6.py)."""
 
 from minigrad import functional as F
-from minigrad.lessons import check
+from course import check
 
-from minigrad.lessons.lesson6 import CONV_CASES, INCEPTION_CASES, conv_reference, inception_reference
+from course.lesson6 import CONV_CASES, INCEPTION_CASES, conv_reference, inception_reference
 
 from exercise_tests import standard_tests
 
@@ -132,7 +132,7 @@ def test_the_checkers_inception_module_is_googlenets():
     from minigrad.nn; it must be googlenet.model.Inception in all but the class name."""
     import numpy
     from minigrad import Tensor
-    from minigrad.lessons.lesson6 import inception_module
+    from course.lesson6 import inception_module
     from googlenet.model import Inception
     for in_channels, widths, size in [(12, (8, 4, 8, 4, 8, 8), 9), (192, (64, 96, 128, 16, 32, 32), 10)]:
         ours = inception_module(in_channels, widths, rng=numpy.random.default_rng(5))

@@ -1,6 +1,6 @@
 """Lesson 8's checkers accept the right counts and the right roofline and reject the usual
 mistakes, naming the case; its helpers read recorded GPU numbers (a tiny fake CSV here) and
-draw them beside the CPU's (see minigrad/lessons/lesson8.py). No test asserts a speed."""
+draw them beside the CPU's (see course/lesson8.py). No test asserts a speed."""
 import math
 import re
 
@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from googlenet.bench import googlenet_op_shapes  # noqa: E402
 from minigrad import bench  # noqa: E402
-from minigrad.lessons import check, lesson8  # noqa: E402
+from course import check, lesson8  # noqa: E402
 
 from exercise_tests import standard_tests
 

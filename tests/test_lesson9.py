@@ -1,16 +1,16 @@
 """Lesson 9's checkers accept the right answers and reject the usual mistakes, naming the case
 and the mistake; their references are held to PyTorch's counts and minigrad's layers (see
-minigrad/lessons/lesson9.py)."""
+course/lesson9.py)."""
 import re
 
 import numpy
 import pytest
 
 from minigrad import nn
-from minigrad.lessons import check
-from minigrad.lessons.lesson9 import (CONV_CASES, FACTOR_CASES, RECEPTIVE_CASES, conv_parameters_reference,
-                                      factorization_savings_reference, measured_receptive_field,
-                                      receptive_field_reference)
+from course import check
+from course.lesson9 import (CONV_CASES, FACTOR_CASES, RECEPTIVE_CASES, conv_parameters_reference,
+                            factorization_savings_reference, measured_receptive_field,
+                            receptive_field_reference)
 
 
 def not_yet(*args):

@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from minigrad.lessons.build import lesson_paths, notebook, solution_blocks, student_source
+from course.build import lesson_paths, notebook, solution_blocks, student_source
 
 nbclient = pytest.importorskip("nbclient", reason="the notebooks extra is not installed")
 pytest.importorskip("jupytext", reason="the notebooks extra is not installed")
@@ -89,7 +89,7 @@ def test_every_lesson_has_exercises_and_checks_them():
 def test_the_build_command_writes_both_versions(tmp_path):
     for path in LESSONS[:1]:
         (tmp_path / os.path.basename(path)).write_text(open(path, encoding="utf-8").read())
-    result = subprocess.run([sys.executable, "-m", "minigrad.lessons", "build", "--notebooks", str(tmp_path)],
+    result = subprocess.run([sys.executable, "-m", "course", "build", "--notebooks", str(tmp_path)],
                             capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, result.stderr
     name = os.path.basename(LESSONS[0]).replace(".py", ".ipynb")
@@ -99,7 +99,7 @@ def test_the_build_command_writes_both_versions(tmp_path):
 
 
 def test_unpaired_markers_are_named():
-    from minigrad.lessons.build import LessonFormatError
+    from course.build import LessonFormatError
     with pytest.raises(LessonFormatError, match=r"lesson, line 2: BEGIN SOLUTION never ends"):
         student_source("x = 1\n    ### BEGIN SOLUTION exercise 1.1: a\n    y = 2\n")
     with pytest.raises(LessonFormatError, match=r"line 1: END SOLUTION without a BEGIN"):

@@ -1,4 +1,4 @@
-"""Build the lesson notebooks: ``python -m minigrad.lessons build``.
+"""Build the lesson notebooks: ``python -m course build``.
 
 Each ``notebooks/NN_name.py`` (a jupytext "percent" file) becomes
 
@@ -77,7 +77,7 @@ def build(folder="notebooks"):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m minigrad.lessons", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m course", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     command = commands.add_parser("build", help="write notebooks/student/*.ipynb and notebooks/solutions/*.ipynb")
     command.add_argument("--notebooks", default="notebooks", help="the folder of the lesson sources")

@@ -1,6 +1,6 @@
 """Checking a learner's exercise: ``check.exercise("1.2", div_backward)``.
 
-Each lesson's module (``minigrad/lessons/lessonN.py``) registers its exercises with
+Each lesson's module (``course/lessonN.py``) registers its exercises with
 ``@registers("N.M", "title")``; a registered checker is given the learner's function
 and returns ``(status, message)``, built with the helpers below:
 
@@ -18,7 +18,7 @@ import pkgutil
 
 import numpy
 
-from ..gradcheck import numerical_gradient
+from minigrad.gradcheck import numerical_gradient
 from .verdicts import CORRECT, NOT_IMPLEMENTED, WRONG, Verdict, compare, relative_error, report
 
 EXERCISES = {}          # "N.M" -> (title, checker), filled in by the lessonN modules

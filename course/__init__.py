@@ -4,7 +4,7 @@ The lessons live in ``notebooks/NN_name.py`` (jupytext "percent" files: plain
 Python, runnable with ``python notebooks/NN_name.py``). Exercise solutions sit
 between ``### BEGIN SOLUTION exercise N.M: what`` and ``### END SOLUTION`` lines;
 
-    python -m minigrad.lessons build
+    python -m course build
 
 writes two notebooks per lesson: ``notebooks/student/`` (each solution replaced by
 ``raise NotImplementedError("exercise N.M: what")``) and ``notebooks/solutions/``.

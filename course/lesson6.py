@@ -20,9 +20,9 @@ import itertools
 
 import numpy
 
-from .. import backend, nn
-from ..autograd import Tensor
-from ..ops._sizes import window
+from minigrad import backend, nn
+from minigrad.autograd import Tensor
+from minigrad.ops._sizes import window
 from .check import _call, cases_text, forward_cases, join, registers
 from .verdicts import CORRECT, WRONG, relative_error
 

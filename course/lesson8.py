@@ -33,9 +33,9 @@ from typing import List, NamedTuple, Optional
 
 import numpy
 
-from .. import bench, kernels
-from ..kernels import numpy as numpy_kernels
-from ..ops._sizes import window
+from minigrad import bench, kernels
+from minigrad.kernels import numpy as numpy_kernels
+from minigrad.ops._sizes import window
 from .check import forward_cases, registers
 
 RECORDED_GPU = pathlib.Path(__file__).resolve().parents[2] / "benchmarks" / "gpu_ops.csv"

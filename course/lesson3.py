@@ -15,8 +15,8 @@ logits of 1e3 and 1e4, where the textbook formula overflows.
 """
 import numpy
 
-from ..ops.linalg import linear_forward
-from ..ops.loss import cross_entropy_forward, log_softmax_forward
+from minigrad.ops.linalg import linear_forward
+from minigrad.ops.loss import cross_entropy_forward, log_softmax_forward
 from .check import backward_cases, forward_cases, registers
 
 __all__ = ["linear_forward", "cross_entropy_forward", "linear_cases", "log_softmax_cases",

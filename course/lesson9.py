@@ -18,8 +18,8 @@ output position, a bias is one parameter per output channel.
 """
 import numpy
 
-from .. import nn
-from ..autograd import Tensor
+from minigrad import nn
+from minigrad.autograd import Tensor
 from .check import registers
 from .lesson6 import count_cases
 

@@ -12,9 +12,9 @@ import functools
 
 import numpy
 
-from ..kernels import reference
-from ..ops import dropout as dropout_ops
-from ..ops._sizes import window
+from minigrad.kernels import reference
+from minigrad.ops import dropout as dropout_ops
+from minigrad.ops._sizes import window
 from .check import as_tuple, backward_cases, forward_cases, hint, join, registers
 from .verdicts import CORRECT, WRONG
 

@@ -8,22 +8,19 @@ the norm of a gradient.
 * 7.3 ``gradient_norm(parameters)``: the length of the whole gradient of a list of
   parameters, as one vector.
 
-The framework knows no network (tests/test_layering.py: nothing in minigrad imports
-googlenet), so the references here are written with minigrad alone, and
-tests/test_lesson7.py checks them against googlenet's: ``paper_loss_reference`` against
-``googlenet.model.googlenet_loss`` on a ``GoogLeNetOutput``, ``AUX_WEIGHT`` against
-``googlenet.table.AUX_WEIGHT``, ``activation_spread_reference`` on a GoogLeNet's layers
-against the model's own forward.
+The course sits above the framework and the model, so the loss reference is googlenet's
+own ``googlenet_loss`` and its weight googlenet's ``AUX_WEIGHT``: nothing is copied.
 """
 import numpy
 
-from .. import backend, nn, no_grad
-from .. import functional as F
-from ..autograd import Tensor
+from googlenet.model import GoogLeNetOutput, googlenet_loss
+from googlenet.table import AUX_WEIGHT
+from minigrad import backend, nn, no_grad
+from minigrad import functional as F
+from minigrad.autograd import Tensor
+
 from .check import _call, cases_text, forward_cases, registers
 from .verdicts import CORRECT, WRONG, relative_error
-
-AUX_WEIGHT = 0.3        # googlenet.table.AUX_WEIGHT: each auxiliary loss's weight (section 5)
 
 
 def _as_numpy(value):
@@ -32,11 +29,8 @@ def _as_numpy(value):
 
 # --- 7.1 the paper's loss -----------------------------------------------------------------
 def paper_loss_reference(logits, aux1, aux2, labels):
-    """Main cross-entropy + AUX_WEIGHT x each auxiliary cross-entropy (googlenet_loss)."""
-    loss = F.cross_entropy(logits, labels)
-    for aux in (aux1, aux2):
-        loss = loss + AUX_WEIGHT * F.cross_entropy(aux, labels)
-    return loss
+    """Main cross-entropy + AUX_WEIGHT x each auxiliary cross-entropy: googlenet's own loss."""
+    return googlenet_loss(GoogLeNetOutput(logits, aux1, aux2), labels)
 
 
 def _loss_cases():

@@ -13,8 +13,8 @@ import functools
 
 import numpy
 
-from ..kernels import reference
-from ..ops._sizes import window
+from minigrad.kernels import reference
+from minigrad.ops._sizes import window
 from .check import backward_cases, forward_cases, hint, registers
 
 
