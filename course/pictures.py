@@ -172,9 +172,12 @@ class ConvStepper:
             ax.set_title(f"gy[{f}]", fontsize=8)
         ax = figure.add_subplot(grid[0, 1], label="gcols")
         _numbers(ax, self.gcols)
+        later = numpy.zeros(self.gcols.shape)
+        later[:, step.position + 1:] = 1.0                          # not added yet: greyed
+        ax.imshow(numpy.where(later > 0, later, numpy.nan), cmap="Greys", vmin=0, vmax=3, alpha=0.8)
         _outline(ax, 0, step.position, (self.gcols.shape[0], 1), "column")
         _channel_lines(ax, channels, self.gcols.shape)
-        ax.set_title("gcols = W2^T gy: column p goes back to window p", fontsize=8)
+        ax.set_title("gcols = W2^T gy: column p goes back to window p\n(grey: columns not added yet)", fontsize=8)
         ax.set_xlabel("column = window number p", fontsize=7)
         (ph, pw), (h, w) = self.win.padding, self.win.size
         for c, ax in enumerate(_stacked_axes(figure, grid[0, 2], channels, "gx")):
@@ -187,8 +190,8 @@ class ConvStepper:
             ax.set_title(f"gx (padded) after columns 0..p" + (f", channel {c}" if channels > 1 else ""),
                          fontsize=8)
         shared = int(step.earlier.sum())
-        ax.set_xlabel(f"+= gcols[:, p]; {shared} cell{'s' * (shared != 1)} (hatched) add to an "
-                      f"earlier window's share", fontsize=7)
+        ax.set_xlabel(f"+= gcols[:, p]; hatched: {shared} shared\nwith earlier windows; grey: padding",
+                      fontsize=7)
         ax = figure.add_subplot(grid[1, :], label="product")
         _numbers(ax, numpy.vstack([self.W2, step.g_column]))
         _outline(ax, filters, 0, (1, self.W2.shape[1]), "product column")
