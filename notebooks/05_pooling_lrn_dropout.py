@@ -11,7 +11,7 @@
 # %% [markdown]
 # # Lesson 5: Pooling, concat, LRN, dropout, batch norm
 #
-# **Time:** about 90 minutes: 40 to read, 50 for the five exercises. The code runs in TIME_5 s at
+# **Time:** about 90 minutes: 40 to read, 50 for the five exercises. The code runs in about 4 s at
 # full size on 2 CPU cores.
 #
 # **Assumes:** lessons 1-4 (forward/backward pairs and their caches, the gradient check, the
@@ -587,7 +587,8 @@ except NotImplementedError as missing:
 # floor mode does not; a max pool's gradient goes to one element per window, the first on a
 # tie, summed at a shared winner; the border divisors; concat's backward; LRN's inhibition
 # (and its formula); dropout keeps the expected value while training and is the identity at
-# evaluation.
+# evaluation; batch norm puts every channel at mean 0 and variance 1; the network composed in 5.5
+# learns the digits.
 
 # %%
 assert conv_output_size(112, 3, 2, 0, ceil_mode=True) == 56 and conv_output_size(112, 3, 2, 0) == 55

@@ -11,7 +11,7 @@
 # %% [markdown]
 # # Lesson 6: The Inception module
 #
-# **Time:** about 60 minutes: 35 to read, 25 for the four exercises. The code runs in TIME_6 s at
+# **Time:** about 60 minutes: 35 to read, 25 for the four exercises. The code runs in about 3 s at
 # full size on 2 CPU cores.
 #
 # **Assumes:** lessons 4 and 5 (what a convolution and a max pool compute, their output sizes);
@@ -409,7 +409,8 @@ print(f"the whole network: {network / 1e6:,.0f} M as built, "
 # The claims of this lesson, asserted: the layers' counts are the formula; the 1x1 reduction
 # cuts 4a's 5x5 branch from 112.9 M to 5.3 M multiply-adds; the Inception output is the four
 # branch outputs stacked in Table 1's order, with #1x1 + #3x3 + #5x5 + pool proj channels;
-# the summary's figures are the layers' own, and the reductions make every module cheaper.
+# the summary's figures are the layers' own, the reductions make every module cheaper, and the
+# diagram's boxes are 3a's layers.
 
 # %%
 assert direct_cost == 480 * 48 * 5 * 5 * 14 * 14 and round(direct_cost / 1e6, 1) == 112.9
