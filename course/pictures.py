@@ -17,6 +17,7 @@ into window p of gx (padded), where the shares of overlapping windows add up.
 figure. The drawn pieces carry ``gid``s (``"window"``, ``"column"``, ``"output"``) so
 that the tests can check that a frame highlights what it claims.
 """
+import importlib.util
 from typing import NamedTuple, Tuple
 
 import matplotlib.pyplot as plt
@@ -33,11 +34,9 @@ EARLIER = "darkorange"       # gx cells that already held an earlier window's sh
 # --- slider or static frames -----------------------------------------------------------
 def widgets_available():
     """True in a Jupyter kernel with ipywidgets installed: a slider can be shown there."""
-    try:
-        import ipywidgets  # noqa: F401  (only whether it imports)
-        from IPython import get_ipython
-    except ImportError:
+    if importlib.util.find_spec("ipywidgets") is None or importlib.util.find_spec("IPython") is None:
         return False
+    from IPython import get_ipython
     shell = get_ipython()
     return shell is not None and hasattr(shell, "kernel")
 
@@ -187,7 +186,7 @@ class ConvStepper:
                 ax.add_patch(Rectangle((step.columns.start + s - 0.5, step.rows.start + r - 0.5), 1, 1,
                                        fill=False, hatch="///", edgecolor=EARLIER, linewidth=0,
                                        gid="earlier"))
-            ax.set_title(f"gx (padded) after columns 0..p" + (f", channel {c}" if channels > 1 else ""),
+            ax.set_title("gx (padded) after columns 0..p" + (f", channel {c}" if channels > 1 else ""),
                          fontsize=8)
         shared = int(step.earlier.sum())
         ax.set_xlabel(f"+= gcols[:, p]; hatched: {shared} shared\nwith earlier windows; grey: padding",

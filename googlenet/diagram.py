@@ -123,7 +123,7 @@ def googlenet_boxes(model):
     """The main path as [Box, ...] (the input first, then ``model.layer_names`` in order) and
     {Inception attribute name: [Box, ...] of the auxiliary head that reads its output}."""
     shape = (model.in_channels, model.input_size, model.input_size)
-    boxes = [Box("input", f"input image", "input", shape)]
+    boxes = [Box("input", "input image", "input", shape)]
     heads = {}
     for name in model.layer_names:
         layer = getattr(model, name)
