@@ -51,9 +51,9 @@ def conv_bounds(inputs, params, gy):
     gx, gW, gb = conv.conv2d_backward(_abs64(gy), cache)
     f, c_per_group, kh, kw = W.shape
     n, _, oh, ow = y_magnitude.shape
-    per_image_pixels = n * oh * ow
+    pixels = n * oh * ow                      # output pixels of all the images
     return [(y_magnitude, c_per_group * kh * kw + (b is not None)), (gx, f // params.get("groups", 1) * kh * kw),
-            (gW, per_image_pixels), None if gb is None else (gb, per_image_pixels)]
+            (gW, pixels), None if gb is None else (gb, pixels)]
 
 
 def max_pool_bounds(inputs, params, gy):
