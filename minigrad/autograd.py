@@ -351,8 +351,11 @@ def _check_real_number(name, role, value):
 
 
 def _python_number(value):
-    """A NumPy scalar as the Python number it holds (so that it cannot change a dtype)."""
-    return value.item() if isinstance(value, numpy.generic) else value
+    """A NumPy scalar as a Python number (so that it cannot change a dtype; ``.item()`` would
+    keep a long double as it is)."""
+    if isinstance(value, numpy.generic):
+        return {"b": bool, "i": int, "u": int, "f": float}[value.dtype.kind](value)
+    return value
 
 
 def _shape_arg(args):
