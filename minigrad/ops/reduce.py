@@ -67,10 +67,10 @@ def max_backward(gy, cache):
     x, y, axes, keepdims = cache
     xp = get_array_module(x)
     # A NaN element makes its slice's max NaN, so (x == y) | isnan(x) marks exactly the winners.
-    # (Built in x's dtype: bool / int count would make a float64 array the size of x.)
-    winners = ((x == y) | xp.isnan(x)).astype(x.dtype)
-    winners /= winners.sum(axis=axes, keepdims=True)
-    return (_expand(gy, axes, keepdims) * winners,)
+    winners = (x == y) | xp.isnan(x)
+    count = winners.sum(axis=axes, keepdims=True).astype(gy.dtype)   # small: the size of y
+    share = _expand(gy, axes, keepdims) / count
+    return (xp.where(winners, share, 0).astype(gy.dtype, copy=False),)
 
 
 def check_max(x, axis=None, keepdims=False):
