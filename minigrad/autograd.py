@@ -49,15 +49,17 @@ class Op:
     (g_1, ..., g_n)``, one gradient per positional input. Positional inputs are
     the differentiable ones (tensors, arrays or ``None`` for an absent optional
     input such as a bias); keyword parameters are constants (strides, labels).
-    ``check(*arrays, **params)``, if given, raises a ``ValueError`` for bad input
-    (a ``TypeError`` for a dtype the op does not define) before the forward runs. A backward may return more gradients than there were
-    inputs when the extra ones are ``None``: ``linear(x, W)`` and ``linear(x, W, None)``
-    share one backward that returns ``(gx, gW, None)``.
+    ``check(*arrays, **params)``, if given, raises a ``ValueError`` for bad input (a
+    ``TypeError`` for a dtype the op does not define) before the forward runs. A
+    backward may return more gradients than there were inputs when the extra ones are
+    ``None``: ``linear(x, W)`` and ``linear(x, W, None)`` share one backward that
+    returns ``(gx, gW, None)``.
 
     Dtypes are never guessed: the inputs must be real numbers (bool, integer or
     floating-point; complex is refused), the floating-point inputs of an op must
     share one dtype, and integer and boolean inputs next to a floating-point one take
-    its dtype (PyTorch's rule: ``float32 * int64`` is float32). Every gradient a
+    its dtype once the op's check has passed them (PyTorch's rule: ``float32 * int64``
+    is float32; conv2d's check refuses an integer x instead). Every gradient a
     backward returns must have its input's dtype (a backward that turns float32 into
     float64 is an error naming the op).
     """
@@ -74,11 +76,11 @@ class Op:
         _check_real(self.name, present)
         _check_same_device(self.name, present)
         float_dtype = _common_float_dtype(self.name, present)
+        if self.check is not None:      # on the inputs as given: an op may refuse integers (conv2d)
+            self.check(*(None if t is None else t.data for t in tensors), **params)
         if float_dtype is not None:
             tensors = tuple(_as_float(t, float_dtype) for t in tensors)
         arrays = tuple(None if t is None else t.data for t in tensors)
-        if self.check is not None:
-            self.check(*arrays, **params)
         out, cache = self.forward(*arrays, **params)
         result = Tensor(out)
         differentiable = result.dtype.kind == "f"     # astype(int), comparisons: no gradient

@@ -286,8 +286,9 @@ def test_two_float_tensors_of_different_dtypes_stay_an_error_in_matmul():
         Tensor(numpy.ones((2, 2), dtype=numpy.float32)) @ Tensor(numpy.ones((2, 2)))
 
 
-def test_integer_inputs_take_the_float_dtype_in_every_op():
-    """The rule lives in Op, so ops beyond the operators follow it too: concat, linear, max."""
+def test_integer_inputs_take_the_float_dtype_beyond_the_operators():
+    """The rule lives in Op, so other ops follow it too (concat, linear), unless their own check
+    refuses integer input (conv2d, batch_norm: tests/test_conv.py and test_batchnorm.py)."""
     x = Tensor(numpy.ones((2, 3), dtype=numpy.float32), requires_grad=True)
     joined = F.concat([x, Tensor(numpy.zeros((2, 3), dtype=numpy.int64))], axis=0)
     assert joined.dtype == numpy.float32
