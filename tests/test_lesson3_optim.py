@@ -5,7 +5,7 @@ checker's own cases (see the end of course/lesson3.py)."""
 import numpy
 import pytest
 
-from course import check, lesson3
+from course import lesson3
 
 from exercise_tests import standard_tests
 

@@ -346,6 +346,7 @@ def test_the_stepper_is_a_slider_with_ipywidgets():
     box = stepper.widget()
     (play, slider), picture = box.children[0].children, box.children[1]
     assert isinstance(slider, widgets.IntSlider) and (slider.min, slider.max) == (1, 6)
+    assert isinstance(play, widgets.Play) and (play.min, play.max) == (1, 6)
     assert picture.value == stepper.png(1)
     slider.value = 4
     assert picture.value == stepper.png(4) != stepper.png(1)
