@@ -275,8 +275,8 @@ def to_dot(tensor, names=None, rankdir="LR", values=False, gradients=None, frame
                      f'fillcolor={color}];')
         for slot, parent in _input_slots(t):
             edge = active.get((id(t), slot))
-            style = "" if edge is None else \
-                f" [dir=back, color={GRADIENT_COLOR}, fontcolor={GRADIENT_COLOR}, label={_quote(_edge_text(edge, t))}]"
+            style = "" if edge is None else (f" [dir=back, color={GRADIENT_COLOR}, fontcolor={GRADIENT_COLOR}, "
+                                             f"label={_quote(_edge_text(edge, t))}]")
             lines.append(f"  {ids[id(parent)]} -> {op}{style};")
         lines.append(f"  {op} -> {ids[id(t)]};")
     lines.append("}")
