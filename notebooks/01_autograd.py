@@ -26,8 +26,8 @@
 # and `backward(gy, cache) -> one gradient per input`; the engine (`minigrad/autograd.py`)
 # only records which pair made which tensor and calls the backwards in the right order.
 #
-# **Time.** About 60 to 90 minutes: reading and the seven exercises. Running every cell takes
-# about 4 s (measured at full size on a 2-core CPU).
+# **Time.** About 60 to 90 minutes: reading and the seven exercises. Running every cell at full
+# size takes about 8 s (measured in a notebook on a busy 2-core CPU).
 #
 # **What it assumes.** Python and NumPy (arrays, broadcasting, `axis=` in a sum); the chain rule
 # of calculus for functions of one variable, and partial derivatives. No earlier lesson: this
@@ -77,7 +77,7 @@ graph = viz.draw_graph(L, names=names, values=True, title="The graph of L = sum(
 # Watch `h`: it is used **twice**, so two red arrows reach it in step 2, each carrying $h$
 # times the upstream gradient; only then is its gradient complete,
 # $\partial L / \partial h = h + h = 2h$. Move the slider (or press play); where widgets
-# cannot be shown the output has every step, one after the other.
+# cannot be shown the output is a picture of every step, two side by side.
 #
 # `backward()` **adds** into each leaf's `.grad` (the next section says why), so this cell
 # first clears the gradients of `w` and `b`: run it as often as you like.
