@@ -116,10 +116,17 @@ def reads_like_a_marker(line):
 
 
 def cell_kinds(lines):
-    """The kind of cell each line of a percent file belongs to: "header", "code", "markdown" or "raw"."""
-    kinds, kind = [], "header"
-    for line in lines:
+    """The kind of cell each line of a percent file belongs to: "header" (the ``# ---`` block that
+    opens the file), "code", "markdown" or "raw". Lines before the first ``# %%`` are code."""
+    kinds, kind = [], "code"
+    header_ends = None
+    if lines and lines[0].rstrip() == "# ---":
+        header_ends = next((n for n in range(1, len(lines)) if lines[n].rstrip() == "# ---"), len(lines) - 1)
+    for number, line in enumerate(lines):
         start = CELL_START.match(line)
+        if header_ends is not None and number <= header_ends:
+            kinds.append("header")
+            continue
         if start:
             rest = start["rest"]
             kind = "markdown" if ("[markdown]" in rest or "[md]" in rest) else "raw" if "[raw]" in rest else "code"
@@ -148,8 +155,8 @@ def marked_blocks(text, source="lesson"):
         side, kind, match = found
         wanted_cell = "code" if kind == "solution" else "markdown"
         if kinds[number] != wanted_cell:
-            raise LessonFormatError(f"{where}: a {kind} marker in a {kinds[number]} cell; the markers are "
-                                    f"{EXACT_FORMS[kind]}")
+            raise LessonFormatError(f"{where}: {side.upper()} {kind.upper()} in a {kinds[number]} cell; the "
+                                    f"markers are {EXACT_FORMS[kind]}")
         if side == "begin":
             if open_block:
                 raise LessonFormatError(f"{where}: BEGIN {kind.upper()} inside the {open_block[0]} block "

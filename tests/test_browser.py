@@ -11,15 +11,13 @@ import re
 import shutil
 import time
 
-import pytest
+from live_jupyter import build_course, import_or_skip, run_build, served, skip_or_fail
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 if not os.path.exists(CHROMIUM):
-    pytest.skip("no Chromium at /usr/bin/chromium (apt-get install chromium)", allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed (pip install -e \".[browser]\")")
-pytest.importorskip("jupyterlab", reason="JupyterLab is not installed (the notebooks extra)")
-
-from jupyter import build_course, run_build, served  # noqa: E402
+    skip_or_fail("no Chromium at /usr/bin/chromium (apt-get install chromium)")
+sync_api = import_or_skip("playwright.sync_api", "Playwright is not installed (pip install -e \".[browser]\")")
+import_or_skip("jupyterlab", "JupyterLab is not installed (the notebooks extra)")
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]

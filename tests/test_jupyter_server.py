@@ -7,13 +7,14 @@ import os
 
 import pytest
 
-pytest.importorskip("jupyter_server", reason="jupyter_server is not installed (the notebooks extra)")
-pytest.importorskip("jupytext", reason="jupytext is not installed (the notebooks extra)")
-nbformat = pytest.importorskip("nbformat", reason="nbformat is not installed (the notebooks extra)")
+from course.build import lesson_paths
+from live_jupyter import NOTEBOOKS, KernelChannel, build_course, import_or_skip, served
 
-from jupyter import NOTEBOOKS, KernelChannel, build_course, served  # noqa: E402
+import_or_skip("jupyter_server", "jupyter_server is not installed (the notebooks extra)")
+import_or_skip("jupytext", "jupytext is not installed (the notebooks extra)")
+nbformat = import_or_skip("nbformat", "nbformat is not installed (the notebooks extra)")
 
-LESSON_COUNT = len([name for name in os.listdir(NOTEBOOKS) if name[:2].isdigit() and name.endswith(".py")])
+LESSONS = lesson_paths(NOTEBOOKS)
 
 
 @pytest.fixture(scope="module")
@@ -26,8 +27,7 @@ def course(tmp_path_factory):
 
 
 def test_the_server_runs_with_jupytext(course):
-    status, extensions = course.get("/api/status")
-    assert status == 200
+    assert course.get("/api/status")[0] == 200
     assert "[Jupytext Server Extension]" in course.log(), "jupytext's contents manager is not in use"
 
 
@@ -36,7 +36,7 @@ def test_every_built_notebook_opens_through_the_contents_api(course, version):
     status, listing = course.get(f"/api/contents/{version}")
     assert status == 200, listing
     names = sorted(item["name"] for item in listing["content"] if item["type"] == "notebook")
-    assert len(names) == LESSON_COUNT, names
+    assert len(names) == len(LESSONS), names
     for name in names:
         status, model = course.get(f"/api/contents/{version}/{name}?type=notebook&content=1")
         assert status == 200, f"{version}/{name}: HTTP {status}: {model}"
@@ -46,7 +46,7 @@ def test_every_built_notebook_opens_through_the_contents_api(course, version):
 
 
 def test_a_student_notebook_runs_cell_by_cell_in_the_servers_kernel(course):
-    name = "student/" + sorted(n for n in os.listdir(NOTEBOOKS) if n.startswith("01_"))[0].replace(".py", ".ipynb")
+    name = "student/" + os.path.basename(LESSONS[0]).replace(".py", ".ipynb")
     status, model = course.get(f"/api/contents/{name}?type=notebook&content=1")
     assert status == 200, model
     status, session = course.post("/api/sessions", {"path": name, "type": "notebook", "name": name,

@@ -7,6 +7,7 @@ server and its kernels afterwards. jupytext's server extension loads as it does 
 that extension is what refused the notebooks with HTTP 500 when they claimed a paired .py file.
 """
 import contextlib
+import importlib
 import json
 import os
 import secrets
@@ -23,6 +24,22 @@ import uuid
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NOTEBOOKS = os.path.join(ROOT, "notebooks")
 STARTUP_SECONDS = 90
+
+
+def import_or_skip(module, reason):
+    """``module`` imported; else the calling test module is skipped with ``reason``, or fails where
+    CI=true: CI installs everything these tests need, so there a skip would hide a broken install."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        skip_or_fail(reason)
+
+
+def skip_or_fail(reason):
+    import pytest
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI must run this test: {reason}", pytrace=False)
+    pytest.skip(reason, allow_module_level=True)
 
 
 def build_course(folder, lessons=None, options=()):
