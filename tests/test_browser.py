@@ -50,17 +50,14 @@ def saved_source(path):
     return next("".join(cell["source"]) for cell in cells if "def mul_backward" in "".join(cell["source"]))
 
 
-def answer_exercise_1_1(page):
-    """Replace the raise line of exercise 1.1 with the answer, keeping its indentation."""
-    line = page.locator(".jp-Cell .cm-line", has_text=MISSING)
-    line.click()
+def answer_exercise_1_1(page, cell):
+    """Type the answer over the raise line of exercise 1.1's ``cell``, keeping its indentation."""
+    cell.locator(".cm-line", has_text=MISSING).click()
     page.keyboard.press("End")
     for _ in MISSING:
         page.keyboard.press("Shift+ArrowLeft")
     page.keyboard.type(ANSWER)
-    cell = page.locator(".jp-CodeCell", has_text="def mul_backward")
     assert ANSWER in cell.locator(".cm-content").inner_text()
-    return cell
 
 
 def test_a_learner_answers_exercise_1_1_in_jupyterlab_and_a_rebuild_keeps_it(tmp_path):
@@ -76,7 +73,10 @@ def test_a_learner_answers_exercise_1_1_in_jupyterlab_and_a_rebuild_keeps_it(tmp
         page.set_default_timeout(60 * SECONDS)
         try:
             page.goto(f"{server.url}/lab/tree/{NOTEBOOK}?token={server.token}")
-            page.locator(".jp-NotebookPanel .jp-Cell").first.wait_for()
+            exercise_cell = page.locator(".jp-CodeCell", has_text="def mul_backward")
+            exercise_cell.or_(page.locator(".jp-Dialog")).first.wait_for()
+            assert not page.locator(".jp-Dialog").count(), \
+                f"JupyterLab could not open {NOTEBOOK}: {page.locator('.jp-Dialog').inner_text()}"
             wait_for_idle_kernel(server)
 
             page.locator(".lm-MenuBar-item", has_text=re.compile(r"^Run$")).click()
@@ -84,9 +84,9 @@ def test_a_learner_answers_exercise_1_1_in_jupyterlab_and_a_rebuild_keeps_it(tmp
             page.get_by_text("[TODO] exercise 1.1").wait_for(timeout=120 * SECONDS)
             wait_for_idle_kernel(server)
 
-            cell = answer_exercise_1_1(page)
+            answer_exercise_1_1(page, exercise_cell)
             page.keyboard.press("Control+Enter")
-            cell.get_by_text("[OK] exercise 1.1").wait_for(timeout=60 * SECONDS)
+            exercise_cell.get_by_text("[OK] exercise 1.1").wait_for(timeout=60 * SECONDS)
             wait_for_idle_kernel(server)
 
             page.keyboard.press("Control+s")
