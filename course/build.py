@@ -67,7 +67,8 @@ class BuildError(RuntimeError):
 
 
 class Block(NamedTuple):
-    """A marked block of a lesson source; ``first`` and ``last`` are its marker lines (from 0)."""
+    """A marked block of a lesson source; ``first`` and ``last`` are its marker lines (from 0;
+    ``last`` is None while its END is not yet found)."""
     kind: str           # "solution" or "answer"
     label: str          # "exercise 1.1: mul backward" or "question 4.a"
     indent: str
@@ -75,17 +76,22 @@ class Block(NamedTuple):
     last: int
 
 
+MARKERS = (("begin", "solution", SOLUTION_BEGIN), ("end", "solution", SOLUTION_END),
+           ("begin", "answer", ANSWER_BEGIN), ("end", "answer", ANSWER_END))
+
+
 def marker(line):
-    """("begin" | "end", kind, match) when ``line`` is exactly a marker, else None."""
-    for end, kind, pattern in ((False, "solution", SOLUTION_BEGIN), (True, "solution", SOLUTION_END),
-                               (False, "answer", ANSWER_BEGIN), (True, "answer", ANSWER_END)):
+    """(side, kind, match) when ``line`` is exactly a marker (side "begin" or "end", kind "solution"
+    or "answer"), else None."""
+    for side, kind, pattern in MARKERS:
         match = pattern.match(line)
         if match:
-            return ("end" if end else "begin"), kind, match
+            return side, kind, match
     return None
 
 
 def likeness(a, b):
+    """difflib's similarity of two strings: 1 when equal, 0 when they share no letter."""
     return difflib.SequenceMatcher(None, a, b).ratio()
 
 
@@ -109,7 +115,8 @@ def reads_like_a_marker(line):
     if len(words) < 2:
         return False
     first, second = words
-    first_alike = any(first.lower() == word or (first.isupper() and likeness(first.lower(), word) >= FIRST_WORD_LIKENESS)
+    first_alike = any(first.lower() == word
+                      or (first.isupper() and likeness(first.lower(), word) >= FIRST_WORD_LIKENESS)
                       for word in MARKER_FIRST_WORDS)
     second_alike = any(likeness(second.lower(), word) >= SECOND_WORD_LIKENESS for word in MARKER_SECOND_WORDS)
     return first_alike and second_alike
@@ -118,15 +125,14 @@ def reads_like_a_marker(line):
 def cell_kinds(lines):
     """The kind of cell each line of a percent file belongs to: "header" (the ``# ---`` block that
     opens the file), "code", "markdown" or "raw". Lines before the first ``# %%`` are code."""
+    in_header = bool(lines) and lines[0].rstrip() == "# ---"
     kinds, kind = [], "code"
-    header_ends = None
-    if lines and lines[0].rstrip() == "# ---":
-        header_ends = next((n for n in range(1, len(lines)) if lines[n].rstrip() == "# ---"), len(lines) - 1)
     for number, line in enumerate(lines):
-        start = CELL_START.match(line)
-        if header_ends is not None and number <= header_ends:
+        if in_header:
             kinds.append("header")
+            in_header = number == 0 or line.rstrip() != "# ---"
             continue
+        start = CELL_START.match(line)
         if start:
             rest = start["rest"]
             kind = "markdown" if ("[markdown]" in rest or "[md]" in rest) else "raw" if "[raw]" in rest else "code"
@@ -143,8 +149,8 @@ def marked_blocks(text, source="lesson"):
     for number, line in enumerate(lines):
         where = f"{source}, line {number + 1}"
         if open_block and CELL_START.match(line):
-            raise LessonFormatError(f"{where}: a new cell starts before the {open_block[0]} block of "
-                                    f"line {open_block[3] + 1} ends")
+            raise LessonFormatError(f"{where}: a new cell starts before the {open_block.kind} block of "
+                                    f"line {open_block.first + 1} ends")
         found = marker(line)
         if found is None:
             if reads_like_a_marker(line):
@@ -157,18 +163,18 @@ def marked_blocks(text, source="lesson"):
         if kinds[number] != wanted_cell:
             raise LessonFormatError(f"{where}: {side.upper()} {kind.upper()} in a {kinds[number]} cell; the "
                                     f"markers are {EXACT_FORMS[kind]}")
+        if side == "begin" and open_block:
+            raise LessonFormatError(f"{where}: BEGIN {kind.upper()} inside the {kind} block of line "
+                                    f"{open_block.first + 1}")
+        if side == "end" and not open_block:
+            raise LessonFormatError(f"{where}: END {kind.upper()} without a BEGIN {kind.upper()}")
         if side == "begin":
-            if open_block:
-                raise LessonFormatError(f"{where}: BEGIN {kind.upper()} inside the {open_block[0]} block "
-                                        f"of line {open_block[3] + 1}")
-            open_block = (kind, match["label"], match.groupdict().get("indent", ""), number)
+            open_block = Block(kind, match["label"], match.groupdict().get("indent", ""), number, None)
         else:
-            if not open_block or open_block[0] != kind:
-                raise LessonFormatError(f"{where}: END {kind.upper()} without a BEGIN {kind.upper()}")
-            blocks.append(Block(*open_block, number))
+            blocks.append(open_block._replace(last=number))
             open_block = None
     if open_block:
-        raise LessonFormatError(f"{source}, line {open_block[3] + 1}: BEGIN {open_block[0].upper()} "
+        raise LessonFormatError(f"{source}, line {open_block.first + 1}: BEGIN {open_block.kind.upper()} "
                                 f"never ends")
     return blocks
 
@@ -240,6 +246,7 @@ def notebook_bytes(nb):
 
 
 def sha256(data):
+    """The SHA-256 of ``data`` in hexadecimal."""
     return hashlib.sha256(data).hexdigest()
 
 
@@ -256,13 +263,15 @@ def read_manifest(folder):
 
 def write_atomically(path, data):
     """Write ``data`` to ``path`` through a temporary file, so a failed write leaves the old file whole."""
-    partial = f"{path}.{os.getpid()}.partial"
+    folder, name = os.path.split(path)
+    partial = os.path.join(folder, f".{name}.{os.getpid()}.partial")     # hidden from Jupyter's file list
     with open(partial, "wb") as file:
         file.write(data)
     os.replace(partial, path)
 
 
 def ensure_folder(folder):
+    """Create ``folder`` if needed; a one-line BuildError when a file has its name."""
     if os.path.exists(folder) and not os.path.isdir(folder):
         raise BuildError(f"{folder} exists and is not a folder; move it away or name another folder")
     os.makedirs(folder, exist_ok=True)
