@@ -50,6 +50,20 @@ def saved_source(path):
     return next("".join(cell["source"]) for cell in cells if "def mul_backward" in "".join(cell["source"]))
 
 
+def wait_for_the_save(path, timeout=30):
+    """Exercise 1.1's cell on disk once it holds the answer. Jupyter writes a notebook in place
+    (keeping a backup aside), so a read during the write can find half a file: read again."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            source = saved_source(path)
+        except ValueError:              # half-written JSON
+            source = ""
+        if ANSWER in source or time.monotonic() > deadline:
+            return source
+        time.sleep(0.2)
+
+
 def answer_exercise_1_1(page, cell):
     """Type the answer over the raise line of exercise 1.1's ``cell``, keeping its indentation."""
     cell.locator(".cm-line", has_text=MISSING).click()
@@ -90,10 +104,7 @@ def test_a_learner_answers_exercise_1_1_in_jupyterlab_and_a_rebuild_keeps_it(tmp
             wait_for_idle_kernel(server)
 
             page.keyboard.press("Control+s")
-            deadline = time.monotonic() + 30
-            while ANSWER not in saved_source(notebook_path) and time.monotonic() < deadline:
-                time.sleep(0.2)
-            assert f"    {ANSWER}" in saved_source(notebook_path), "the save did not reach the disk"
+            assert f"    {ANSWER}" in wait_for_the_save(notebook_path), "the save did not reach the disk"
         except Exception:
             page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)
             raise
