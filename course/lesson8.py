@@ -1,30 +1,37 @@
-"""Lesson 8's exercises and helpers: counting an op's work and traffic, and the roofline.
+"""Lesson 8's exercises and helpers: what bounds an op's time (its launches, its work, its
+traffic), and the roofline.
 
-The exercises are checked against ``minigrad.bench`` (the package's own counts):
-
-* 8.1 ``conv_flops(x_shape, w_shape, stride, padding)``: a convolution's forward FLOPs,
-  against ``bench.op_flops``;
+* 8.1 ``gpu_finish_time(durations, launch_overhead)``: when a GPU finishes a stream of
+  kernels that the CPU launches one after another, against ``gpu_finish_time_reference``;
 * 8.2 ``arithmetic_intensity(shape)``: FLOPs per byte of an ``OpShape``, against
   ``bench.op_flops(shape) / bench.op_bytes(shape)``;
 * 8.3 ``attainable_gflops(intensity, peak_gflops, bandwidth_gbs)``: the roofline,
   against ``bench.attainable_gflops``.
 
 The helpers time what the benchmark does not (im2col alone), run an op's forward on each
-kernel set, read GPU numbers recorded elsewhere, and draw the lesson's pictures on a
+kernel set and hold the results to the rounding their sums allow (``minigrad.tolerance``),
+read the numbers recorded on a GPU (``benchmarks/``), and draw the lesson's pictures on a
 matplotlib Axes the caller makes (this module never imports matplotlib).
 
-Recorded GPU numbers. A machine with a GPU records its op timings in a CSV file,
-``benchmarks/gpu_ops.csv`` at the repository's root (``RECORDED_GPU``), one row per op:
+Recorded GPU numbers (``benchmarks/``, its README names the machine). Lesson 8 reads three
+kinds of file, each with a header line:
 
-    layer,batch,image_size,fwd_ms,device,kernels,peak_gflops,bandwidth_gbs
-    conv1,8,224,0.41,NVIDIA H200,numpy,51000,3900
+* ``benchmarks/gpu_ops.csv`` (``RECORDED_GPU``, ``load_recorded``), one row per op:
 
-``layer`` names an op of the network's op list (``googlenet_op_shapes(batch,
-image_size)``: that function is passed in, minigrad knows no network); ``fwd_ms`` is its
-forward time in milliseconds. The other columns may be absent or empty: ``device`` and
-``kernels`` label the points, ``peak_gflops`` and ``bandwidth_gbs`` (the GPU's own two
-roofs, measured as ``bench.gemm_peak_gflops`` / ``bench.copy_bandwidth_gbs`` do on the
-CPU) draw its roofline beside the CPU's.
+      layer,batch,image_size,fwd_ms,bwd_ms,device,kernels,peak_gflops,bandwidth_gbs
+      conv1,8,224,0.326784,0.68912,cuda,cuda,47131.1,3788.89
+
+  ``layer`` names an op of the network's op list (``googlenet_op_shapes(batch,
+  image_size)``: that function is passed in, minigrad knows no network); ``fwd_ms`` is its
+  forward time in milliseconds. The other columns may be absent or empty: ``device`` labels
+  the points, ``peak_gflops`` and ``bandwidth_gbs`` (the GPU's own two roofs, measured as
+  ``bench.gemm_peak_gflops`` / ``bench.copy_bandwidth_gbs`` do on the CPU) draw its roofline
+  beside the CPU's.
+* ``benchmarks/ops-batch8.csv`` and ``ops-batch32.csv`` (``load_comparison``): the same
+  columns, every op in every configuration of ``python -m googlenet bench --device cpu,cuda
+  --torch`` (a configuration is a ``device`` and a ``kernels`` value).
+* ``benchmarks/training-step.csv`` (``load_training_steps``): ``batch, implementation,
+  cpu_side_ms, gpu_ms`` of one whole training step.
 """
 import csv
 import math
@@ -35,10 +42,13 @@ import numpy
 
 from minigrad import bench, kernels
 from minigrad.kernels import numpy as numpy_kernels
-from minigrad.ops._sizes import window
+from minigrad.ops import conv as conv_ops, lrn as lrn_ops, pool as pool_ops
+from minigrad.ops._sizes import pair, window
+from minigrad.tolerance import assert_sum_close
 from .check import forward_cases, registers
 
-RECORDED_GPU = pathlib.Path(__file__).resolve().parents[2] / "benchmarks" / "gpu_ops.csv"
+ROOT = pathlib.Path(__file__).resolve().parents[1]                  # the repository
+RECORDED_GPU = ROOT / "benchmarks" / "gpu_ops.csv"
 
 
 # --- the exercises ---------------------------------------------------------------------------
@@ -69,28 +79,77 @@ def _ratio_hint(known):
     return hints
 
 
-CONV_CASES = {  # case name -> (x shape, W shape, stride, padding)
-    "conv 3x3 p1, x (1, 16, 8, 8), W (32, 16, 3, 3)": ((1, 16, 8, 8), (32, 16, 3, 3), 1, 1),
-    "conv 7x7/2 p3, x (3, 3, 32, 32), W (8, 3, 7, 7)": ((3, 3, 32, 32), (8, 3, 7, 7), 2, 3),
-    "conv 1x1, x (4, 64, 5, 5), W (16, 64, 1, 1)": ((4, 64, 5, 5), (16, 64, 1, 1), 1, 0),
+# --- 8.1 when the GPU finishes a stream of kernels -----------------------------------------------
+def gpu_finish_time_reference(durations, launch_overhead):
+    """When the GPU finishes the last of a stream of kernels, counted from the moment the CPU
+    starts launching them. The CPU spends ``launch_overhead`` on each launch, so kernel k
+    (from 0) is in the GPU's queue at (k + 1) * launch_overhead; the GPU runs the queue in
+    order, one kernel at a time, each for its ``durations[k]``, starting it as soon as it is
+    queued and the kernel before it has ended. Any unit of time, the same for both."""
+    finish = 0.0
+    for k, duration in enumerate(durations):
+        finish = max(finish, (k + 1) * launch_overhead) + duration
+    return finish
+
+
+STREAM_CASES = {  # case name -> (kernel durations, launch overhead), in microseconds
+    "kernels of [2, 2, 15, 2, 2] us, 10 us a launch": ([2.0, 2.0, 15.0, 2.0, 2.0], 10.0),
+    "kernels of [30, 50, 40] us, 5 us a launch": ([30.0, 50.0, 40.0], 5.0),
+    "kernels of [100, 1, 1, 1, 1, 1] us, 6 us a launch": ([100.0, 1.0, 1.0, 1.0, 1.0, 1.0], 6.0),
+    "kernels of [1, 1, 1, 1, 80] us, 10 us a launch": ([1.0, 1.0, 1.0, 1.0, 80.0], 10.0),
 }
 
 
-@registers("8.1", "the FLOPs of a convolution")
-def check_conv_flops(conv_flops):
-    cases = {case: dict(x_shape=x, w_shape=w, stride=s, padding=p) for case, (x, w, s, p) in CONV_CASES.items()}
-    known = {"usual": "2 * N * F * OH * OW * C * KH * KW, with OH = (H + 2P - KH) // S + 1."}
-    for case, (x, w, s, p) in CONV_CASES.items():
-        out = bench.op_output_shape(conv(x, w, s, p))
-        unpadded = bench.op_output_shape(conv(x, w, s, 0))
-        known[case] = [(0.5, "you counted multiply-adds: each is two FLOPs, a multiply and an add."),
-                       (1 / x[0], "the batch: every one of the N images is convolved."),
-                       (x[2] * x[3] / (out[2] * out[3]), "the products are made once per OUTPUT position "
-                                                         "(OH x OW), not per input pixel."),
-                       (unpadded[2] * unpadded[3] / (out[2] * out[3]), "the padding widens the input: "
-                                                                       "OH = (H + 2P - KH) // S + 1.")]
-    return _scalar(forward_cases(conv_flops, lambda *a: bench.op_flops(conv(*a)), cases,
-                                 output_names=("the FLOP count",), hints=_ratio_hint(known)))
+def _stream_mistakes(durations, overhead):
+    """[(the value a usual mistake gives, its hint)], the most telling first."""
+    n, total = len(durations), float(sum(durations))
+    starting_at_zero = 0.0
+    for k, duration in enumerate(durations):
+        starting_at_zero = max(starting_at_zero, k * overhead) + duration
+    return [
+        (n * overhead + total, "that is the time if the CPU waited for each kernel to end before "
+                               "launching the next (a synchronization after every launch). A launch only "
+                               "queues the kernel: the CPU goes on launching while the GPU works."),
+        (sum(max(overhead, d) for d in durations), "kernels launched while a long one runs wait in the "
+                                                   "queue and start as soon as it ends, not one launch "
+                                                   "apart."),
+        (starting_at_zero, "the first kernel is in the queue only once its launch is done: kernel k "
+                           "(from 0) at (k + 1) x the launch overhead."),
+        (n * overhead + durations[-1], "n launches, then the last kernel: true only when every kernel is "
+                                       "shorter than a launch (launch-bound throughout)."),
+        (overhead + total, "one launch, then every kernel back to back: true only when no kernel ever "
+                           "waits for its launch (GPU-bound throughout)."),
+        (max(n * overhead, total), "that is a lower bound: the GPU finishes neither before the CPU has "
+                                   "launched every kernel (n x the overhead) nor before it has run them all "
+                                   "(the sum of the durations), and later than both when it waits."),
+        (float(n * overhead), "that is the CPU side (n launches); the GPU finishes later: the last "
+                              "kernel still has to run."),
+        (total, "that is the kernels' own time; the GPU cannot start a kernel before the CPU has "
+                "launched it."),
+    ]
+
+
+STREAM_RULE = ("The rule: go through the kernels in order; kernel k starts at max((k + 1) x overhead, "
+               "the end of kernel k - 1) and ends its duration later; return the last end.")
+
+
+@registers("8.1", "when the GPU finishes a stream of kernels")
+def check_gpu_finish_time(gpu_finish_time):
+    cases = {case: dict(durations=numpy.array(d), launch_overhead=o) for case, (d, o) in STREAM_CASES.items()}
+
+    def hints(case, name, got, expected):
+        durations, overhead = STREAM_CASES[case]
+        if got.size == 1:
+            for value, text in _stream_mistakes(durations, overhead):
+                if math.isclose(float(got.reshape(())), value, rel_tol=1e-9):
+                    return "Hint: " + text
+        return STREAM_RULE
+
+    def attempt(durations, launch_overhead):            # a copy: the reference keeps its own
+        return gpu_finish_time(numpy.array(durations), launch_overhead)
+
+    return _scalar(forward_cases(attempt, lambda d, o: gpu_finish_time_reference(d, o), cases,
+                                 output_names=("the finish time",), hints=hints))
 
 
 INTENSITY_CASES = {
@@ -152,14 +211,75 @@ def time_im2col(shape, repeats=3, seed=0):
     return bench.median_seconds(lambda: numpy_kernels.im2col(x, win), repeats)
 
 
+def op_inputs(shape, seed=0):
+    """The op's float32 inputs, (x,) or (x, W, b) for a convolution, and its other parameters."""
+    rng = numpy.random.default_rng(seed)
+    params = dict(shape.params)
+    inputs = [rng.standard_normal(shape.x_shape, dtype=numpy.float32)]
+    if shape.op == "conv2d":
+        weight = params.pop("weight")
+        inputs += [rng.standard_normal(weight, dtype=numpy.float32),
+                   rng.standard_normal(weight[0], dtype=numpy.float32)]
+    return inputs, params
+
+
+FORWARDS = {"conv2d": conv_ops.conv2d_forward, "max_pool2d": pool_ops.max_pool2d_forward,
+            "avg_pool2d": pool_ops.avg_pool2d_forward, "lrn": lrn_ops.lrn_forward}
+
+
 def forward_on_each_set(shape, sets=("reference", "numpy"), seed=0):
     """{set name: the op's forward output}, every set given the same float32 inputs."""
-    forward, _, _ = bench._pair_functions(shape, numpy.random.default_rng(seed))
+    inputs, params = op_inputs(shape, seed)
     outputs = {}
     for name in sets:
         with kernels.use(name):
-            outputs[name] = forward()[0]
+            outputs[name] = FORWARDS[shape.op](*inputs, **params)[0]
     return outputs
+
+
+EXACT = "exact"
+# An LRN's terms go through pow, which is not one rounding: glibc's powf is within about 1 ulp
+# (counted as 2 roundings), allowed 8 ulp here as in the tests (tests/float32_cases.py).
+POW_ROUNDINGS = 16
+
+
+def forward_bound(shape, seed=0):
+    """How far two correct float32 forwards of the op may differ: EXACT for a max pool (a
+    maximum rounds nothing), else (magnitude, terms) for ``minigrad.tolerance``: the op run on
+    the inputs' absolute values in float64, and the most roundings any term goes through.
+
+    conv2d      a sum of C*KH*KW products and the bias: conv(|x|, |W|) + |b|, C*KH*KW + 1;
+    avg_pool2d  a sum of the window, then a division: avg_pool(|x|), KH*KW + 1;
+    lrn         y = x * s^-beta with s = k + alpha/n * (a sum of n squares): relative to |y|,
+                the n squares, the sum, alpha/n and its product, + k (n + 3), the power and
+                the product with x: n + 3 + POW_ROUNDINGS + 1 (for 0 < beta <= 1).
+    """
+    if shape.op == "max_pool2d":
+        return EXACT
+    inputs, params = op_inputs(shape, seed)
+    absolute = [numpy.abs(a.astype(numpy.float64)) for a in inputs]
+    with kernels.use("reference"):
+        if shape.op == "conv2d":
+            _, channels, kh, kw = absolute[1].shape
+            return conv_ops.conv2d_forward(*absolute, **params)[0], channels * kh * kw + 1
+        if shape.op == "avg_pool2d":
+            kh, kw = pair(params["kernel_size"])
+            return pool_ops.avg_pool2d_forward(absolute[0], **params)[0], kh * kw + 1
+        y, _ = lrn_ops.lrn_forward(inputs[0].astype(numpy.float64), **params)
+    return numpy.abs(y), params["size"] + 3 + POW_ROUNDINGS + 1
+
+
+def assert_sets_agree(shape, outputs, seed=0):
+    """Every kernel set's output equal to the first's within ``forward_bound`` (exactly for a
+    max pool); an AssertionError naming the op, the sets and the worst element otherwise."""
+    bound = forward_bound(shape, seed)
+    (first, expected), *others = outputs.items()
+    for name, got in others:
+        label = f"{shape.name}: {name} against {first}"
+        if bound == EXACT:
+            numpy.testing.assert_array_equal(got, expected, err_msg=label)
+        else:
+            assert_sum_close(got, expected, *bound, numpy.float32, name=label)
 
 
 # --- GPU numbers recorded elsewhere ----------------------------------------------------------

@@ -137,34 +137,78 @@ def write_csv(path, shapes, results, batch, image_size, roofs):
                                  "" if bandwidth is None else f"{bandwidth:.6g}"])
 
 
-def plot(path, shapes, results):
-    """Grouped bars: fwd+bwd ms per op and configuration, log scale."""
+KINDS = {"conv2d": "convolutions", "max_pool2d": "max pools", "avg_pool2d": "average pools", "lrn": "LRNs"}
+
+
+def kind_totals(shapes, results):
+    """{kind of op: {configuration: forward + backward seconds summed over the ops of that kind}},
+    kinds in the order of ``KINDS``, only those present."""
+    present = [kind for kind in KINDS if any(s.op == kind for s in shapes)]
+    return {KINDS[kind]: {c: sum(t[s.name]["fwd"] + t[s.name]["bwd"] for s in shapes if s.op == kind)
+                          for c, t in results.items()} for kind in present}
+
+
+def slowest(shapes, results, count=12):
+    """The ``count`` ops whose forward + backward take longest in the first configuration."""
+    first = results[next(iter(results))]
+    return sorted(shapes, key=lambda s: first[s.name]["fwd"] + first[s.name]["bwd"], reverse=True)[:count]
+
+
+def draw_kinds(ax, shapes, results):
+    """Grouped bars: forward + backward ms of each kind of op, summed, per configuration (log)."""
+    totals = kind_totals(shapes, results)
+    width = 0.8 / len(results)
+    for i, configuration in enumerate(results):
+        ax.bar(numpy.arange(len(totals)) + (i + 0.5) * width - 0.4,
+               [seconds[configuration] * 1e3 for seconds in totals.values()], width, label=label(configuration))
+    counts = [sum(KINDS[s.op] == kind for s in shapes) for kind in totals]
+    ax.set_xticks(numpy.arange(len(totals)), [f"{kind}\n({n} ops)" for kind, n in zip(totals, counts)], fontsize=8)
+    ax.set_yscale("log")
+    ax.set_ylabel("forward + backward, ms (all ops of a kind)")
+    ax.set_title("each kind of op, summed")
+    ax.legend(fontsize=7)
+
+
+def draw_slowest(ax, shapes, results, count=12):
+    """Horizontal grouped bars (log) of the ``count`` slowest ops of the first configuration."""
+    chosen = slowest(shapes, results, count)
+    height = 0.8 / len(results)
+    for i, (configuration, timings) in enumerate(results.items()):
+        ax.barh(numpy.arange(len(chosen)) + (i + 0.5) * height - 0.4,
+                [(timings[s.name]["fwd"] + timings[s.name]["bwd"]) * 1e3 for s in chosen], height,
+                label=label(configuration))
+    ax.set_yticks(numpy.arange(len(chosen)), [f"{s.name} ({bench.describe(s)})" for s in chosen], fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    ax.set_xlabel("forward + backward, ms")
+    ax.set_title(f"the {len(chosen)} slowest ops on {label(next(iter(results)))}")
+
+
+def plot(path, shapes, results, title=None):
+    """Two panels: every kind of op summed, and the slowest ops one by one; each bar one
+    configuration, forward + backward ms, log scale."""
     from .viz import _pyplot
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(max(8, len(shapes) * 0.35), 4))
-    width = 0.8 / len(results)
-    for i, (configuration, timings) in enumerate(results.items()):
-        ms = [(timings[s.name]["fwd"] + timings[s.name]["bwd"]) * 1e3 for s in shapes]
-        ax.bar(numpy.arange(len(shapes)) + i * width, ms, width, label=label(configuration))
-    ax.set_xticks(numpy.arange(len(shapes)) + 0.4 - width / 2, [s.name for s in shapes], rotation=90, fontsize=7)
-    ax.set_yscale("log")
-    ax.set_ylabel("forward + backward, ms")
-    ax.legend(fontsize=8)
+    fig, (kinds, ops) = plt.subplots(1, 2, figsize=(12, 5), gridspec_kw=dict(width_ratios=(1, 1.3)))
+    draw_kinds(kinds, shapes, results)
+    draw_slowest(ops, shapes, results)
+    fig.suptitle(title or f"{len(shapes)} ops, forward + backward, per configuration")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
 
-def plot_roofline(path, shapes, results, roofs):
+def plot_roofline(path, shapes, results, roofs, title=None):
     """Achieved forward GFLOP/s against arithmetic intensity (log-log), one marker per
     configuration, each device's two roofs (its measured GEMM peak and copy bandwidth)."""
     from .viz import _pyplot
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = plt.subplots(figsize=(8, 4.5))
     intensity = numpy.array([bench.arithmetic_intensity(s) for s in shapes])
     x = numpy.logspace(numpy.log10(intensity.min() / 2), numpy.log10(intensity.max() * 2), 100)
-    for device, (peak, bandwidth) in roofs.items():
-        ax.plot(x, numpy.minimum(peak, x * bandwidth), "--", linewidth=1, label=f"{device} roofs")
+    for (device, (peak, bandwidth)), style in zip(roofs.items(), ("-", "--", ":", "-.")):
+        ax.plot(x, numpy.minimum(peak, x * bandwidth), style, color="black", linewidth=1,
+                label=f"{device} roofs: {peak:.0f} GFLOP/s, {bandwidth:.0f} GB/s")
     for configuration, timings in results.items():
         achieved = [bench.op_flops(s) / timings[s.name]["fwd"] / 1e9 for s in shapes]
         ax.scatter(intensity, achieved, s=14, label=label(configuration))
@@ -172,7 +216,8 @@ def plot_roofline(path, shapes, results, roofs):
     ax.set_yscale("log")
     ax.set_xlabel("arithmetic intensity, FLOPs per byte")
     ax.set_ylabel("achieved GFLOP/s (forward)")
-    ax.legend(fontsize=8)
+    ax.set_title(title or f"roofline: {len(shapes)} ops, each configuration a colour")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

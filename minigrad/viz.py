@@ -745,3 +745,40 @@ def weight_grid(weights, labels=None, path=None, columns=None, title=None, cmap=
     if title:
         fig.suptitle(title)
     return _finish(fig, path)
+
+
+# --- labels beside points ----------------------------------------------------------------
+# Where a label may go, in points from its point: right, left, above, below, then the corners.
+LABEL_PLACES = ((4, -3, "left"), (-4, -3, "right"), (0, 5, "center"), (0, -11, "center"),
+                (4, 4, "left"), (4, -10, "left"), (-4, 4, "right"), (-4, -10, "right"))
+
+
+def place_labels(ax, points, labels, fontsize=7, color="black", avoid=(), marker_points=3.0):
+    """Write each label beside its point, at the first place of ``LABEL_PLACES`` where it
+    overlaps no label written before it and no point, and stays inside the axes; a label
+    with no free place is left out. ``points``: (x, y) in data coordinates, in order of
+    importance (the first get the best places); ``color``: one colour or one per label;
+    ``avoid``: more points (data coordinates) that no label may cover. Call it once the axes'
+    limits, scales and layout are final (``fig.tight_layout()`` first): the test is done in
+    display pixels. Returns the labels written."""
+    ax.figure.canvas.draw()                      # a renderer, and the transforms as they will be
+    every_point = [tuple(p) for p in points] + [tuple(p) for p in avoid]
+    pixels = ax.transData.transform(numpy.asarray(every_point, dtype=numpy.float64).reshape(-1, 2))
+    radius = marker_points * ax.figure.dpi / 72
+    colors = [color] * len(labels) if isinstance(color, str) else list(color)
+    area = ax.get_window_extent()
+    taken, written = [], []
+    for (x, y), label, label_color in zip(points, labels, colors):
+        for dx, dy, align in LABEL_PLACES:
+            text = ax.annotate(label, (x, y), xytext=(dx, dy), textcoords="offset points", ha=align,
+                               fontsize=fontsize, color=label_color)
+            box = text.get_window_extent().padded(1)
+            covers_a_point = numpy.any((pixels[:, 0] > box.x0 - radius) & (pixels[:, 0] < box.x1 + radius)
+                                       & (pixels[:, 1] > box.y0 - radius) & (pixels[:, 1] < box.y1 + radius))
+            inside = area.x0 <= box.x0 and box.x1 <= area.x1 and area.y0 <= box.y0 and box.y1 <= area.y1
+            if inside and not covers_a_point and not any(box.overlaps(other) for other in taken):
+                taken.append(box)
+                written.append(label)
+                break
+            text.remove()
+    return written
