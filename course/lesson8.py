@@ -40,7 +40,7 @@ from typing import List, NamedTuple, Optional
 
 import numpy
 
-from minigrad import bench, kernels
+from minigrad import bench, compare, kernels, viz
 from minigrad.kernels import numpy as numpy_kernels
 from minigrad.ops import conv as conv_ops, lrn as lrn_ops, pool as pool_ops
 from minigrad.ops._sizes import pair, window
@@ -335,6 +335,107 @@ def load_recorded(path, op_shapes):
     return Recorded(str(path), devices[0], points, roofs["peak_gflops"], roofs["bandwidth_gbs"])
 
 
+COMPARISON_CSVS = [ROOT / "benchmarks" / f"ops-batch{batch}.csv" for batch in (8, 32)]
+TRAINING_STEPS = ROOT / "benchmarks" / "training-step.csv"
+
+
+class Comparison(NamedTuple):
+    """Every op of a network timed in every configuration of one run (``load_comparison``)."""
+    path: str
+    batch: int
+    image_size: int
+    shapes: List                    # the OpShapes, in the file's order
+    results: dict                   # {(device, kernels): {layer: {"fwd": s, "bwd": s}}}
+    roofs: dict                     # {device: (GEMM peak GFLOP/s, bandwidth GB/s)}
+
+
+def _rows(path, required):
+    """The rows of a CSV file as dicts, each with its line number under "line"; a ValueError
+    naming the file for a missing column or no rows."""
+    with open(path, newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        missing = [c for c in required if c not in (reader.fieldnames or [])]
+        if missing:
+            raise ValueError(f"{path}, line 1: no column {', '.join(missing)} (expected at least "
+                             f"{','.join(required)})")
+        rows = [dict(row, line=reader.line_num) for row in reader]
+    if not rows:
+        raise ValueError(f"{path}: no rows")
+    return rows
+
+
+def load_comparison(path, op_shapes):
+    """The ``Comparison`` in the CSV file at ``path`` (``python -m googlenet bench --device
+    cpu,cuda --torch --out DIR`` writes one: DIR/ops.csv), None when there is no such file.
+    Every row must be at the same batch and image size, and every configuration must time
+    the same ops; ``op_shapes(batch, image_size)`` lists the network's ops."""
+    path = pathlib.Path(path)
+    if not path.is_file():
+        return None
+    rows = _rows(path, REQUIRED_COLUMNS + ("bwd_ms", "device", "kernels"))
+    sizes = {(row["batch"], row["image_size"]) for row in rows}
+    if len(sizes) != 1:
+        raise ValueError(f"{path}: rows at {len(sizes)} batch and image sizes, expected one")
+    try:
+        batch, image_size = (int(v) for v in sizes.pop())
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from None
+    known = {s.name: s for s in op_shapes(batch, image_size)}
+    results, roofs, order = {}, {}, []
+    for row in rows:
+        where = f"{path}, line {row['line']}"
+        if row["layer"] not in known:
+            raise ValueError(f"{where}: no op called {row['layer']!r} at batch {batch}, {image_size}x{image_size}")
+        try:
+            fwd, bwd = float(row["fwd_ms"]) / 1e3, float(row["bwd_ms"]) / 1e3
+            if row.get("peak_gflops") and row.get("bandwidth_gbs"):
+                roofs.setdefault(row["device"], (float(row["peak_gflops"]), float(row["bandwidth_gbs"])))
+        except ValueError as error:
+            raise ValueError(f"{where}: {error}") from None
+        if not (fwd > 0 and bwd > 0):
+            raise ValueError(f"{where}: fwd_ms and bwd_ms must be positive times")
+        results.setdefault((row["device"], row["kernels"]), {})[row["layer"]] = {"fwd": fwd, "bwd": bwd}
+        if row["layer"] not in order:
+            order.append(row["layer"])
+    for configuration, timings in results.items():
+        if set(timings) != set(order):
+            raise ValueError(f"{path}: {' '.join(configuration)} times {len(timings)} ops, the file {len(order)}")
+    return Comparison(str(path), batch, image_size, [known[name] for name in order], results, roofs)
+
+
+class TrainingStep(NamedTuple):
+    """One whole training step: the time the CPU spends issuing it, and the GPU's time."""
+    batch: int
+    implementation: str
+    cpu_side_ms: float
+    gpu_ms: float
+
+
+def load_training_steps(path):
+    """[TrainingStep] of the CSV file at ``path`` (columns batch, implementation, cpu_side_ms,
+    gpu_ms), None when there is no such file."""
+    path = pathlib.Path(path)
+    if not path.is_file():
+        return None
+    steps = []
+    for row in _rows(path, TrainingStep._fields):
+        try:
+            step = TrainingStep(int(row["batch"]), row["implementation"], float(row["cpu_side_ms"]),
+                                float(row["gpu_ms"]))
+        except ValueError as error:
+            raise ValueError(f"{path}, line {row['line']}: {error}") from None
+        if not (step.cpu_side_ms > 0 and step.gpu_ms > 0):
+            raise ValueError(f"{path}, line {row['line']}: times must be positive")
+        steps.append(step)
+    return steps
+
+
+def step_bound(step, margin=0.05):
+    """"launch-bound" when the GPU's time is the CPU side's (within ``margin``): the GPU
+    finished each kernel before the next was launched and waited for Python; else "GPU-bound"."""
+    return "launch-bound" if step.gpu_ms <= (1 + margin) * step.cpu_side_ms else "GPU-bound"
+
+
 # --- tables and pictures -------------------------------------------------------------------------
 def achieved_gflops(shape, seconds):
     """The op's forward FLOPs over its measured time, in GFLOP/s."""
@@ -379,10 +480,30 @@ def recorded_report(recorded, rows):
     return lines
 
 
+def comparison_table(comparison, names, here=None):
+    """Lines of a table: forward + backward ms of the ops ``names`` in each configuration of
+    ``comparison``, with ``here`` (``bench.time_ops`` rows of the same ops at the same batch
+    and image size) as a first column "this CPU"; then every kind of op summed over all the
+    comparison's ops."""
+    configurations = list(comparison.results)
+    here = {shape.name: t for shape, t in here or []}
+    columns = (["this CPU"] if here else []) + [compare.label(c) for c in configurations]
+    lines = [f"{'ms, fwd + bwd':<16}" + "".join(f"{column:>12}" for column in columns)]
+    for name in names:
+        times = ([here[name]["fwd"] + here[name]["bwd"]] if here else []) + \
+            [comparison.results[c][name]["fwd"] + comparison.results[c][name]["bwd"] for c in configurations]
+        lines.append(f"{name:<16}" + "".join(f"{t * 1e3:>12.3f}" for t in times))
+    lines.append(f"every op of the network ({len(comparison.shapes)}), summed by kind:")
+    for kind, seconds in compare.kind_totals(comparison.shapes, comparison.results).items():
+        lines.append(f"{kind:<16}" + ("" if not here else f"{'':>12}")
+                     + "".join(f"{seconds[c] * 1e3:>12.2f}" for c in configurations))
+    return lines
+
+
 KIND_COLORS = {"conv2d": "tab:blue", "max_pool2d": "tab:orange", "avg_pool2d": "tab:green", "lrn": "tab:red"}
 
 
-def plot_op_times(rows, ax):
+def plot_op_times(rows, ax, title=None):
     """Horizontal bars of each op's forward time; a convolution's bar split into its bare
     GEMM and the rest (im2col, the bias, the reshapes). ``rows``: ``bench.time_ops``'s."""
     names = [shape.name for shape, _ in rows]
@@ -394,6 +515,8 @@ def plot_op_times(rows, ax):
     ax.invert_yaxis()
     ax.set_xlabel("forward time (ms)")
     ax.legend(fontsize=7, loc="lower right")
+    if title:
+        ax.set_title(title, fontsize=9)
 
 
 def _roof(ax, peak, bandwidth, x, style, label):
@@ -401,39 +524,33 @@ def _roof(ax, peak, bandwidth, x, style, label):
             label=f"{label}: {peak:.0f} GFLOP/s, {bandwidth:.0f} GB/s")
 
 
-def plot_roofline(ax, rows, peak_gflops, bandwidth_gbs, recorded=None, label_ops=True):
+def _point(shape, seconds):
+    return bench.arithmetic_intensity(shape), achieved_gflops(shape, seconds)
+
+
+def plot_roofline(ax, rows, peak_gflops, bandwidth_gbs, recorded=None, label_ops=True, title=None):
     """The roofline: achieved GFLOP/s against FLOPs/byte, log-log, with the two roofs.
 
     ``rows``: ``bench.time_ops``'s (filled markers; a convolution's bare GEMM as a hollow
     marker at the same intensity); ``recorded``: a ``Recorded`` (crosses, and its roofs
-    dashed when it has them)."""
+    dashed when it has them). With ``label_ops`` each CPU point is named, then each recorded
+    point of an op the CPU measured too, where a label finds room (``viz.place_labels``); the
+    figure's layout is made final first (``tight_layout``)."""
     points = [(shape, t["fwd"]) for shape, t in rows] + (recorded.points if recorded else [])
     intensities = [bench.arithmetic_intensity(shape) for shape, _ in points]
     x = numpy.logspace(math.log10(min(intensities) / 2), math.log10(max(intensities) * 2), 200)
     _roof(ax, peak_gflops, bandwidth_gbs, x, "-", "CPU roofs")
     for op, color in KIND_COLORS.items():
         mine = [(shape, t) for shape, t in rows if shape.op == op]
-        if not mine:
-            continue
-        ax.scatter([bench.arithmetic_intensity(s) for s, _ in mine], [achieved_gflops(s, t["fwd"]) for s, t in mine],
-                   color=color, s=22, label=f"CPU {op}", zorder=3)
-        if label_ops:
-            for s, t in mine:
-                ax.annotate(s.name, (bench.arithmetic_intensity(s), achieved_gflops(s, t["fwd"])),
-                            fontsize=6, xytext=(3, 2), textcoords="offset points")
+        if mine:
+            ax.scatter(*zip(*[_point(s, t["fwd"]) for s, t in mine]), color=color, s=22, label=f"CPU {op}", zorder=3)
     gemms = [(s, t) for s, t in rows if "gemm fwd" in t]
     if gemms:
-        ax.scatter([bench.arithmetic_intensity(s) for s, _ in gemms],
-                   [achieved_gflops(s, t["gemm fwd"]) for s, t in gemms],
+        ax.scatter(*zip(*[_point(s, t["gemm fwd"]) for s, t in gemms]),
                    facecolors="none", edgecolors="tab:blue", s=22, label="CPU conv: its GEMM alone", zorder=3)
     if recorded:
-        ax.scatter([bench.arithmetic_intensity(s) for s, _ in recorded.points],
-                   [achieved_gflops(s, seconds) for s, seconds in recorded.points],
+        ax.scatter(*zip(*[_point(s, seconds) for s, seconds in recorded.points]),
                    marker="x", color="tab:purple", s=26, label=f"recorded: {recorded.device}", zorder=3)
-        if label_ops:
-            for s, seconds in recorded.points:
-                ax.annotate(s.name, (bench.arithmetic_intensity(s), achieved_gflops(s, seconds)), fontsize=6,
-                            color="tab:purple", xytext=(3, 2), textcoords="offset points")
         if recorded.peak_gflops and recorded.bandwidth_gbs:
             _roof(ax, recorded.peak_gflops, recorded.bandwidth_gbs, x, "--", f"{recorded.device} roofs")
     ax.set_xscale("log")
@@ -441,18 +558,51 @@ def plot_roofline(ax, rows, peak_gflops, bandwidth_gbs, recorded=None, label_ops
     ax.set_xlabel("arithmetic intensity (FLOPs / byte)")
     ax.set_ylabel("GFLOP/s")
     ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    if title:
+        ax.set_title(title, fontsize=9)
+    if label_ops:
+        ax.figure.tight_layout()
+        measured_here = {s.name for s, _ in rows}
+        labelled = [(_point(s, t["fwd"]), s.name, "black") for s, t in rows]
+        labelled += [(_point(s, seconds), s.name, "tab:purple") for s, seconds in (recorded.points if recorded else [])
+                     if s.name in measured_here]
+        others = [_point(s, seconds) for s, seconds in points] + [_point(s, t["gemm fwd"]) for s, t in gemms]
+        if labelled:
+            where, names, colors = zip(*labelled)
+            viz.place_labels(ax, where, names, fontsize=6, color=colors, avoid=others)
 
 
-def plot_bandwidths(ax, names, gbs, bandwidth_gbs):
+def plot_bandwidths(ax, names, gbs, bandwidth_gbs, title=None):
     """Bars of the bandwidth each memory-bound op achieved, and the copy bandwidth as a line."""
     ax.barh(names, gbs, color="tab:orange")
     ax.axvline(bandwidth_gbs, color="black", lw=1, label=f"array copy: {bandwidth_gbs:.1f} GB/s")
     ax.invert_yaxis()
     ax.set_xlabel("bytes moved / time (GB/s)")
     ax.legend(fontsize=7, loc="lower right")
+    if title:
+        ax.set_title(title, fontsize=9)
 
 
-def plot_kernel_sets(ax, results):
+def plot_training_steps(ax, steps, title=None):
+    """Pairs of bars, one pair per implementation and batch: the CPU side of a training step
+    and the GPU's time, each pair marked launch-bound or GPU-bound (``step_bound``)."""
+    implementations = list(dict.fromkeys(step.implementation for step in steps))
+    ordered = sorted(steps, key=lambda step: (implementations.index(step.implementation), step.batch))
+    positions = numpy.arange(len(ordered))
+    ax.bar(positions - 0.2, [step.cpu_side_ms for step in ordered], 0.4, color="tab:gray", label="CPU side")
+    ax.bar(positions + 0.2, [step.gpu_ms for step in ordered], 0.4, color="tab:green", label="GPU time")
+    for position, step in zip(positions, ordered):
+        ax.annotate(step_bound(step), (position, max(step.cpu_side_ms, step.gpu_ms)), xytext=(0, 3),
+                    textcoords="offset points", ha="center", fontsize=7)
+    ax.set_xticks(positions, [f"{step.implementation}\nbatch {step.batch}" for step in ordered], fontsize=8)
+    ax.set_ylabel("ms per training step")
+    ax.set_ylim(top=1.15 * max(max(step.cpu_side_ms, step.gpu_ms) for step in ordered))
+    ax.legend(fontsize=7, loc="upper left")
+    if title:
+        ax.set_title(title, fontsize=9)
+
+
+def plot_kernel_sets(ax, results, title=None):
     """Grouped bars (log scale) of forward and backward ms per op on each kernel set."""
     sets = list(results)
     names = [shape.name for shape, _ in results[sets[0]]]
@@ -467,3 +617,5 @@ def plot_kernel_sets(ax, results):
     ax.set_yscale("log")
     ax.set_ylabel("ms")
     ax.legend(fontsize=6)
+    if title:
+        ax.set_title(title, fontsize=9)

@@ -748,9 +748,11 @@ def weight_grid(weights, labels=None, path=None, columns=None, title=None, cmap=
 
 
 # --- labels beside points ----------------------------------------------------------------
-# Where a label may go, in points from its point: right, left, above, below, then the corners.
+# Where a label may go, in points from its point: right, left, above, below, the corners,
+# then a line further up or down.
 LABEL_PLACES = ((4, -3, "left"), (-4, -3, "right"), (0, 5, "center"), (0, -11, "center"),
-                (4, 4, "left"), (4, -10, "left"), (-4, 4, "right"), (-4, -10, "right"))
+                (4, 4, "left"), (4, -10, "left"), (-4, 4, "right"), (-4, -10, "right"),
+                (0, 13, "center"), (0, -19, "center"))
 
 
 def place_labels(ax, points, labels, fontsize=7, color="black", avoid=(), marker_points=3.0):

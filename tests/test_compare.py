@@ -86,3 +86,29 @@ def test_the_whole_network_is_timed_forward_and_for_a_training_step(capsys):
     assert set(t) == {"forward", "training step"} and all(seconds > 0 for seconds in t.values())
     assert main(["bench", "--device", "cpu,cuda", "--quick", "--only", "3a/pool_proj", "--image-size", "32"]) == 0
     assert "the whole GoogLeNet (full width, 32x32, batch 1)" in capsys.readouterr().out
+
+
+def test_the_ops_are_summed_per_kind_and_the_slowest_picked():
+    shapes = [s for s in googlenet_op_shapes(8, 224) if s.name in ("conv1", "pool1", "lrn/pool1", "conv2", "pool2")]
+    results = {("cpu", "numpy"): {s.name: {"fwd": 0.001 * (k + 1), "bwd": 0.001} for k, s in enumerate(shapes)},
+               ("cuda", "cuda"): {s.name: {"fwd": 1e-5, "bwd": 1e-5} for s in shapes}}
+    totals = compare.kind_totals(shapes, results)
+    assert list(totals) == ["convolutions", "max pools", "LRNs"]                # in KINDS' order, only those present
+    assert totals["convolutions"][("cpu", "numpy")] == pytest.approx(0.001 + 0.001 + 0.004 + 0.001)   # conv1, conv2
+    assert totals["max pools"][("cuda", "cuda")] == pytest.approx(4e-5)
+    assert [s.name for s in compare.slowest(shapes, results, 2)] == ["pool2", "conv2"]
+
+
+def test_the_bar_chart_is_per_kind_and_per_slowest_op_with_titles():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    shapes = googlenet_op_shapes(8, 224)
+    results = fake_results(shapes)
+    fig, (kinds, ops) = plt.subplots(1, 2)
+    compare.draw_kinds(kinds, shapes, results)
+    compare.draw_slowest(ops, shapes, results, count=12)
+    assert len(kinds.patches) == 4 * 3 and len(ops.patches) == 12 * 3      # 4 kinds, 12 ops, 3 configurations
+    assert kinds.get_title() == "each kind of op, summed" and ops.get_title() == "the 12 slowest ops on cpu numpy"
+    assert [t.get_text() for t in kinds.get_xticklabels()][0] == "convolutions\n(59 ops)"
+    plt.close(fig)

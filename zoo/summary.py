@@ -22,7 +22,7 @@ from typing import NamedTuple, Optional, Tuple
 
 import numpy
 
-from minigrad import Tensor, bench, nn, no_grad
+from minigrad import Tensor, bench, nn, no_grad, viz
 
 
 class LayerRow(NamedTuple):
@@ -168,15 +168,15 @@ def plot_comparison(rows, path=None):
     bars.set_title("size and cost at each network's input")
     timed = [r for r in rows if r.seconds is not None]
     scatter.scatter([r.multiply_adds for r in timed], [r.seconds * 1e3 for r in timed])
-    for r in timed:
-        scatter.annotate(r.name, (r.multiply_adds, r.seconds * 1e3), fontsize=8,
-                         xytext=(3, 3), textcoords="offset points")
     scatter.set_xscale("log")
     scatter.set_yscale("log")
     scatter.set_xlabel("multiply-adds per image")
     scatter.set_ylabel("CPU forward time, batch 1 (ms)")
     scatter.set_title("cost against measured time")
+    scatter.margins(0.15)                            # room for the labels at the ends
     figure.tight_layout()
+    viz.place_labels(scatter, [(r.multiply_adds, r.seconds * 1e3) for r in timed], [r.name for r in timed],
+                     fontsize=8)
     if path:
         figure.savefig(path, dpi=100)
     return figure
