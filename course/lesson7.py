@@ -283,3 +283,33 @@ def check_gradient_norm(gradient_norm):
             return WRONG, (f"On {case}: got {value:.6g}, expected {expected:.6g} "
                            f"(relative error {error:.1e}). {known}")
     return CORRECT, f"Matches the reference on {cases_text(len(cases))}."
+
+
+# --- pictures -------------------------------------------------------------------------------------
+def short_layer_name(name):
+    """A layer's name as a tick label: "inception3a.branch3x3.reduce" -> "3a 3x3 reduce",
+    "inception3a.branch1x1.conv" -> "3a 1x1", "aux1.conv" -> "aux1 conv"; "conv1", "linear",
+    "input" stay."""
+    parts = name.replace("inception", "").replace("branch_", "").replace("branch", "").split(".")
+    if len(parts) == 3 and parts[2] == "conv":              # a branch's own convolution: "3a 1x1"
+        parts = parts[:2]
+    return " ".join(parts)
+
+
+def plot_gradcheck(ax, report, title=None):
+    """The worst relative error of each layer of a ``gradcheck_googlenet`` report, one point
+    per layer named on the axis, the modules (conv1, 3a, ..., aux1, input) set apart by faint
+    lines, and the tolerance."""
+    names = [entry.layer for entry in report.layers]
+    ax.semilogy(range(len(names)), [entry.max_rel_error for entry in report.layers], marker=".", linestyle="none")
+    ax.axhline(report.tolerance, color="red", linewidth=1, label=f"tolerance {report.tolerance:g}")
+    modules = [name.split(".")[0] for name in names]
+    for position in range(1, len(names)):
+        if modules[position] != modules[position - 1]:
+            ax.axvline(position - 0.5, color="lightgray", linewidth=0.8, zorder=0)
+    ax.set_xticks(range(len(names)), [short_layer_name(name) for name in names], rotation=90, fontsize=6)
+    ax.set_xlim(-0.5, len(names) - 0.5)
+    ax.set_ylabel("worst relative error")
+    ax.legend(fontsize=7, loc="upper right")
+    if title:
+        ax.set_title(title, fontsize=9)

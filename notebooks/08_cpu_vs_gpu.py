@@ -575,3 +575,41 @@ if steps is not None:
     assert all(3 < by["minigrad", b].cpu_side_ms / by["pytorch", b].cpu_side_ms < 7 for b in (8, 32, 128))
     assert [lesson8.step_bound(by["pytorch", b]) for b in (8, 32, 128)] == ["launch-bound"] + ["GPU-bound"] * 2
 print("all claims hold")
+
+# %% [markdown]
+# ## Questions
+#
+# **8.a** In exercise 8.1's example (1,000 kernels, 10 µs a launch), a GPU twice as fast halves
+# every kernel's time. How much faster does the whole stream finish when each kernel ran for
+# 2 µs, and when each ran for 100 µs?
+#
+# ### BEGIN ANSWER question 8.a
+# At 2 µs it does not get faster at all: each kernel ends long before the next is launched, so
+# the stream ends one kernel's time after the last launch, at about 1,000 x 10 µs = 10 ms,
+# before and after.
+# At 100 µs the queue never empties and the stream takes about the kernels' time, 100 ms, which
+# halves to about 50 ms. A launch-bound program gains nothing from a faster GPU; only fewer or
+# cheaper launches help it.
+# ### END ANSWER
+#
+# **8.b** Why does a convolution's arithmetic intensity grow with the batch, while a max
+# pool's stays the same?
+#
+# ### BEGIN ANSWER question 8.b
+# A convolution reads its weights once for the whole batch and uses them for every image: its
+# FLOPs grow with N, its bytes grow with N only for x and y, so FLOPs per byte rise with N
+# (towards the limit where the weights' bytes no longer count). A max pool has no weights: its
+# comparisons and its bytes (x and y) both grow exactly in proportion to N.
+# ### END ANSWER
+#
+# **8.c** On the H200 our training step at batch 32 took 58.2 ms of GPU time for 57.5 ms on
+# the CPU side. Name two changes that would make it faster, and one that would not.
+#
+# ### BEGIN ANSWER question 8.c
+# The GPU waited for Python, so what helps is fewer or cheaper launches: fewer kernels (one
+# GEMM over the whole batch instead of one product per image; bias and ReLU fused into the
+# kernel that lays out the GEMM's output; each Inception branch writing straight into its slice
+# of the concatenation), or one launch for the whole step (record it once as a CUDA graph and
+# replay it). Faster kernels would not help, nor a faster GPU: the GPU is already idle between
+# kernels. (At batch 128, where the GPU is busy, faster kernels would.)
+# ### END ANSWER
