@@ -12,7 +12,7 @@
 # # Lesson 7: GoogLeNet end to end
 #
 # **Time:** about 60 minutes: 40 to read, 20 for the three exercises. The code runs in about
-# TIME_HERE s at full size on 2 CPU cores, most of it the short training run at the end.
+# 25 s at full size on 2 CPU cores, most of it the short training run at the end.
 #
 # **Assumes:** lessons 1-6 (autograd, the gradient check, softmax cross-entropy, the layers
 # and the Inception module); what SGD with momentum does. The paper's section 5 (training

