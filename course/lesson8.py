@@ -283,6 +283,21 @@ def assert_sets_agree(shape, outputs, seed=0):
 
 
 # --- GPU numbers recorded elsewhere ----------------------------------------------------------
+def _rows(path, required):
+    """The rows of a CSV file as dicts, each with its line number under "line"; a ValueError
+    naming the file for a missing column or no rows."""
+    with open(path, newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        missing = [c for c in required if c not in (reader.fieldnames or [])]
+        if missing:
+            raise ValueError(f"{path}, line 1: no column {', '.join(missing)} (expected at least "
+                             f"{','.join(required)})")
+        rows = [dict(row, line=reader.line_num) for row in reader]
+    if not rows:
+        raise ValueError(f"{path}: no rows")
+    return rows
+
+
 class Recorded(NamedTuple):
     """The recorded benchmark of another machine (see the module docstring)."""
     path: str
@@ -306,32 +321,24 @@ def load_recorded(path, op_shapes):
     if not path.is_file():
         return None
     points, devices, roofs, lists = [], [], {"peak_gflops": None, "bandwidth_gbs": None}, {}
-    with open(path, newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise ValueError(f"{path}, line 1: no column {', '.join(missing)} (expected at least "
-                             f"{','.join(REQUIRED_COLUMNS)})")
-        for row in reader:
-            where = f"{path}, line {reader.line_num}"
-            try:
-                batch, size, fwd_ms = int(row["batch"]), int(row["image_size"]), float(row["fwd_ms"])
-                for column in roofs:
-                    if row.get(column) and roofs[column] is None:
-                        roofs[column] = float(row[column])
-            except (TypeError, ValueError) as error:
-                raise ValueError(f"{where}: {error}") from None
-            if not fwd_ms > 0:
-                raise ValueError(f"{where}: fwd_ms must be a positive time, got {row['fwd_ms']}")
-            if (batch, size) not in lists:
-                lists[batch, size] = {s.name: s for s in op_shapes(batch, size)}
-            shape = lists[batch, size].get(row["layer"])
-            if shape is None:
-                raise ValueError(f"{where}: no op called {row['layer']!r} at batch {batch}, {size}x{size}")
-            points.append((shape, fwd_ms / 1e3))
-            devices.append(row.get("device") or "GPU")
-    if not points:
-        raise ValueError(f"{path}: no rows")
+    for row in _rows(path, REQUIRED_COLUMNS):
+        where = f"{path}, line {row['line']}"
+        try:
+            batch, size, fwd_ms = int(row["batch"]), int(row["image_size"]), float(row["fwd_ms"])
+            for column in roofs:
+                if row.get(column) and roofs[column] is None:
+                    roofs[column] = float(row[column])
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"{where}: {error}") from None
+        if not fwd_ms > 0:
+            raise ValueError(f"{where}: fwd_ms must be a positive time, got {row['fwd_ms']}")
+        if (batch, size) not in lists:
+            lists[batch, size] = {s.name: s for s in op_shapes(batch, size)}
+        shape = lists[batch, size].get(row["layer"])
+        if shape is None:
+            raise ValueError(f"{where}: no op called {row['layer']!r} at batch {batch}, {size}x{size}")
+        points.append((shape, fwd_ms / 1e3))
+        devices.append(row.get("device") or "GPU")
     return Recorded(str(path), devices[0], points, roofs["peak_gflops"], roofs["bandwidth_gbs"])
 
 
@@ -347,21 +354,6 @@ class Comparison(NamedTuple):
     shapes: List                    # the OpShapes, in the file's order
     results: dict                   # {(device, kernels): {layer: {"fwd": s, "bwd": s}}}
     roofs: dict                     # {device: (GEMM peak GFLOP/s, bandwidth GB/s)}
-
-
-def _rows(path, required):
-    """The rows of a CSV file as dicts, each with its line number under "line"; a ValueError
-    naming the file for a missing column or no rows."""
-    with open(path, newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        missing = [c for c in required if c not in (reader.fieldnames or [])]
-        if missing:
-            raise ValueError(f"{path}, line 1: no column {', '.join(missing)} (expected at least "
-                             f"{','.join(required)})")
-        rows = [dict(row, line=reader.line_num) for row in reader]
-    if not rows:
-        raise ValueError(f"{path}: no rows")
-    return rows
 
 
 def load_comparison(path, op_shapes):
