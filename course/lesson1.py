@@ -6,7 +6,7 @@ gradient per input, and the checker compares it with central differences.
 """
 import numpy
 
-from .check import backward_cases, hint, registers
+from .check import backward_cases, registers
 
 
 def mul_forward(a, b):
@@ -45,43 +45,45 @@ def _pair(seed, b_away_from_zero=False):
     return {"a (3, 4), b (3, 4)": {"a": rng.standard_normal((3, 4)), "b": b}}
 
 
-@registers("1.1", "mul backward")
+@registers("1.1", "mul backward", rule="each input's gradient is gy times the OTHER input.")
 def check_mul(mul_backward):
-    return backward_cases(mul_forward, mul_backward, _pair(1),
-                          hints=hint("each input's gradient is gy times the OTHER input."))
+    return backward_cases(mul_forward, mul_backward, _pair(1))
 
 
-@registers("1.2", "div backward")
+@registers("1.2", "div backward", rule="d(a/b)/da = 1/b and d(a/b)/db = -a/b**2.")
 def check_div(div_backward):
-    return backward_cases(div_forward, div_backward, _pair(2, b_away_from_zero=True),
-                          hints=hint("d(a/b)/da = 1/b and d(a/b)/db = -a/b**2."))
+    return backward_cases(div_forward, div_backward, _pair(2, b_away_from_zero=True))
 
 
-@registers("1.3", "pow backward")
+@registers("1.3", "pow backward", rule="d(x**p)/dx = p * x**(p - 1), with p from the cache.")
 def check_pow(pow_backward):
     rng = numpy.random.default_rng(3)
     cases = {"x ** 3, x (2, 5)": {"x": rng.standard_normal((2, 5))},
              "x ** 0.5, x (2, 5) > 0": {"x": rng.uniform(0.5, 2.0, (2, 5))}}
     forwards = dict(zip(cases, (cube_forward, sqrt_forward)))
-    return backward_cases(forwards, pow_backward, cases,
-                          hints=hint("d(x**p)/dx = p * x**(p - 1), with p from the cache."))
+    return backward_cases(forwards, pow_backward, cases)
 
 
-@registers("1.4", "exp backward")
+@registers("1.4", "exp backward", rule="exp is its own derivative, and the cache already holds exp(x).")
 def check_exp(exp_backward):
     rng = numpy.random.default_rng(4)
-    return backward_cases(exp_forward, exp_backward, {"exp(x), x (4, 3)": {"x": rng.standard_normal((4, 3))}},
-                          hints=hint("exp is its own derivative, and the cache already holds exp(x)."))
+    return backward_cases(exp_forward, exp_backward, {"exp(x), x (4, 3)": {"x": rng.standard_normal((4, 3))}})
 
 
-@registers("1.5", "broadcasting add backward")
+@registers("1.5", "broadcasting add backward",
+           rule="an input copied along an axis by broadcasting gets the SUM of the gradient along that "
+                "axis. NumPy lines shapes up from the RIGHT: the axes the gradient has in front of the "
+                "input's are summed away, and so are the input's size-1 axes that were stretched "
+                "(keepdims=True).")
 def check_add(add_backward):
     rng = numpy.random.default_rng(5)
     cases = {"a (3, 4) + b (3, 4)": {"a": rng.standard_normal((3, 4)), "b": rng.standard_normal((3, 4))},
              "a (3, 4) + b (4,), b stretched over the rows": {"a": rng.standard_normal((3, 4)),
                                                               "b": rng.standard_normal(4)},
              "a (3, 1) + b (1, 4), both stretched": {"a": rng.standard_normal((3, 1)),
-                                                     "b": rng.standard_normal((1, 4))}}
-    return backward_cases(add_forward, add_backward, cases,
-                          hints=hint("an input copied along an axis by broadcasting gets the SUM of "
-                                     "the gradient along that axis."))
+                                                     "b": rng.standard_normal((1, 4))},
+             # a reduction that lines the shapes up from the left passes the three cases above
+             "a (2, 3, 4) + b (4,), b stretched over two leading axes": {"a": rng.standard_normal((2, 3, 4)),
+                                                                         "b": rng.standard_normal(4)},
+             "a (3, 4) + b () (a scalar)": {"a": rng.standard_normal((3, 4)), "b": rng.standard_normal(())}}
+    return backward_cases(add_forward, add_backward, cases)

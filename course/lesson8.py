@@ -58,14 +58,11 @@ def _ratio_hint(known):
     """hints(case, name, got, expected): the hint of the first known mistake whose ratio
     got / expected matches, for the case at hand. ``known``: {case: [(ratio, text), ...]}."""
     def hints(case, name, got, expected):
-        try:
-            ratio = float(got) / float(expected)
-        except (TypeError, ValueError, ZeroDivisionError):     # not one number: no ratio to read
-            ratio = math.nan
+        ratio = float(got) / float(expected) if got.size == 1 and float(expected) != 0 else math.nan
         for mistake_ratio, text in known.get(case, []):
             if math.isclose(ratio, mistake_ratio, rel_tol=1e-9):
                 return "Hint: " + text
-        return "Hint: " + known["usual"]
+        return ""
     return hints
 
 
@@ -76,10 +73,11 @@ CONV_CASES = {  # case name -> (x shape, W shape, stride, padding)
 }
 
 
-@registers("8.1", "the FLOPs of a convolution")
+@registers("8.1", "the FLOPs of a convolution",
+           rule="2 * N * F * OH * OW * C * KH * KW, with OH = (H + 2P - KH) // S + 1.")
 def check_conv_flops(conv_flops):
     cases = {case: dict(x_shape=x, w_shape=w, stride=s, padding=p) for case, (x, w, s, p) in CONV_CASES.items()}
-    known = {"usual": "2 * N * F * OH * OW * C * KH * KW, with OH = (H + 2P - KH) // S + 1."}
+    known = {}
     for case, (x, w, s, p) in CONV_CASES.items():
         out = bench.op_output_shape(conv(x, w, s, p))
         unpadded = bench.op_output_shape(conv(x, w, s, 0))
@@ -102,10 +100,11 @@ INTENSITY_CASES = {
 }
 
 
-@registers("8.2", "the arithmetic intensity of an op")
+@registers("8.2", "the arithmetic intensity of an op",
+           rule="FLOPs / (4 bytes x (the numbers of x + those of W, for a convolution, + those of y)).")
 def check_intensity(arithmetic_intensity):
     cases = {case: {"shape": shape} for case, shape in INTENSITY_CASES.items()}
-    known = {"usual": "FLOPs / (4 bytes x (the numbers of x + those of W, for a convolution, + those of y))."}
+    known = {}
     for case, shape in INTENSITY_CASES.items():
         x, y = math.prod(shape.x_shape), math.prod(bench.op_output_shape(shape))
         w = math.prod(shape.params["weight"]) if shape.op == "conv2d" else 0
@@ -118,26 +117,35 @@ def check_intensity(arithmetic_intensity):
                                  hints=_ratio_hint(known)))
 
 
-ROOFLINE_CASES = {
-    "intensities [0.25, 1, 5, 64, 512] FLOP/byte, peak 100 GFLOP/s, bandwidth 20 GB/s":
-        dict(intensity=numpy.array([0.25, 1.0, 5.0, 64.0, 512.0]), peak_gflops=100.0, bandwidth_gbs=20.0),
-    "intensities [1.125, 10, 150] FLOP/byte, peak 50000 GFLOP/s, bandwidth 4000 GB/s":
-        dict(intensity=numpy.array([1.125, 10.0, 150.0]), peak_gflops=50000.0, bandwidth_gbs=4000.0),
-}
+def _roofline_case(intensities, peak_gflops, bandwidth_gbs):
+    """(case name, inputs) of one roofline case; the name is written from the data (read-only), so
+    the two cannot disagree."""
+    intensity = numpy.array(intensities, dtype=numpy.float64)
+    intensity.flags.writeable = False
+    name = (f"intensities [{', '.join(f'{i:g}' for i in intensity)}] FLOP/byte, peak {peak_gflops:g} "
+            f"GFLOP/s, bandwidth {bandwidth_gbs:g} GB/s")
+    return name, dict(intensity=intensity, peak_gflops=float(peak_gflops), bandwidth_gbs=float(bandwidth_gbs))
 
 
-@registers("8.3", "which roof bounds an op")
+ROOFLINE_CASES = dict([_roofline_case([0.25, 1, 5, 64, 512], 100, 20),
+                       _roofline_case([1.125, 10, 150], 50000, 4000)])
+
+
+@registers("8.3", "which roof bounds an op",
+           rule="min(peak, intensity x bandwidth), element by element (numpy.minimum).")
 def check_roofline(attainable_gflops):
     def hints(case, name, got, expected):
         inputs = ROOFLINE_CASES[case]
         memory = inputs["intensity"] * inputs["bandwidth_gbs"]
+        if got.shape != expected.shape:
+            return ""
         if numpy.allclose(got, numpy.maximum(memory, inputs["peak_gflops"])):
             return "Hint: max picks the HIGHER roof; an op is held down by the LOWER one: min."
         if numpy.allclose(got, inputs["peak_gflops"]):
             return "Hint: the memory roof is missing: intensity x bandwidth GFLOP/s when that is lower."
         if numpy.allclose(got, memory):
             return "Hint: the compute roof is missing: no op runs faster than the peak."
-        return "Hint: min(peak, intensity x bandwidth), element by element (numpy.minimum)."
+        return ""
     return forward_cases(attainable_gflops, bench.attainable_gflops, ROOFLINE_CASES,
                          output_names=("the attainable GFLOP/s",), hints=hints)
 

@@ -93,7 +93,7 @@ WRONG = {
                                                          r"Forward differences"),
             ("divided by eps, not 2 eps", divided_by_eps, r"On f\(x\) = sum\(x\*\*2\).*factor of 2"),
             ("moves whole rows", first_axis_only, r"On f\(x\) = sum\(sin\(x\) \* x\), x \(2, 3\): the gradient\["),
-            ("x left moved", left_moved, r"On f\(x\) = sum\(x\*\*2\), x \(3,\): your function changed x")],
+            ("x left moved", left_moved, r"On f\(x\) = sum\(x\*\*2\), x \(3,\): your function changed its input x: x\[0\] is now")],
     "2.2": [("the shipped bug: sign of target", lesson2.squared_error_backward_buggy,
              r"On pred \(3, 4\), target \(3, 4\): the gradient of target\[.*sign is flipped"),
             ("factor 2 missing", lambda gy, d: (gy * d, -gy * d),

@@ -80,14 +80,18 @@ def test_on_the_square_case_a_transposed_weight_gradient_is_called_transposed(mo
                      verdict.message), verdict.message
 
 
-def test_a_cross_entropy_backward_that_changes_p_in_place_still_passes():
-    """The package's own backward leaves p alone; a learner's that subtracts in place still
-    passes the checker (each check gets a fresh cache), as it would in the engine."""
+def test_a_cross_entropy_backward_that_changes_p_in_place_is_wrong():
+    """The cache is the engine's: a backward that subtracts from p in place breaks a second
+    backward through the same graph, so the checker hands the cache over read-only and says so
+    (before, each check got a fresh cache and this answer passed)."""
     def in_place(gy, cache):
         p, rows, labels = cache
         p[rows, labels] -= 1
         return (p * gy / len(rows),)
-    assert check.verdict("3.3", in_place).correct
+    verdict = check.verdict("3.3", in_place)
+    assert verdict.status == "wrong"
+    assert re.search(r"On logits \(5, 4\), labels \[0 3 1 3 2\] it raised ValueError: .*read-only.*"
+                     r"p\[rows, labels\] -= 1.*writes into an array it was given", verdict.message), verdict.message
 
 
 def test_an_overflowing_log_softmax_warns_nothing(recwarn):
