@@ -163,3 +163,33 @@ def test_the_shared_winner_case_alone_rejects_a_backward_that_overwrites():
                                      {name: random[name]}, hints=lesson5.max_pool_hints)
     assert status == "wrong" and "the gradient of x[0, 0, 2, 2]" in message and "SUM of their gy" in message
     assert backward_cases(forwards, max_pool_backward, {name: random[name]})[0] == "correct"
+
+
+# --- the mutation rule and the engine's structure, for the pair -----------------------------------
+def test_a_dropout_forward_that_changes_x_in_place_is_wrong():
+    """It used to pass (each case gave it a copy); in the engine it changes the input tensor and
+    breaks every other use of it."""
+    def forward(x, p, training, mask):
+        if not training:
+            return x, None
+        x *= mask / (1 - p)
+        return x, mask / (1 - p)
+    verdict = check.verdict("5.3", (forward, dropout_pair()[1]))
+    assert verdict.status == "wrong"
+    assert verdict.message.startswith("On x (4, 5), p 0.5, training, a given mask it raised ValueError")
+    assert "x *= mask / (1 - p)" in verdict.message and "read-only" in verdict.message
+
+
+def test_a_dropout_backward_that_changes_its_cache_or_returns_a_bare_array_is_wrong():
+    forward, _ = dropout_pair()
+
+    def in_place(gy, factor):
+        if factor is None:
+            return (gy,)
+        factor *= gy
+        return (factor,)
+    assert "read-only" in check.verdict("5.3", (forward, in_place)).message
+    bare = check.verdict("5.3", (forward, lambda gy, factor: gy if factor is None else gy * factor))
+    assert bare.status == "wrong"
+    assert ("On x (4, 5), p 0.5, training, a given mask: the backward returned a bare array of shape (4, 5), "
+            "not a tuple of gradients") in bare.message and '"returned 4 gradients for 1 inputs"' in bare.message
