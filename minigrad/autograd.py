@@ -49,14 +49,19 @@ class Op:
     (g_1, ..., g_n)``, one gradient per positional input. Positional inputs are
     the differentiable ones (tensors, arrays or ``None`` for an absent optional
     input such as a bias); keyword parameters are constants (strides, labels).
-    ``check(*arrays, **params)``, if given, raises a ``ValueError`` for bad input
-    before the forward runs. A backward may return more gradients than there were
-    inputs when the extra ones are ``None``: ``linear(x, W)`` and ``linear(x, W, None)``
-    share one backward that returns ``(gx, gW, None)``.
+    ``check(*arrays, **params)``, if given, raises a ``ValueError`` for bad input (a
+    ``TypeError`` for a dtype the op does not define) before the forward runs. A
+    backward may return more gradients than there were inputs when the extra ones are
+    ``None``: ``linear(x, W)`` and ``linear(x, W, None)`` share one backward that
+    returns ``(gx, gW, None)``.
 
-    Dtypes are never guessed: the floating-point inputs of an op must share one
-    dtype, and every gradient a backward returns must have its input's dtype
-    (a backward that turns float32 into float64 is an error naming the op).
+    Dtypes are never guessed: the inputs must be real numbers (bool, integer or
+    floating-point; complex is refused), the floating-point inputs of an op must
+    share one dtype, and integer and boolean inputs next to a floating-point one take
+    its dtype once the op's check has passed them (PyTorch's rule: ``float32 * int64``
+    is float32; conv2d's check refuses an integer x instead). Every gradient a
+    backward returns must have its input's dtype (a backward that turns float32 into
+    float64 is an error naming the op).
     """
 
     def __init__(self, name, forward, backward, check=None):
@@ -68,11 +73,14 @@ class Op:
     def __call__(self, *inputs, **params):
         tensors = tuple(None if x is None else as_tensor(x) for x in inputs)
         present = [t for t in tensors if t is not None]
+        _check_real(self.name, present)
         _check_same_device(self.name, present)
-        _check_same_float_dtype(self.name, present)
+        float_dtype = _common_float_dtype(self.name, present)
+        if self.check is not None:      # on the inputs as given: an op may refuse integers (conv2d)
+            self.check(*(None if t is None else t.data for t in tensors), **params)
+        if float_dtype is not None:
+            tensors = tuple(_as_float(t, float_dtype) for t in tensors)
         arrays = tuple(None if t is None else t.data for t in tensors)
-        if self.check is not None:
-            self.check(*arrays, **params)
         out, cache = self.forward(*arrays, **params)
         result = Tensor(out)
         differentiable = result.dtype.kind == "f"     # astype(int), comparisons: no gradient
@@ -89,23 +97,44 @@ def _check_same_device(name, tensors):
                          f"move them to one device with .to(device) first")
 
 
-def _check_same_float_dtype(name, tensors):
-    """The dtype rule: an op's floating-point inputs share one dtype; it is never guessed."""
+def _check_real(name, tensors):
+    """Every input holds real numbers: bool, integer or floating-point (not complex, text, objects)."""
+    for t in tensors:
+        if t.dtype.kind not in "biuf":
+            raise TypeError(f"{name}: expected real numbers (bool, integer or floating-point), "
+                            f"got dtype {t.dtype}; minigrad has no complex gradients")
+
+
+def _common_float_dtype(name, tensors):
+    """The dtype rule: an op's floating-point inputs share one dtype, which is returned
+    (None when no input is floating-point); it is never guessed."""
     dtypes = sorted({str(t.dtype) for t in tensors if t.dtype.kind == "f"})
     if len(dtypes) > 1:
         raise ValueError(f"{name}: inputs have different floating-point dtypes ({', '.join(dtypes)}); "
                          f"convert one with .astype(...) first")
+    return numpy.dtype(dtypes[0]) if dtypes else None
+
+
+def _as_float(tensor, dtype):
+    """An integer or boolean input in the op's floating-point ``dtype`` (it has no gradient)."""
+    if tensor is None or tensor.dtype.kind == "f":
+        return tensor
+    return Tensor(tensor.data.astype(dtype))
 
 
 def as_tensor(value, like=None):
     """Return ``value`` as a Tensor.
 
-    The dtype rule for ``tensor <op> constant`` (``x * 2``, ``x + numpy_array``): a
-    constant that is not a Tensor takes the dtype of the floating-point tensor ``like``,
-    so a float32 tensor stays float32 next to a float64 NumPy array or a Python float.
-    Next to an integer tensor a float constant keeps its own dtype (``int_tensor * 0.5``
-    is not truncated) and NumPy's promotion applies. Two Tensors of different
-    floating-point dtypes are an error in every op (see ``Op``): convert one explicitly.
+    The dtype rule for ``tensor <op> constant`` (``x * 2``, ``x + numpy_array``, ``x @
+    [[1.0], [2.0]]``): a constant that is not a Tensor (a Python or NumPy number, a NumPy
+    array, a list) takes the dtype of the tensor ``like`` when it is of the same kind or a
+    lower one (bool < integer < floating-point): a float32 tensor stays float32 next to a
+    float64 array or a Python float, an int32 tensor stays int32 next to ``2``. A constant
+    of a higher kind keeps its own dtype, as ``Tensor`` gives it: ``int_tensor * 0.5`` is
+    not truncated (a Python float is float32, a NumPy float64 stays float64), and
+    ``bool_tensor + 2`` counts (a Python int is int64). The op then applies its rule (see
+    ``Op``): integers next to a float take the float's dtype, and two Tensors of different
+    floating-point dtypes are an error: convert one explicitly.
     """
     if isinstance(value, Tensor):
         return value
@@ -113,11 +142,12 @@ def as_tensor(value, like=None):
         return Tensor(value)
     xp = backend.get_array_module(like.data)
     constant = value if hasattr(value, "dtype") else numpy.asarray(value)
-    if like.dtype.kind == "f" and constant.dtype.kind in "biuf":
+    if _KIND_RANK.get(constant.dtype.kind, 3) <= _KIND_RANK[like.dtype.kind]:
         return Tensor(xp.asarray(constant, dtype=like.dtype))
-    if isinstance(value, (int, bool)):                     # int tensor * 2 stays an int tensor
-        return Tensor(xp.asarray(value, dtype=like.dtype))
     return Tensor(value)
+
+
+_KIND_RANK = {"b": 0, "i": 1, "u": 1, "f": 2}    # bool < integer < floating-point; anything else is higher
 
 
 def _to_array(data, dtype):
@@ -275,14 +305,28 @@ class Tensor:
     def __truediv__(self, other): return F.div(self, as_tensor(other, self))
     def __rtruediv__(self, other): return F.div(as_tensor(other, self), self)
     def __neg__(self): return F.neg(self)
-    def __matmul__(self, other): return F.matmul(self, as_tensor(other))
-    def __rmatmul__(self, other): return F.matmul(as_tensor(other), self)
+    def __matmul__(self, other): return F.matmul(self, as_tensor(other, self))
+    def __rmatmul__(self, other): return F.matmul(as_tensor(other, self), self)
     def __getitem__(self, index): return F.getitem(self, index=_plain_index(index))
 
     def __pow__(self, exponent):
-        if not isinstance(exponent, (int, float)):
-            raise TypeError(f"pow: the exponent must be a Python number, got {type(exponent).__name__}")
-        return F.pow(self, exponent=exponent)
+        """``x ** p`` for a constant real number p (Python or NumPy); the dtype is that of
+        ``x * p`` (``int_tensor ** 0.5`` is float32)."""
+        _check_real_number("pow", "exponent", exponent)
+        return F.pow(self._promoted_by(exponent), exponent=_python_number(exponent))
+
+    def __rpow__(self, base):
+        """``b ** x`` for a constant real number b; d(b^x)/dx = b^x ln b."""
+        _check_real_number("rpow", "base", base)
+        return F.rpow(self._promoted_by(base), base=_python_number(base))
+
+    def _promoted_by(self, number):
+        """This tensor in the dtype that ``self * number`` has (the rule of every operator)."""
+        if self.dtype.kind == "f":
+            return self
+        other = as_tensor(number, self).dtype
+        dtype = other if other.kind == "f" else numpy.result_type(self.dtype, other)
+        return self if dtype == self.dtype else self.astype(dtype)
 
     # --- common functions as methods ----------------------------------------------
     def sum(self, axis=None, keepdims=False): return F.sum(self, axis=axis, keepdims=keepdims)
@@ -297,6 +341,23 @@ class Tensor:
     def flatten(self, start_axis=1): return F.flatten(self, start_axis)
     def transpose(self, *axes): return F.transpose(self, axes=_shape_arg(axes) or None)
     T = property(lambda self: F.transpose(self))
+
+
+def _check_real_number(name, role, value):
+    """A constant exponent or base is one real number: a Python or NumPy bool, int or float
+    (not a complex number, an array or a Tensor)."""
+    if not isinstance(value, (bool, int, float, numpy.bool_, numpy.integer, numpy.floating)):
+        kind = f"dtype {value.dtype}" if hasattr(value, "dtype") else type(value).__name__
+        raise TypeError(f"{name}: the {role} must be one real number (a Python or NumPy bool, int "
+                        f"or float), got {kind}")
+
+
+def _python_number(value):
+    """A NumPy scalar as a Python number (so that it cannot change a dtype; ``.item()`` would
+    keep a long double as it is)."""
+    if isinstance(value, numpy.generic):
+        return {"b": bool, "i": int, "u": int, "f": float}[value.dtype.kind](value)
+    return value
 
 
 def _shape_arg(args):

@@ -22,11 +22,12 @@ from .ops.dropout import check_dropout, dropout_backward, dropout_forward
 
 # --- arithmetic, elementwise and reductions ---------------------------------------------
 add = Op("add", elementwise.add_forward, elementwise.add_backward, elementwise.check_broadcastable("add"))
-sub = Op("sub", elementwise.sub_forward, elementwise.sub_backward, elementwise.check_broadcastable("sub"))
+sub = Op("sub", elementwise.sub_forward, elementwise.sub_backward, elementwise.check_subtractable)
 mul = Op("mul", elementwise.mul_forward, elementwise.mul_backward, elementwise.check_broadcastable("mul"))
 div = Op("div", elementwise.div_forward, elementwise.div_backward, elementwise.check_broadcastable("div"))
-neg = Op("neg", elementwise.neg_forward, elementwise.neg_backward)
-pow = Op("pow", elementwise.pow_forward, elementwise.pow_backward)
+neg = Op("neg", elementwise.neg_forward, elementwise.neg_backward, elementwise.check_negatable)
+pow = Op("pow", elementwise.pow_forward, elementwise.pow_backward, elementwise.check_pow)
+rpow = Op("rpow", elementwise.rpow_forward, elementwise.rpow_backward, elementwise.check_rpow)
 exp = Op("exp", elementwise.exp_forward, elementwise.exp_backward, elementwise.check_float("exp"))
 log = Op("log", elementwise.log_forward, elementwise.log_backward, elementwise.check_float("log"))
 tanh = Op("tanh", elementwise.tanh_forward, elementwise.tanh_backward, elementwise.check_float("tanh"))
@@ -35,7 +36,7 @@ relu = Op("relu", elementwise.relu_forward, elementwise.relu_backward)
 
 sum = Op("sum", reduce.sum_forward, reduce.sum_backward)
 mean = Op("mean", reduce.mean_forward, reduce.mean_backward)
-max = Op("max", reduce.max_forward, reduce.max_backward)
+max = Op("max", reduce.max_forward, reduce.max_backward, reduce.check_max)
 
 # --- linear algebra ----------------------------------------------------------------
 matmul = Op("matmul", linalg.matmul_forward, linalg.matmul_backward, linalg.check_matmul)

@@ -65,17 +65,27 @@ class GradcheckReport:
         return max((r.max_rel_error for r in self.inputs), default=0.0)
 
     @property
+    def checked(self):
+        """How many elements were compared, over all inputs."""
+        return sum(r.checked for r in self.inputs)
+
+    @property
     def passed(self):
-        return all(r.max_rel_error <= self.tolerance for r in self.inputs)
+        """Every input within the tolerance, and at least one element checked: a check
+        that compared nothing has shown nothing and must not pass."""
+        return self.checked > 0 and all(r.max_rel_error <= self.tolerance for r in self.inputs)
 
     def __str__(self):
         header = (f"{'input':<14} {'shape':<18} {'checked':>8} {'rel error':>10}  "
                   f"{'worst index':<16} {'analytic':>13} {'numerical':>13}")
         rows = [r.line() + ("" if r.max_rel_error <= self.tolerance else "   <-- FAIL")
                 for r in self.inputs]
-        verdict = "PASSED" if self.passed else "FAILED"
-        return "\n".join([header, *rows, f"{verdict}: largest error {self.max_rel_error:.2e} "
-                                          f"(tolerance {self.tolerance:.0e})"])
+        if self.checked == 0:
+            verdict = "FAILED: nothing was checked (no floating-point input has an element)"
+        else:
+            verdict = (f"{'PASSED' if self.passed else 'FAILED'}: largest error {self.max_rel_error:.2e} "
+                       f"(tolerance {self.tolerance:.0e})")
+        return "\n".join([header, *rows, verdict])
 
 
 def relative_error(analytic, numerical):
@@ -126,11 +136,19 @@ def gradcheck(fn, *inputs, eps=1e-6, tolerance=1e-6, seed=0, max_elements=None,
     so is ``None`` (an absent bias). ``max_elements`` checks a random sample of each
     large input. Returns a ``GradcheckReport``; raises ``GradcheckError`` when an input's
     error exceeds ``tolerance`` (unless told not to), and always when a gradient has the
-    wrong shape. A float32 input is refused with a TypeError that says why.
+    wrong shape. A float32 input is refused with a TypeError that says why, and settings
+    that could not fail (``names`` of another length than ``inputs``, ``max_elements`` < 1,
+    a tolerance of 1 or more) with a ValueError. A check that compared no element at all
+    (no floating-point input, or only empty ones) fails: it has shown nothing.
     """
+    _check_settings(len(inputs), names, max_elements, tolerance)
     rng = numpy.random.default_rng(seed)
-    names = names or [f"input {i}" for i in range(len(inputs))]
+    names = [f"input {i}" for i in range(len(inputs))] if names is None else list(names)
     arrays = [_own_copy(x, name) for x, name in zip(inputs, names)]
+    if not any(_is_float(x) and x.size for x in arrays):          # nothing to compare
+        return _finish(GradcheckReport([InputReport(name, x.shape, 0.0, (), 0.0, 0.0, 0)
+                                        for x, name in zip(arrays, names) if _is_float(x)], tolerance),
+                       raise_on_failure, verbose)
     if isinstance(fn, tuple):
         evaluate, analytic_grads = _pair_functions(fn, arrays)
     else:
@@ -161,12 +179,35 @@ def gradcheck(fn, *inputs, eps=1e-6, tolerance=1e-6, seed=0, max_elements=None,
         reports.append(InputReport(names[i], x.shape, error, worst, float(exact[worst]) if x.size else 0.0,
                                    float(numerical[worst]) if x.size else 0.0,
                                    x.size if indices is None else len(indices)))
-    report = GradcheckReport(reports, tolerance)
+    return _finish(GradcheckReport(reports, tolerance), raise_on_failure, verbose)
+
+
+def _finish(report, raise_on_failure, verbose):
     if verbose:
         print(report)
     if raise_on_failure and not report.passed:
         raise GradcheckError("gradient check failed\n" + str(report))
     return report
+
+
+def _check_settings(count, names, max_elements, tolerance):
+    """Refuse settings under which a wrong backward could pass."""
+    if names is not None and len(names) != count:
+        raise ValueError(f"gradcheck: {len(names)} names for {count} inputs; give one name per "
+                         f"input (None and integer inputs included)")
+    whole = isinstance(max_elements, (int, numpy.integer)) and not isinstance(max_elements, bool)
+    if max_elements is not None and not (whole and max_elements >= 1):
+        raise ValueError(f"gradcheck: max_elements must be a whole number >= 1 (elements checked per "
+                         f"input) or None (all of them), got {max_elements!r}: a check of no "
+                         f"element would pass any backward")
+    _check_tolerance("gradcheck", tolerance)
+
+
+def _check_tolerance(name, tolerance):
+    """The relative error lies in [0, 1], so a tolerance of 1 or more (or NaN) passes anything."""
+    if not 0 <= tolerance < 1:
+        raise ValueError(f"{name}: tolerance must lie in [0, 1), got {tolerance!r}: the relative "
+                         f"error is at most 1, so a tolerance of 1 or more passes any backward")
 
 
 def _is_float(array):
@@ -254,6 +295,10 @@ def directional_check(loss_fn, tensors, eps=1e-6, tolerance=1e-6, seed=0, raise_
     differences. Millions of parameters are checked at the cost of two evaluations:
     a wrong gradient anywhere shows up unless it happens to be orthogonal to ``v``.
     """
+    _check_tolerance("directional_check", tolerance)
+    if sum(t.size for t in tensors) == 0:
+        raise ValueError(f"directional_check: the {len(tensors)} tensors have no element to move "
+                         f"along; a check of nothing would pass any backward")
     for i, t in enumerate(tensors):
         require_float64(t.dtype, f"tensor {i} (shape {t.shape})")
     rng = numpy.random.default_rng(seed)

@@ -11,13 +11,20 @@
 # %% [markdown]
 # # Lesson 4: Convolution by im2col
 #
+# **Time:** about 60 minutes: 40 to read and step through, 20 for the three exercises. The code
+# runs in about 5 s at full size on 2 CPU cores.
+#
+# **Assumes:** lessons 1-3 (a forward/backward pair over arrays, its cache, the gradient check,
+# the backward of a matrix product); NumPy slicing, `reshape`, `np.pad` and broadcasting.
+#
 # **What you will learn**
 #
 # - what a convolution layer computes, written as plain loops (the definition);
 # - **im2col**: copy every window of the input into a column, so the whole convolution is
 #   **one matrix product**;
 # - **col2im**, the adjoint of im2col, and why it must *add* (windows overlap);
-# - the backward of a convolution: three matrix products and a col2im;
+# - the backward of a convolution: three matrix products and a col2im, stepped through one
+#   column at a time;
 # - how much faster one product is than the loops, measured.
 #
 # You will write im2col (4.1), the convolution forward with it (4.2) and its backward (4.3).
@@ -35,6 +42,7 @@ from minigrad import functional as F
 from minigrad import kernels
 from minigrad.kernels import reference
 from course import check, pick
+from course.pictures import ConvStepper, conv_volume_picture
 from minigrad.ops._sizes import window
 
 rng = np.random.default_rng(0)
@@ -84,6 +92,15 @@ print("output shape", y_loops.shape, " largest difference from minigrad's conv2d
       np.abs(y_loops - y_package).max())
 
 # %% [markdown]
+# In three dimensions: every filter is as deep as the input (all $C$ channels) and slides over its
+# rows and columns; at each output position $(o_h, o_w)$ the $F$ filters give $F$ numbers, a
+# **column** of the output volume. Below, 3 channels of 7x7, 4 filters of 3x3, stride 2: window
+# $(1, 2)$ (rows 2-4, columns 4-6) gives the column $y[:, 1, 2]$, filter 1 the red cell of it.
+
+# %%
+volume_figure, volume = conv_volume_picture((3, 7, 7), filters=4, kernel=3, stride=2, out=(1, 2), f=1)
+
+# %% [markdown]
 # ## im2col: every window becomes a column
 #
 # Look at the innermost three loops: for one output pixel they take the window
@@ -117,6 +134,7 @@ show_numbers(right, cols_small, "cols (4 x 9): column oh*OW + ow = window (oh, o
 right.add_patch(plt.Rectangle((oh * 3 + ow - 0.5, -0.5), 1, 4, fill=False, edgecolor="red", linewidth=2))
 right.set_xlabel("column = window number")
 right.set_ylabel("row = (c, i, j)")
+fig.suptitle("im2col: window (1, 2) of x becomes column 5 of cols", fontsize=11)
 fig.tight_layout()
 
 # %% [markdown]
@@ -132,6 +150,24 @@ fig.tight_layout()
 # and $Y_n$ reshaped to $(F, O_H, O_W)$ is the output of image $n$: one matrix product (a
 # GEMM, "general matrix multiply", which BLAS libraries run at close to the machine's peak).
 #
+# ## Step through it: one output position at a time
+#
+# A 5x5 image (one channel, the numbers 1 to 25), padded by 1, two 3x3 filters, stride 2: nine
+# output positions. Frame $p$ shows window $p$ of the padded $x$ (the grey border is the
+# padding), the column $p$ of `cols` that im2col copies it to, and the product of each filter,
+# flattened in the same order, with that column: one number per filter, $y[:, o_h, o_w]$ with
+# $p = o_h O_W + o_w$. In Jupyter a slider picks $p$; run as a script, a few frames are drawn.
+
+# %%
+x_step = np.arange(1.0, 26.0).reshape(1, 5, 5)
+W_step = np.array([[[[1, 0, -1], [2, 0, -2], [1, 0, -1]]],          # a vertical-edge filter
+                   [[[0, 1, 0], [1, -4, 1], [0, 1, 0]]]], dtype=float)   # a Laplacian
+b_step = np.array([0.0, 1.0])
+gy_step = np.array([[[1, 0, 2], [-1, 1, 0], [0, 2, -1]], [[0, 1, -1], [2, 0, 1], [1, -1, 0]]], dtype=float)
+stepper = ConvStepper(x_step, W_step, b_step, gy_step, stride=2, padding=1)
+stepper.show();
+
+# %% [markdown]
 # The price is memory. For the 3x3 branch of GoogLeNet's first Inception module (96 channels
 # of 28x28, 128 filters) the column matrix is:
 
@@ -234,7 +270,7 @@ for ax, (size, k, s, p) in zip(axes, [((5, 5), 3, 1, 1), ((7, 7), 3, 2, 0)]):
     ones = np.ones((1, k * k, win_count.out[0] * win_count.out[1]))
     show_numbers(ax, reference.col2im(ones, (1, 1) + size, win_count)[0, 0],
                  f"{k}x{k}, stride {s}, padding {p}")
-fig.suptitle("col2im(ones): windows per pixel", fontsize=10)
+fig.suptitle("col2im(ones): how many windows hold each pixel", fontsize=11)
 fig.tight_layout()
 
 # %% [markdown]
@@ -251,6 +287,18 @@ fig.tight_layout()
 # $\partial L/\partial \mathrm{cols}$. The weights are shared by every image and every pixel,
 # so their gradient is a sum over both (the rule of a tensor used many times).
 #
+# ## Step through the backward
+#
+# The same convolution, with an upstream gradient $g_y$ (two 3x3 maps of small integers). Frame
+# $p$ shows $g_y[:, o_h, o_w]$, the column $p$ of $g_{\text{cols}} = W_2^\top g_y$ it gives
+# (each filter's weights times its $g_y$, summed), and col2im adding that column into window $p$
+# of $g_x$: the hatched cells already held a share of an earlier window (stride 2 < kernel 3, so
+# neighbouring windows overlap by a row or a column), and their shares **add up**.
+
+# %%
+stepper.show(backward=True);
+
+# %% [markdown]
 # ## Exercise 4.3: convolution backward
 #
 # The forward is `conv_forward(x, W, b, stride, padding)` from `course/lesson4.py`;
@@ -361,7 +409,9 @@ for x_shape, w_shape, seconds in timings:
 #
 # The claims of this lesson, asserted: the loops are the convolution, the column matrix
 # has the layout drawn above, one product gives minigrad's conv2d, col2im is the adjoint of
-# im2col and counts windows per pixel, and the product is faster than the loops.
+# im2col and counts windows per pixel, the stepper's frames are im2col's columns and its
+# backward adds up to col2im (overlapping windows sharing cells), and the product is faster than
+# the loops.
 
 # %%
 assert np.allclose(y_loops, y_package)
@@ -372,6 +422,50 @@ assert np.allclose(product, F.conv2d(mg.tensor(x_small), mg.tensor(W_small)).num
 assert abs(left_side - right_side) < 1e-9 * abs(left_side)
 counts = reference.col2im(np.ones((1, 9, 25)), (1, 1, 5, 5), window((5, 5), 3, 1, 1))[0, 0]
 assert counts[0, 0] == 4 and counts[0, 2] == 6 and counts[2, 2] == 9
+assert np.allclose(stepper.y, F.conv2d(mg.tensor(x_step[None]), mg.tensor(W_step), mg.tensor(b_step),
+                                       stride=2, padding=1).numpy()[0])
+assert np.array_equal(stepper.steps[5].column, reference.im2col(x_step[None], stepper.win)[0][:, 5])
+gcols_step = W_step.reshape(2, -1).T @ gy_step.reshape(2, -1)
+assert np.allclose(stepper.gx, reference.col2im(gcols_step[None], (1, 1, 5, 5), stepper.win)[0])
+assert stepper.steps[1].earlier.sum() == 3 and stepper.steps[4].earlier.sum() == 5
+assert volume["window"].size == (3, 3, 3) and volume["output"].size == (3, 4, 3)
 first = timings[0][2]
 assert first["loops"] > 2 * first["reference"] and first["loops"] > 2 * first["numpy"], first
 print("all claims hold")
+
+# %% [markdown]
+# ## Questions
+#
+# **4.a** Why must col2im *add* the columns into $g_x$ (`+=`) rather than write them (`=`)? For
+# which kernel sizes and strides would writing give the right answer all the same?
+#
+# ### BEGIN ANSWER question 4.a
+# A pixel that lies in several windows was copied into several columns, and $x$ reaches the
+# loss through every one of them: its gradient is the sum of their shares (the rule of a tensor
+# used many times, lesson 1). Writing keeps only the last window's share. It is right only when
+# no two windows share a pixel: a stride at least as large as the kernel on both axes, like 2x2
+# windows with stride 2 (or a 1x1 convolution).
+# ### END ANSWER
+#
+# **4.b** For a 3x3 convolution with stride 1 and padding 1, how many times more numbers does
+# `cols` hold than `x`? And with stride 2? What does that cost, and which convolutions of
+# GoogLeNet can skip im2col altogether?
+#
+# ### BEGIN ANSWER question 4.b
+# Stride 1, padding 1 keeps $O_H O_W = HW$, and each column holds $C \cdot 3 \cdot 3$ numbers:
+# 9 times $x$ (the 3a example above: 677,376 numbers for 75,264). With stride 2 there are about
+# a quarter as many positions, so about $9/4 = 2.25$ times. The cost is memory and the time to
+# write and read it again. A 1x1 convolution with stride 1 has $\text{cols} = x$ (one pixel per
+# window), so it is a matrix product on $x$ itself: most of GoogLeNet's convolutions are 1x1.
+# ### END ANSWER
+#
+# **4.c** The stepper's product row multiplies one filter with one column. Which single matrix
+# product computes every such number of an image at once, and why is it so much faster than the
+# six loops, though it does the same multiply-adds?
+#
+# ### BEGIN ANSWER question 4.c
+# $W_2\,\text{cols}$: $(F \times C K_H K_W)$ times $(C K_H K_W \times O_H O_W)$, every filter
+# with every column. The loops pay the Python interpreter for each multiply-add; the product is
+# one call into a BLAS library, which runs the same multiply-adds in compiled code, several at a
+# time (SIMD), on blocks that stay in the cache.
+# ### END ANSWER

@@ -9,7 +9,14 @@
 # ---
 
 # %% [markdown]
-# # Lesson 5: Pooling, concat, LRN, dropout
+# # Lesson 5: Pooling, concat, LRN, dropout, batch norm
+#
+# **Time:** about 90 minutes: 40 to read, 50 for the five exercises. The code runs in about 4 s at
+# full size on 2 CPU cores.
+#
+# **Assumes:** lessons 1-4 (forward/backward pairs and their caches, the gradient check, the
+# softmax cross-entropy of lesson 3, the convolution of lesson 4); NumPy's `argmax`, `pad` and
+# sums over several axes (`axis=(0, 2, 3)`, `keepdims=True`).
 #
 # **What you will learn**
 #
@@ -20,9 +27,12 @@
 # - what average pooling divides by at the border (PyTorch's `count_include_pad` rule);
 # - that the backward of a concatenation is a split;
 # - what local response normalization (LRN) does: a strong channel **inhibits its neighbours**;
-# - dropout while training and at evaluation, and why the kept values are divided by $1-p$.
+# - dropout while training and at evaluation, and why the kept values are divided by $1-p$;
+# - batch normalization, and why its backward has two more terms than a scale and shift;
+# - how layers compose into a network whose gradient you check as a whole.
 #
-# You will write the max-pool backward (5.1), the LRN backward (5.2) and dropout (5.3).
+# You will write the max-pool backward (5.1), the LRN backward (5.2), dropout (5.3), batch norm
+# forward and backward (5.4), and a small network composed from these pairs by hand (5.5).
 # The ops are in `minigrad/ops/pool.py`, `lrn.py`, `dropout.py`; the loops that do the work in
 # `minigrad/kernels/reference.py`.
 
@@ -107,6 +117,7 @@ for ax, ceil_mode in zip(axes, (False, True)):
                                    linewidth=1.5, edgecolor=plt.cm.tab10(b),
                                    linestyle="--" if overhang else "-"))
     ax.set_xlim(-0.6, 8.6)
+fig.suptitle("3x3 windows, stride 2, on 8x8: windows per pixel", fontsize=11)
 fig.tight_layout()
 
 # %% [markdown]
@@ -131,6 +142,7 @@ fig, axes = plt.subplots(1, 3, figsize=(9, 3.2))
 show_numbers(axes[0], x_pool, "x (7x7), 3x3 windows, stride 2")
 show_numbers(axes[1], y_pool.numpy()[0, 0], "y = max of each window (3x3)")
 show_numbers(axes[2], wins, "gradient of y.sum(): windows won", cmap="Oranges")
+fig.suptitle("where a max pool's gradient goes", fontsize=11)
 fig.tight_layout()
 
 # %% [markdown]
@@ -180,7 +192,7 @@ def max_pool_backward(gy, cache):
     ### END SOLUTION
 
 
-check.exercise("5.1", max_pool_backward)
+verdict_5_1 = check.exercise("5.1", max_pool_backward)
 
 # %% [markdown]
 # **Your backward in the engine**, against minigrad's `max_pool2d` on a random input in ceil
@@ -217,12 +229,13 @@ except NotImplementedError as missing:
 layouts = {"3x3, stride 1, padding 1, on 5x5": window((5, 5), 3, 1, 1),
            "3x3, stride 2, padding 1, ceil, on 6x6": window((6, 6), 3, 2, 1, ceil_mode=True)}
 divisors = {}
-fig, axes = plt.subplots(1, 4, figsize=(10, 2.8))
+fig, axes = plt.subplots(1, 4, figsize=(12.5, 3.2))
 for k, (name, win_avg) in enumerate(layouts.items()):
     for include in (True, False):
         divisors[name, include] = avg_pool_divisor(win_avg, count_include_pad=include)
         show_numbers(axes[2 * k + (not include)], divisors[name, include],
                      f"{name}\ncount_include_pad={include}")
+fig.suptitle("average pooling: the divisor of each window", fontsize=11)
 fig.tight_layout()
 
 # %% [markdown]
@@ -288,6 +301,7 @@ right.set_title("y / x: its neighbours are suppressed", fontsize=9)
 for ax in (left, right):
     ax.set_xlabel("channel", fontsize=8)
     ax.set_xticks(range(10))
+fig.suptitle("LRN (n = 5, alpha = 1): lateral inhibition", fontsize=11)
 fig.tight_layout()
 
 # %% [markdown]
@@ -388,13 +402,193 @@ def dropout_backward(gy, cache):
 check.exercise("5.3", (dropout_forward, dropout_backward))
 
 # %% [markdown]
+# ## Batch normalization
+#
+# GoogLeNet trains without it (lesson 7 shows what that costs), but its successor, BN-Inception
+# (Ioffe & Szegedy 2015), added it after every convolution. While training, each channel $c$ is
+# normalized by the mean and variance of the $m = N H W$ values it has in the batch, then scaled
+# and shifted by two learned numbers (`minigrad/ops/batchnorm.py`):
+#
+# $$\mu = \frac1m \sum_i x_i, \quad \sigma^2 = \frac1m \sum_i (x_i - \mu)^2, \quad
+#   \hat x_i = \frac{x_i - \mu}{\sqrt{\sigma^2 + \epsilon}}, \quad y_i = \gamma \hat x_i + \beta .$$
+#
+# The variance is the **biased** one (divided by $m$, not $m - 1$): the batch is normalized by its
+# own statistics. $\epsilon$ sits **inside** the square root and keeps it away from 0. In the
+# backward, $\mu$ and $\sigma$ are not constants: both depend on every $x_j$ of the channel,
+# $\partial\mu/\partial x_i = 1/m$ and $\partial\sigma/\partial x_i = \hat x_i / m$. The chain
+# rule through all three paths (directly, through $\mu$, through $\sigma$) gives, for an
+# upstream gradient $g$ and sums over the channel's $m$ values:
+#
+# $$g_{x_i} = \frac{\gamma}{m\sigma}\Big(m\, g_i - \sum_j g_j - \hat x_i \sum_j g_j \hat x_j\Big),
+#   \qquad g_\gamma = \sum_j g_j \hat x_j, \qquad g_\beta = \sum_j g_j .$$
+#
+# The middle term is the mean's path, the last the variance's: leave one out and the gradient
+# check finds it. A picture first: three channels with very different means and spreads come out
+# of batch norm at mean 0 and variance 1 (then $\gamma$ and $\beta$ put them where training wants):
+
+# %%
+x_bn = rng.standard_normal((64, 3, 4, 4)) * np.array([0.5, 3.0, 1.0]).reshape(1, 3, 1, 1) \
+    + np.array([2.0, -4.0, 0.0]).reshape(1, 3, 1, 1)
+y_bn = F.batch_norm(mg.tensor(x_bn), mg.tensor(np.ones(3)), mg.tensor(np.zeros(3)), training=True).numpy()
+fig, axes = plt.subplots(1, 2, figsize=(8, 2.6), sharey=True)
+for ax, shown, what in zip(axes, (x_bn, y_bn), ("x", "y = batch_norm(x), gamma = 1, beta = 0")):
+    for c in range(3):
+        ax.hist(shown[:, c].ravel(), bins=30, alpha=0.6, label=f"channel {c}")
+    ax.set_title(what, fontsize=9)
+axes[0].legend(fontsize=7)
+fig.suptitle("batch norm: every channel at mean 0, variance 1 over the batch", fontsize=11)
+fig.tight_layout()
+print("per channel mean:", y_bn.mean(axis=(0, 2, 3)).round(12), " variance:", y_bn.var(axis=(0, 2, 3)).round(4))
+
+# %% [markdown]
+# ## Exercise 5.4: batch norm forward and backward
+#
+# Write `batchnorm_forward(x, gamma, beta, eps)` -> `(y, cache)` in training mode (no running
+# statistics) for x of shape (N, C, H, W) **or** (N, C): the statistics are over every axis but
+# the channels' (`axes = (0,) + tuple(range(2, x.ndim))`), and gamma, beta (C,) must be reshaped
+# to broadcast. Keep in the cache what the backward needs. Then `batchnorm_backward(gy, cache)`
+# -> `(gx, g_gamma, g_beta)`. The checker compares y with `minigrad.ops.batchnorm` on vectors,
+# images and a channel of tiny variance with a large eps, and the three gradients with central
+# differences.
+
+# %%
+def batchnorm_forward(x, gamma, beta, eps):
+    axes = (0,) + tuple(range(2, x.ndim))
+    per_channel = (1, -1) + (1,) * (x.ndim - 2)
+    ### BEGIN SOLUTION exercise 5.4: batch norm forward
+    mean = x.mean(axis=axes, keepdims=True)
+    var = ((x - mean) ** 2).mean(axis=axes, keepdims=True)          # biased: divided by m
+    sigma = np.sqrt(var + eps)
+    xhat = (x - mean) / sigma
+    y = gamma.reshape(per_channel) * xhat + beta.reshape(per_channel)
+    return y, (xhat, gamma.reshape(per_channel), sigma, axes)
+    ### END SOLUTION
+
+
+def batchnorm_backward(gy, cache):
+    ### BEGIN SOLUTION exercise 5.4: batch norm backward
+    xhat, gamma, sigma, axes = cache
+    m = gy.size // gamma.size                                       # values per channel
+    g_beta = gy.sum(axis=axes)
+    g_gamma = (gy * xhat).sum(axis=axes)
+    gx = gamma / (m * sigma) * (m * gy - gy.sum(axis=axes, keepdims=True)
+                                - xhat * (gy * xhat).sum(axis=axes, keepdims=True))
+    return gx, g_gamma, g_beta
+    ### END SOLUTION
+
+
+check.exercise("5.4", (batchnorm_forward, batchnorm_backward))
+
+# %% [markdown]
+# ## Exercise 5.5: your layers, composed into a network and checked as a whole
+#
+# Every layer so far is a pair: `out, cache = forward(...)`, then `grads = backward(g_out, cache)`.
+# A network is those pairs composed by hand, the pattern of CS231n's layer-by-layer networks:
+# the forward runs the layers in order and keeps each layer's cache; the backward runs them in
+# reverse, each given the gradient of **its** output and **its own** cache. The pairs here:
+#
+# | layer | forward | backward |
+# |---|---|---|
+# | convolution | `conv_forward(x, W, b, stride, padding)` (lesson 4) | `conv_backward(g, cache)` -> (gx, gW, gb) (4.3's answer) |
+# | ReLU | `relu_forward(x)` | `relu_backward(g, cache)` -> (gx,) |
+# | 2x2 max pool, stride 2 | `max_pool_forward(x, 2, 2)` | `pool_backward(g, cache)` -> (gx,): your 5.1 |
+# | linear | `linear_forward(x, W, b)` (lesson 3) | `linear_backward(g, cache)` -> (gx, gW, gb) |
+#
+# Write `tiny_net_loss(x, labels, params)` -> `(loss, grads)` for the network
+# conv 3x3 (padding 1) - ReLU - 2x2 max pool - flatten - linear - softmax cross-entropy, with
+# `params` = {"W1", "b1" (the convolution), "W2", "b2" (the linear layer)} and `grads` a dict with
+# the same keys. Write the loss yourself (lesson 3: the **mean** over the batch of
+# $-\log \mathrm{softmax}(\text{scores})[n, \text{label}_n]$, through log-sum-exp; its gradient
+# $(\mathrm{softmax} - \text{onehot}) / N$). The checker compares the loss with the package's
+# and each of the four gradients with central differences of the **whole network's** loss.
+
+# %%
+from course.lesson4 import conv_forward
+from course.lesson5 import conv_backward
+from minigrad.ops.elementwise import relu_backward, relu_forward
+from minigrad.ops.linalg import linear_backward, linear_forward
+
+if verdict_5_1.correct:
+    pool_backward = max_pool_backward
+else:                                             # so that 5.5 does not wait for 5.1
+    pool_backward = lambda g, cache: (reference.max_pool2d_backward(g, cache),)
+print("pool_backward is", "your 5.1" if verdict_5_1.correct else "the reference's")
+
+
+def tiny_net_loss(x, labels, params):
+    W1, b1, W2, b2 = params["W1"], params["b1"], params["W2"], params["b2"]
+    ### BEGIN SOLUTION exercise 5.5: a small network composed and gradient-checked
+    a, conv_cache = conv_forward(x, W1, b1, stride=1, padding=W1.shape[2] // 2)
+    h, relu_cache = relu_forward(a)
+    pooled, pool_cache = max_pool_forward(h, 2, 2)
+    scores, linear_cache = linear_forward(pooled.reshape(len(x), -1), W2, b2)
+    shifted = scores - scores.max(axis=1, keepdims=True)
+    log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    rows = np.arange(len(x))
+    loss = -log_p[rows, labels].mean()
+    g_scores = np.exp(log_p)
+    g_scores[rows, labels] -= 1
+    g_scores /= len(x)
+    g_flat, gW2, gb2 = linear_backward(g_scores, linear_cache)
+    (g_h,) = pool_backward(g_flat.reshape(pooled.shape), pool_cache)
+    (g_a,) = relu_backward(g_h, relu_cache)
+    _, gW1, gb1 = conv_backward(g_a, conv_cache)
+    return loss, {"W1": gW1, "b1": gb1, "W2": gW2, "b2": gb2}
+    ### END SOLUTION
+
+
+check.exercise("5.5", tiny_net_loss)
+
+# %% [markdown]
+# **Your network learns.** Plain gradient descent with your `tiny_net_loss` on scikit-learn's
+# 8x8 digits (lesson 3's data): 4 filters of 3x3, pooled to 4x4, then a linear layer to the 10
+# classes. Nothing but the pairs above, composed by you (in the student version this cell waits
+# for 5.5).
+
+# %%
+from minigrad import data
+
+digits = data.load_digits(size=8)
+train, held_out = digits.split(held_out=0.2, seed=0)
+mean, std = train.channel_stats()
+loader = data.DataLoader(train, batch_size=64, shuffle=True, seed=0, mean=mean, std=std)
+held_x, held_y = next(iter(data.DataLoader(held_out, batch_size=len(held_out), mean=mean, std=std)))
+init = np.random.default_rng(5)
+params = {"W1": init.normal(0, 1 / 3, (4, 1, 3, 3)), "b1": np.zeros(4),
+          "W2": init.normal(0, 1 / 8, (10, 64)), "b2": np.zeros(10)}
+
+
+def held_out_accuracy(params):
+    a, _ = conv_forward(held_x.astype(np.float64), params["W1"], params["b1"], stride=1, padding=1)
+    pooled, _ = max_pool_forward(np.maximum(a, 0), 2, 2)
+    scores = pooled.reshape(len(held_x), -1) @ params["W2"].T + params["b2"]
+    return float(np.mean(scores.argmax(axis=1) == held_y))
+
+
+accuracy_before = held_out_accuracy(params)
+losses = []
+try:
+    for epoch in range(pick(4, 1)):
+        for x_batch, y_batch in loader:
+            loss, grads = tiny_net_loss(x_batch.astype(np.float64), y_batch, params)
+            for name in params:
+                params[name] -= 0.2 * grads[name]
+            losses.append(loss)
+    accuracy_after = held_out_accuracy(params)
+    print(f"{len(losses)} steps: training loss {losses[0]:.3f} -> {np.mean(losses[-10:]):.3f}, held-out "
+          f"accuracy {accuracy_before:.1%} -> {accuracy_after:.1%}")
+except NotImplementedError as missing:
+    print(f"not implemented yet: {missing}")
+
+# %% [markdown]
 # ## Check yourself
 #
 # The claims of this lesson, asserted: ceil mode gives Table 1's sizes and reads every pixel,
 # floor mode does not; a max pool's gradient goes to one element per window, the first on a
 # tie, summed at a shared winner; the border divisors; concat's backward; LRN's inhibition
 # (and its formula); dropout keeps the expected value while training and is the identity at
-# evaluation.
+# evaluation; batch norm puts every channel at mean 0 and variance 1; the network composed in 5.5
+# learns the digits.
 
 # %%
 assert conv_output_size(112, 3, 2, 0, ceil_mode=True) == 56 and conv_output_size(112, 3, 2, 0) == 55
@@ -416,4 +610,45 @@ for p, (kept, ratio, unscaled, std_error) in measured.items():         # within 
     assert abs(kept - (1 - p)) < 5 * np.sqrt(p * (1 - p) / values)
     assert abs(ratio - 1) < 5 * std_error and abs(unscaled - (1 - p)) < 5 * (1 - p) * std_error
 assert np.array_equal(y_eval, x_drop.numpy())
+assert np.allclose(y_bn.mean(axis=(0, 2, 3)), 0) and np.allclose(y_bn.var(axis=(0, 2, 3)), 1, atol=1e-4)
+if losses:                                          # the network composed in 5.5 learned
+    assert np.mean(losses[-10:]) < 0.7 * losses[0] and accuracy_after > accuracy_before + 0.3
 print("all claims hold")
+
+# %% [markdown]
+# ## Questions
+#
+# **5.a** GoogLeNet's 3x3 stride-2 max pools turn 112 into 56. What would floor mode give, and
+# which pixels would it never read?
+#
+# ### BEGIN ANSWER question 5.a
+# Floor mode gives $\lfloor (112 - 3)/2 \rfloor + 1 = 55$: windows start at rows 0, 2, ..., 108
+# and the last one covers rows 108-110, so row 111 (and column 111) is never read. Ceil mode adds
+# a 56th window starting at row 110, which covers rows 110-111 and runs one row past the edge.
+# The paper's sizes (112, 56, 28, 14, 7) need ceil mode, as the Caffe model used.
+# ### END ANSWER
+#
+# **5.b** In training mode, batch norm's output for one example depends on the other examples
+# of the batch. Where does that show in the backward, and why does evaluation mode use running
+# averages instead?
+#
+# ### BEGIN ANSWER question 5.b
+# In the two sums of $g_x$: $\mu$ and $\sigma$ are computed from the whole batch, so the gradient
+# of every $x_i$ collects $\sum_j g_j$ (the mean's path) and $\hat x_i \sum_j g_j \hat x_j$ (the
+# variance's path) over all the examples. At evaluation an example's prediction must not depend
+# on which other images share its batch (nor work for a batch of one), so $\mu$ and $\sigma$
+# become constants (the running averages): $y$ is an affine map per channel and
+# $g_x = \gamma g / \sigma$.
+# ### END ANSWER
+#
+# **5.c** Exercise 5.5 checked the whole network's gradient at once. Why check each layer on its
+# own as well, and why does the checker look at W2 before W1?
+#
+# ### BEGIN ANSWER question 5.c
+# A whole-network check says *that* a gradient is wrong, not *where*: any layer below the
+# parameter could be at fault. Checking each pair on its own (5.1-5.4, 4.3, 3.1) pins a mistake to
+# one function. W2 is checked first because its gradient goes through the loss and the linear
+# layer only: if W2 is right and W1 is wrong, the mistake is below the linear layer. (A central
+# difference per parameter also costs two forward passes each: fine for 200 parameters, not for
+# GoogLeNet's millions, where lesson 7 checks along random directions.)
+# ### END ANSWER

@@ -11,6 +11,13 @@
 # %% [markdown]
 # # Lesson 6: The Inception module
 #
+# **Time:** about 60 minutes: 35 to read, 25 for the four exercises. The code runs in about 3 s at
+# full size on 2 CPU cores.
+#
+# **Assumes:** lessons 4 and 5 (what a convolution and a max pool compute, their output sizes);
+# `minigrad.nn`'s layers as lesson 3 used them (`nn.Sequential`, `nn.Linear`); the paper's
+# Table 1 at hand helps (Szegedy et al. 2014, "Going deeper with convolutions").
+#
 # **What you will learn**
 #
 # - what a convolution costs, counted in multiply-adds from nothing but its shapes, and why a
@@ -19,7 +26,8 @@
 #   their outputs are joined into one stack of feature maps;
 # - where GoogLeNet's parameters and multiply-adds go, row by row of the paper's Table 1,
 #   counted by our own layers;
-# - to count these yourself (exercises 6.1 and 6.3) and to write the module's forward (6.2).
+# - to count these yourself (exercises 6.1 and 6.3), to write the module's forward (6.2) and to
+#   build the module itself from `nn` layers (6.4).
 #
 # Every layer of `minigrad.nn` can say, for one example and without running,
 # `output_shape(in_shape)`, `multiply_adds(in_shape)` and `num_parameters()`. We use them
@@ -33,8 +41,10 @@ from minigrad import Tensor, nn
 from minigrad import functional as F
 from course import check, pick
 from googlenet import table
+from googlenet.diagram import draw_googlenet, draw_inception, inception_boxes
 from googlenet.model import GoogLeNet, Inception
 from googlenet.summary import format_table, format_totals, layer_shapes, row_summaries
+from minigrad.ops._sizes import conv_output_size
 
 # %% [markdown]
 # ## What a convolution costs
@@ -98,7 +108,7 @@ print(f"\nthe reduction makes it {direct_cost / reduced_cost:.1f} times cheaper:
 # shape `in_shape = (C, H, W)`, `out_channels` filters of `kernel_size` x `kernel_size`, a
 # `stride` and a `padding`. Return a whole number. It is checked against
 # `nn.Conv2d(...).multiply_adds(in_shape)` on 4a's 5x5, its reduction, GoogLeNet's first
-# layer, and a stride-2 convolution whose last window does not fit.
+# layer (where the last window does not fit: see below) and a stride-2 convolution on 15x15.
 
 # %%
 def conv_multiply_adds(in_shape, out_channels, kernel_size, stride, padding):
@@ -111,6 +121,32 @@ def conv_multiply_adds(in_shape, out_channels, kernel_size, stride, padding):
 
 
 check.exercise("6.1", conv_multiply_adds)
+
+# %% [markdown]
+# **Floor, not ceil.** The output size rounds down: a window that would run past the padded input
+# is not used. Whether that matters depends on whether $H + 2P - K$ is a multiple of $S$. On
+# 15x15 with a 3x3 kernel and stride 2 it is ($15 - 3 = 12 = 6 \cdot 2$): the windows start at
+# rows 0, 2, ..., 12 and the 7th, rows 12-14, ends exactly at the last row, so floor and ceil
+# agree. In GoogLeNet's first layer it is not ($224 + 6 - 7 = 223$, odd): 112 windows start at
+# padded rows 0, 2, ..., 222; a 113th would start at 224 and need padded rows 224-230 of the 230
+# there are (0-229). Floor drops it: 112, Table 1's size. Only that case tells floor from ceil.
+
+# %%
+def windows_along(size, kernel, stride, padding):
+    """(floor count, ceil count without Caffe's correction, (first, last) padded row of the last
+    floor window, padded rows in all)."""
+    span = size + 2 * padding - kernel
+    floor, ceil = span // stride + 1, -(-span // stride) + 1
+    last_start = (floor - 1) * stride
+    return floor, ceil, (last_start, last_start + kernel - 1), size + 2 * padding
+
+
+for name, geometry in {"15x15, 3x3, stride 2": (15, 3, 2, 0), "conv1: 224, 7x7, stride 2, pad 3": (224, 7, 2, 3)}.items():
+    floor, ceil, (first_row, last_row), padded = windows_along(*geometry)
+    print(f"{name}: floor {floor}, ceil {ceil}; the last window covers padded rows {first_row}-{last_row} "
+          f"of 0-{padded - 1}")
+assert windows_along(15, 3, 2, 0) == (7, 7, (12, 14), 15) and conv_output_size(15, 3, 2, 0) == 7
+assert windows_along(224, 7, 2, 3) == (112, 113, (222, 228), 230) and conv_output_size(224, 7, 2, 3) == 112
 
 # %% [markdown]
 # ## The four branches
@@ -135,6 +171,13 @@ row_3a = table.row("3a")
 print("Table 1, 3a: #1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj =", row_3a.widths)
 block = Inception(192, row_3a.widths, rng=numpy.random.default_rng(0))
 print(block)
+
+# %% [markdown]
+# Drawn from the module itself (`googlenet/diagram.py` walks its branches and asks every layer
+# for its kernel, channels and output shape, so the picture cannot drift from the code):
+
+# %%
+inception_figure = draw_inception(block, (192, 28, 28), title="Inception 3a, as built (the paper's Figure 2b)")
 
 # %% [markdown]
 # We run it on a batch of 28x28 maps with 192 channels (random numbers: only the shapes matter
@@ -163,7 +206,7 @@ stats = {name: (branch[-1].out_channels, branch.num_parameters(), branch.multipl
 for name, (out, params, madds) in stats.items():
     print(f"{name:<12} {out:>4} channels {params:>8,} parameters {madds:>12,} multiply-adds")
 
-fig, ax = plt.subplots(figsize=(7, 1.8))
+fig, ax = plt.subplots(figsize=(7, 2.4), layout="constrained")
 for i, what in enumerate(("channels", "parameters", "multiply-adds")):
     total, left = sum(s[i] for s in stats.values()), 0.0
     for name, s in stats.items():
@@ -171,7 +214,8 @@ for i, what in enumerate(("channels", "parameters", "multiply-adds")):
                 label=name if i == 0 else None)
         left += s[i] / total
 ax.set_xlabel("share of the module's total")
-ax.legend(ncol=4, fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.0))
+fig.legend(ncol=4, fontsize=8, loc="outside lower center")
+fig.suptitle("Inception 3a: where the channels, parameters and multiply-adds go", fontsize=11)
 ax.set_xlim(0, 1);
 
 # %% [markdown]
@@ -229,6 +273,51 @@ def inception_multiply_adds(in_channels, widths, size):
 check.exercise("6.3", inception_multiply_adds)
 
 # %% [markdown]
+# **Exercise 6.4: build the module.** So far the module was given. Build it from `minigrad.nn`
+# layers: `build_inception(in_channels, widths)` returns an `nn.Concat` of four `nn.Sequential`
+# branches, in Table 1's order (1x1, 3x3, 5x5, pool proj), joined along the channels:
+#
+# - every convolution is an `nn.Conv2d(in, out, kernel_size, padding=kernel_size // 2)` followed by
+#   an `nn.ReLU()`, the 1x1 reductions included;
+# - the 3x3 (5x5) convolution reads the #3x3 reduce (#5x5 reduce) channels of its reduction;
+# - the pool branch is `nn.MaxPool2d(3, stride=1, padding=1)` (a max pool's stride defaults to its
+#   kernel size), then the 1x1 projection.
+#
+# The checker counts each branch's parameters against the paper's widths, checks its layers'
+# shapes, then copies `googlenet.model.Inception`'s weights into your convolutions and compares
+# the outputs.
+
+# %%
+def build_inception(in_channels, widths):
+    n1x1, n3x3_reduce, n3x3, n5x5_reduce, n5x5, pool_proj = widths
+    ### BEGIN SOLUTION exercise 6.4: an Inception module from nn parts
+    def conv_relu(c_in, c_out, kernel_size):
+        return [nn.Conv2d(c_in, c_out, kernel_size, padding=kernel_size // 2), nn.ReLU()]
+    return nn.Concat(
+        branch1x1=nn.Sequential(*conv_relu(in_channels, n1x1, 1)),
+        branch3x3=nn.Sequential(*conv_relu(in_channels, n3x3_reduce, 1), *conv_relu(n3x3_reduce, n3x3, 3)),
+        branch5x5=nn.Sequential(*conv_relu(in_channels, n5x5_reduce, 1), *conv_relu(n5x5_reduce, n5x5, 5)),
+        branch_pool=nn.Sequential(nn.MaxPool2d(3, stride=1, padding=1), *conv_relu(in_channels, pool_proj, 1)),
+        axis=1)
+    ### END SOLUTION
+
+
+check.exercise("6.4", build_inception)
+
+# %% [markdown]
+# Your module, drawn by the same function as Inception 3a above: the ReLUs are layers of their
+# own here (googlenet's `ConvReLU` folds each into its convolution), the rest is the same
+# (the student version says "not implemented yet" until you write it).
+
+# %%
+try:
+    your_module = build_inception(192, row_3a.widths)
+    print(f"parameters: yours {your_module.num_parameters():,}, Inception 3a's {block.num_parameters():,}")
+    draw_inception(your_module, (192, 28, 28), title="your Inception module, 3a's widths");
+except NotImplementedError as missing:
+    print(f"not implemented yet: {missing}")
+
+# %% [markdown]
 # ## Table 1, from our layers
 #
 # The whole network, in the paper's configuration (224x224 colour images, 1000 classes).
@@ -245,6 +334,14 @@ lines, notes = format_table(model)
 print("\n".join(lines))
 print()
 print("\n".join(format_totals(model)))
+
+# %% [markdown]
+# The same network drawn from its modules (`googlenet.diagram.draw_googlenet`): each box a layer
+# with its kernel and filters, each Inception module with its six widths, its output size on the
+# right, the two auxiliary classifiers beside the modules they read.
+
+# %%
+stack_figure = draw_googlenet(model)
 
 # %% [markdown]
 # Your 6.3 on the nine Inception rows, against the table's multiply-adds column:
@@ -275,6 +372,8 @@ right.bar(names, [s.weights / 1e3 for s in rows if s.weights], color="C1")
 right.set_title("weights per row (thousands)")
 for ax in (left, right):
     ax.tick_params(axis="x", rotation=60)
+fig.suptitle("GoogLeNet at 224x224, row by row of Table 1", fontsize=11)
+fig.tight_layout()
 
 # %% [markdown]
 # ## What the reductions buy, module by module
@@ -310,7 +409,8 @@ print(f"the whole network: {network / 1e6:,.0f} M as built, "
 # The claims of this lesson, asserted: the layers' counts are the formula; the 1x1 reduction
 # cuts 4a's 5x5 branch from 112.9 M to 5.3 M multiply-adds; the Inception output is the four
 # branch outputs stacked in Table 1's order, with #1x1 + #3x3 + #5x5 + pool proj channels;
-# the summary's figures are the layers' own, and the reductions make every module cheaper.
+# the summary's figures are the layers' own, the reductions make every module cheaper, and the
+# diagram's boxes are 3a's layers.
 
 # %%
 assert direct_cost == 480 * 48 * 5 * 5 * 14 * 14 and round(direct_cost / 1e6, 1) == 112.9
@@ -338,4 +438,40 @@ assert max(stats, key=lambda name: stats[name][2]) == max(stats, key=lambda name
 assert stats["branch3x3"][2] > sum(s[2] for s in stats.values()) / 2
 assert all(naive > 2 * ours for ours, naive in savings.values())
 assert network - with_total + without_total > 2.5 * network
+branch_boxes = [box.text for _, boxes in inception_boxes(block, (192, 28, 28))[0] for box in boxes]
+assert branch_boxes == ["conv 1x1, 64 + ReLU", "conv 1x1, 96 + ReLU", "conv 3x3, 128 + ReLU", "conv 1x1, 16 + ReLU",
+                        "conv 5x5, 32 + ReLU", "max pool 3x3 pad 1", "conv 1x1, 32 + ReLU"]
 print("all claims hold")
+
+# %% [markdown]
+# ## Questions
+#
+# **6.a** Why must every branch keep the map's height and width, and what does it take for
+# each kind of layer in the module?
+#
+# ### BEGIN ANSWER question 6.a
+# The four outputs are joined along the channels, which needs the same (N, H, W) from every
+# branch. A KxK convolution with stride 1 keeps the size with padding K // 2 (0 for 1x1, 1 for
+# 3x3, 2 for 5x5); the 3x3 max pool needs stride 1 and padding 1 (its stride would otherwise
+# default to 3, as nn.MaxPool2d's does).
+# ### END ANSWER
+#
+# **6.b** The 16-channel 1x1 reduction makes 4a's 5x5 branch 21 times cheaper. What does the
+# branch lose for it?
+#
+# ### BEGIN ANSWER question 6.b
+# The 5x5 filters no longer see the 480 input channels, only 16 linear mixtures of them (then a
+# ReLU): whatever the 5x5 detects must be expressible in those 16 summaries, a bottleneck of
+# rank 16 per pixel. The paper's bet (section 4) is that this loses little, because the
+# 480 channels are highly correlated; the training results are its evidence.
+# ### END ANSWER
+#
+# **6.c** For which of exercise 6.1's four cases do floor and ceil give different output sizes,
+# and why not for the other stride-2 case?
+#
+# ### BEGIN ANSWER question 6.c
+# Only for conv1: $224 + 2 \cdot 3 - 7 = 223$ is odd, so $\lfloor 223/2 \rfloor + 1 = 112$ but
+# $\lceil 223/2 \rceil + 1 = 113$. On 15x15 with a 3x3 kernel and stride 2, $15 - 3 = 12$ is a
+# multiple of 2: the 7th window covers rows 12-14, the last rows there are, and floor and ceil
+# both give 7. The stride-1 cases cannot differ at all.
+# ### END ANSWER

@@ -12,6 +12,8 @@ import operator
 
 import numpy
 import pytest
+from hypothesis import given, settings, strategies as st
+from hypothesis.extra.numpy import array_shapes, arrays
 
 import minigrad.functional as F
 from minigrad import Tensor, backend
@@ -104,6 +106,119 @@ def test_max_shares_the_gradient_between_ties():
     numpy.testing.assert_array_equal(x.grad, [[0, 0.5, 0.5], [1, 0, 0]])
 
 
+# --- max: integer and boolean input, NaN, ties --------------------------------------------------
+@pytest.mark.parametrize("keepdims", [False, True])
+@pytest.mark.parametrize("axis", [None, 0, -1, (0, 1)], ids=str)
+@pytest.mark.parametrize("dtype", ["bool", "int8", "int32", "int64", "uint8"])
+def test_max_of_integer_and_boolean_tensors_is_numpys(dtype, axis, keepdims):
+    x = numpy.random.default_rng(3).integers(0, 5, size=(3, 4)).astype(dtype)
+    out = Tensor(x).max(axis=axis, keepdims=keepdims)
+    expected = x.max(axis=axis, keepdims=keepdims)
+    assert out.dtype == x.dtype and out.shape == expected.shape
+    numpy.testing.assert_array_equal(out.numpy(), expected)
+    assert not out.requires_grad            # integer tensors cannot require grad: no graph
+    torch = optional_torch()
+    if torch is not None:
+        dims = () if axis is None else axis
+        numpy.testing.assert_array_equal(torch.amax(torch.tensor(x), dim=dims, keepdim=keepdims).numpy(),
+                                         out.numpy(), strict=True)
+
+
+def optional_torch():
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
+
+
+def naive_max_gradient(x, axis, keepdims, gy):
+    """The documented rule by loops: in each reduced slice the winners are its NaNs if it has
+    any (NaN is the max), else the elements equal to its max; each gets gy / (number of winners)."""
+    reduced = oracles.reduced_axes(axis, x.ndim)
+    kept = [d for d in range(x.ndim) if d not in reduced]
+    gx = numpy.zeros_like(x)
+    slices = {}
+    for index in numpy.ndindex(*x.shape):
+        slices.setdefault(tuple(index[d] for d in kept), []).append(index)
+    for key, members in slices.items():
+        values = numpy.array([x[i] for i in members])
+        wins = numpy.isnan(values) if numpy.isnan(values).any() else values == values.max()
+        out_index = tuple(0 if d in reduced else index_d for d, index_d in enumerate(members[0])) if keepdims else key
+        for member, won in zip(members, wins):
+            gx[member] = gy[out_index] / wins.sum() if won else 0.0
+    return gx
+
+
+def test_max_gradient_goes_to_the_nan():
+    x = Tensor(numpy.array([1.0, numpy.nan, 0.5]), requires_grad=True)
+    y = x.max()
+    y.backward()
+    assert numpy.isnan(y.item())
+    assert x.grad.tolist() == [0.0, 1.0, 0.0]                 # PyTorch's x.max() gives the same
+    x = Tensor(numpy.array([[numpy.nan, 2.0, numpy.nan], [1.0, 3.0, 3.0]]), requires_grad=True)
+    x.max(axis=1).sum().backward()
+    assert x.grad.tolist() == [[0.5, 0.0, 0.5], [0.0, 0.5, 0.5]]   # shared among NaNs as among ties
+
+
+SPECIAL = st.sampled_from([0.0, 1.0, 2.0, -1.0, numpy.nan, numpy.inf, -numpy.inf])
+
+
+@settings(max_examples=60, deadline=None)
+@given(x=arrays(numpy.float64, array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=3), elements=SPECIAL),
+       data=st.data())
+def test_max_gradient_with_ties_nan_and_inf_follows_the_rule_and_pytorch(x, data):
+    """The class of inputs where max's gradient is a choice: ties, NaN, +-inf. Ours against the
+    rule written as loops, and PyTorch's x.max() (all axes: the same rule, exactly), amax(dim)
+    (the same where no slice holds NaN; PyTorch's amax gives NaN gradients there) and
+    max(dim) (which gives everything to one winner: the same where a slice has one winner)."""
+    axis = data.draw(st.sampled_from([None, *range(x.ndim)]))
+    keepdims = data.draw(st.booleans())
+    t = Tensor(x.copy(), requires_grad=True)
+    y = t.max(axis=axis, keepdims=keepdims)
+    gy = numpy.random.default_rng(0).standard_normal(y.shape)
+    y.backward(gy)
+    numpy.testing.assert_array_equal(t.grad, naive_max_gradient(x, axis, keepdims, gy))
+    torch = optional_torch()
+    if torch is None:
+        return
+    theirs = torch.tensor(x, requires_grad=True)
+    if axis is None:
+        reference = theirs.max().reshape(y.shape)
+    else:
+        slice_has_nan = numpy.isnan(x).any(axis=axis, keepdims=True)
+        slice_winners = ((x == x.max(axis=axis, keepdims=True)) | numpy.isnan(x)).sum(axis=axis, keepdims=True)
+        if slice_has_nan.any() and (slice_winners > 1).any():
+            return                      # neither amax nor max(dim) follows the rule here
+        reference = (theirs.max(dim=axis, keepdim=keepdims).values if slice_has_nan.any()
+                     else theirs.amax(dim=axis, keepdim=keepdims))
+    reference.backward(torch.tensor(gy))
+    numpy.testing.assert_array_equal(y.numpy(), reference.detach().numpy())
+    numpy.testing.assert_allclose(t.grad, theirs.grad.numpy(), rtol=1e-15, atol=0)
+
+
+def test_max_ties_follow_amax_not_max_dim():
+    """Documented choice: ties share the gradient equally (PyTorch's x.max() and amax); PyTorch's
+    x.max(dim) gives it all to the first winner instead."""
+    x = numpy.array([[3.0, 3.0, 1.0], [2.0, 5.0, 5.0]])
+    ours = Tensor(x, requires_grad=True)
+    ours.max(axis=1).sum().backward()
+    assert ours.grad.tolist() == [[0.5, 0.5, 0.0], [0.0, 0.5, 0.5]]
+    torch = optional_torch()
+    if torch is not None:
+        spread, first = (torch.tensor(x, requires_grad=True) for _ in range(2))
+        spread.amax(dim=1).sum().backward()
+        first.max(dim=1).values.sum().backward()
+        assert spread.grad.tolist() == ours.grad.tolist()
+        assert first.grad.tolist() == [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]
+
+
+def test_max_over_an_empty_axis_names_the_op():
+    with pytest.raises(ValueError, match=r"max: cannot reduce over axis 1 of length 0 \(shape \(3, 0\)\)"):
+        Tensor(numpy.ones((3, 0))).max(axis=1)
+    assert Tensor(numpy.ones((0, 3))).max(axis=1).shape == (0,)     # empty slices: none to reduce
+
+
 @pytest.mark.parametrize("name", REDUCTIONS)
 def test_reduction_axis_out_of_range(name):
     with pytest.raises(ValueError, match=rf"{name}: axis 2 is out of range for an array with 2 dimensions"):
@@ -181,8 +296,11 @@ def test_linear_bad_shapes_name_the_layer():
         F.linear(x, W)
     with pytest.raises(ValueError, match=r"linear: bias shape \(4,\) should be \(5,\)"):
         F.linear(x, Tensor(numpy.ones((5, 4))), Tensor(numpy.ones(4)))
-    with pytest.raises(ValueError, match=r"linear: expected x of shape \(N, in\)"):
-        F.linear(Tensor(numpy.ones(4)), Tensor(numpy.ones((5, 4))))
+    with pytest.raises(ValueError, match=r"linear: expected x of shape \(\*, in\) and W of shape \(out, in\), "
+                                         r"got x \(\) and W \(5, 4\)"):
+        F.linear(Tensor(numpy.ones(())), Tensor(numpy.ones((5, 4))))
+    with pytest.raises(ValueError, match=r"linear: expected x of shape \(\*, in\) .* W \(5, 4, 1\)"):
+        F.linear(Tensor(numpy.ones(4)), Tensor(numpy.ones((5, 4, 1))))
 
 
 # --- reshape, transpose, flatten -----------------------------------------------------------

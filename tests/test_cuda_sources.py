@@ -42,9 +42,8 @@ def test_each_source_compiles_to_ptx_for_sm_90(source, real, tmp_path):
 @pytest.mark.parametrize("real", ["float", "double"])
 @pytest.mark.parametrize("source", SOURCES, ids=os.path.basename)
 def test_each_twin_compiles_without_warnings(source, real, tmp_path):
-    result = subprocess.run(["g++", "-Wall", "-shared", "-fPIC", f"-Dreal={real}", "-include",
-                             os.path.join(launch.FOLDER, "twin.h"), "-x", "c++", source,
-                             "-o", str(tmp_path / "twin.so")], capture_output=True, text=True)
+    command = launch.twin_command(os.path.basename(source), real, str(tmp_path / "twin.so"))
+    result = subprocess.run(command[:1] + ["-Wall", "-Wextra"] + command[1:], capture_output=True, text=True)
     assert result.returncode == 0 and result.stderr == "", result.stderr
 
 
@@ -95,6 +94,7 @@ def test_integer_arrays_are_refused_by_name():
 
 def test_a_compile_error_in_the_twin_is_reported_with_g_plus_plus_output(monkeypatch, tmp_path):
     skip_without_twin("cuda")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     broken = tmp_path / "broken.cu"
     broken.write_text('extern "C" __global__ void k(real* x) { x[0] = undefined_name; }\n')
     monkeypatch.setattr(launch, "FOLDER", str(tmp_path))

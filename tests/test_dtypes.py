@@ -39,6 +39,7 @@ CASES = {
     "div": (*pair(elementwise, "div"), (f32(2, 3), f32(3, low=0.5))),
     "neg": (*pair(elementwise, "neg"), (f32(2, 3),)),
     "pow": (*pair(elementwise, "pow", exponent=1.5), (f32(2, 3, low=0.5),)),
+    "rpow": (*pair(elementwise, "rpow", base=2.5), (f32(2, 3),)),
     "exp": (*pair(elementwise, "exp"), (f32(2, 3),)),
     "log": (*pair(elementwise, "log"), (f32(2, 3, low=0.5),)),
     "tanh": (*pair(elementwise, "tanh"), (f32(2, 3),)),
@@ -109,5 +110,6 @@ def test_max_reduction_builds_no_float64_copy_of_its_input():
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    # measured: 2.0x (tie weights and gradient, float32); with a float64 tie array it was 3.0x
-    assert peak < 2.5 * x.nbytes, f"peak {peak / x.nbytes:.2f} x the input's size"
+    # measured: 1.27x (the winners as bools, then the gradient in float32); with float32 tie
+    # weights it was 2.0x, with a float64 tie array 3.0x
+    assert peak < 1.5 * x.nbytes, f"peak {peak / x.nbytes:.2f} x the input's size"

@@ -209,9 +209,92 @@ def test_float_ops_reject_integer_input():
         F.exp(Tensor([1, 2, 3]))
 
 
-def test_pow_exponent_must_be_a_python_number():
-    with pytest.raises(TypeError, match="pow: the exponent must be a Python number"):
+def test_pow_exponent_must_be_one_real_number():
+    with pytest.raises(TypeError, match=r"pow: the exponent must be one real number \(a Python or NumPy "
+                                        r"bool, int or float\), got dtype float32"):
         Tensor([1.0, 2.0]) ** Tensor([2.0, 2.0])
+    with pytest.raises(TypeError, match=r"pow: the exponent must be one real number .*, got dtype float64"):
+        Tensor([1.0, 2.0]) ** numpy.array([2.0, 2.0])
+    with pytest.raises(TypeError, match=r"rpow: the base must be one real number .*, got list"):
+        [2.0, 3.0] ** Tensor([1.0, 2.0])
+
+
+# every integer and floating-point NumPy scalar type (bool exponents: see test_promotion.py)
+NUMPY_REAL_SCALARS = [d.type for d in sorted({numpy.dtype(c) for c in numpy.typecodes["AllInteger"]
+                                              + numpy.typecodes["Float"]}, key=str)]
+
+
+@pytest.mark.parametrize("scalar_type", NUMPY_REAL_SCALARS, ids=lambda t: t.__name__)
+@pytest.mark.parametrize("dtype", [numpy.float32, numpy.float64])
+def test_pow_takes_a_numpy_scalar_exponent_and_keeps_the_tensor_dtype(dtype, scalar_type):
+    values = make((2, 3), 10, "positive")
+    x = Tensor(values.astype(dtype), requires_grad=True)
+    y = x ** scalar_type(2)
+    y.sum().backward()
+    assert y.dtype == x.grad.dtype == dtype
+    numpy.testing.assert_array_equal(y.numpy(), x.numpy() ** 2)
+    numpy.testing.assert_allclose(x.grad, 2 * x.numpy(), rtol=1e-6)
+    assert gradcheck(lambda t: t ** scalar_type(3), values, tolerance=TOLERANCE).passed
+
+
+def test_integer_to_a_negative_power_is_refused_naming_the_op():
+    with pytest.raises(ValueError, match=r"pow: an integer array to a negative power \(-1\) is not an integer"):
+        Tensor([1, 2]) ** -1
+    with pytest.raises(ValueError, match=r"rpow: 2 to a negative integer power is not an integer"):
+        2 ** Tensor([1, -2])
+    assert (Tensor([1, 2]) ** -1.0).numpy().tolist() == [1.0, 0.5]    # a float exponent is fine
+    assert (2.0 ** Tensor([1, -2])).numpy().tolist() == [2.0, 0.25]
+
+
+def test_booleans_cannot_be_subtracted_or_negated():
+    with pytest.raises(TypeError, match=r"sub: subtracting two boolean arrays is not defined"):
+        Tensor([True, False]) - Tensor([True, True])
+    with pytest.raises(TypeError, match=r"neg: negating a boolean array is not defined"):
+        -Tensor([True, False])
+    assert (Tensor([True, False]) - 1).numpy().tolist() == [0, -1]     # a bool next to an int counts
+
+
+# --- rpow: a constant base, base ** x -----------------------------------------------------------
+RPOW_BASES = [2, 0.5, numpy.float32(3.0), numpy.int64(10), numpy.e]
+
+
+@pytest.mark.parametrize("base", RPOW_BASES, ids=repr)
+def test_rpow_forward_matches_oracle_and_gradient_is_b_to_the_x_ln_b(xp, base):
+    x = make((2, 3), 11)
+    expected = oracles.elementwise(lambda v: float(base) ** v, x)
+    out = base ** Tensor(xp.asarray(x))
+    assert isinstance(out, Tensor) and out.dtype == numpy.float64
+    assert_matches(out.numpy(), expected, ulps=4)
+    t = Tensor(xp.asarray(x), requires_grad=True)
+    (base ** t).sum().backward()
+    numpy.testing.assert_allclose(backend.to_numpy(t.grad), expected * math.log(base), rtol=1e-14)
+    assert gradcheck(lambda v: base ** v, x, tolerance=TOLERANCE).passed
+    rpow_pair = (functools.partial(elementwise.rpow_forward, base=float(base)), elementwise.rpow_backward)
+    assert gradcheck(rpow_pair, x, tolerance=TOLERANCE).passed
+
+
+@pytest.mark.parametrize("dtype", [numpy.float32, numpy.float64])
+def test_rpow_keeps_the_tensor_dtype(dtype):
+    x = Tensor(make((3,), 12).astype(dtype), requires_grad=True)
+    for base in (2, 2.5, numpy.float64(2.5), True):
+        y = base ** x
+        y.sum().backward()
+        assert y.dtype == x.grad.dtype == dtype
+
+
+def test_rpow_matches_torch_including_bases_zero_and_negative():
+    torch = pytest.importorskip("torch")
+    x = numpy.array([-1.5, -1.0, 0.0, 0.5, 1.0, 2.0])
+    for base in (2.0, 0.5, 1.0, 0.0, -2.0):
+        ours = Tensor(x.copy(), requires_grad=True)
+        with numpy.errstate(divide="ignore", invalid="ignore"):   # 0 ** -1 = inf, (-2) ** 0.5 = NaN
+            y = base ** ours
+            y.backward(numpy.ones(6))
+        theirs = torch.tensor(x, requires_grad=True)
+        expected = base ** theirs
+        expected.backward(torch.ones(6))
+        numpy.testing.assert_allclose(y.numpy(), expected.detach().numpy(), rtol=1e-15)
+        numpy.testing.assert_allclose(ours.grad, theirs.grad.numpy(), rtol=1e-15)
 
 
 # --- broadcasting properties -----------------------------------------------------------

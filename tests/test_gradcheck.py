@@ -2,6 +2,7 @@
 pass right ones. Each bug is tried both as a raw (forward, backward) pair and as
 an Op used through the Tensor API."""
 import functools
+import math
 
 import numpy
 import pytest
@@ -10,7 +11,7 @@ import minigrad.functional as F
 from minigrad import Op, Tensor, backend
 from minigrad.gradcheck import (GradcheckError, directional_check, gradcheck, numerical_gradient,
                                 relative_error)
-from minigrad.ops import elementwise, linalg, shape as shape_ops
+from minigrad.ops import elementwise, linalg, reduce as reduce_ops, shape as shape_ops
 
 
 def make(shape, seed):
@@ -309,3 +310,84 @@ def test_gradcheck_computes_on_the_inputs_device(xp):
 
     assert gradcheck(fn, xp.asarray(make((3, 2), 14))).passed
     assert seen and all(module is xp for module in seen)
+
+
+# --- settings under which a wrong backward could pass ------------------------------------------
+def bias_gradient_times_5(gy, cache):
+    gx, gW, gb = linalg.linear_backward(gy, cache)
+    return gx, gW, 5 * gb
+
+
+def wrong_bias_check(route, **settings):
+    """gradcheck of linear(x, W, b) whose backward gives 5 times the bias gradient."""
+    x, W, b = make((4, 3), 20), make((2, 3), 21), make((2,), 22)
+    pair = (linalg.linear_forward, bias_gradient_times_5)
+    return gradcheck(pair if route == "pair" else as_tensor_function(*pair), x, W, b, **settings)
+
+
+@pytest.mark.parametrize("settings", [{}, {"max_elements": 1}, {"max_elements": 2}, {"max_elements": 1000},
+                                      {"max_elements": 1, "seed": 5}, {"names": ["x", "W", "b"]},
+                                      {"tolerance": 0.5}], ids=str)
+@pytest.mark.parametrize("route", ["pair", "tensor"])
+def test_a_5x_wrong_bias_gradient_fails_in_every_configuration_that_runs(route, settings):
+    report = wrong_bias_check(route, raise_on_failure=False, **settings)
+    bias = report.inputs[2]
+    assert not report.passed and bias.checked >= 1
+    assert bias.max_rel_error == pytest.approx(4 / 6)          # |5g - g| / (|5g| + |g|)
+    assert [r.max_rel_error < 1e-8 for r in report.inputs] == [True, True, False]
+    assert str(report).splitlines()[3].endswith("<-- FAIL")
+    with pytest.raises(GradcheckError, match="gradient check failed"):
+        wrong_bias_check(route, **settings)
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"names": ["x", "W"]}, r"gradcheck: 2 names for 3 inputs; give one name per input"),
+    ({"names": ["x", "W", "b", "c"]}, r"gradcheck: 4 names for 3 inputs"),
+    ({"names": []}, r"gradcheck: 0 names for 3 inputs"),
+    ({"max_elements": 0}, r"gradcheck: max_elements must be a whole number >= 1 \(elements checked per "
+                          r"input\) or None \(all of them\), got 0: a check of no element would pass"),
+    ({"max_elements": -1}, r"max_elements must be a whole number >= 1 .* got -1"),
+    ({"max_elements": 2.5}, r"max_elements must be a whole number >= 1 .* got 2.5"),
+    ({"max_elements": True}, r"max_elements must be a whole number >= 1 .* got True"),
+    ({"tolerance": 1.0}, r"gradcheck: tolerance must lie in \[0, 1\), got 1.0: the relative error is at "
+                         r"most 1, so a tolerance of 1 or more passes any backward"),
+    ({"tolerance": math.inf}, r"tolerance must lie in \[0, 1\), got inf"),
+    ({"tolerance": math.nan}, r"tolerance must lie in \[0, 1\), got nan"),
+    ({"tolerance": -1e-6}, r"tolerance must lie in \[0, 1\), got -1e-06"),
+], ids=str)
+@pytest.mark.parametrize("route", ["pair", "tensor"])
+@pytest.mark.parametrize("raise_on_failure", [True, False])
+def test_settings_that_could_not_fail_are_refused(route, raise_on_failure, settings, message):
+    with pytest.raises(ValueError, match=message):
+        wrong_bias_check(route, raise_on_failure=raise_on_failure, **settings)
+
+
+def test_the_relative_error_never_exceeds_1_so_tolerance_1_could_not_fail():
+    rng = numpy.random.default_rng(0)
+    for _ in range(200):
+        analytic, numerical = rng.standard_normal(5) * 10 ** rng.uniform(-5, 5), rng.standard_normal(5)
+        assert relative_error(analytic, numerical)[0] <= 1.0
+
+
+@pytest.mark.parametrize("route", ["pair", "tensor"])
+def test_a_check_that_compared_nothing_fails(route):
+    sum_pair = (reduce_ops.sum_forward, reduce_ops.sum_backward)
+    fn = sum_pair if route == "pair" else (lambda t: t.sum())
+    report = gradcheck(fn, numpy.zeros((0, 3)), raise_on_failure=False)     # an empty input
+    assert not report.passed and report.checked == 0
+    assert str(report).splitlines()[-1] == "FAILED: nothing was checked (no floating-point input has an element)"
+    with pytest.raises(GradcheckError, match="nothing was checked"):
+        gradcheck(fn, numpy.zeros((0, 3)))
+    with pytest.raises(GradcheckError, match="nothing was checked"):       # integer input only
+        gradcheck(fn, numpy.array([1, 2, 3]))
+
+
+def test_directional_check_refuses_to_check_nothing():
+    with pytest.raises(ValueError, match=r"directional_check: the 0 tensors have no element"):
+        directional_check(lambda: Tensor(numpy.ones(1)).sum(), [])
+    empty = Tensor(numpy.zeros((0, 2)), requires_grad=True)
+    with pytest.raises(ValueError, match=r"directional_check: the 1 tensors have no element"):
+        directional_check(lambda: empty.sum(), [empty])
+    w = Tensor(numpy.ones(3), requires_grad=True)
+    with pytest.raises(ValueError, match=r"directional_check: tolerance must lie in \[0, 1\), got 2"):
+        directional_check(lambda: (w * w).sum(), [w], tolerance=2)

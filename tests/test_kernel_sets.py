@@ -7,6 +7,8 @@ test_pool.py and test_lrn.py; here it is the oracle. Inputs and upstream gradien
 arrive in any memory layout (the numpy set hands out transposed views, and
 whatever comes next must not care), so no test polices layouts across ops.
 """
+import itertools
+
 import numpy as np
 import pytest
 from hypothesis import assume, given, settings, strategies as st
@@ -16,6 +18,7 @@ from minigrad import Tensor, kernels
 from minigrad.ops import conv, lrn, pool
 from minigrad.ops._sizes import conv_output_size
 
+import float32_cases
 from conftest import available_kernel_sets, skip_without_twin
 
 FAST_SETS = ["numpy", "cuda"]
@@ -146,7 +149,45 @@ def test_each_set_keeps_float32(name):
             assert all(g.dtype == np.float32 for g in grads if g is not None), backward.__name__
 
 
-def test_a_whole_network_gives_the_same_logits_and_gradients_on_both_sets():
+@pytest.mark.parametrize("name", float32_cases.CASES)
+@pytest.mark.parametrize("fast", FAST_SETS)
+def test_float32_results_agree_within_the_bound_of_their_sums(fast, name):
+    """test_gpu.py's comparison of a GPU with the CPU, made here between each fast set and the
+    reference set, both in float32 on the CPU: the bounds (magnitudes and term counts) are
+    tried where no GPU is needed."""
+    skip_without_twin(fast)
+    float32_cases.assert_runs_agree(name, float32_cases.run(name, fast), float32_cases.run(name, "reference"))
+
+
+@pytest.mark.parametrize("name", float32_cases.CASES)
+def test_float32_bounds_hold_the_exact_results(name):
+    """|sum of terms| <= sum of |terms|: each magnitude is at least the (float64) result."""
+    y, grads, gy = float32_cases.run(name, "reference", dtype=np.float64)
+    case = float32_cases.CASES[name]
+    for result, bound in zip([y, *grads], case.bounds(case.inputs, case.params, gy)):
+        if bound not in (None, float32_cases.EXACT):
+            assert np.all(np.abs(result) <= bound[0] * (1 + 1e-12)), name
+
+
+def test_conv_magnitudes_are_sums_of_absolute_products():
+    rng = np.random.default_rng(8)
+    x, W, b, gy = (rng.standard_normal(shape) for shape in ((2, 2, 5, 5), (3, 2, 3, 3), (3,), (2, 3, 3, 3)))
+    bounds = float32_cases.conv_bounds((x, W, b), dict(stride=2, padding=1), gy)
+    x_pad = np.pad(np.abs(x), ((0, 0), (0, 0), (1, 1), (1, 1)))
+    y, gx_pad, gW = np.zeros(gy.shape), np.zeros(x_pad.shape), np.zeros(W.shape)
+    for n, f, i, j in itertools.product(*map(range, gy.shape)):
+        patch = x_pad[n, :, 2 * i:2 * i + 3, 2 * j:2 * j + 3]
+        y[n, f, i, j] = (patch * np.abs(W[f])).sum() + abs(b[f])
+        gx_pad[n, :, 2 * i:2 * i + 3, 2 * j:2 * j + 3] += abs(gy[n, f, i, j]) * np.abs(W[f])
+        gW[f] += abs(gy[n, f, i, j]) * patch
+    expected = [(y, 2 * 9 + 1), (gx_pad[:, :, 1:-1, 1:-1], 3 * 9), (gW, 2 * 3 * 3),
+                (np.abs(gy).sum(axis=(0, 2, 3)), 2 * 3 * 3)]
+    for (magnitude, terms), (want, want_terms) in zip(bounds, expected):
+        np.testing.assert_allclose(magnitude, want, rtol=1e-13)
+        assert terms == want_terms
+
+
+def test_a_whole_network_gives_the_same_logits_and_gradients_on_every_set():
     rng = np.random.default_rng(1)
     x = Tensor(rng.standard_normal((2, 3, 11, 11)))
     W1, W2 = Tensor(rng.standard_normal((4, 3, 3, 3)), requires_grad=True), \
@@ -164,9 +205,11 @@ def test_a_whole_network_gives_the_same_logits_and_gradients_on_both_sets():
         W1.grad = W2.grad = None
         with kernels.use(name):
             results[name] = run()
-    np.testing.assert_allclose(results["numpy"][0], results["reference"][0], rtol=1e-12)
-    for ours, oracle in zip(results["numpy"][1:], results["reference"][1:]):
-        np.testing.assert_allclose(ours, oracle, rtol=1e-11, atol=1e-12)
+    oracle = results.pop("reference")
+    for name, (out, *grads) in results.items():
+        np.testing.assert_allclose(out, oracle[0], rtol=1e-12, err_msg=name)
+        for ours, theirs, which in zip(grads, oracle[1:], ("W1", "W2")):
+            np.testing.assert_allclose(ours, theirs, rtol=1e-11, atol=1e-12, err_msg=f"{name}: {which}")
 
 
 def test_backward_runs_on_the_set_its_forward_ran_on():

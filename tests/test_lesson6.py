@@ -200,3 +200,21 @@ def test_an_inception_forward_that_changes_a_branchs_weights_is_wrong():
     verdict = check.verdict("6.2", changes_weights)
     assert verdict.status == "wrong"
     assert "your function changed its input branch1x1: branch1x1's state['conv.weight']" in verdict.message
+
+
+def test_an_inception_module_that_writes_into_x_is_wrong():
+    """6.4's reference outputs are computed before the learner's module runs, on its own x."""
+    from test_lesson6_inception_module import RIGHT as MODULE_RIGHT
+
+    def build(in_channels, widths):
+        module = MODULE_RIGHT["6.4"](in_channels, widths)
+        branch = module.branch1x1 if hasattr(module, "branch1x1") else list(module.children())[0]
+        original = branch.forward
+
+        def forward(x):
+            x.data[...] = 0
+            return original(x)
+        object.__setattr__(branch, "forward", forward)
+        return module
+    verdict = check.verdict("6.4", build)
+    assert verdict.status == "wrong" and "read-only" in verdict.message, verdict.message

@@ -155,9 +155,10 @@ def test_property_topk_matches_sorting(n, classes, seed, data):
     (numpy.zeros((3, 4)), [[0], [1], [2]], r"expected labels of shape \(3,\) for logits of shape "
                                            r"\(3, 4\), got shape \(3, 1\)"),
     (numpy.zeros((3, 4)), [0.0, 1.0, 2.0], r"labels must be integer class indices, got dtype float64"),
-    (numpy.zeros(4), [0], r"expected logits of shape \(N, classes\) with N >= 1, got shape \(4,\)"),
+    (numpy.zeros(4), [0], r"cross_entropy: expected logits of shape \(N, classes\), got shape \(4,\)"),
     (numpy.zeros((2, 3, 4)), [0, 1], r"got shape \(2, 3, 4\)"),
-    (numpy.zeros((0, 4)), numpy.zeros(0, dtype=int), r"got shape \(0, 4\)"),
+    (numpy.zeros((0, 4)), numpy.zeros(1, dtype=int), r"expected labels of shape \(0,\) for logits of shape "
+                                                     r"\(0, 4\), got shape \(1,\)"),
 ])
 def test_cross_entropy_bad_input(logits, labels, match):
     with pytest.raises(ValueError, match=match):
@@ -165,6 +166,9 @@ def test_cross_entropy_bad_input(logits, labels, match):
 
 
 def test_metric_and_softmax_bad_input():
+    with pytest.raises(ValueError, match=r"accuracy: expected logits of shape \(N, classes\) with N >= 1, "
+                                         r"got shape \(0, 4\)"):
+        F.accuracy(numpy.zeros((0, 4)), numpy.zeros(0, dtype=int))    # no rows: no fraction correct
     with pytest.raises(ValueError, match=r"accuracy: labels must lie in \[0, 2\)"):
         F.accuracy(numpy.zeros((2, 2)), [0, 2])
     with pytest.raises(ValueError, match=r"topk_accuracy: k must be in \[1, 2\], got 3"):

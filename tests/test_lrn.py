@@ -125,6 +125,45 @@ def test_googlenet_defaults_match_torch_in_float32(kernel_set):
     numpy.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
 
 
+# A window reaching past every channel covers all of them, whatever its size: a huge size
+# must work (it was a MemoryError on the numpy set and an int32 OverflowError on the cuda set).
+WIDE_CHANNELS = 4
+WIDE_SIZES = {"C": WIDE_CHANNELS, "2C-1": 2 * WIDE_CHANNELS - 1, "2C+1": 2 * WIDE_CHANNELS + 1,
+              "10**9": 10**9, "2**31": 2**31, "10**12": 10**12}
+
+
+def wide_case(size):
+    """x, gy and alpha = 2 * size (alpha / size = 2: a strong normalization, so that a channel
+    missing from a window shows)."""
+    rng = numpy.random.default_rng(7)
+    x = rng.standard_normal((2, WIDE_CHANNELS, 3, 3))
+    return x, rng.standard_normal(x.shape), 2.0 * size
+
+
+@pytest.mark.parametrize("size", WIDE_SIZES.values(), ids=WIDE_SIZES.keys())
+def test_a_window_wider_than_the_channels_matches_channel_loops(kernel_set, size):
+    x, gy, alpha = wide_case(size)
+    out, cache = lrn_forward(x, size=size, alpha=alpha, beta=0.75, k=1.0)
+    numpy.testing.assert_allclose(out, naive_lrn(x, size, alpha, 0.75, 1.0), rtol=1e-12)
+    (gx,) = lrn_backward(gy, cache)
+    numpy.testing.assert_allclose(gx, naive_lrn_backward(gy, x, size, alpha, 0.75, 1.0), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("size", WIDE_SIZES.values(), ids=WIDE_SIZES.keys())
+def test_a_window_wider_than_the_channels_matches_torch(kernel_set, size):
+    """PyTorch pads the channels by size // 2, so a huge size is beyond it; its window of
+    2C - 1 channels, with the same alpha / size, already holds every channel."""
+    torch = pytest.importorskip("torch")
+    x, gy, alpha = wide_case(size)
+    torch_size = min(size, 2 * WIDE_CHANNELS - 1)
+    tx = torch.tensor(x, requires_grad=True)
+    ty = torch.nn.functional.local_response_norm(tx, torch_size, alpha=alpha / size * torch_size, beta=0.75, k=1.0)
+    ty.backward(torch.tensor(gy))
+    out, cache = lrn_forward(x, size=size, alpha=alpha, beta=0.75, k=1.0)
+    numpy.testing.assert_allclose(out, ty.detach().numpy(), rtol=1e-12)
+    numpy.testing.assert_allclose(lrn_backward(gy, cache)[0], tx.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
 @pytest.mark.parametrize("bad,match", [
     (dict(x=numpy.ones(5)), r"local_response_norm: .*shape \(N, C, \.\.\.\), got shape \(5,\)"),
     (dict(x=numpy.ones((1, 3, 2, 2), dtype=numpy.int64)), r"floating-point.*dtype int64"),

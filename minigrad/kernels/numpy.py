@@ -361,9 +361,13 @@ def avg_pool2d_backward(gy, cache):
 # never a Python loop over channels. The backward's sum runs over the MIRRORED
 # window (see minigrad/ops/lrn.py): `after` channels before j, `before` after it.
 def channel_window_sum(v, before, after):
-    """out[:, c] = sum of v[:, c - before] ... v[:, c + after], zeros outside the channels."""
+    """out[:, c] = sum of v[:, c - before] ... v[:, c + after], zeros outside the channels.
+    A window reaching more than C - 1 channels to one side covers no more channels than one
+    reaching exactly C - 1, so ``before`` and ``after`` are clamped to that (any size works)."""
     xp = get_array_module(v)
     channels = v.shape[1]
+    reach = max(channels - 1, 0)
+    before, after = min(before, reach), min(after, reach)
     padded = xp.zeros((v.shape[0], channels + before + after) + v.shape[2:], dtype=v.dtype)
     padded[:, before:before + channels] = v
     out = padded[:, 0:channels].copy()

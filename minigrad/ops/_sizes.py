@@ -16,13 +16,15 @@ import numpy
 
 
 def pair(value, name="value"):
-    """``3`` -> ``(3, 3)``; ``(3, 2)`` stays. Used for kernel, stride and padding;
-    anything else (2.5, (1, 2, 3), "3") is an error naming ``name``."""
-    values = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
+    """``3`` and ``(3,)`` -> ``(3, 3)``; ``(3, 2)`` stays (a 1-tuple is expanded, as PyTorch's
+    2-D ops do). Used for kernel, stride and padding; anything else (2.5, (1, 2, 3), "3")
+    is an error naming ``name``."""
+    values = tuple(value) if isinstance(value, (tuple, list)) else (value,)
     integers = all(isinstance(v, (int, numpy.integer)) and not isinstance(v, bool) for v in values)
-    if len(values) != 2 or not integers:
-        raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
-    return int(values[0]), int(values[1])
+    if len(values) not in (1, 2) or not integers:
+        raise ValueError(f"{name} must be an int or a pair of ints, got {value!r} (a 1-tuple (n,) "
+                         f"means (n, n))")
+    return int(values[0]), int(values[-1])
 
 
 def conv_output_size(size, kernel, stride, padding, ceil_mode=False):

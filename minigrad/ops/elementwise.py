@@ -3,9 +3,11 @@
 A broadcast input receives the sum of the upstream gradient over every axis it
 was stretched along (``unbroadcast``): that is the chain rule for a copy.
 """
+import math
+
 import numpy
 
-from ..backend import get_array_module
+from ..backend import DEFAULT_DTYPE, get_array_module
 
 
 def unbroadcast(grad, shape):
@@ -47,6 +49,10 @@ def mul_backward(gy, cache):
 
 
 def div_forward(a, b):
+    """a / b, true division: integer or boolean operands give the default float dtype
+    (float32, as in PyTorch and as a Python float gets), not NumPy's float64."""
+    if a.dtype.kind != "f" and b.dtype.kind != "f":
+        a, b = a.astype(DEFAULT_DTYPE), b.astype(DEFAULT_DTYPE)
     y = a / b
     return y, (b, y, a.shape)
 
@@ -67,8 +73,9 @@ def neg_backward(gy, cache):
 
 
 def pow_forward(x, exponent):
-    """x ** exponent for a constant (Python number) exponent."""
-    return x ** exponent, (x, exponent)
+    """x ** exponent for a constant (Python number) exponent; the result has x's dtype
+    (NumPy would turn a boolean x into int8)."""
+    return (x ** exponent).astype(x.dtype, copy=False), (x, exponent)
 
 
 def pow_backward(gy, cache):
@@ -76,6 +83,25 @@ def pow_backward(gy, cache):
     if exponent == 0:                  # x**0 is constant; 0 * x**-1 would be nan at x = 0
         return (get_array_module(gy).zeros_like(gy),)
     return (gy * exponent * x ** (exponent - 1),)
+
+
+def rpow_forward(x, base):
+    """base ** x for a constant (Python number) base; the result has x's dtype."""
+    xp = get_array_module(x)
+    y = (xp.asarray(base, dtype=x.dtype) ** x).astype(x.dtype, copy=False)
+    return y, (x, y, base)
+
+
+def rpow_backward(gy, cache):
+    # d(b^x)/dx = b^x ln b = y ln b. For b = 0, y ln b is -inf where x < 0 (y = inf) and is
+    # taken as 0 where x >= 0 (y is the constant 0 or 1 there), as PyTorch does; b < 0: NaN.
+    x, y, base = cache
+    if base > 0:
+        return (gy * (y * math.log(base)),)
+    xp = get_array_module(gy)
+    if base == 0:
+        return (gy * xp.where(x < 0, -math.inf, 0).astype(gy.dtype),)
+    return (gy * math.nan,)
 
 
 def exp_forward(x):
@@ -147,6 +173,31 @@ def check_broadcastable(name):
         except ValueError:
             raise ValueError(f"{name}: shapes {a.shape} and {b.shape} cannot be broadcast together") from None
     return check
+
+
+def check_subtractable(a, b):
+    """``sub``'s check: shapes that broadcast, and not two booleans (True - True is not a bool)."""
+    check_broadcastable("sub")(a, b)
+    if a.dtype.kind == "b" and b.dtype.kind == "b":
+        raise TypeError("sub: subtracting two boolean arrays is not defined; convert one with "
+                        ".astype(...) first")
+
+
+def check_negatable(x):
+    if x.dtype.kind == "b":
+        raise TypeError("neg: negating a boolean array is not defined; convert it with .astype(...) first")
+
+
+def check_pow(x, exponent):
+    if x.dtype.kind in "iu" and exponent < 0:
+        raise ValueError(f"pow: an integer array to a negative power ({exponent}) is not an integer; "
+                         f"convert it with .astype(...) first")
+
+
+def check_rpow(x, base):
+    if x.dtype.kind in "iu" and x.size and int(x.min()) < 0:
+        raise ValueError(f"rpow: {base} to a negative integer power is not an integer; convert the "
+                         f"exponents with .astype(...) first")
 
 
 def check_float(name):

@@ -1,4 +1,6 @@
 """Matrix products. ``linear`` is the fully connected layer y = x W^T + b."""
+import math
+
 from .elementwise import unbroadcast
 
 
@@ -29,7 +31,8 @@ def matmul_backward(gy, cache):
 
 
 def linear_forward(x, W, b=None):
-    """x: (N, in), W: (out, in), b: (out,) -> (N, out)."""
+    """x: (*, in), W: (out, in), b: (out,) -> (*, out). Any number of leading axes, none
+    included (as torch.nn.functional.linear): each row x[..., :] is one sample."""
     y = x @ W.T
     if b is not None:
         y += b
@@ -37,10 +40,14 @@ def linear_forward(x, W, b=None):
 
 
 def linear_backward(gy, cache):
+    # With the leading axes flattened into one batch axis of rows (gy2: (rows, out),
+    # x2: (rows, in)):  gx = gy W,  gW = gy2^T x2,  gb = sum of gy2 over the rows.
     x, W, has_bias = cache
+    rows = math.prod(x.shape[:-1])
+    gy2, x2 = gy.reshape(rows, W.shape[0]), x.reshape(rows, W.shape[1])
     gx = gy @ W
-    gW = gy.T @ x
-    gb = gy.sum(axis=0) if has_bias else None
+    gW = gy2.T @ x2
+    gb = gy2.sum(axis=0) if has_bias else None
     return gx, gW, gb
 
 
@@ -55,11 +62,11 @@ def check_matmul(a, b):
 
 
 def check_linear(x, W, b=None):
-    if x.ndim != 2 or W.ndim != 2:
-        raise ValueError(f"linear: expected x of shape (N, in) and W of shape (out, in), "
+    if x.ndim < 1 or W.ndim != 2:
+        raise ValueError(f"linear: expected x of shape (*, in) and W of shape (out, in), "
                          f"got x {x.shape} and W {W.shape}")
-    if x.shape[1] != W.shape[1]:
-        raise ValueError(f"linear: x has {x.shape[1]} features but W expects {W.shape[1]} "
+    if x.shape[-1] != W.shape[1]:
+        raise ValueError(f"linear: x has {x.shape[-1]} features but W expects {W.shape[1]} "
                          f"(x {x.shape}, W {W.shape})")
     if b is not None and b.shape != (W.shape[0],):
         raise ValueError(f"linear: bias shape {b.shape} should be ({W.shape[0]},)")

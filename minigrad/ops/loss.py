@@ -11,17 +11,27 @@ Backward, with p = softmax(x):
     cross-entropy over a batch of N with integer labels y (mean of -log p_{n, y_n}):
                   gx = (p - onehot(y)) / N      (times the upstream scalar g)
 """
+import math
+
 from ..backend import get_array_module, to_numpy
 
 
 def _log_softmax(x, axis):
     xp = get_array_module(x)
+    if x.size == 0:                 # nothing to normalize (and an empty axis has no max)
+        return xp.empty_like(x)
     shifted = x - x.max(axis=axis, keepdims=True)
     return shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
 
 
+def _own_axis(x, axis):
+    """A 0-d input is one element along axis 0 (or -1), as PyTorch reads it: NumPy's None."""
+    return None if x.ndim == 0 else axis
+
+
 def log_softmax_forward(x, axis=-1):
     xp = get_array_module(x)
+    axis = _own_axis(x, axis)
     y = _log_softmax(x, axis)
     return y, (xp.exp(y), axis)
 
@@ -33,6 +43,7 @@ def log_softmax_backward(gy, cache):
 
 def softmax_forward(x, axis=-1):
     xp = get_array_module(x)
+    axis = _own_axis(x, axis)
     p = xp.exp(_log_softmax(x, axis))
     return p, (p, axis)
 
@@ -43,16 +54,24 @@ def softmax_backward(gy, cache):
 
 
 def cross_entropy_forward(logits, labels):
-    """logits (N, classes), labels (N,) integers -> mean over the batch of -log p[n, label_n]."""
+    """logits (N, classes), labels (N,) integers -> mean over the batch of -log p[n, label_n].
+
+    An empty batch (N = 0) has no mean: the loss is NaN (0/0) and the gradient empty, as
+    PyTorch's ``cross_entropy`` gives."""
     xp = get_array_module(logits)
     rows = xp.arange(logits.shape[0])
     log_p = _log_softmax(logits, axis=1)
-    loss = xp.asarray(-log_p[rows, labels].mean())
+    if len(rows) == 0:
+        loss = xp.asarray(math.nan, dtype=logits.dtype)
+    else:
+        loss = xp.asarray(-log_p[rows, labels].mean())
     return loss, (xp.exp(log_p), rows, labels)
 
 
 def cross_entropy_backward(gy, cache):
     p, rows, labels = cache
+    if len(rows) == 0:
+        return (p.copy(),)          # an empty gradient for an empty batch
     gx = p.copy()
     gx[rows, labels] -= 1
     return (gx * (gy / len(rows)),)
@@ -88,24 +107,29 @@ def topk_accuracy(logits, labels, k):
 
 # --- input checks: name the op, what it expected and what it got ------------------
 def check_axis(name):
-    """The check of ``softmax`` / ``log_softmax``: a float input and an axis it has."""
+    """The check of ``softmax`` / ``log_softmax``: a float input and an axis it has (a 0-d
+    input has axis 0, or -1, as in PyTorch)."""
     def check(x, axis=-1):
         if x.dtype.kind != "f":
             raise ValueError(f"{name}: expected a floating-point input, got dtype {x.dtype}")
-        if not -x.ndim <= axis < x.ndim:
+        axes = max(x.ndim, 1)
+        if not -axes <= axis < axes:
             raise ValueError(f"{name}: axis {axis} is out of range for shape {x.shape}")
     return check
 
 
-def check_labels(name, logits, labels):
-    """Logits (N, classes) with N >= 1 and N integer labels in [0, classes)."""
-    if logits.ndim != 2 or logits.shape[0] == 0:
-        raise ValueError(f"{name}: expected logits of shape (N, classes) with N >= 1, got shape {logits.shape}")
+def check_labels(name, logits, labels, empty_batch=False):
+    """Logits (N, classes) and N integer labels in [0, classes); N >= 1 unless ``empty_batch``."""
+    if logits.ndim != 2 or (logits.shape[0] == 0 and not empty_batch):
+        rows = "" if empty_batch else " with N >= 1"
+        raise ValueError(f"{name}: expected logits of shape (N, classes){rows}, got shape {logits.shape}")
     if labels.dtype.kind not in "iu":
         raise ValueError(f"{name}: labels must be integer class indices, got dtype {labels.dtype}")
     if labels.shape != logits.shape[:1]:
         raise ValueError(f"{name}: expected labels of shape ({logits.shape[0]},) for logits of shape "
                          f"{logits.shape}, got shape {labels.shape}")
+    if labels.size == 0:
+        return
     xp = get_array_module(labels)
     low, high = (int(v) for v in to_numpy(xp.stack([labels.min(), labels.max()])))   # one transfer
     if low < 0 or high >= logits.shape[1]:
@@ -116,4 +140,4 @@ def check_labels(name, logits, labels):
 def check_cross_entropy(logits, labels):
     if logits.dtype.kind != "f":
         raise ValueError(f"cross_entropy: expected floating-point logits, got dtype {logits.dtype}")
-    check_labels("cross_entropy", logits, labels)
+    check_labels("cross_entropy", logits, labels, empty_batch=True)

@@ -6,7 +6,9 @@ used twice in GoogLeNet's stem), x (N, C, ...) with channels on axis 1:
 window(c) = channels c - n//2 ... c + (n-1)//2: n channels centred on c, with zeros
 beyond the first and last channel. For odd n (GoogLeNet's n=5, alpha=1e-4, beta=0.75,
 k=1) Caffe and PyTorch agree. For even n this follows PyTorch (one more channel before
-c than after); Caffe takes the extra channel after c instead.
+c than after); Caffe takes the extra channel after c instead. Any n works: a window of
+2C - 1 channels or more holds every channel whatever c, so the kernels clamp its reach
+to C - 1 on each side (n itself still divides alpha).
 
 Convention: alpha is divided by n, as in Caffe's ``lrn_param`` and PyTorch's
 ``local_response_norm``. The AlexNet paper and Chainer write k + alpha * sum (no

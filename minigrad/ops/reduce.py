@@ -51,16 +51,32 @@ def mean_backward(gy, cache):
 
 
 def max_forward(x, axis=None, keepdims=False):
+    """The largest element over ``axis``; NaN is larger than everything (as in NumPy and
+    PyTorch). Works on any real dtype; only a floating-point max has a gradient."""
     axes = _normalize_axes(axis, x.ndim, "max")
     y = x.max(axis=axes, keepdims=True)
-    # Ties share the gradient equally so that the sum of gradients is preserved.
-    # (Built in x's dtype: bool / int count would make a float64 array the size of x.)
-    winners = (x == y).astype(x.dtype)
-    winners /= winners.sum(axis=axes, keepdims=True)
     out = y if keepdims else y.squeeze(axis=axes)
-    return out, (winners, axes, keepdims)
+    return out, (x, y, axes, keepdims)
 
 
 def max_backward(gy, cache):
-    winners, axes, keepdims = cache
-    return (_expand(gy, axes, keepdims) * winners,)
+    """The gradient goes to the winners of each reduced slice, shared equally among ties
+    (so the gradients still add up to gy); a slice that holds NaN has NaN as its max and its
+    NaNs are the winners. This is PyTorch's rule for ``x.max()`` (and ``amax`` without NaN);
+    ``x.max(dim)`` would give it all to the first winner instead."""
+    x, y, axes, keepdims = cache
+    xp = get_array_module(x)
+    # A NaN element makes its slice's max NaN, so (x == y) | isnan(x) marks exactly the winners.
+    winners = (x == y) | xp.isnan(x)
+    count = winners.sum(axis=axes, keepdims=True).astype(gy.dtype)   # small: the size of y
+    share = _expand(gy, axes, keepdims) / count
+    return (xp.where(winners, share, 0).astype(gy.dtype, copy=False),)
+
+
+def check_max(x, axis=None, keepdims=False):
+    """An empty slice has no max: every reduced axis must have at least one element."""
+    axes = _normalize_axes(axis, x.ndim, "max")
+    empty = [a for a in axes if x.shape[a] == 0]
+    if empty:
+        raise ValueError(f"max: cannot reduce over axis {empty[0]} of length 0 (shape {x.shape}): "
+                         f"an empty slice has no largest element")

@@ -138,6 +138,13 @@ def avg_pool2d_backward(gy, cache):
 
 
 # --- local response normalization ------------------------------------------------------------------
+def _lrn_window(size, channels):
+    """The int32 (before, after) of lrn.cu's window: size//2 and (size-1)//2 channels, each at
+    most C - 1 (further reaches no more channels; any size fits in int32)."""
+    reach = max(channels - 1, 0)
+    return _int32(min(size // 2, reach), min((size - 1) // 2, reach))
+
+
 def lrn_forward(x, size, alpha, beta, k):
     """x (N, C, ...): one thread per pixel walks the channels."""
     xp = get_array_module(x)
@@ -145,8 +152,8 @@ def lrn_forward(x, size, alpha, beta, k):
     n, c = x.shape[:2]
     pixels = x.size // max(n * c, 1)
     s, y = xp.empty_like(x), xp.empty_like(x)
-    launcher_for(x).run("lrn.cu", "lrn_forward", n * pixels, x, s, y, *_int32(n, c, pixels, size),
-                        _real(x, alpha), _real(x, beta), _real(x, k))
+    launcher_for(x).run("lrn.cu", "lrn_forward", n * pixels, x, s, y, *_int32(n, c, pixels),
+                        *_lrn_window(size, c), _real(x, alpha / size), _real(x, beta), _real(x, k))
     return y, (x, s, y, size, alpha, beta)
 
 
@@ -157,6 +164,6 @@ def lrn_backward(gy, cache):
     n, c = x.shape[:2]
     pixels = x.size // max(n * c, 1)
     gx = xp.empty_like(x)
-    launcher_for(x).run("lrn.cu", "lrn_backward", n * pixels, x, s, y, gy, gx, *_int32(n, c, pixels, size),
-                        _real(x, alpha), _real(x, beta))
+    launcher_for(x).run("lrn.cu", "lrn_backward", n * pixels, x, s, y, gy, gx, *_int32(n, c, pixels),
+                        *_lrn_window(size, c), _real(x, alpha / size), _real(x, beta))
     return gx

@@ -6,14 +6,17 @@
 //
 //     s_c = k + alpha/size * sum_{c' in window(c)} x_c'^2,   y_c = x_c * s_c^-beta,
 //     window(c) = c - size/2 ... c + (size-1)/2, clipped to the channels.
+//
+// The caller passes the window as `before` = min(size/2, C-1) and `after` = min((size-1)/2,
+// C-1) (a window reaching past every channel covers no more of them, so any size works
+// in int), and alpha_n = alpha / size.
 
 #define GRID_STRIDE_LOOP(index, total) \
     for (long long index = (long long)blockIdx.x * blockDim.x + threadIdx.x; index < (total); \
          index += (long long)blockDim.x * gridDim.x)
 
-extern "C" __global__ void lrn_forward(const real* x, real* s, real* y, int N, int C, int HW, int size,
-                                       real alpha, real beta, real k) {
-    const int before = size / 2, after = (size - 1) / 2;
+extern "C" __global__ void lrn_forward(const real* x, real* s, real* y, int N, int C, int HW,
+                                       int before, int after, real alpha_n, real beta, real k) {
     GRID_STRIDE_LOOP(pixel, (long long)N * HW) {
         const long long base = (pixel / HW) * C * HW + pixel % HW;     // (n, 0, h, w)
         for (int c = 0; c < C; ++c) {
@@ -23,17 +26,17 @@ extern "C" __global__ void lrn_forward(const real* x, real* s, real* y, int N, i
                 total += value * value;
             }
             const long long at = base + (long long)c * HW;
-            s[at] = k + alpha / size * total;
+            s[at] = k + alpha_n * total;
             y[at] = x[at] * pow(s[at], -beta);
         }
     }
 }
 
-// gx_j = gy_j s_j^-beta - 2 alpha beta / size * x_j * sum_{c : j in window(c)} gy_c y_c / s_c,
+// gx_j = gy_j s_j^-beta - 2 alpha_n beta * x_j * sum_{c : j in window(c)} gy_c y_c / s_c,
 // where j in window(c) means c runs over j - after ... j + before (the mirrored window).
 extern "C" __global__ void lrn_backward(const real* x, const real* s, const real* y, const real* gy,
-                                        real* gx, int N, int C, int HW, int size, real alpha, real beta) {
-    const int before = size / 2, after = (size - 1) / 2;
+                                        real* gx, int N, int C, int HW, int before, int after,
+                                        real alpha_n, real beta) {
     GRID_STRIDE_LOOP(pixel, (long long)N * HW) {
         const long long base = (pixel / HW) * C * HW + pixel % HW;
         for (int j = 0; j < C; ++j) {
@@ -43,7 +46,7 @@ extern "C" __global__ void lrn_backward(const real* x, const real* s, const real
                 through_s += gy[at] * y[at] / s[at];
             }
             const long long at = base + (long long)j * HW;
-            gx[at] = gy[at] * pow(s[at], -beta) - 2 * alpha * beta / size * x[at] * through_s;
+            gx[at] = gy[at] * pow(s[at], -beta) - 2 * alpha_n * beta * x[at] * through_s;
         }
     }
 }
