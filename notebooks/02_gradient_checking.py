@@ -26,6 +26,13 @@
 #
 # In lesson 1 a checker told you whether your backward was right. This lesson is about how
 # such a checker works, and how you use one on your own code.
+#
+# **Time.** About 60 minutes: reading and the four exercises. Running every cell at full size
+# takes about 10 s (measured in a notebook on a busy 2-core CPU).
+#
+# **What it assumes.** Lesson 1 (a backward returns the gradient of $\sum_i y_i g_i$ for the
+# upstream gradient $g$, one gradient per input); NumPy; Taylor's formula to second order, and
+# what a float is (a number with about 16 significant digits in float64, 7 in float32).
 
 # %%
 import inspect
@@ -139,6 +146,7 @@ for name, style in (("forward", "C0"), ("central", "C1")):
 ax.axvline(1e-6, color="gray", linestyle=":", label="eps of minigrad.gradcheck")
 ax.set_xlabel("eps")
 ax.set_ylabel("relative error")
+ax.set_title("Finite differences of exp at x in [0.5, 1.5]: median relative error")
 ax.legend(fontsize=8)
 ax.grid(alpha=0.3)
 
@@ -572,7 +580,52 @@ for name, backward in (("engine ops", None), ("buggy backward", lesson2.midpoint
 # reports above say where. The usual routine: a directional check of the whole model first
 # (cheap), and when it fails, `gradcheck` on each op or layer until one fails.
 # `python -m googlenet gradcheck` does both for the whole GoogLeNet.
+
+# %% [markdown]
+# ## Questions
+
+# %% [markdown]
+# **Question 2.a.** A gradient check of your op reports a relative error of $10^{-4}$ in
+# float64 with $\varepsilon = 10^{-6}$. Is the backward wrong? What would you try before
+# deciding?
 #
+# ### BEGIN ANSWER question 2.a
+# Probably, since a right backward of a smooth op lands near $10^{-9}$ or below, but not surely.
+# Check the check first: a kink within $\varepsilon$ of the point (ReLU at 0, a pooling window
+# with two nearly equal values, an absolute value) breaks the Taylor argument, so move the point
+# away from kinks and ties and check again; try a few $\varepsilon$ (the truncation error falls
+# like $\varepsilon^2$, the rounding error grows as $\varepsilon$ shrinks, a wrong backward's
+# error does neither); then look at the worst element and at whether the error has a pattern
+# (a sign, a factor of 2, a shifted index, one input only), as with the three bugs above.
+# ### END ANSWER
+
+# %% [markdown]
+# **Question 2.b.** Why does a gradient check multiply the output by a random upstream
+# gradient, and why is one such gradient enough?
+#
+# ### BEGIN ANSWER question 2.b
+# A backward computes $g^\top J$, the gradient of $\sum_i g_i y_i$, so the check compares
+# $g^\top J_{\text{backward}}$ with $g^\top J_{\text{true}}$, every input element at once. With
+# $g = 1$ it only compares the column sums of the Jacobians: an error that keeps them (gradients
+# handed to the wrong input of the same shape, as the swapped concat did) is invisible. With a
+# random $g$, $g^\top (J_{\text{backward}} - J_{\text{true}})$ is zero by accident with
+# probability zero unless the difference itself is zero.
+# ### END ANSWER
+
+# %% [markdown]
+# **Question 2.c.** The directional check of a model with a million parameters costs two
+# forward passes and one backward. What can it miss, and what does it not tell you?
+#
+# ### BEGIN ANSWER question 2.c
+# It checks one number, the derivative along one random direction $v$. A wrong gradient whose
+# error is orthogonal to $v$ passes; with a random $v$ that almost never happens exactly, but an
+# error in a few elements can drown in the rounding of a million others (a second direction,
+# or a check of each layer, helps). And it says nothing about *where* the error is: when it
+# fails, check the layers or ops one by one with `gradcheck`, as `python -m googlenet
+# gradcheck` does.
+# ### END ANSWER
+
+# %% [markdown]
 # ## Check yourself
 #
 # The claims of this lesson, asserted: the slopes of the two error regimes, where the error is

@@ -320,7 +320,8 @@ def test_progress_lists_every_exercise_done_wrong_or_not_tried(fresh_session, ca
     assert whole.summary() == f"The course: 1 of {len(NUMBERS)} exercises done, 1 wrong, {len(NUMBERS) - 2} not tried."
     lesson = check.progress(1)
     text = str(lesson).splitlines()
-    assert text[0] == "Lesson 1: 1 of 5 exercises done, 1 wrong, 3 not tried."
+    in_lesson_1 = len([number for number in NUMBERS if number.startswith("1.")])
+    assert text[0] == f"Lesson 1: 1 of {in_lesson_1} exercises done, 1 wrong, {in_lesson_1 - 2} not tried."
     assert re.fullmatch(r"  1\.1 +mul backward +done", text[1])
     assert re.fullmatch(r"  1\.2 +div backward +wrong", text[2])
     assert re.fullmatch(r"  1\.3 +pow backward +not tried", text[3])

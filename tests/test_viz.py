@@ -1,7 +1,9 @@
 """Graph drawing (DOT text, a PNG through matplotlib or Graphviz), curves, image grids."""
 import re
 import shutil
+import sys
 
+import matplotlib.colors
 import numpy
 import pytest
 
@@ -190,3 +192,208 @@ def test_values_and_gradients_on_the_nodes():
     for _ in steps:
         pass
     assert "grad [4 6]" in viz.to_dot(z, values=True)    # x.grad after the walk
+
+
+# --- backward, one step at a time -------------------------------------------------------------
+def lesson_graph():
+    """Lesson 1's graph: h = w * x + b is used twice, in L = sum(h * h)."""
+    x = Tensor(numpy.array([1.0, 2.0]))
+    w = Tensor(numpy.array([0.5, -1.0]), requires_grad=True)
+    b = Tensor(numpy.array(0.25), requires_grad=True)
+    h = w * x + b
+    hh = h * h
+    L = hh.sum()
+    return L, {"x": x, "w": w, "b": b, "h": h, "hh": hh, "L": L}
+
+
+def diamond_graph():
+    """a = 2x feeds both e = exp(a) and m = e * a: a's gradient arrives in two steps."""
+    x = Tensor(numpy.array([0.5, -1.0]), requires_grad=True)
+    a = x * 2
+    e = a.exp()
+    m = e * a
+    return m.sum(), {"x": x, "a": a, "e": e, "m": m}
+
+
+def index_of(root, tensor):
+    return next(i for i, t in enumerate(viz.graph_tensors(root)) if t is tensor)
+
+
+def boxes_by_gid(fig, prefix):
+    return {text.get_gid(): text for ax in fig.axes for text in ax.texts
+            if (text.get_gid() or "").startswith(prefix)}
+
+
+def arrows(fig, prefix):
+    return [a for ax in fig.axes for a in ax.texts if (a.get_gid() or "").startswith(prefix)]
+
+
+@pytest.mark.parametrize("graph", [lesson_graph, diamond_graph, small_graph])
+def test_one_frame_per_step_of_backward_steps(graph):
+    root, _ = graph()
+    twin, _ = graph()
+    steps = list(twin.backward_steps())
+    frames = viz.backward_frames(root)
+    assert len(frames) == len(steps) and [f.step for f in frames] == list(range(1, len(steps) + 1))
+    for frame, (tensor, gradient) in zip(frames, steps):
+        assert index_of(root, frame.tensor) == index_of(twin, tensor)
+        numpy.testing.assert_array_equal(frame.gradient, gradient)
+
+
+@pytest.mark.parametrize("graph", [lesson_graph, diamond_graph, small_graph])
+def test_what_the_frames_send_adds_up_to_each_gradient(graph):
+    root, _ = graph()
+    frames = viz.backward_frames(root)
+    received = {}
+    for frame in frames:
+        if frame.tensor is not root:
+            numpy.testing.assert_allclose(sum(received[id(frame.tensor)]), frame.gradient, rtol=1e-12)
+        for edge in frame.sends:
+            received.setdefault(id(edge.input), []).append(edge.sent)
+
+
+def test_the_frames_record_the_local_derivative_and_partial_sums():
+    L, t = lesson_graph()
+    frames = viz.backward_frames(L)
+    square = frames[1]                                     # h * h has its gradient, ones
+    assert square.tensor is t["hh"] and [e.slot for e in square.sends] == [0, 1]
+    for edge in square.sends:                              # d(h*h)/d(one h) is the other h
+        assert edge.input is t["h"]
+        numpy.testing.assert_array_equal(edge.local, numpy.diag([0.75, -1.75]))
+        numpy.testing.assert_array_equal(edge.sent, [0.75, -1.75])
+    assert square.partial[id(t["h"])][1:] == (2, 2)
+    add = frames[2]
+    b_edge = next(e for e in add.sends if e.input is t["b"])
+    numpy.testing.assert_array_equal(b_edge.local, [[1.0], [1.0]])   # b was broadcast to 2 elements
+    assert b_edge.sent == -2.0
+    D, d = diamond_graph()
+    frames = viz.backward_frames(D)
+    total, arrived, uses = frames[1].partial[id(d["a"])]   # after m: one of a's two uses is in
+    assert (arrived, uses) == (1, 2)
+    numpy.testing.assert_allclose(total, numpy.exp([1.0, -2.0]))
+
+
+def test_backward_frames_is_a_backward_pass():
+    L, t = lesson_graph()
+    viz.backward_frames(L)
+    numpy.testing.assert_allclose(t["w"].grad, [1.5, -7.0])
+    assert t["b"].grad == -2.0
+
+
+def test_a_tensor_used_twice_is_drawn_with_two_edges():
+    L, t = lesson_graph()
+    h, hh = index_of(L, t["h"]), index_of(L, t["hh"])
+    fig = viz.draw_graph(L, engine="matplotlib")
+    fig.canvas.draw()
+    twins = arrows(fig, f"edge tensor {h}->op {hh}")
+    assert sorted(a.get_gid()[-7:] for a in twins) == ["input 0", "input 1"]
+    paths = [a.arrow_patch.get_path().vertices for a in twins]
+    assert numpy.abs(paths[0].mean(axis=0) - paths[1].mean(axis=0)).max() > 5   # bent apart, in pixels
+    viz._pyplot().close(fig)
+    labels, edges = nodes_and_edges(viz.to_dot(L))
+    assert edges.count((f"t{h}", f"op_t{hh}")) == 2
+
+
+def test_each_frame_highlights_the_tensor_its_step_finished():
+    L, names = lesson_graph()
+    stepper = viz.step_through(L, names={"h": names["h"], "w": names["w"]}, engine="matplotlib")
+    for frame in stepper.frames:
+        fig = stepper.figure(frame.step, pyplot=False)
+        tensors = boxes_by_gid(fig, "tensor ")
+        lit = [gid for gid, text in tensors.items()
+               if text.get_bbox_patch().get_facecolor()[:3] == matplotlib.colors.to_rgb(viz.FINISHED_COLOR)]
+        assert lit == [f"tensor {index_of(L, frame.tensor)}"], frame.step
+        gradients = arrows(fig, "gradient ")
+        assert len(gradients) == len(frame.sends)
+    twice = stepper.figure(2, pyplot=False)
+    h, hh = index_of(L, names["h"]), index_of(L, names["hh"])
+    assert len(arrows(twice, f"gradient op {hh}->tensor {h} input")) == 2
+    texts = " ".join(text.get_text() for ax in twice.axes for text in ax.texts)
+    assert "local ×[0.75 -1.75]\nsends [0.75 -1.75]" in texts and "so far [1.5 -3.5], 2 of 2 uses" in texts
+    assert stepper.title(2) == "step 2 of 6: the output of mul has its whole gradient;\nmul's backward sends it to 2 inputs"
+
+
+def test_a_dot_frame_lights_the_tensor_and_labels_the_gradients():
+    L, t = lesson_graph()
+    frame = viz.backward_frames(L)[1]
+    dot = viz.to_dot(L, names={t["h"]: "h"}, values=True, frame=frame)
+    hh = index_of(L, t["hh"])
+    assert re.search(rf'^  t{hh} \[.*fillcolor={viz.FINISHED_COLOR}', dot, flags=re.MULTILINE)
+    red = re.findall(r"^  t\d+ -> op_t\d+ \[dir=back, color=red, .*label=\"([^\"]*)\"\];", dot, flags=re.MULTILINE)
+    assert red == ["local ×[0.75 -1.75]\\nsends [0.75 -1.75]"] * 2
+    assert "h  (2,) float64\\nvalue [0.75 -1.75]\\nso far [1.5 -3.5], 2 of 2 uses" in dot
+
+
+def test_the_stepper_falls_back_to_a_picture_of_every_step_without_ipywidgets(monkeypatch):
+    monkeypatch.setitem(sys.modules, "ipywidgets", None)         # import ipywidgets now fails
+    L, _ = lesson_graph()
+    stepper = viz.step_through(L, engine="matplotlib")
+    assert stepper.widget() is None
+    before = viz._pyplot().get_fignums()
+    bundle = stepper._repr_mimebundle_()
+    assert set(bundle) == {"text/plain", "image/png"} and bundle["image/png"].startswith(b"\x89PNG")
+    grid = stepper.grid(pyplot=False)
+    drawn = [ax for ax in grid.axes if ax.texts]
+    assert len(drawn) == len(stepper) == 6
+    assert [ax.get_title(loc="left") for ax in drawn] == [stepper.title(step) for step in range(1, 7)]
+    assert viz._pyplot().get_fignums() == before                 # a notebook shows nothing twice
+
+
+def test_the_stepper_is_a_slider_with_ipywidgets():
+    widgets = pytest.importorskip("ipywidgets")
+    L, _ = lesson_graph()
+    stepper = viz.step_through(L, engine="matplotlib")
+    box = stepper.widget()
+    (play, slider), picture = box.children[0].children, box.children[1]
+    assert isinstance(slider, widgets.IntSlider) and (slider.min, slider.max) == (1, 6)
+    assert isinstance(play, widgets.Play) and (play.min, play.max) == (1, 6)
+    assert picture.value == stepper.png(1)
+    slider.value = 4
+    assert picture.value == stepper.png(4) != stepper.png(1)
+    bundle = stepper._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle and bundle["image/png"].startswith(b"\x89PNG")
+
+
+def test_the_stepper_draws_with_dot_when_installed(tmp_path, monkeypatch):
+    (tmp_path / "dot").write_text(FAKE_DOT)
+    (tmp_path / "dot").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
+    monkeypatch.setenv("FAKE_DOT_LOG", str(tmp_path / "log.txt"))
+    L, _ = lesson_graph()
+    stepper = viz.step_through(L)
+    assert stepper.png(2) == b"\x89PNG fake image"
+    arguments, *dot_text = (tmp_path / "log.txt").read_text().splitlines()
+    frame = stepper.frames[1]
+    assert "\n".join(dot_text) + "\n" == viz.to_dot(L, rankdir="BT", values=True, frame=frame)
+
+
+def test_step_through_rejects_an_unknown_engine():
+    L, _ = lesson_graph()
+    with pytest.raises(ValueError, match="step_through: engine must be 'auto', 'dot' or 'matplotlib', got 'svg'"):
+        viz.step_through(L, engine="svg")
+
+
+# --- weights and titles -------------------------------------------------------------------------
+def test_weight_grid_shares_one_symmetric_scale_with_a_colour_bar():
+    weights = numpy.random.default_rng(0).standard_normal((10, 8, 8))
+    weights[3, 2, 2] = -5.0                                     # the largest magnitude, negative
+    fig = viz.weight_grid(weights, labels=list("0123456789"), columns=5, title="templates")
+    images = [ax.images[0] for ax in fig.axes if ax.images]
+    assert len(images) == 10 and {image.get_clim() for image in images} == {(-5.0, 5.0)}
+    assert all(image.get_cmap().name == "RdBu_r" for image in images)
+    assert len(fig.axes) == 10 + 1                               # ten images and the colour bar
+    assert fig.get_suptitle() == "templates"
+    viz._pyplot().close(fig)
+    with pytest.raises(ValueError, match=r"weight_grid: expected weights of shape \(N, H, W\), got \(8, 8\)"):
+        viz.weight_grid(numpy.zeros((8, 8)))
+
+
+def test_figures_take_a_title():
+    y, _ = small_graph()
+    figures = [viz.draw_graph(y, engine="matplotlib", title="the graph"),
+               viz.plot_curves({"loss": [2.0, 1.0]}, title="the graph"),
+               viz.image_grid(numpy.zeros((2, 4, 4)), title="the graph")]
+    assert figures[0].axes[0].get_title(loc="left") == "the graph"
+    assert figures[1].get_suptitle() == figures[2].get_suptitle() == "the graph"
+    for fig in figures:
+        viz._pyplot().close(fig)
