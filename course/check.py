@@ -286,8 +286,9 @@ def forward_cases(attempt, reference, cases, output_names=("output",), tolerance
             got, problem = _learners_values(got, output_names, case)
         if problem:
             return WRONG, problem
-        for name, g, e in zip(output_names, got, expected[case]):
-            problem = compare(name, g, e, tolerance)
+        for position, (name, g, e) in enumerate(zip(output_names, got, expected[case])):
+            problem = gradient_problem(name, position, g, e, e, tolerance, label=name) if gradients_of else \
+                compare(name, g, e, tolerance)
             if problem:
                 return WRONG, join(f"On {case}: {problem}", _hint_on_array(hints, case, name, g, e))
             worst = max(worst, finite_error(g, e))
@@ -332,10 +333,11 @@ def engine_gradients(returned, inputs):
     return grads[:count], None
 
 
-def gradient_problem(name, position, got, expected, x, tolerance):
+def gradient_problem(name, position, got, expected, x, tolerance, label=None):
     """What is wrong with the gradient ``got`` of input ``name`` (input number ``position``,
-    the array ``x``), checked as the engine checks it, then against ``expected``; else None."""
-    label = f"the gradient of {name}"
+    the array ``x``), checked as the engine checks it, then against ``expected``; else None.
+    ``label``: what the message calls the gradient ("the gradient of x" by default)."""
+    label = label or f"the gradient of {name}"
     if got is None:
         return (f"{label} is None, expected an array of shape {numpy.shape(x)} (the engine would "
                 f"give {name} no gradient).")
@@ -433,7 +435,8 @@ def count_cases(attempt, reference, cases, what, mistakes, usual):
             right = expected[case]
             error = abs(value - right) / max(abs(value) + abs(right), 1e-300)
             known = mistakes(**inputs).get(value)
+            ratio = f", got / expected = {value / right:.6g}" if right else ""
             return WRONG, join(f"On {case}: got {value:,} {what}, expected {right:,} (relative error "
-                               f"{error:.1e}, got / expected = {value / right:.6g}).",
+                               f"{error:.1e}{ratio}).",
                                f"Hint: {known}" if known else "", f"{RULE} {usual}")
     return CORRECT, f"Matches the package's count exactly on {cases_text(len(cases))}."

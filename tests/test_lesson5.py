@@ -193,3 +193,15 @@ def test_a_dropout_backward_that_changes_its_cache_or_returns_a_bare_array_is_wr
     assert bare.status == "wrong"
     assert ("On x (4, 5), p 0.5, training, a given mask: the backward returned a bare array of shape (4, 5), "
             "not a tuple of gradients") in bare.message and '"returned 4 gradients for 1 inputs"' in bare.message
+
+
+def test_on_ties_a_gradient_given_as_a_list_is_refused_as_the_engine_refuses_it():
+    """The engine reads a gradient's .shape: a list of numbers is no gradient there."""
+    def lists_on_ties(gy, cache):
+        gx = max_pool_backward(gy, cache)[0]
+        ties = numpy.array_equal(cache[0], numpy.round(cache[0]))     # the tie cases hold integers
+        return (gx.tolist() if ties else gx,)
+    verdict = check.verdict("5.1", lists_on_ties)
+    assert verdict.status == "wrong"
+    assert verdict.message.startswith("On x (2, 2, 7, 7) of integers 0..2 (ties), 3x3 windows, stride 2, ceil "
+                                      "mode: gx is a list, not an array")
