@@ -6,8 +6,9 @@ between ``### BEGIN SOLUTION exercise N.M: what`` and ``### END SOLUTION`` lines
 
     python -m course build
 
-writes two notebooks per lesson: ``notebooks/student/`` (each solution replaced by
-``raise NotImplementedError("exercise N.M: what")``) and ``notebooks/solutions/``.
+writes the student notebooks into ``notebooks/student/`` (each solution replaced by
+``raise NotImplementedError('exercise N.M: what')``), and ``--solutions DIR`` the solution
+notebooks into DIR (``course/build.py`` has the rules).
 
 A lesson checks an exercise with ``check.exercise("N.M", the_learners_function)``,
 which prints one of: not implemented yet / wrong (which input, which element,
