@@ -6,7 +6,7 @@ gradient per input, and the checker compares it with central differences.
 """
 import numpy
 
-from .check import backward_cases, hint, registers
+from .check import backward_cases, registers
 
 
 def mul_forward(a, b):
@@ -45,46 +45,48 @@ def _pair(seed, b_away_from_zero=False):
     return {"a (3, 4), b (3, 4)": {"a": rng.standard_normal((3, 4)), "b": b}}
 
 
-@registers("1.1", "mul backward")
+@registers("1.1", "mul backward", rule="each input's gradient is gy times the OTHER input.")
 def check_mul(mul_backward):
-    return backward_cases(mul_forward, mul_backward, _pair(1),
-                          hints=hint("each input's gradient is gy times the OTHER input."))
+    return backward_cases(mul_forward, mul_backward, _pair(1))
 
 
-@registers("1.2", "div backward")
+@registers("1.2", "div backward", rule="d(a/b)/da = 1/b and d(a/b)/db = -a/b**2.")
 def check_div(div_backward):
-    return backward_cases(div_forward, div_backward, _pair(2, b_away_from_zero=True),
-                          hints=hint("d(a/b)/da = 1/b and d(a/b)/db = -a/b**2."))
+    return backward_cases(div_forward, div_backward, _pair(2, b_away_from_zero=True))
 
 
-@registers("1.3", "pow backward")
+@registers("1.3", "pow backward", rule="d(x**p)/dx = p * x**(p - 1), with p from the cache.")
 def check_pow(pow_backward):
     rng = numpy.random.default_rng(3)
     cases = {"x ** 3, x (2, 5)": {"x": rng.standard_normal((2, 5))},
              "x ** 0.5, x (2, 5) > 0": {"x": rng.uniform(0.5, 2.0, (2, 5))}}
     forwards = dict(zip(cases, (cube_forward, sqrt_forward)))
-    return backward_cases(forwards, pow_backward, cases,
-                          hints=hint("d(x**p)/dx = p * x**(p - 1), with p from the cache."))
+    return backward_cases(forwards, pow_backward, cases)
 
 
-@registers("1.4", "exp backward")
+@registers("1.4", "exp backward", rule="exp is its own derivative, and the cache already holds exp(x).")
 def check_exp(exp_backward):
     rng = numpy.random.default_rng(4)
-    return backward_cases(exp_forward, exp_backward, {"exp(x), x (4, 3)": {"x": rng.standard_normal((4, 3))}},
-                          hints=hint("exp is its own derivative, and the cache already holds exp(x)."))
+    return backward_cases(exp_forward, exp_backward, {"exp(x), x (4, 3)": {"x": rng.standard_normal((4, 3))}})
 
 
-@registers("1.5", "broadcasting add backward")
+@registers("1.5", "broadcasting add backward",
+           rule="an input copied along an axis by broadcasting gets the SUM of the gradient along that "
+                "axis. NumPy lines shapes up from the RIGHT: the axes the gradient has in front of the "
+                "input's are summed away, and so are the input's size-1 axes that were stretched "
+                "(keepdims=True).")
 def check_add(add_backward):
     rng = numpy.random.default_rng(5)
     cases = {"a (3, 4) + b (3, 4)": {"a": rng.standard_normal((3, 4)), "b": rng.standard_normal((3, 4))},
              "a (3, 4) + b (4,), b stretched over the rows": {"a": rng.standard_normal((3, 4)),
                                                               "b": rng.standard_normal(4)},
              "a (3, 1) + b (1, 4), both stretched": {"a": rng.standard_normal((3, 1)),
-                                                     "b": rng.standard_normal((1, 4))}}
-    return backward_cases(add_forward, add_backward, cases,
-                          hints=hint("an input copied along an axis by broadcasting gets the SUM of "
-                                     "the gradient along that axis."))
+                                                     "b": rng.standard_normal((1, 4))},
+             # a reduction that lines the shapes up from the left passes the three cases above
+             "a (2, 3, 4) + b (4,), b stretched over two leading axes": {"a": rng.standard_normal((2, 3, 4)),
+                                                                         "b": rng.standard_normal(4)},
+             "a (3, 4) + b () (a scalar)": {"a": rng.standard_normal((3, 4)), "b": rng.standard_normal(())}}
+    return backward_cases(add_forward, add_backward, cases)
 
 
 # =============================================================================================
@@ -270,7 +272,9 @@ def _order_problem(got, root, label):
     return None
 
 
-@registers("1.6", "topological order")
+@registers("1.6", "topological order",
+           rule="the output first, then each tensor after every tensor that uses it, each tensor once: "
+                "a depth-first walk that lists a tensor after all of its inputs (post-order), reversed.")
 def check_topological_order(topological_order):
     for case, build in WALK_GRAPHS.items():
         root, names = build()
@@ -404,7 +408,10 @@ def _walk_problem(walk, case, build):
     return None
 
 
-@registers("1.7", "backward walk")
+@registers("1.7", "backward walk",
+           rule="go through the order from the output (its gradient is ones): for each tensor an op made, "
+                "run that op's backward once with the tensor's whole gradient and ADD what it returns to "
+                "each input's gradient (a tensor used twice gets the sum); skip None inputs and gradients.")
 def check_backward_walk(backward_walk):
     for case, build in WALK_GRAPHS.items():
         problem = _walk_problem(backward_walk, case, build)

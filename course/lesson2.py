@@ -14,8 +14,8 @@ the same shape, which a check with an upstream gradient of ones cannot see.
 """
 import numpy
 
-from .check import backward_cases, forward_cases, hint, registers
-from .verdicts import WRONG, relative_error
+from .check import backward_cases, forward_cases, registers
+from .verdicts import relative_error
 
 
 # --- 2.2: a sign error ------------------------------------------------------------------
@@ -73,6 +73,7 @@ def concat_backward_swapped(gy, cache):
 
 # --- exercise 2.1: the numerical gradient ---------------------------------------------------
 _V = numpy.array([0.5, -1.0, 2.0, 0.25])
+_V.flags.writeable = False
 
 
 def _tanh_layer(W):
@@ -93,60 +94,69 @@ def _softmax(x):
     return e / e.sum()
 
 
-# case name -> (f, its exact gradient, the point x)
-FUNCTIONS = {
-    "f(x) = sum(x**2), x (3,)": (lambda x: float(numpy.sum(x ** 2)), lambda x: 2 * x, (3,)),
-    "f(x) = sum(sin(x) * x), x (2, 3)": (lambda x: float(numpy.sum(numpy.sin(x) * x)),
-                                         lambda x: numpy.sin(x) + x * numpy.cos(x), (2, 3)),
-    "f(x) = log(sum(exp(x))), x (5,)": (_log_sum_exp, _softmax, (5,)),
-    "f(W) = sum(tanh(W @ v)), W (3, 4)": (_tanh_layer, _tanh_layer_gradient, (3, 4)),
-}
 EPS = 1e-4            # large enough that forward differences' O(eps) error shows
+LARGE_EPS = 0.1       # the cube's case: central differences give 3x**2 + eps**2 exactly
 TOLERANCE_2_1 = 1e-7  # central differences at eps 1e-4 land near 1e-9 on these functions
+CUBE = f"f(x) = sum(x**3), x (4,), eps {LARGE_EPS:g}"
+
+# case name -> (f, the expected answer as a function of (x, eps), x's shape, eps): the exact
+# gradient, except for the cube, where central differences at that eps are exact and differ
+# from the gradient by eps**2 (a hard-coded step, or forward differences, give another value)
+FUNCTIONS = {
+    "f(x) = sum(x**2), x (3,)": (lambda x: float(numpy.sum(x ** 2)), lambda x, eps: 2 * x, (3,), EPS),
+    "f(x) = sum(sin(x) * x), x (2, 3)": (lambda x: float(numpy.sum(numpy.sin(x) * x)),
+                                         lambda x, eps: numpy.sin(x) + x * numpy.cos(x), (2, 3), EPS),
+    "f(x) = log(sum(exp(x))), x (5,)": (_log_sum_exp, lambda x, eps: _softmax(x), (5,), EPS),
+    "f(W) = sum(tanh(W @ v)), W (3, 4)": (_tanh_layer, lambda W, eps: _tanh_layer_gradient(W), (3, 4), EPS),
+    CUBE: (lambda x: float(numpy.sum(x ** 3)), lambda x, eps: 3 * x ** 2 + eps ** 2, (4,), LARGE_EPS),
+}
 
 
 def numerical_gradient_cases(seed=21):
     rng = numpy.random.default_rng(seed)
-    return {case: {"f": f, "x": rng.uniform(-1.5, 1.5, shape), "eps": EPS}
-            for case, (f, _, shape) in FUNCTIONS.items()}
+    return {case: {"f": f, "x": rng.uniform(-1.5, 1.5, shape), "eps": eps}
+            for case, (f, _, shape, eps) in FUNCTIONS.items()}
 
 
-def _exact_gradient(f, x, eps):
-    gradient = next(g for function, g, _ in FUNCTIONS.values() if function is f)
-    return gradient(x)
+def _expected_numerical_gradient(f, x, eps):
+    expected = next(answer for function, answer, _, _ in FUNCTIONS.values() if function is f)
+    return expected(x, eps)
+
+
+CENTRAL = ("for each element i in turn (all of x's axes: numpy.ndindex(x.shape)), evaluate f with only "
+           "x[i] moved by +eps and by -eps, and divide the difference by 2 * eps.")
 
 
 def _numerical_gradient_hint(case, name, got, expected):
-    error = relative_error(got.astype(float), expected)
+    if got.shape != expected.shape:
+        return (f"Hint: the gradient has one entry per element of x, in x's shape {expected.shape} "
+                f"(numpy.zeros(x.shape), filled element by element).")
+    if case == CUBE:
+        x = numerical_gradient_cases()[CUBE]["x"]
+        if numpy.allclose(got, 3 * x ** 2 + 3 * x * LARGE_EPS + LARGE_EPS ** 2, rtol=1e-6, atol=0):
+            return ("Hint: those are forward differences, (f(x + eps) - f(x)) / eps: for x**3 they give "
+                    "3x**2 + 3x eps + eps**2; central ones give 3x**2 + eps**2.")
+        if numpy.allclose(got, 3 * x ** 2, rtol=1e-4, atol=0):
+            return (f"Hint: that is the exact derivative 3x**2, which central differences at eps = "
+                    f"{LARGE_EPS:g} do not give (they give 3x**2 + eps**2): use the step eps you are "
+                    f"given, not one of your own.")
+    error = relative_error(got, expected)
     if 0 < error < 1e-3:
         return (f"Hint: close, but only to {error:.0e}. Forward differences (f(x + eps) - f(x)) / eps "
                 f"are off by about eps * f''/2 (eps is {EPS:g} here); central differences "
                 f"(f(x + eps) - f(x - eps)) / (2 * eps) by about eps**2 * f'''/6.")
-    return ("Hint: for each element i in turn (all of x's axes: numpy.ndindex(x.shape)), evaluate f "
-            "with only x[i] moved by +eps and by -eps, and divide the difference by 2 * eps.")
+    return ""
 
 
-@registers("2.1", "numerical gradient (central differences)")
+@registers("2.1", "numerical gradient (central differences)", rule=CENTRAL)
 def check_numerical_gradient(numerical_gradient):
-    cases = numerical_gradient_cases()
-    # First: does the learner's function leave x as it found it? (f is evaluated at x
-    # afterwards by everyone who calls it, so a changed x is a wrong answer too.)
-    for case, inputs in cases.items():
-        x = inputs["x"].copy()
-        try:
-            numerical_gradient(inputs["f"], x, inputs["eps"])
-        except NotImplementedError:
-            raise
-        except Exception as error:
-            return WRONG, f"On {case} it raised {type(error).__name__}: {error}"
-        if not numpy.array_equal(x, inputs["x"]):
-            where = tuple(int(i) for i in numpy.argwhere(x != inputs["x"])[0])
-            return WRONG, (f"On {case}: your function changed x and did not put it back: afterwards "
-                           f"x[{', '.join(map(str, where))}] is {float(x[where])!r}, it was {float(inputs['x'][where])!r}. "
-                           f"Hint: keep the original value and assign it back after evaluating f at "
-                           f"x + eps and x - eps (x + eps - eps is not always x in floating point).")
-    return forward_cases(numerical_gradient, _exact_gradient, cases, output_names=("the gradient",),
-                         tolerance=TOLERANCE_2_1, hints=_numerical_gradient_hint)
+    # x is handed over writable: moving x[i] and putting it back is the usual way. A changed x
+    # is a wrong answer (f is evaluated at x afterwards by everyone who calls the function).
+    return forward_cases(numerical_gradient, _expected_numerical_gradient, numerical_gradient_cases(),
+                         output_names=("the gradient",), tolerance=TOLERANCE_2_1,
+                         hints=_numerical_gradient_hint, writable=("x",), changed_hint=(
+                             "Hint: keep the original value and assign it back after evaluating f at "
+                             "x + eps and x - eps (x + eps - eps is not always x in floating point)."))
 
 
 # --- exercises 2.2-2.4: the fixed backwards -------------------------------------------------
@@ -172,24 +182,21 @@ def midpoints_cases(seed=24):
             "x (3, 5)": {"x": rng.standard_normal((3, 5))}}
 
 
-@registers("2.2", "squared error backward (fix the sign)")
+@registers("2.2", "squared error backward (fix the sign)",
+           rule="y = d**2 with d = pred - target: dy/dpred = 2d and dy/dtarget = 2d * dd/dtarget = -2d.")
 def check_squared_error(squared_error_backward):
-    return backward_cases(squared_error_forward, squared_error_backward, squared_error_cases(),
-                          hints=hint("y = d**2 with d = pred - target: dy/dpred = 2d and dy/dtarget = "
-                                     "2d * dd/dtarget = -2d."))
+    return backward_cases(squared_error_forward, squared_error_backward, squared_error_cases())
 
 
-@registers("2.3", "scale and shift backward (fix the reduction)")
+@registers("2.3", "scale and shift backward (fix the reduction)",
+           rule="gamma and beta are used at every position of every example, so their gradients are "
+                "sums over ALL the leading axes of x (axis=tuple(range(x.ndim - 1))), not only the first.")
 def check_scale_shift(scale_shift_backward):
-    return backward_cases(scale_shift_forward, scale_shift_backward, scale_shift_cases(),
-                          hints=hint("gamma and beta are used at every position of every example, so "
-                                     "their gradients are sums over ALL the leading axes of x "
-                                     "(axis=tuple(range(x.ndim - 1))), not only the first."))
+    return backward_cases(scale_shift_forward, scale_shift_backward, scale_shift_cases())
 
 
-@registers("2.4", "midpoints backward (fix the index)")
+@registers("2.4", "midpoints backward (fix the index)",
+           rule="y[..., i] is made of x[..., i] AND x[..., i + 1]: each sends half of gy[..., i] back to "
+                "both (x[..., 0] and x[..., -1] get one half only).")
 def check_midpoints(midpoints_backward):
-    return backward_cases(midpoints_forward, midpoints_backward, midpoints_cases(),
-                          hints=hint("y[..., i] is made of x[..., i] AND x[..., i + 1]: each sends half "
-                                     "of gy[..., i] back to both (x[..., 0] and x[..., -1] get one half "
-                                     "only)."))
+    return backward_cases(midpoints_forward, midpoints_backward, midpoints_cases())

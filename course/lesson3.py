@@ -18,6 +18,7 @@ import numpy
 from minigrad.ops.linalg import linear_forward
 from minigrad.ops.loss import cross_entropy_forward, log_softmax_forward
 from .check import backward_cases, forward_cases, registers
+from .verdicts import RULE
 
 __all__ = ["linear_forward", "cross_entropy_forward", "linear_cases", "log_softmax_cases",
            "cross_entropy_cases"]
@@ -33,18 +34,20 @@ def linear_cases(seed=31):
                                                     "b": rng.standard_normal(4)}}
 
 
+LINEAR_RULES = {
+    "x": "gx = gy W: (N, out) times (out, in) gives x's shape (N, in).",
+    "W": "gW = gy^T x: (out, N) times (N, in) gives W's shape (out, in), one row per output "
+         "unit, like W itself (x^T gy is its transpose).",
+    "b": "b is added to every row of the batch, so gb is gy summed over the batch (axis 0), "
+         "not averaged.",
+}
+
+
 def _linear_hint(case, name, got, expected):
-    specific = {
-        "x": "gx = gy W: (N, out) times (out, in) gives x's shape (N, in).",
-        "W": "gW = gy^T x: (out, N) times (N, in) gives W's shape (out, in), one row per output "
-             "unit, like W itself (x^T gy is its transpose).",
-        "b": "b is added to every row of the batch, so gb is gy summed over the batch (axis 0), "
-             "not averaged.",
-    }
-    return "Hint: " + specific[name]
+    return f"{RULE} {LINEAR_RULES[name]}"
 
 
-@registers("3.1", "linear backward")
+@registers("3.1", "linear backward", rule=" ".join(LINEAR_RULES.values()))
 def check_linear(linear_backward):
     return backward_cases(linear_forward, linear_backward, linear_cases(), hints=_linear_hint)
 
@@ -70,6 +73,10 @@ def _log_softmax_reference(logits):
     return log_softmax_forward(logits, axis=-1)[0]
 
 
+LOG_SOFTMAX_RULE = ("log_softmax(x) = (x - m) - log(sum over the row of exp(x - m)), with m the max of "
+                    "each row (keepdims=True, so it broadcasts over the row).")
+
+
 def _log_softmax_hint(case, name, got, expected):
     if not numpy.all(numpy.isfinite(got)):
         if case == DIFFERENT_SCALES:
@@ -82,11 +89,10 @@ def _log_softmax_hint(case, name, got, expected):
                     "log_softmax(x) = (x - m) - log(sum(exp(x - m))).")
         return ("Hint: exp overflows to inf above about 709 in float64 (inf / inf is NaN): subtract "
                 "each row's max m before exp, log_softmax(x) = (x - m) - log(sum(exp(x - m))).")
-    return ("Hint: log_softmax(x) = (x - m) - log(sum over the row of exp(x - m)), with m the max of "
-            "each row (keepdims=True, so it broadcasts over the row).")
+    return ""
 
 
-@registers("3.2", "log-softmax forward (stable)")
+@registers("3.2", "log-softmax forward (stable)", rule=LOG_SOFTMAX_RULE)
 def check_log_softmax(log_softmax):
     with numpy.errstate(all="ignore"):     # an overflow is reported in the verdict, not as warnings
         return forward_cases(log_softmax, _log_softmax_reference, log_softmax_cases(),
@@ -102,23 +108,32 @@ def cross_entropy_cases(seed=33):
             "logits (1, 3), label [2]": (rng.standard_normal((1, 3)), numpy.array([2]))}
 
 
+CROSS_ENTROPY_RULE = ("dL/dlogits = (p - onehot(labels)) / N * gy, with p = softmax(logits) from the cache, "
+                      "N the batch size (the loss is a mean) and gy the upstream gradient (a scalar).")
+
+
 def _cross_entropy_hint(cases):
     def hints(case, name, got, expected):
         logits, labels = cases[case]
+        if got.shape != expected.shape:
+            return ""
         onehot = numpy.zeros_like(logits)
         onehot[numpy.arange(len(labels)), labels] = 1.0
-        difference = got - expected if got.shape == expected.shape else None
-        if difference is not None and numpy.allclose(difference[onehot == 0], 0, atol=1e-9) and \
+        difference = got - expected
+        if numpy.allclose(difference[onehot == 0], 0, atol=1e-9) and \
                 numpy.allclose(difference[onehot == 1], difference[0, labels[0]]) and \
                 abs(difference[0, labels[0]]) > 1e-9:
             return ("Hint: the one-hot part is missing: the right class's probability must also lose 1, "
                     "(p - onehot(labels)) / N, so subtract 1 at [n, labels[n]] in every row n.")
-        return ("Hint: dL/dlogits = (p - onehot(labels)) / N * gy, with p = softmax(logits) from the cache, "
-                "N the batch size (the loss is a mean) and gy the upstream gradient (a scalar).")
+        p = cross_entropy_forward(logits, labels)[1][0]
+        if numpy.allclose(got, (p - onehot) / len(labels), rtol=1e-6, atol=1e-12):
+            return ("Hint: the upstream gradient gy is missing: a backward returns the gradient of what "
+                    "comes after, gy times the local derivative, not the local derivative alone.")
+        return ""
     return hints
 
 
-@registers("3.3", "cross-entropy backward")
+@registers("3.3", "cross-entropy backward", rule=CROSS_ENTROPY_RULE)
 def check_cross_entropy(cross_entropy_backward):
     cases = cross_entropy_cases()
     forwards = {case: (lambda logits, labels=labels: cross_entropy_forward(logits, labels))
@@ -368,7 +383,7 @@ def _first_difference(name, got, expected):
     return f"{name}{where} is {float(got[worst]):+.6g}, expected {float(expected[worst]):+.6g}."
 
 
-@registers("3.4", "SGD with momentum and weight decay")
+@registers("3.4", "SGD with momentum and weight decay", rule=SGD_STEP.rule)
 def check_sgd_step(sgd_step):
     reference = lambda case: _package_trajectory(
         lambda params: SGD(params, lr=case["lrs"][0], momentum=case["momentum"],
@@ -376,7 +391,7 @@ def check_sgd_step(sgd_step):
     return _check_optimizer(sgd_step, SGD_STEP, sgd_cases(), reference, SGD_MISTAKES)
 
 
-@registers("3.5", "Adam")
+@registers("3.5", "Adam", rule=ADAM_STEP.rule)
 def check_adam_step(adam_step):
     reference = lambda case: _package_trajectory(
         lambda params: Adam(params, lr=case["lrs"][0], betas=(case["beta1"], case["beta2"]), eps=case["eps"]),

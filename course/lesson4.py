@@ -15,7 +15,8 @@ import numpy
 
 from minigrad.kernels import reference
 from minigrad.ops._sizes import window
-from .check import backward_cases, forward_cases, hint, registers
+from .check import backward_cases, forward_cases, registers
+from .verdicts import RULE
 
 
 def conv_forward(x, W, b, stride=1, padding=0):
@@ -60,8 +61,13 @@ def im2col_cases(seed=41):
     return cases
 
 
+IM2COL_RULE = ("column oh*OW + ow is window (oh, ow) of x padded with PH zero rows above AND below and PW "
+               "zero columns left AND right: padded rows oh*SH ... oh*SH + KH - 1, columns ow*SW ... "
+               "ow*SW + KW - 1, flattened in (c, i, j) order.")
+
+
 def im2col_hints(cases):
-    """A hint naming the usual im2col mistake that ``got`` matches, else the layout rule."""
+    """A hint naming the usual im2col mistake that ``got`` matches (the nudge)."""
     def hints(case, name, got, expected):
         x, win = cases[case].values()
         n, c = x.shape[:2]
@@ -79,16 +85,25 @@ def im2col_hints(cases):
         unstrided = unstrided.reshape(n, c * kh * kw, win.size[0] + 2 * win.padding[0] - kh + 1, -1)
         if win.stride != (1, 1) and numpy.allclose(got, unstrided[:, :, :oh, :ow].reshape(expected.shape)):
             return "Hint: the stride is ignored: window (oh, ow) starts at padded row oh*SH, column ow*SW."
-        return ("Hint: column oh*OW + ow is window (oh, ow) of x padded with PH zero rows above AND "
-                "below and PW zero columns left AND right: padded rows oh*SH ... oh*SH + KH - 1, "
-                "columns ow*SW ... ow*SW + KW - 1, flattened in (c, i, j) order.")
+        return ""
     return hints
 
 
-@registers("4.1", "im2col")
+IM2COL_ERROR = ("A window is x_pad[:, :, oh*SH:oh*SH + KH, ow*SW:ow*SW + KW], (N, C, KH, KW): the end of a "
+                "slice is excluded, so the end is oh*SH + KH, not oh*SH + KH - 1 or + 1; reshaped to "
+                "(N, C*KH*KW) it fills cols[:, :, oh*OW + ow].")
+
+
+def _im2col_error_hint(error):
+    text = str(error)
+    return "" if "read-only" in text or "broadcast" not in text and "reshape" not in text else IM2COL_ERROR
+
+
+@registers("4.1", "im2col", rule=IM2COL_RULE)
 def check_im2col(im2col):
     cases = im2col_cases()
-    return forward_cases(im2col, reference.im2col, cases, output_names=("cols",), hints=im2col_hints(cases))
+    return forward_cases(im2col, reference.im2col, cases, output_names=("cols",), hints=im2col_hints(cases),
+                         error_hint=_im2col_error_hint)
 
 
 # (x shape, W shape, stride, padding)
@@ -113,13 +128,22 @@ def conv_cases(seed, with_window):
     return cases, geometry
 
 
-@registers("4.2", "convolution forward by im2col")
+def _conv_forward_hints(cases):
+    def hints(case, name, got, expected):
+        b = cases[case]["b"]
+        if got.shape == expected.shape and numpy.allclose(got, expected - b.reshape(-1, 1, 1)):
+            return "Hint: the bias is missing: b[f] is added to every pixel of output map f."
+        return ""
+    return hints
+
+
+@registers("4.2", "convolution forward by im2col",
+           rule="y[n] = W.reshape(F, -1) @ cols[n] is (F, OH*OW); add b[f] to row f (b.reshape(F, 1)), "
+                "then reshape to (N, F, OH, OW).")
 def check_conv_forward(conv2d_im2col):
     cases, _ = conv_cases(42, with_window=True)
     return forward_cases(conv2d_im2col, lambda x, W, b, win: reference.conv2d_forward(x, W, b, win)[0],
-                         cases, output_names=("y",),
-                         hints=hint("y[n] = W.reshape(F, -1) @ cols[n] is (F, OH*OW); add b[f] to row f "
-                                    "(b.reshape(F, 1)), then reshape to (N, F, OH, OW)."))
+                         cases, output_names=("y",), hints=_conv_forward_hints(cases))
 
 
 CONV_BACKWARD_HINTS = {
@@ -132,10 +156,10 @@ CONV_BACKWARD_HINTS = {
 }
 
 
-@registers("4.3", "convolution backward")
+@registers("4.3", "convolution backward", rule=" ".join(CONV_BACKWARD_HINTS.values()))
 def check_conv_backward(conv_backward):
     cases, geometry = conv_cases(43, with_window=False)
     forwards = {name: functools.partial(conv_forward, stride=stride, padding=padding)
                 for name, (stride, padding) in geometry.items()}
     return backward_cases(forwards, conv_backward, cases,
-                          hints=lambda case, name, got, expected: "Hint: " + CONV_BACKWARD_HINTS[name])
+                          hints=lambda case, name, got, expected: f"{RULE} {CONV_BACKWARD_HINTS[name]}")

@@ -15,8 +15,9 @@ import numpy
 from minigrad.kernels import reference
 from minigrad.ops import dropout as dropout_ops
 from minigrad.ops._sizes import window
-from .check import as_tuple, backward_cases, forward_cases, hint, join, registers
-from .verdicts import CORRECT, WRONG
+from .check import Refused, as_tuple, backward_cases, engine_gradients, forward_cases, join, registers
+from .guard import hand_over
+from .verdicts import CORRECT, RULE, WRONG, as_real_array, dtype_problem
 
 
 def max_pool_forward(x, kernel_size, stride, padding=0, ceil_mode=False):
@@ -74,14 +75,16 @@ def max_pool_cases(seed=51):
     return random, forwards, ties
 
 
+MAX_POOL_RULE = ("each window sends its gy to the element that is its maximum (window (i, j) covers rows "
+                 "i*SH - PH ... i*SH - PH + KH - 1, columns alike, clipped to the input: "
+                 "reference.real_window(win, i, j)); a pixel that wins several overlapping windows gets "
+                 "the SUM of their gy (+=, not =).")
+TIES_RULE = ("on a tie ONE element gets the window's whole gradient: the FIRST maximum in row-major order "
+             "(np.argmax of the flattened window), not every tied element, not the last.")
+
+
 def max_pool_hints(case, name, got, expected):
-    if "ties" in case:
-        return ("Hint: on a tie ONE element gets the window's whole gradient: the FIRST maximum in "
-                "row-major order (np.argmax of the flattened window), not every tied element, not the last.")
-    return ("Hint: each window sends its gy to the element that is its maximum (window (i, j) covers "
-            "rows i*SH - PH ... i*SH - PH + KH - 1, columns alike, clipped to the input: "
-            "reference.real_window(win, i, j)); a pixel that wins several overlapping windows gets "
-            "the SUM of their gy (+=, not =).")
+    return f"{RULE} {TIES_RULE if 'ties' in case else MAX_POOL_RULE}"
 
 
 def both_correct(first, second, what_second_says):
@@ -95,13 +98,13 @@ def both_correct(first, second, what_second_says):
     return CORRECT, join(message, what_second_says(second_message))
 
 
-@registers("5.1", "max-pool backward")
+@registers("5.1", "max-pool backward", rule=f"{MAX_POOL_RULE} And {TIES_RULE}")
 def check_max_pool_backward(max_pool_backward):
     random, forwards, ties = max_pool_cases()
     return both_correct(
         lambda: backward_cases(forwards, max_pool_backward, random, hints=max_pool_hints),
         lambda: forward_cases(max_pool_backward, reference.max_pool2d_backward, ties,
-                              output_names=("gx",), hints=max_pool_hints),
+                              output_names=("gx",), hints=max_pool_hints, gradients_of=("x",)),
         lambda text: f"On ties (no derivative there) it routes like the reference on all {len(ties)} cases.")
 
 
@@ -123,13 +126,13 @@ def lrn_cases(seed=52):
     return cases, forwards
 
 
-@registers("5.2", "LRN backward")
+@registers("5.2", "LRN backward",
+           rule="gx_j = gy_j s_j^-beta - (2 alpha beta / n) x_j * sum of gy_c x_c s_c^(-beta-1) over the "
+                "channels c whose window holds j: c = j - (n-1)//2 ... j + n//2 (the mirrored window: for "
+                "even n it differs from window(j)), clipped to 0 ... C-1.")
 def check_lrn_backward(lrn_backward):
     cases, forwards = lrn_cases()
-    return backward_cases(forwards, lrn_backward, cases, hints=hint(
-        "gx_j = gy_j s_j^-beta - (2 alpha beta / n) x_j * sum of gy_c x_c s_c^(-beta-1) over the "
-        "channels c whose window holds j: c = j - (n-1)//2 ... j + n//2 (the mirrored window: for even "
-        "n it differs from window(j)), clipped to 0 ... C-1."))
+    return backward_cases(forwards, lrn_backward, cases)
 
 
 DROPOUT_CASES = [((4, 5), 0.5, True), ((2, 3, 4, 4), 0.2, True), ((3, 4), 0.5, False)]
@@ -146,30 +149,43 @@ def dropout_cases(seed=53):
     return cases
 
 
+DROPOUT_RULES = {
+    "evaluation": "in evaluation mode dropout is the identity: y = x and gx = gy (the 1/(1 - p) while "
+                  "training already keeps the expected value).",
+    "y": "y = x * mask / (1 - p): keep where the mask is True and divide the kept values by 1 - p "
+         "(inverted dropout), so that the expected value of y is x.",
+    "gx": "the backward multiplies gy by the same mask / (1 - p) as the forward (keep it in the cache).",
+}
+
+
 def dropout_hints(case, name, got, expected):
-    if "evaluation" in case:
-        return ("Hint: in evaluation mode dropout is the identity: y = x and gx = gy (the 1/(1 - p) "
-                "while training already keeps the expected value).")
-    if name == "y":
-        return ("Hint: y = x * mask / (1 - p): keep where the mask is True and divide the kept values "
-                "by 1 - p (inverted dropout), so that the expected value of y is x.")
-    return "Hint: the backward multiplies gy by the same mask / (1 - p) as the forward (keep it in the cache)."
+    return f"{RULE} {DROPOUT_RULES['evaluation' if 'evaluation' in case else name]}"
 
 
-@registers("5.3", "dropout forward and backward")
+def _forward_then_backward(forward, backward):
+    """The pair as the engine runs it: the forward on (x, p, training, mask), then the backward on
+    gy and the forward's own cache (handed over read-only: the engine keeps it for a second
+    backward), its return read as the engine reads it. -> (y, gx)."""
+    def both(x, p, training, mask, gy):
+        returned = forward(x, p, training, mask)
+        if not isinstance(returned, (tuple, list)) or len(returned) != 2:
+            raise Refused(f"the forward returned {returned!r:.60}, expected a pair (y, cache)")
+        y, cache = returned
+        grads, problem = engine_gradients(backward(gy, hand_over(cache)), {"x": x})
+        if problem:
+            raise Refused(f"the backward {problem}")
+        return y, grads[0]
+    return both
+
+
+@registers("5.3", "dropout forward and backward", rule=" ".join(DROPOUT_RULES.values()))
 def check_dropout(pair):
     if callable(pair) or len(as_tuple(pair)) != 2:
         return WRONG, "Pass both functions: check.exercise(\"5.3\", (dropout_forward, dropout_backward))."
     forward, backward = pair
-
-    def run(forward, backward):
-        def both(x, p, training, mask, gy):
-            y, cache = forward(x.copy(), p, training, mask)
-            return y, as_tuple(backward(gy.copy(), cache))[0]
-        return both
-
     ops_forward = lambda x, p, training, mask: dropout_ops.dropout_forward(x, p, training, mask=mask)
-    return forward_cases(run(forward, backward), run(ops_forward, dropout_ops.dropout_backward),
+    return forward_cases(_forward_then_backward(forward, backward),
+                         _forward_then_backward(ops_forward, dropout_ops.dropout_backward),
                          dropout_cases(), output_names=("y", "gx"), hints=dropout_hints)
 
 
@@ -306,7 +322,11 @@ def _pair_of_functions(pair, call):
     return None
 
 
-@registers("5.4", "batch norm forward and backward")
+@registers("5.4", "batch norm forward and backward",
+           rule="per channel c, over the axes (0, 2, 3) (axis 0 for vectors): the mean, the biased variance, "
+                "xhat = (x - mean) / sqrt(var + eps), y = gamma[c] * xhat + beta[c]. Backward, with m values "
+                "per channel and the sums over those axes: gx = gamma / (m sigma) * (m gy - sum gy - xhat * "
+                "sum(gy xhat)), g_gamma = sum(gy xhat), g_beta = sum(gy).")
 def check_batchnorm(pair):
     problem = _pair_of_functions(pair, 'check.exercise("5.4", (batchnorm_forward, batchnorm_backward))')
     if problem:
@@ -314,9 +334,9 @@ def check_batchnorm(pair):
     forward, backward = pair
     cases = batchnorm_cases()
 
-    def output_of(x, gamma, beta, eps):
-        result = forward(x.copy(), gamma.copy(), beta.copy(), eps)
-        if not isinstance(result, tuple) or len(result) != 2:
+    def output_of(x, gamma, beta, eps):           # read-only copies, checked afterwards (forward_cases)
+        result = forward(x, gamma, beta, eps)
+        if not isinstance(result, (tuple, list)) or len(result) != 2:      # the engine unpacks either
             raise TypeError(f"batchnorm_forward must return a pair (y, cache), got {type(result).__name__}")
         return result[0]
 
@@ -438,15 +458,16 @@ def _tiny_net_gradient_hints(cases):
     return hints
 
 
-def _copies(inputs):
-    """(x, labels, params) for the learner, all copies: what it does to them is its own business."""
-    params = {name: inputs[name].copy() for name in ("W1", "b1", "W2", "b2")}
-    return inputs["x"].copy(), inputs["labels"].copy(), params
+def _arguments(inputs):
+    """(x, labels, params) for the learner, from the arrays the checker hands over (read-only
+    copies, compared with the checker's own after the call: an answer that changes them is wrong)."""
+    params = {name: inputs[name] for name in ("W1", "b1", "W2", "b2")}
+    return inputs["x"], inputs["labels"], params
 
 
 def _tiny_net_structure(result):
     """None when ``result`` is (loss, {name: gradient}) with every parameter's name, else what is wrong."""
-    if not isinstance(result, tuple) or len(result) != 2:
+    if not isinstance(result, (tuple, list)) or len(result) != 2:
         return f"tiny_net_loss must return a pair (loss, grads), got {type(result).__name__}"
     if not hasattr(result[1], "keys"):
         return (f"grads is a {type(result[1]).__name__}, expected a dict {{name: gradient}} with the keys "
@@ -457,12 +478,16 @@ def _tiny_net_structure(result):
     return None
 
 
-@registers("5.5", "a small network composed and gradient-checked")
+@registers("5.5", "a small network composed and gradient-checked",
+           rule="scores = linear(flattened max pool of relu(conv(x))), loss = the mean over the batch of "
+                "-log softmax(scores)[n, labels[n]]. Backward from the top: g_scores = (softmax(scores) - "
+                "onehot(labels)) / N, then linear, reshape, max pool, ReLU and conv, each backward with its "
+                "own cache.")
 def check_tiny_net(tiny_net_loss):
     cases = tiny_net_cases()
 
     def call(x, labels, W1, b1, W2, b2):
-        result = tiny_net_loss(*_copies(dict(x=x, labels=labels, W1=W1, b1=b1, W2=W2, b2=b2)))
+        result = tiny_net_loss(*_arguments(dict(x=x, labels=labels, W1=W1, b1=b1, W2=W2, b2=b2)))
         problem = _tiny_net_structure(result)
         if problem:
             raise TypeError(problem)
@@ -477,10 +502,17 @@ def check_tiny_net(tiny_net_loss):
 
     def gradients_times_gy(gy, cache):         # the loss is a scalar, so gy is one number
         _, grads = call(*cache)
-        return tuple(gy * numpy.asarray(grads[name]) for name in TINY_NET_PARAMETERS)
+        gradients = []
+        for name in TINY_NET_PARAMETERS:       # real float64 arrays, before gy multiplies them
+            array, problem = as_real_array(f"grads[{name!r}]", grads[name])
+            problem = problem or dtype_problem(f"grads[{name!r}]", array, numpy.zeros(0))
+            if problem:
+                raise Refused(problem)
+            gradients.append(gy * array)
+        return tuple(gradients)
 
     first_case, first_inputs = next(iter(cases.items()))
-    result, failure = _call(lambda: tiny_net_loss(*_copies(first_inputs)), first_case)
+    result, failure = _call(lambda: tiny_net_loss(*_arguments(hand_over(first_inputs))), first_case)
     if failure:
         return WRONG, join(failure, CACHE_HINT)
     problem = _tiny_net_structure(result)

@@ -23,8 +23,11 @@ import numpy
 from minigrad import backend, nn
 from minigrad.autograd import Tensor
 from minigrad.ops._sizes import window
-from .check import _call, cases_text, forward_cases, join, registers
-from .verdicts import CORRECT, WRONG, relative_error
+from .check import _call, cases_text, count_cases, forward_cases, join, registers
+from .guard import hand_over
+from .verdicts import CORRECT, WRONG, as_real_array, relative_error
+
+__all__ = ["count_cases", "conv_reference", "inception_module", "inception_reference"]
 
 BRANCHES = ("1x1", "3x3", "5x5", "pool proj")
 
@@ -70,40 +73,19 @@ def _conv_mistakes(in_shape, out_channels, kernel_size, stride, padding):
     }
 
 
-def count_cases(attempt, reference, cases, what, mistakes, usual):
-    """Compare a count (one whole number) with the reference's, exactly, on each named case.
-
-    ``mistakes(**inputs)``: {the value a usual mistake gives: what that mistake is};
-    ``usual``: the hint when the value is none of them. (forward_cases compares arrays;
-    for a single count, "element []" and a float printout would only get in the way.)
-    """
-    for case, inputs in cases.items():
-        got, failure = _call(lambda: attempt(*inputs.values()), case)
-        if failure:
-            return WRONG, failure
-        expected = int(reference(*inputs.values()))
-        value = numpy.asarray(got)
-        if value.shape != () or value.dtype.kind not in "iuf":
-            return WRONG, f"On {case}: returned {got!r}, expected one number ({expected:,} {what})"
-        value = value.item()
-        if value != expected:
-            error = relative_error(numpy.float64(value), numpy.float64(expected))
-            known = mistakes(**inputs).get(value)
-            return WRONG, (f"On {case}: got {value:,} {what}, expected {expected:,} (relative error "
-                           f"{error:.1e}, got / expected = {value / expected:.6g}). Hint: {known or usual}")
-    return CORRECT, f"Matches the package's count exactly on {cases_text(len(cases))}."
+CONV_RULE = ("F x C x KH x KW weights, each used at all OH x OW output positions, with OH = (H + 2P - K) "
+             "// S + 1 (a floor: a window that does not fit is not used).")
 
 
-@registers("6.1", "multiply-adds of a convolution")
+@registers("6.1", "multiply-adds of a convolution", rule=CONV_RULE)
 def check_conv_multiply_adds(conv_multiply_adds):
-    return count_cases(conv_multiply_adds, conv_reference, CONV_CASES, "multiply-adds", _conv_mistakes,
-                       "F x C x KH x KW weights, each used at all OH x OW output positions, with "
-                       "OH = (H + 2P - K) // S + 1 (a floor: a window that does not fit is not used).")
+    return count_cases(conv_multiply_adds, conv_reference, CONV_CASES, "multiply-adds", _conv_mistakes, CONV_RULE)
 
 
 # --- 6.2 the Inception forward --------------------------------------------------------------
 def _as_numpy(value):
-    return backend.to_numpy(value.data) if isinstance(value, Tensor) else numpy.asarray(value)
+    """A Tensor's array on the CPU; anything else as it is (the comparison says what it is)."""
+    return backend.to_numpy(value.data) if isinstance(value, Tensor) else value
 
 
 CONV_BIAS = 0.2            # googlenet.model.CONV_BIAS, the Caffe model's
@@ -177,7 +159,7 @@ def _inception_hint(module, got, expected):
                              for i in wrong)
         return (f"Hint: {names} differ, the other blocks are right. Call each whole branch module on "
                 f"the same x (branch_pool is the 3x3 max pool and then the 1x1 projection).")
-    return "Hint: give every branch the same x and join the four outputs, in the order 1x1, 3x3, 5x5, pool proj."
+    return ""
 
 
 def _axis_hint(got_shape, expected_shape):
@@ -193,7 +175,9 @@ def _axis_hint(got_shape, expected_shape):
     return "join the four branch outputs along the channels, axis 1 (x is N, C, H, W)."
 
 
-@registers("6.2", "Inception forward")
+@registers("6.2", "Inception forward",
+           rule="give every branch the same x and join the four outputs along the channels (axis 1), in "
+                "the order 1x1, 3x3, 5x5, pool proj: F.concat([branch1x1(x), ...], axis=1).")
 def check_inception_forward(inception_forward):
     cases = _inception_cases()
     inputs = {case: dict(x=x, branch1x1=m.branch1x1, branch3x3=m.branch3x3, branch5x5=m.branch5x5,
@@ -202,26 +186,17 @@ def check_inception_forward(inception_forward):
     def attempt(x, *branches):
         return _as_numpy(inception_forward(Tensor(x), *branches))
 
-    module_of = {id(module.branch1x1): module for module, _ in cases.values()}
+    def reference(x, branch1x1, branch3x3, branch5x5, branch_pool):   # the module these branches make
+        module = nn.Concat(branch1x1=branch1x1, branch3x3=branch3x3, branch5x5=branch5x5,
+                           branch_pool=branch_pool, axis=1)
+        return _as_numpy(module(Tensor(x)))
 
-    def reference(x, branch1x1, *others):           # the Inception module these branches are of
-        return _as_numpy(module_of[id(branch1x1)](Tensor(x)))
+    def hints(case, name, got, expected):
+        if got.shape != expected.shape:
+            return "Hint: " + _axis_hint(got.shape, expected.shape)
+        return _inception_hint(cases[case][0], got, expected)
 
-    for case, (module, x) in cases.items():       # a wrong shape first, with what it means
-        try:
-            got = attempt(x, *module)
-        except NotImplementedError:
-            raise
-        except Exception:                          # forward_cases reports it, naming the case
-            break
-        expected_shape = module.output_shape(x.shape[1:])
-        expected_shape = (x.shape[0], *expected_shape)
-        if got.shape != expected_shape:
-            return WRONG, join(f"On {case}: the output has shape {got.shape}, expected {expected_shape}.",
-                               "Hint: " + _axis_hint(got.shape, expected_shape))
-    return forward_cases(attempt, reference, inputs, output_names=("the output",), tolerance=1e-12,
-                         hints=lambda case, name, got, expected:
-                         _inception_hint(cases[case][0], got, expected))
+    return forward_cases(attempt, reference, inputs, output_names=("the output",), tolerance=1e-12, hints=hints)
 
 
 # --- 6.3 the multiply-adds of an Inception module --------------------------------------------
@@ -264,11 +239,14 @@ def _inception_mistakes(in_channels, widths, size):
     }
 
 
-@registers("6.3", "multiply-adds of an Inception module")
+INCEPTION_RULE = ("six convolutions, all size-preserving: 1x1; 1x1 -> 3x3; 1x1 -> 5x5; and the pool's 1x1 "
+                  "projection. The pool itself costs nothing.")
+
+
+@registers("6.3", "multiply-adds of an Inception module", rule=INCEPTION_RULE)
 def check_inception_multiply_adds(inception_multiply_adds):
     return count_cases(inception_multiply_adds, inception_reference, INCEPTION_CASES, "multiply-adds",
-                       _inception_mistakes, "six convolutions, all size-preserving: 1x1; 1x1 -> 3x3; "
-                       "1x1 -> 5x5; and the pool's 1x1 projection. The pool itself costs nothing.")
+                       _inception_mistakes, INCEPTION_RULE)
 
 
 # =============================================================================================
@@ -403,31 +381,38 @@ def _check_module_case(build_inception, case, in_channels, widths, x_shape, seed
     module.astype(numpy.float64)
     _copy_weights(branches, reference)
     x = rng.standard_normal(x_shape)
-    for name, branch, theirs in zip(BRANCHES, branches, reference.children()):
-        got, failure = _call(lambda: _as_numpy(branch(Tensor(x))), case)
+    expected_branches = [_as_numpy(theirs(Tensor(x.copy()))) for theirs in reference.children()]
+    expected = _as_numpy(reference(Tensor(x.copy())))         # every expected value first
+    for name, branch, theirs, expected_branch in zip(BRANCHES, branches, reference.children(), expected_branches):
+        got, failure = _call(lambda: _as_numpy(branch(Tensor(hand_over(x)))), case)
         if failure:
             return WRONG, failure, None
-        expected = _as_numpy(theirs(Tensor(x)))
-        wrong = compare(f"the {name} branch's output", got, expected, 1e-10)
+        wrong = compare(f"the {name} branch's output", got, expected_branch, 1e-10)
         if wrong:
-            return WRONG, join(f"On {case}, with googlenet's weights: {wrong}",
-                               _branch_hint(name, branch, theirs, x, got)), None
-    got, failure = _call(lambda: _as_numpy(module(Tensor(x))), case)
+            real = as_real_array("", got)[0]
+            hint = _branch_hint(name, branch, theirs, x, real) if real is not None and real.shape == \
+                expected_branch.shape else ""
+            return WRONG, join(f"On {case}, with googlenet's weights: {wrong}", hint), None
+    got, failure = _call(lambda: _as_numpy(module(Tensor(hand_over(x)))), case)
     if failure:
         return WRONG, join(failure, "Hint: every branch is right; the module joins their outputs along "
                                     "the channels, axis 1 (nn.Concat's default)."), None
-    expected = _as_numpy(reference(Tensor(x)))
-    if got.shape != expected.shape:
-        return WRONG, join(f"On {case}: the module's output has shape {got.shape}, expected {expected.shape}.",
-                           "Hint: " + _axis_hint(got.shape, expected.shape)), None
+    shape = numpy.shape(got) if isinstance(got, numpy.ndarray) else None
+    if shape is not None and shape != expected.shape:
+        return WRONG, join(f"On {case}: the module's output has shape {shape}, expected {expected.shape}.",
+                           "Hint: " + _axis_hint(shape, expected.shape)), None
     wrong = compare("the module's output", got, expected, 1e-10)
     if wrong:
+        real = as_real_array("", got)[0]
         return WRONG, join(f"On {case}, with googlenet's weights: {wrong}",
-                           _inception_hint(reference, got, expected)), None
+                           _inception_hint(reference, real, expected) if real is not None else ""), None
     return CORRECT, "", relative_error(got, expected)
 
 
-@registers("6.4", "an Inception module from nn parts")
+@registers("6.4", "an Inception module from nn parts",
+           rule="an nn.Concat (axis 1) of four nn.Sequential branches, in Table 1's order: a 1x1 conv; a 1x1 "
+                "reduction, then a 3x3 conv (padding 1); a 1x1 reduction, then a 5x5 conv (padding 2); "
+                "MaxPool2d(3, stride=1, padding=1), then a 1x1 projection. A ReLU after every convolution.")
 def check_build_inception(build_inception):
     worst = 0.0
     for seed, (case, (in_channels, widths, x_shape)) in enumerate(MODULE_CASES.items()):

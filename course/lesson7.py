@@ -19,12 +19,14 @@ from minigrad import backend, nn, no_grad
 from minigrad import functional as F
 from minigrad.autograd import Tensor
 
-from .check import _call, cases_text, forward_cases, registers
-from .verdicts import CORRECT, WRONG, relative_error
+from .check import Refused, _call, cases_text, changed_inputs, forward_cases, join, one_number, registers
+from .guard import hand_over
+from .verdicts import CORRECT, WRONG, compare, finite_error, relative_error
 
 
 def _as_numpy(value):
-    return backend.to_numpy(value.data) if isinstance(value, Tensor) else numpy.asarray(value)
+    """A Tensor's array on the CPU; anything else as it is (the comparison says what it is)."""
+    return backend.to_numpy(value.data) if isinstance(value, Tensor) else value
 
 
 # --- 7.1 the paper's loss -----------------------------------------------------------------
@@ -69,53 +71,69 @@ def _loss_mistakes(main, a1, a2):
 
 
 def _value_mistake(mistakes, value):
+    """The hint for the usual mistake that gives ``value``, else ""."""
     for wrong, text in mistakes.items():
         if abs(value - wrong) <= 1e-9 * max(1.0, abs(wrong)):
             return "Hint: " + text
     return ""
 
 
-@registers("7.1", "the paper's loss")
+def _run_loss(loss_function, logits, aux1, aux2, labels):
+    """``loss_function`` on three float64 head tensors made from the arrays given; -> (the loss
+    as a number, [the gradient of each head]), after checking the loss is a float64 Tensor."""
+    heads = [Tensor(h, requires_grad=True) for h in (logits, aux1, aux2)]
+    loss = loss_function(*heads, labels)
+    if not isinstance(loss, Tensor):
+        raise TypeError(f"paper_loss returned a {type(loss).__name__}; return the Tensor that "
+                        f"F.cross_entropy gives (and that you add to), so that backward can run")
+    if loss.size != 1:
+        raise ValueError(f"paper_loss returned a tensor of shape {loss.shape}, expected one number")
+    if loss.dtype != numpy.float64:
+        raise Refused(f"the loss is {loss.dtype}, the logits float64: keep their dtype (no .astype, "
+                      f"no constant of another dtype)")
+    loss.backward()
+    grads = [numpy.zeros(h.shape) if h.grad is None else _as_numpy(h.grad) for h in heads]
+    return loss.item(), grads
+
+
+LOSS_RULE = f"main + {AUX_WEIGHT} x aux1 + {AUX_WEIGHT} x aux2, each a cross-entropy (F.cross_entropy)."
+HEADS = ("the gradient of the main logits", "the gradient of aux1", "the gradient of aux2")
+
+
+@registers("7.1", "the paper's loss", rule=LOSS_RULE)
 def check_paper_loss(paper_loss):
     """The learner's loss (its value first, with the usual mistakes named), then its
     gradients with respect to the three logits."""
     cases = _loss_cases()
-
-    def run(loss_function, logits, aux1, aux2, labels):
-        heads = [Tensor(h.copy(), requires_grad=True) for h in (logits, aux1, aux2)]
-        loss = loss_function(*heads, labels)
-        if not isinstance(loss, Tensor):
-            raise TypeError(f"paper_loss returned a {type(loss).__name__}; return the Tensor that "
-                            f"F.cross_entropy gives (and that you add to), so that backward can run")
-        if loss.size != 1:
-            raise ValueError(f"paper_loss returned a tensor of shape {loss.shape}, expected one number")
-        loss.backward()
-        grads = [numpy.zeros(h.shape) if h.grad is None else _as_numpy(h.grad) for h in heads]
-        return loss.item(), grads
-
+    names = ("logits", "aux1", "aux2", "labels")
+    expected = {case: _run_loss(paper_loss_reference, *hand_over(inputs, writable=True))
+                for case, inputs in cases.items()}
+    worst = 0.0
     for case, inputs in cases.items():
-        got, failure = _call(lambda: run(paper_loss, *inputs), case)
+        given = hand_over(inputs)
+        got, failure = _call(lambda: _run_loss(paper_loss, *given), case)
         if failure:
             return WRONG, failure
-        expected = run(paper_loss_reference, *inputs)
-        error = relative_error(numpy.float64(got[0]), numpy.float64(expected[0]))
-        if error > 1e-9:
+        problem = changed_inputs(dict(zip(names, inputs)), dict(zip(names, given)), case)
+        if problem:
+            return WRONG, problem
+        (value, grads), (right, right_grads) = got, expected[case]
+        error = relative_error(numpy.float64(value), numpy.float64(right))
+        if not error <= 1e-9:
             main, a1, a2 = _cross_entropies(*inputs)
-            known = _value_mistake(_loss_mistakes(main, a1, a2), got[0]) or \
-                f"Hint: main + {AUX_WEIGHT} x aux1 + {AUX_WEIGHT} x aux2, each a cross-entropy."
-            return WRONG, (f"On {case}: the loss is {got[0]:.6g}, expected {expected[0]:.6g} (relative "
-                           f"error {error:.1e}; the three cross-entropies are main {main:.4f}, aux1 "
-                           f"{a1:.4f}, aux2 {a2:.4f}). {known}")
-    inputs = {case: dict(logits=l, aux1=a1, aux2=a2, labels=y) for case, (l, a1, a2, y) in cases.items()}
-    status, message = forward_cases(
-        lambda *a: tuple(run(paper_loss, *a)[1]), lambda *a: tuple(run(paper_loss_reference, *a)[1]), inputs,
-        output_names=("the gradient of the main logits", "the gradient of aux1", "the gradient of aux2"),
-        tolerance=1e-9, hints=lambda *_: "Hint: build the loss from minigrad ops on the three tensors "
-                                         "(no .item(), .data or NumPy in between), so that every head "
-                                         "gets its gradient.")
-    if status == CORRECT:
-        message = "The loss and its gradients with respect to the three logits m" + message[1:]
-    return status, message
+            known = _value_mistake(_loss_mistakes(main, a1, a2), value)
+            return WRONG, join(f"On {case}: the loss is {value:.6g}, expected {right:.6g} (relative error "
+                               f"{error:.1e}; the three cross-entropies are main {main:.4f}, aux1 {a1:.4f}, "
+                               f"aux2 {a2:.4f}).", known)
+        for name, g, e in zip(HEADS, grads, right_grads):
+            problem = compare(name, g, e, 1e-9)
+            if problem:
+                return WRONG, join(f"On {case}: {problem}", "Hint: build the loss from minigrad ops on the "
+                                   "three tensors (no .item(), .data or NumPy in between), so that every "
+                                   "head gets its gradient.")
+            worst = max(worst, error, finite_error(g, e))
+    return CORRECT, (f"The loss and its gradients with respect to the three logits match the reference on "
+                     f"{cases_text(len(cases))}; largest relative error {worst:.1e}.")
 
 
 # --- 7.2 the spread of each layer's output -------------------------------------------------
@@ -178,38 +196,36 @@ def _spread_mistakes(outputs):
     }
 
 
-@registers("7.2", "activation spread per layer")
+SPREAD_RULE = ("one number per layer, in order: run x through each layer in turn (each layer gets the "
+               "previous layer's output) and take the spread of that output: numpy.std(output, axis=0) "
+               "(over the images), then the mean over the units.")
+
+
+@registers("7.2", "activation spread per layer", rule=SPREAD_RULE)
 def check_activation_spread(activation_spread):
     cases = _spread_cases()
     outputs = {case: layer_outputs(layers, Tensor(x)) for case, (layers, x) in cases.items()}
     inputs = {case: dict(layers=layers, x=x) for case, (layers, x) in cases.items()}
 
     def attempt(layers, x):
-        return numpy.asarray(activation_spread(layers, Tensor(x)), dtype=numpy.float64)
+        got = _as_numpy(activation_spread(layers, Tensor(x)))
+        shape = numpy.shape(got)
+        if shape != (len(layers),):
+            raise Refused(f"returned {int(numpy.prod(shape))} value(s) (shape {shape}) for {len(layers)} "
+                          f"layers. Hint: one number per layer, in order: run x through each layer in turn "
+                          f"and take the spread of each layer's output.")
+        return got
 
     def reference(layers, x):
         return activation_spread_reference(layers, Tensor(x))
 
     def hints(case, name, got, expected):
         for text, values in _spread_mistakes(outputs[case]).items():
-            if got.shape == expected.shape and numpy.allclose(got, values, rtol=1e-6, atol=0):
+            if numpy.allclose(got, values, rtol=1e-6, atol=0):
                 return "Hint: " + text
-        return ("Hint: one number per layer, in order: run x through each layer in turn (each "
-                "layer gets the previous layer's output) and take the spread of that output.")
+        return ""
 
-    for case, (layers, x) in cases.items():          # case by case: one number per layer, first
-        got, failure = _call(lambda: attempt(layers, x), case)
-        if failure:
-            return WRONG, failure
-        if got.shape != (len(layers),):
-            return WRONG, (f"On {case}: returned {got.size} value(s) (shape {got.shape}) for "
-                           f"{len(layers)} layers. Hint: one number per layer, in order: run x through "
-                           f"each layer in turn and take the spread of each layer's output.")
-        status, message = forward_cases(attempt, reference, {case: inputs[case]},
-                                        output_names=("the spreads",), tolerance=1e-6, hints=hints)
-        if status != CORRECT:
-            return status, message
-    return forward_cases(attempt, reference, inputs, output_names=("the spreads",), tolerance=1e-6)
+    return forward_cases(attempt, reference, inputs, output_names=("the spreads",), tolerance=1e-6, hints=hints)
 
 
 # --- 7.3 the norm of a gradient ---------------------------------------------------------------
@@ -261,27 +277,36 @@ def _norm_mistakes(parameters):
     }
 
 
-@registers("7.3", "gradient norm")
+NORM_RULE = "sqrt(sum over every parameter of the sum of its squared gradient entries)."
+
+
+@registers("7.3", "gradient norm", rule=NORM_RULE)
 def check_gradient_norm(gradient_norm):
     cases = _norm_cases()
+    expected = {case: gradient_norm_reference(hand_over(parameters)) for case, parameters in cases.items()}
     for case, parameters in cases.items():
-        got, failure = _call(lambda: gradient_norm(parameters), case)
+        given = hand_over(parameters)
+        got, failure = _call(lambda: gradient_norm(given), case)
         if failure:
             if any(p.grad is None for p in parameters):
                 failure += (". Hint: a parameter that no loss reached has grad None; it adds nothing "
                             "to the norm (skip it).")
             return WRONG, failure
-        expected = gradient_norm_reference(parameters)
-        value = numpy.asarray(_as_numpy(got), dtype=numpy.float64)
-        if value.shape not in ((), (1,)):
-            return WRONG, f"On {case}: returned an array of shape {value.shape}, expected one number"
-        value = float(value.reshape(()))
-        error = relative_error(numpy.float64(value), numpy.float64(expected))
-        if error > 1e-9:
-            known = _value_mistake(_norm_mistakes(parameters), value) or \
-                "Hint: sqrt(sum over every parameter of the sum of its squared gradient entries)."
-            return WRONG, (f"On {case}: got {value:.6g}, expected {expected:.6g} "
-                           f"(relative error {error:.1e}). {known}")
+        problem = changed_inputs({"parameters": parameters}, {"parameters": given}, case)
+        if problem:
+            return WRONG, problem
+        got = _as_numpy(got)
+        if numpy.shape(got) == (1,):
+            got = got[0]
+        value, problem = one_number(got)
+        if problem:
+            shape = numpy.shape(got) if isinstance(got, numpy.ndarray) else ()
+            return WRONG, (f"On {case}: returned an array of shape {shape}, expected one number" if shape else
+                           f"On {case}: returned {got!r:.60}, expected one number: {problem}")
+        error = relative_error(numpy.float64(value), numpy.float64(expected[case]))
+        if not error <= 1e-9:
+            return WRONG, join(f"On {case}: got {value:.6g}, expected {expected[case]:.6g} (relative error "
+                               f"{error:.1e}).", _value_mistake(_norm_mistakes(parameters), value))
     return CORRECT, f"Matches the reference on {cases_text(len(cases))}."
 
 

@@ -20,8 +20,7 @@ import numpy
 
 from minigrad import nn
 from minigrad.autograd import Tensor
-from .check import registers
-from .lesson6 import count_cases
+from .check import count_cases, registers
 
 
 # --- 9.1 the parameters of a convolution, with groups ----------------------------------------------
@@ -68,11 +67,14 @@ def _conv_mistakes(in_channels, out_channels, kernel_size, groups, bias):
     }
 
 
-@registers("9.1", "parameters of a convolution with groups")
+PARAMETERS_RULE = ("out_channels filters, each of (in_channels / groups) x K x K weights, and one bias per "
+                   "output channel when bias is True.")
+
+
+@registers("9.1", "parameters of a convolution with groups", rule=PARAMETERS_RULE)
 def check_conv_parameters(conv_parameters):
     return count_cases(conv_parameters, conv_parameters_reference, CONV_CASES, "parameters", _conv_mistakes,
-                       "out_channels filters, each of (in_channels / groups) x K x K weights, and one "
-                       "bias per output channel when bias is True.")
+                       PARAMETERS_RULE)
 
 
 # --- 9.2 the receptive field of a stack ----------------------------------------------------------
@@ -130,11 +132,13 @@ def _receptive_mistakes(layers):
     }
 
 
-@registers("9.2", "receptive field of a stack")
+RECEPTIVE_RULE = "r = 1 + sum over layers of (k - 1) x (the product of the strides of the layers below)."
+
+
+@registers("9.2", "receptive field of a stack", rule=RECEPTIVE_RULE)
 def check_receptive_field(receptive_field):
     return count_cases(receptive_field, receptive_field_reference, RECEPTIVE_CASES, "pixels",
-                       _receptive_mistakes, "r = 1 + sum over layers of (k - 1) x (the product of the "
-                       "strides of the layers below).")
+                       _receptive_mistakes, RECEPTIVE_RULE)
 
 
 # --- 9.3 the weights saved by a stack of 3x3 convolutions -------------------------------------------
@@ -180,8 +184,11 @@ def _factor_mistakes(in_channels, out_channels, kernel_size):
     }
 
 
-@registers("9.3", "weights saved by stacking 3x3 convolutions")
+FACTOR_RULE = ("(K - 1) / 2 stacked 3x3 convolutions: 9 x in x out weights for the first, 9 x out x out for "
+               "each other; subtract that from K x K x in x out.")
+
+
+@registers("9.3", "weights saved by stacking 3x3 convolutions", rule=FACTOR_RULE)
 def check_factorization_savings(factorization_savings):
     return count_cases(factorization_savings, factorization_savings_reference, FACTOR_CASES, "weights",
-                       _factor_mistakes, "(K - 1) / 2 stacked 3x3 convolutions: 9 x in x out weights "
-                       "for the first, 9 x out x out for each other; subtract that from K x K x in x out.")
+                       _factor_mistakes, FACTOR_RULE)

@@ -3,7 +3,8 @@
 * the right answer to each exercise is accepted;
 * a missing one (a NotImplementedError) is "not implemented yet";
 * each planted mistake is rejected, with a message matching its regex (the case it
-  happened on, and the hint or diagnosis that names the mistake).
+  happened on, and the hint or diagnosis that names the mistake; ``check.verdict`` gives all
+  it knows, the rule included), and its first-tier verdict is that message without the rule.
 
 A lesson's test file lists ``RIGHT = {number: answer}`` and ``WRONG = {number: [(mistake,
 answer, message regex), ...]}``, then
@@ -16,6 +17,7 @@ import re
 import pytest
 
 from course import check
+from course.verdicts import RULE
 
 
 def not_yet(*args):
@@ -43,6 +45,8 @@ def standard_tests(right, wrong, missing=None):
         verdict = check.verdict(number, attempt)
         assert verdict.status == "wrong", f"{mistake}: {verdict}"
         assert re.search(message, verdict.message), verdict.message
+        nudge = check.verdict(number, attempt, tier=1)         # the first tier: the rule left out
+        assert RULE not in nudge.message and nudge.message.split(" (check.hint")[0] in verdict.message
 
     return (test_the_right_answer_is_accepted, test_a_missing_exercise_is_not_implemented_yet,
             test_a_planted_mistake_is_rejected_naming_the_case)

@@ -93,7 +93,7 @@ WRONG = {
                                                          r"Forward differences"),
             ("divided by eps, not 2 eps", divided_by_eps, r"On f\(x\) = sum\(x\*\*2\).*factor of 2"),
             ("moves whole rows", first_axis_only, r"On f\(x\) = sum\(sin\(x\) \* x\), x \(2, 3\): the gradient\["),
-            ("x left moved", left_moved, r"On f\(x\) = sum\(x\*\*2\), x \(3,\): your function changed x")],
+            ("x left moved", left_moved, r"On f\(x\) = sum\(x\*\*2\), x \(3,\): your function changed its input x: x\[0\] is now")],
     "2.2": [("the shipped bug: sign of target", lesson2.squared_error_backward_buggy,
              r"On pred \(3, 4\), target \(3, 4\): the gradient of target\[.*sign is flipped"),
             ("factor 2 missing", lambda gy, d: (gy * d, -gy * d),
@@ -178,3 +178,45 @@ def test_the_swapped_concat_passes_with_ones_and_fails_with_a_random_upstream_gr
         loss = lambda: float(numpy.sum(concat_forward(a, b)[0] * gy))
         error = max(relative_error(g, numerical_gradient(loss, x))[0] for x, g in zip((a, b), grads))
         assert (error < 1e-8) == should_pass, error
+
+
+# --- answers that used to pass, or to crash the checker ------------------------------------------
+def test_a_flat_gradient_gets_a_verdict_not_a_crash_of_the_hint():
+    """Before, the hint function raised NumPy's broadcast ValueError on a gradient of the wrong shape."""
+    flat = lambda f, x, eps=1e-6: central(f, x, eps).reshape(-1)
+    verdict = check.verdict("2.1", flat)
+    assert verdict.status == "wrong"
+    assert verdict.message.startswith("On f(x) = sum(sin(x) * x), x (2, 3): the gradient has shape (6,), expected (2, 3).")
+    assert "one entry per element of x, in x's shape (2, 3)" in verdict.message
+
+
+def hard_coded_step(differences):
+    def numerical_gradient(f, x, eps):
+        return differences(f, x, 1e-7)          # the eps given is ignored
+    return numerical_gradient
+
+
+@pytest.mark.parametrize("differences, hint", [
+    (forward_differences, "that is the exact derivative 3x\\*\\*2"),
+    (central, "that is the exact derivative 3x\\*\\*2"),
+])
+def test_a_hard_coded_step_fails_on_the_case_with_a_large_eps(differences, hint):
+    """A tiny hard-coded step passes functions at eps 1e-4 (forward differences too); at eps 0.1 the
+    central difference of x**3 is 3x**2 + eps**2, which a step of one's own cannot give."""
+    verdict = check.verdict("2.1", hard_coded_step(differences))
+    assert verdict.status == "wrong"
+    assert verdict.message.startswith("On f(x) = sum(x**3), x (4,), eps 0.1: the gradient[")
+    assert re.search(hint, verdict.message), verdict.message
+
+
+def test_forward_differences_at_the_large_eps_are_named():
+    only_on_the_cube = lambda f, x, eps: forward_differences(f, x, eps) if eps == lesson2.LARGE_EPS else central(f, x, eps)
+    verdict = check.verdict("2.1", only_on_the_cube)
+    assert verdict.status == "wrong" and "those are forward differences" in verdict.message
+
+
+def test_the_expected_value_of_the_cube_is_what_central_differences_give():
+    inputs = lesson2.numerical_gradient_cases()[lesson2.CUBE]
+    x = inputs["x"].copy()
+    assert numpy.allclose(central(inputs["f"], x, lesson2.LARGE_EPS), 3 * x ** 2 + lesson2.LARGE_EPS ** 2,
+                          rtol=1e-12)

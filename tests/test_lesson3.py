@@ -80,17 +80,47 @@ def test_on_the_square_case_a_transposed_weight_gradient_is_called_transposed(mo
                      verdict.message), verdict.message
 
 
-def test_a_cross_entropy_backward_that_changes_p_in_place_still_passes():
-    """The package's own backward leaves p alone; a learner's that subtracts in place still
-    passes the checker (each check gets a fresh cache), as it would in the engine."""
+def test_a_cross_entropy_backward_that_changes_p_in_place_is_wrong():
+    """The cache is the engine's: a backward that subtracts from p in place breaks a second
+    backward through the same graph, so the checker hands the cache over read-only and says so
+    (before, each check got a fresh cache and this answer passed)."""
     def in_place(gy, cache):
         p, rows, labels = cache
         p[rows, labels] -= 1
         return (p * gy / len(rows),)
-    assert check.verdict("3.3", in_place).correct
+    verdict = check.verdict("3.3", in_place)
+    assert verdict.status == "wrong"
+    assert re.search(r"On logits \(5, 4\), labels \[0 3 1 3 2\] it raised ValueError: .*read-only.*"
+                     r"p\[rows, labels\] -= 1.*writes into an array it was given", verdict.message), verdict.message
 
 
 def test_an_overflowing_log_softmax_warns_nothing(recwarn):
     """The checker reports the overflow in its verdict; NumPy's warnings stay quiet."""
     check.verdict("3.2", WRONG["3.2"][0][1])
     assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+
+
+# --- answers that used to pass -------------------------------------------------------------------
+def test_a_complex_log_softmax_is_wrong_even_with_a_zero_imaginary_part():
+    """Before, astype(float64) dropped the imaginary part and the answer was graded correct."""
+    for answer in (lambda x: stable_log_softmax(x) + 0j, lambda x: stable_log_softmax(x) + 1e-3j):
+        verdict = check.verdict("3.2", answer)
+        assert verdict.status == "wrong"
+        assert verdict.message.startswith("On logits (4, 10) near 0: log_softmax has the complex dtype complex128")
+
+
+def test_a_log_softmax_that_zeroes_its_input_is_wrong():
+    """Before, the reference ran after the learner's code, on the zeroed logits."""
+    def zeroes(x):
+        y = stable_log_softmax(x)
+        x.flags.writeable = True
+        x[...] = 0
+        return y
+    verdict = check.verdict("3.2", zeroes)
+    assert verdict.status == "wrong"
+    assert "On logits (4, 10) near 0: your function changed its input logits: logits[0, 0] is now 0.0" in verdict.message
+
+
+def test_a_missing_upstream_gradient_is_named_at_the_first_tier():
+    verdict = check.verdict("3.3", WRONG["3.3"][3][1], tier=1)
+    assert "the upstream gradient gy is missing" in verdict.message and "The rule:" not in verdict.message

@@ -143,3 +143,66 @@ def test_the_lessons_forward_caches_the_reference_columns():
     y, (cols, W_cached, x_shape, win) = conv_forward(x, W, b, stride=2, padding=1)
     assert numpy.allclose(y, reference.conv2d_forward(x, W, b, win)[0])
     assert numpy.array_equal(cols, reference.im2col(x, win)) and W_cached is W and x_shape == x.shape
+
+
+# --- answers that used to pass, and errors that now get a hint ------------------------------------
+def test_a_complex_im2col_is_wrong():
+    verdict = check.verdict("4.1", lambda x, win: learners_im2col(x, win) + 0j)
+    assert verdict.status == "wrong" and "cols has the complex dtype complex128" in verdict.message
+
+
+def test_a_float32_im2col_says_so_and_why_the_numbers_look_equal():
+    verdict = check.verdict("4.1", lambda x, win: learners_im2col(x, win).astype(numpy.float32))
+    assert verdict.status == "wrong"
+    assert "cols is float32, the reference float64" in verdict.message
+    assert "Its values agree to float32 precision (relative error" in verdict.message
+
+
+def off_by_one_im2col(x, win):
+    """The window slice one row too long: NumPy's broadcast error, inside the learner's loop."""
+    (kh, kw), (sh, sw), (ph, pw), (oh, ow) = win.kernel, win.stride, win.padding, win.out
+    n, c = x.shape[:2]
+    x_pad = numpy.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    cols = numpy.empty((n, c * kh * kw, oh * ow))
+    for i in range(oh):
+        for j in range(ow):
+            cols[:, :, i * ow + j] = x_pad[:, :, i * sh:i * sh + kh + 1, j * sw:j * sw + kw].reshape(n, -1)
+    return cols
+
+
+def test_an_off_by_one_slice_gets_the_shapes_and_the_slice_rule():
+    verdict = check.verdict("4.1", off_by_one_im2col)
+    assert verdict.status == "wrong"
+    message = verdict.message
+    assert message.startswith("On x (1, 1, 4, 4), kernel 2x2, stride 1, no padding it raised ValueError: "
+                              "could not broadcast input array from shape (1,6) into shape (1,4)")
+    assert "of off_by_one_im2col: cols[:, :, i * ow + j] = x_pad" in message     # the learner's line
+    assert "an array of shape (1, 6) went into a place of shape (1, 4): a slice one too long" in message
+    assert "the end is oh*SH + KH, not oh*SH + KH - 1 or + 1" in message
+
+
+def test_a_convolution_that_zeroes_W_and_b_is_wrong():
+    """Before, the reference ran afterwards on the zeroed W and b, and agreed."""
+    def zeroes(x, W, b, win):
+        y = conv_im2col(x, W, b, win)
+        for array in (W, b):
+            array.flags.writeable = True
+            array[...] = 0
+        return y
+    verdict = check.verdict("4.2", zeroes)
+    assert verdict.status == "wrong"
+    assert "your function changed its input W: W[0, 0, 0, 0] is now 0.0" in verdict.message
+    written = check.verdict("4.2", lambda x, W, b, win: (W.fill(0), conv_im2col(x, W, b, win))[1])
+    assert written.status == "wrong" and "read-only" in written.message
+
+
+def test_a_float32_col2im_buffer_is_wrong_naming_the_dtype():
+    """conv_backward with g_pad allocated as float32: the engine refuses its dtype, so does the checker."""
+    def float32_g_pad(gy, cache):
+        gx, gW, gb = conv_backward(gy, cache)
+        return gx.astype(numpy.float32), gW, gb
+    verdict = check.verdict("4.3", float32_g_pad)
+    assert verdict.status == "wrong"
+    assert ('the gradient of x is float32 for an input of dtype float64: a backward must keep its input\'s '
+            'dtype (the engine stops there: "returned a float32 gradient for input 0 of dtype float64")') \
+        in verdict.message

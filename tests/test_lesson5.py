@@ -89,8 +89,11 @@ WRONG = {
          r"On x \(2, 2, 7, 7\), 3x3 windows, stride 2: the gradient of x\[.*SUM of their gy"),
         ("windows placed without the padding", lambda gy, c: max_pool_backward(gy, c, ignore_padding=True),
          r"On x \(2, 1, 6, 6\), 3x3 windows, stride 2, padding 1: the gradient of x\["),
-        ("the reference's gradient of ones", lambda gy, c: reference.max_pool2d_backward(numpy.ones_like(gy), c),
+        ("the reference's gradient of ones", lambda gy, c: (reference.max_pool2d_backward(numpy.ones_like(gy), c),),
          r"On x \(2, 2, 7, 7\), 3x3 windows, stride 2: the gradient of x\["),
+        ("a bare array, not a tuple", lambda gy, c: max_pool_backward(gy, c)[0],
+         r"On x \(2, 2, 7, 7\), 3x3 windows, stride 2: returned a bare array of shape \(2, 2, 7, 7\), not a "
+         r"tuple of gradients.*\"returned 2 gradients for 1 inputs\"\)\. Return a tuple.*\(x,\)"),
     ],
     "5.2": [
         ("window off by one", lambda gy, c: lrn_backward(gy, c, window="one too many"),
@@ -121,8 +124,10 @@ test_the_right_answer_is_accepted, test_a_missing_exercise_is_not_implemented_ye
 
 
 def test_the_references_are_accepted():
-    assert check.verdict("5.1", reference.max_pool2d_backward).correct
-    assert check.verdict("5.2", reference.lrn_backward).correct
+    """The kernel sets' backwards return bare arrays; a backward the engine runs returns a tuple
+    (minigrad.ops.pool wraps the kernel's so), and the checker reads it as the engine does."""
+    assert check.verdict("5.1", lambda gy, cache: (reference.max_pool2d_backward(gy, cache),)).correct
+    assert check.verdict("5.2", lambda gy, cache: (reference.lrn_backward(gy, cache),)).correct
     ops_forward = lambda x, p, training, mask: dropout_ops.dropout_forward(x, p, training, mask=mask)
     assert check.verdict("5.3", (ops_forward, dropout_ops.dropout_backward)).correct
 
@@ -158,3 +163,45 @@ def test_the_shared_winner_case_alone_rejects_a_backward_that_overwrites():
                                      {name: random[name]}, hints=lesson5.max_pool_hints)
     assert status == "wrong" and "the gradient of x[0, 0, 2, 2]" in message and "SUM of their gy" in message
     assert backward_cases(forwards, max_pool_backward, {name: random[name]})[0] == "correct"
+
+
+# --- the mutation rule and the engine's structure, for the pair -----------------------------------
+def test_a_dropout_forward_that_changes_x_in_place_is_wrong():
+    """It used to pass (each case gave it a copy); in the engine it changes the input tensor and
+    breaks every other use of it."""
+    def forward(x, p, training, mask):
+        if not training:
+            return x, None
+        x *= mask / (1 - p)
+        return x, mask / (1 - p)
+    verdict = check.verdict("5.3", (forward, dropout_pair()[1]))
+    assert verdict.status == "wrong"
+    assert verdict.message.startswith("On x (4, 5), p 0.5, training, a given mask it raised ValueError")
+    assert "x *= mask / (1 - p)" in verdict.message and "read-only" in verdict.message
+
+
+def test_a_dropout_backward_that_changes_its_cache_or_returns_a_bare_array_is_wrong():
+    forward, _ = dropout_pair()
+
+    def in_place(gy, factor):
+        if factor is None:
+            return (gy,)
+        factor *= gy
+        return (factor,)
+    assert "read-only" in check.verdict("5.3", (forward, in_place)).message
+    bare = check.verdict("5.3", (forward, lambda gy, factor: gy if factor is None else gy * factor))
+    assert bare.status == "wrong"
+    assert ("On x (4, 5), p 0.5, training, a given mask: the backward returned a bare array of shape (4, 5), "
+            "not a tuple of gradients") in bare.message and '"returned 4 gradients for 1 inputs"' in bare.message
+
+
+def test_on_ties_a_gradient_given_as_a_list_is_refused_as_the_engine_refuses_it():
+    """The engine reads a gradient's .shape: a list of numbers is no gradient there."""
+    def lists_on_ties(gy, cache):
+        gx = max_pool_backward(gy, cache)[0]
+        ties = numpy.array_equal(cache[0], numpy.round(cache[0]))     # the tie cases hold integers
+        return (gx.tolist() if ties else gx,)
+    verdict = check.verdict("5.1", lists_on_ties)
+    assert verdict.status == "wrong"
+    assert verdict.message.startswith("On x (2, 2, 7, 7) of integers 0..2 (ties), 3x3 windows, stride 2, ceil "
+                                      "mode: gx is a list, not an array")

@@ -140,14 +140,22 @@ def test_the_network_reference_gradients_agree_with_central_differences():
         assert not numpy.allclose(skipped, analytic["W1"])
 
 
-def test_the_learners_inputs_are_copies():
-    """A tiny_net_loss that scribbles on its inputs does not change what the checker compares."""
+def test_a_network_that_scribbles_on_its_inputs_is_wrong():
+    """The learner's function gets read-only copies; writing into them is refused, and an answer
+    that changes them anyway is wrong (the course's rule for every exercise)."""
     right = tiny_net()
 
     def scribbles(x, labels, params):
         result = right(x, labels, params)
         x[...] = 0
-        for value in params.values():
-            value[...] = 0
         return result
-    assert check.verdict("5.5", scribbles).correct
+    verdict = check.verdict("5.5", scribbles)
+    assert verdict.status == "wrong" and "read-only" in verdict.message
+
+    def forces(x, labels, params):
+        result = right(x, labels, params)
+        params["W1"].flags.writeable = True
+        params["W1"][...] = 0
+        return result
+    verdict = check.verdict("5.5", forces)
+    assert verdict.status == "wrong" and "your function changed its input W1: W1[0, 0, 0, 0] is now 0.0" in verdict.message

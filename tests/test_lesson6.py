@@ -1,6 +1,8 @@
 """Lesson 6's checkers accept the right answers and reject the usual mistakes, naming the
 case and the mistake (see course/lesson6.py)."""
 
+import pytest
+
 from minigrad import functional as F
 from course import check
 
@@ -153,3 +155,66 @@ def test_the_inception_reference_counts_every_table_1_row_as_googlenet_does():
     for s in row_summaries(GoogLeNet()):
         if s.row.kind == "inception":
             assert inception_reference(s.in_channels, s.widths, s.out_shape[1]) == s.multiply_adds, s.row.name
+
+
+# --- blame the right exercise; counts fail closed ------------------------------------------------
+def test_a_right_inception_count_built_on_an_unfinished_conv_count_names_that_exercise():
+    def conv_multiply_adds(in_shape, out_channels, kernel_size, stride, padding):
+        raise NotImplementedError("exercise 6.1: multiply-adds of a convolution")
+
+    def inception_multiply_adds(in_channels, widths, size):
+        return conv_multiply_adds((in_channels, size, size), widths[0], 1, 1, 0)
+    verdict = check.verdict("6.3", inception_multiply_adds)
+    assert verdict.status == "not implemented yet" and verdict.blocked_by.startswith("6.1")
+    assert str(verdict).startswith("[TODO] exercise 6.1 (multiply-adds of a convolution): not implemented yet "
+                                   "(exercise 6.3, multiply-adds of an Inception module, uses it).")
+    assert "NotImplementedError: exercise 6.1: multiply-adds of a convolution. Do exercise 6.1 first" in str(verdict)
+    assert "[TODO] exercise 6.3" not in str(verdict)
+
+
+def test_its_own_missing_exercise_is_still_the_plain_todo():
+    verdict = check.verdict("6.3", lambda *a: (_ for _ in ()).throw(NotImplementedError("exercise 6.3: x")))
+    assert str(verdict).startswith("[TODO] exercise 6.3 (multiply-adds of an Inception module): not implemented yet.")
+
+
+
+@pytest.mark.parametrize("answer, reason", [
+    (lambda *a: complex(conv_cost(*a)), "complex dtype"),
+    (lambda *a: float("nan"), "got nan multiply-adds"),
+    (lambda *a: float("inf"), "got inf multiply-adds"),
+    (lambda *a: True, "dtype bool"),
+    (lambda *a: str(conv_cost(*a)), "dtype <U9"),
+])
+def test_a_count_that_is_not_one_real_finite_number_is_wrong(answer, reason):
+    verdict = check.verdict("6.1", conv_with(answer))
+    assert verdict.status == "wrong" and reason in verdict.message, verdict.message
+
+
+def test_an_inception_forward_that_changes_a_branchs_weights_is_wrong():
+    def changes_weights(x, branch1x1, branch3x3, branch5x5, branch_pool):
+        y = RIGHT["6.2"](x, branch1x1, branch3x3, branch5x5, branch_pool)
+        weight = branch1x1.conv.weight.data
+        weight.flags.writeable = True
+        weight[...] = 0
+        return y
+    verdict = check.verdict("6.2", changes_weights)
+    assert verdict.status == "wrong"
+    assert "your function changed its input branch1x1: branch1x1's state['conv.weight']" in verdict.message
+
+
+def test_an_inception_module_that_writes_into_x_is_wrong():
+    """6.4's reference outputs are computed before the learner's module runs, on its own x."""
+    from test_lesson6_inception_module import RIGHT as MODULE_RIGHT
+
+    def build(in_channels, widths):
+        module = MODULE_RIGHT["6.4"](in_channels, widths)
+        branch = module.branch1x1 if hasattr(module, "branch1x1") else list(module.children())[0]
+        original = branch.forward
+
+        def forward(x):
+            x.data[...] = 0
+            return original(x)
+        object.__setattr__(branch, "forward", forward)
+        return module
+    verdict = check.verdict("6.4", build)
+    assert verdict.status == "wrong" and "read-only" in verdict.message, verdict.message

@@ -124,3 +124,66 @@ def test_the_gradient_norm_reference_skips_parameters_without_a_gradient():
     reached = [p.grad.ravel() for p in model.parameters() if p.grad is not None]
     assert everything == pytest.approx(float(numpy.linalg.norm(numpy.concatenate(reached))), rel=1e-6)
     assert RIGHT["7.3"](list(model.parameters())) == pytest.approx(everything, rel=1e-9)
+
+
+# --- NaN, dropped gradients and changed inputs are wrong ----------------------------------------
+def test_a_nan_loss_is_wrong():
+    """Before, `if error > 1e-9` let NaN through (NaN > x is False)."""
+    from course import check
+    verdict = check.verdict("7.1", lambda *a: loss_with()(*a) * float("nan"))
+    assert verdict.status == "wrong" and verdict.message.startswith(
+        "On logits, aux1, aux2 (8, 10), labels (8,): the loss is nan, expected 4.95893")
+
+
+def test_a_float32_loss_is_wrong_naming_the_dtype():
+    from course import check
+    verdict = check.verdict("7.1", lambda *a: loss_with()(*a).astype(numpy.float32))
+    assert verdict.status == "wrong" and "the loss is float32, the logits float64" in verdict.message
+
+
+def test_a_loss_that_changes_the_labels_is_wrong():
+    from course import check
+
+    def changes_labels(logits, aux1, aux2, labels):
+        loss = loss_with()(logits, aux1, aux2, labels)
+        labels.flags.writeable = True
+        labels[0] = (labels[0] + 1) % 10
+        return loss
+    verdict = check.verdict("7.1", changes_labels)
+    assert verdict.status == "wrong" and "your function changed its input labels: labels[0] is now" in verdict.message
+
+
+def test_a_nan_or_complex_norm_is_wrong():
+    from course import check
+    nan = check.verdict("7.3", norm_with(lambda gs: float("nan")))
+    assert nan.status == "wrong" and nan.message.startswith(NORM_CASE.replace("\\", "") + ": got nan, expected 2.51987")
+    complex_norm = check.verdict("7.3", norm_with(lambda gs: complex(math.sqrt(sum(float((g * g).sum()) for g in gs)))))
+    assert complex_norm.status == "wrong" and "complex" in complex_norm.message
+
+
+def test_a_norm_that_drops_the_gradients_is_wrong():
+    """Before, the reference ran after the learner's code: with every grad None it said 0, as did
+    the answer."""
+    from course import check
+
+    def drops(parameters):
+        for parameter in parameters:
+            parameter.grad = None
+        return 0.0
+    verdict = check.verdict("7.3", drops)
+    assert verdict.status == "wrong"
+    assert "your function changed its input parameters: parameters[0].grad is now None, it was a float64 array" \
+        in verdict.message
+
+
+def test_a_spread_that_changes_a_layers_weights_is_wrong():
+    from course import check
+
+    def changes(layers, x):
+        values = RIGHT["7.2"](layers, x)
+        weight = layers[0].conv.weight.data
+        weight.flags.writeable = True
+        weight *= 2
+        return values
+    verdict = check.verdict("7.2", changes)
+    assert verdict.status == "wrong" and "your function changed its input layers: layers[0]'s state" in verdict.message

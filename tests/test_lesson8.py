@@ -388,3 +388,42 @@ def test_the_roofline_labels_do_not_overlap():
     assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
     assert ax.get_title() == "roofline"
     plt.close(fig)
+
+
+# --- the roofline's cases cannot be corrupted; any array-like is an answer ------------------------
+def in_place_roofline(intensity, peak, bandwidth):
+    """Right values, written into the intensities it was given."""
+    intensity *= bandwidth
+    numpy.minimum(intensity, peak, out=intensity)
+    return intensity
+
+
+def test_an_in_place_roofline_is_told_so_and_the_cases_stay_as_labelled():
+    """Before: told "is +5, expected +100" (the reference ran on the changed input) when 5 was right,
+    and ROOFLINE_CASES kept its label [0.25, 1, 5, ...] while holding [5, 20, 100, ...]."""
+    before = {name: inputs["intensity"].copy() for name, inputs in lesson8.ROOFLINE_CASES.items()}
+    verdict = check.verdict("8.3", in_place_roofline)
+    assert verdict.status == "wrong" and "read-only" in verdict.message and "expected" not in verdict.message
+    for name, inputs in lesson8.ROOFLINE_CASES.items():
+        numpy.testing.assert_array_equal(inputs["intensity"], before[name])
+        listed = re.search(r"intensities \[(.*?)\]", name).group(1)
+        assert [float(value) for value in listed.split(", ")] == list(inputs["intensity"])
+    with pytest.raises(ValueError, match="read-only"):
+        next(iter(lesson8.ROOFLINE_CASES.values()))["intensity"][0] = 5.0
+    assert check.verdict("8.3", RIGHT["8.3"]).correct
+
+
+@pytest.mark.parametrize("as_what", [list, tuple, lambda a: [float(v) for v in a]])
+def test_a_roofline_returned_as_a_list_or_tuple_is_accepted(as_what):
+    """Before: "returned 5 values, expected 1"."""
+    assert check.verdict("8.3", lambda i, peak, bandwidth: as_what(RIGHT["8.3"](i, peak, bandwidth))).correct
+
+
+def test_a_roofline_with_nan_or_an_object_list_is_wrong():
+    def one_nan(i, peak, bandwidth):
+        values = RIGHT["8.3"](i, peak, bandwidth)
+        values[2] = numpy.nan
+        return values
+    assert "the attainable GFLOP/s[2] is +nan, expected +100" in check.verdict("8.3", one_nan).message
+    mixed = check.verdict("8.3", lambda i, peak, bandwidth: [*RIGHT["8.3"](i, peak, bandwidth)[:-1], "100"])
+    assert mixed.status == "wrong" and "expected numbers" in mixed.message

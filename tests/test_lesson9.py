@@ -153,3 +153,15 @@ def test_factorization_savings_reference_counts_minigrads_layers():
     assert factorization_savings_reference(1, 1, 7) == 49 - 27
     with pytest.raises(ValueError, match="an odd kernel of at least 3, got 4"):
         factorization_savings_reference(8, 8, 4)
+
+
+def test_a_receptive_field_that_clears_its_list_of_layers_is_wrong():
+    """Before, the reference ran after the learner's code on the emptied module-level list: 1 = 1."""
+    def clears(layers):
+        layers.clear()
+        return 1
+    verdict = check.verdict("9.2", clears)
+    assert verdict.status == "wrong"
+    assert verdict.message.startswith(TWO + ": your function changed its input layers: layers is now a list "
+                                            "of 0 items, it was a list of 2 items.")
+    assert [receptive_field_reference(**c) for c in RECEPTIVE_CASES.values()] == [5, 7, 51, 19, 32]
