@@ -1,4 +1,5 @@
-"""Every lesson runs top to bottom in both versions, fast (MINIGRAD_FAST=1).
+"""Every lesson runs top to bottom in both versions, at full size, as a learner runs it
+(MINIGRAD_FAST=0; each lesson states its running time in its first cell).
 
 * the solution notebook runs with no error, and every exercise check in it says
   "correct" (MINIGRAD_LESSONS_STRICT=1 turns any other verdict into an error);
@@ -25,7 +26,7 @@ EXERCISE = re.compile(r"### BEGIN SOLUTION exercise (\d+\.\d+):")
 
 def execute(source, strict, monkeypatch):
     """Run a lesson source as a notebook in the notebooks folder; return its outputs."""
-    monkeypatch.setenv("MINIGRAD_FAST", "1")
+    monkeypatch.setenv("MINIGRAD_FAST", "0")
     monkeypatch.setenv("MINIGRAD_LESSONS_STRICT", "1" if strict else "0")
     monkeypatch.setenv("MPLBACKEND", "Agg")
     nb = notebook(source)
