@@ -48,15 +48,15 @@ def check_number(flag, value, low, high=math.inf, *, low_open=False, high_open=F
 
     is_number = isinstance(value, numbers.Real) and not isinstance(value, bool)
     if not (is_number and math.isfinite(value) and inside()):
-        raise UserError(f"{flag} must be {_range_text(value, low, high, low_open, high_open)}, got {value}")
+        raise UserError(f"{flag} must {_range_text(value, low, high, low_open, high_open)}, got {value}")
     return value
 
 
 def _range_text(value, low, high, low_open, high_open):
-    """ "at least 1", "finite and positive", "lie in [0, 1)": the rule, in words."""
+    """ "be at least 1", "be finite and positive", "lie in [0, 1)": the rule, in words."""
     if high != math.inf:
         return f"lie in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
-    finite = "" if isinstance(value, numbers.Integral) else "finite and "
+    finite = "be " if isinstance(value, numbers.Integral) else "be finite and "
     if low == 0 and low_open:
         return finite + "positive"
     return finite + ("greater than" if low_open else "at least") + f" {low}"
