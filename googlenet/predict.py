@@ -150,8 +150,8 @@ def run_predict(args):
         raise UserError(f"image {args.image!r} does not exist")
     model, config = load_trained(args.checkpoint, device)
     top = predict_image(model, config["data"], args.image, args.top, args.invert, device)
-    print(f"{args.image}: GoogLeNet trained on {display_name(config['data'].get('title', config['data']['name']))} "
-          f"({len(config['data']['classes'])} classes)")
+    title = display_name(config["data"].get("title", config["data"]["name"]))
+    print(f"{args.image}: GoogLeNet trained on {title} ({len(config['data']['classes'])} classes)")
     for rank, (name, probability) in enumerate(top, start=1):
         print(f"  {rank}. {name:<16} {probability:7.2%}")
     return 0

@@ -16,9 +16,10 @@ Every file is written whole or not at all (a temporary file, then a rename). Ctr
 finishes the current step, saves a checkpoint and exits; ``--resume`` then goes on
 from that exact step. A run whose loss or weights stop being finite numbers (a
 learning rate too large, say) stops at once, names the epoch and step, and saves
-nothing: the last checkpoint written stays as it was. Training is a pure function of the seed: batch order,
-augmentation and dropout masks are drawn from generators seeded by (seed, epoch,
-step), so a resumed run ends with the same weights as one never interrupted.
+nothing: the last checkpoint written stays as it was. Training is a pure function of
+the seed: batch order, augmentation and dropout masks are drawn from generators
+seeded by (seed, epoch, step), so a resumed run ends with the same weights as one
+never interrupted.
 """
 import contextlib
 import dataclasses

@@ -114,7 +114,8 @@ def test_with_a_gpu_gpu_and_cuda_in_any_case_time_the_cuda_kernels(device, monke
 def test_a_comparison_reads_its_device_names_the_same_way(monkeypatch):
     from minigrad import compare
     compared = []
-    monkeypatch.setattr(compare, "run_compare", lambda args, shapes, network, devices: compared.append(devices) or 0)
+    monkeypatch.setattr(compare, "run_compare",
+                        lambda args, shapes, network, devices: compared.append(devices) or 0)
     assert run_bench("minigrad", [*SMOKE, "--device", " CPU, gpu ,cuda"]) == 0
     assert compared == [["cpu", "cuda"]]
 

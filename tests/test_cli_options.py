@@ -157,7 +157,8 @@ def test_every_output_path_is_checked_before_any_work(entry, argv, flag, kind, s
     for path, problem in UNWRITABLE[kind].items():
         outcome, status, err = run(entry, [*argv, flag, path], capsys)
         assert outcome == "exited", f"{flag} {path}: the work started before the path was checked"
-        assert status == 2 and error_line(err, entry).startswith(f"error: {flag} {path}: ") and problem in err, err
+        line = error_line(err, entry)
+        assert status == 2 and line.startswith(f"error: {flag} {path}: ") and problem in line, err
     for path in WRITABLE[kind]:
         outcome, _, err = run(entry, [*argv, flag, path], capsys)
         assert outcome == "reached", err

@@ -313,7 +313,8 @@ def test_a_float_tiff_outside_0_to_1_is_clipped(tmp_path):
 @pytest.mark.parametrize("bad", [numpy.nan, numpy.inf, -numpy.inf])
 def test_a_float_tiff_with_nan_or_infinite_pixels_is_a_data_error(tmp_path, bad):
     path = float_tiff(tmp_path, [[0.5, bad]], name="broken.tif")
-    with pytest.raises(DataError, match=r"broken\.tif: its pixels \(Pillow mode F\) hold NaN or infinite values"):
+    message = r"broken\.tif: its pixels \(Pillow mode F\) hold NaN or infinite values"
+    with pytest.raises(DataError, match=message):
         read_image(path, 2)
 
 
