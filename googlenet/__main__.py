@@ -31,9 +31,18 @@ def register(module, subparsers):
     hook(subparsers)
 
 
+class OneLineErrorParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line on stderr, exit status 2, like every other
+    mistake these commands refuse (``errors.py``), instead of the usage then the error. Each
+    command's parser is one too (argparse makes sub-parsers of the parent's class)."""
+
+    def error(self, message):
+        self.exit(2, f"error: {message} ({self.prog} --help lists the options)\n")
+
+
 def build_parser(commands):
-    parser = argparse.ArgumentParser(prog="python -m googlenet",
-                                     description="GoogLeNet (Szegedy et al. 2014) on minigrad.")
+    parser = OneLineErrorParser(prog="python -m googlenet",
+                                description="GoogLeNet (Szegedy et al. 2014) on minigrad.")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="command")
     for module in commands.values():
         register(module, subparsers)

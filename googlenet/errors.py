@@ -1,13 +1,17 @@
-"""The user's mistakes: how the commands (train, predict, evaluate) refuse them.
+"""The user's mistakes: how the commands refuse them.
 
 A bad option, path, file or device is a ``UserError`` (or minigrad's ``DataError``
 or ``CheckpointError``); a command wrapped in ``reports_user_errors`` prints it as
-one line on stderr and exits with status 2, never with a traceback.
+one line on stderr and exits with status 2, never with a traceback. Every command
+checks its numbers (``check_number``), its device (``check_device``) and where it
+will write (``check_output_folder``, ``check_output_file``) before any slow work.
 """
 import functools
+import math
+import numbers
 import sys
 
-from minigrad import backend
+from minigrad import backend, paths
 from minigrad.checkpoint import CheckpointError
 from minigrad.data import DataError
 
@@ -28,6 +32,51 @@ def check_device(device):
     if device != "cpu" and backend.gpu_unavailable_reason() is not None:
         raise UserError(f"device {device!r} asked for, but {backend.gpu_unavailable_reason()}")
     return device
+
+
+def check_number(flag, value, low, high=math.inf, *, low_open=False, high_open=False):
+    """``value`` when it is a finite number from ``low`` to ``high`` (an open end excluded);
+    a UserError naming ``flag`` otherwise. NaN fails every comparison, so it is refused too:
+
+        check_number("--lr", nan, 0, low_open=True)   # --lr must be finite and positive, got nan
+        check_number("--epochs", 0, 1)                 # --epochs must be at least 1, got 0
+        check_number("--dropout", 1.0, 0, 1, high_open=True)   # --dropout must lie in [0, 1), got 1.0
+    """
+    def inside():
+        above_low = value > low if low_open else value >= low
+        return above_low and (value < high if high_open else value <= high)
+
+    is_number = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if not (is_number and math.isfinite(value) and inside()):
+        raise UserError(f"{flag} must {_range_text(value, low, high, low_open, high_open)}, got {value}")
+    return value
+
+
+def _range_text(value, low, high, low_open, high_open):
+    """ "be at least 1", "be finite and positive", "lie in [0, 1)": the rule, in words."""
+    if high != math.inf:
+        return f"lie in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+    finite = "be " if isinstance(value, numbers.Integral) else "be finite and "
+    if low == 0 and low_open:
+        return finite + "positive"
+    return finite + ("greater than" if low_open else "at least") + f" {low}"
+
+
+def check_output_folder(flag, folder):
+    """A UserError naming ``flag`` unless ``folder`` is a folder, or can be made one, that
+    can be written to (missing folders are made when the command writes)."""
+    problem = paths.folder_problem(folder)
+    if problem:
+        raise UserError(f"{flag} {folder}: {problem}")
+
+
+def check_output_file(flag, path, suffixes=None):
+    """A UserError naming ``flag`` unless a file can be written at ``path`` (its folder must
+    exist: a typo in a folder name is refused, not made) and, when ``suffixes`` are given,
+    its name ends in one of them."""
+    problem = paths.file_problem(path, suffixes)
+    if problem:
+        raise UserError(f"{flag} {path}: {problem}")
 
 
 def reports_user_errors(run):

@@ -26,7 +26,7 @@ auxiliary heads add to each row of Table 1 (section 5's motivation for them).
 """
 import argparse
 import dataclasses
-import sys
+import numbers
 
 import numpy
 
@@ -34,6 +34,7 @@ from minigrad import Tensor, backend, nn, no_grad
 from minigrad import functional as F
 from minigrad.gradcheck import GradcheckError, directional_check, numerical_gradient, relative_error
 
+from .errors import UserError, check_number, reports_user_errors
 from .model import GoogLeNet, GoogLeNetOutput, googlenet_loss
 
 
@@ -138,8 +139,12 @@ def gradcheck_googlenet(width=1 / 8, input_size=32, batch_size=2, num_classes=5,
                         elements=3, eps=1e-6, tolerance=1e-6, raise_on_failure=True):
     """Check the whole network's gradients (module docstring); returns the report.
 
-    ``elements``: entries checked per weight, per bias and for the input.
+    ``elements``: entries checked per weight, per bias and for the input (at least 1: a
+    check of nothing must not pass).
     """
+    if isinstance(elements, bool) or not isinstance(elements, numbers.Integral) or elements < 1:
+        raise ValueError(f"gradcheck_googlenet: elements must be an int of at least 1 (entries "
+                         f"checked per weight, bias and input), got {elements!r}")
     model, x, labels = checkable_problem(width, input_size, batch_size, num_classes, seed)
     loss = fixed_masks_loss(model, x, labels, seed)
     layers = _layers_with_parameters(model)
@@ -210,20 +215,25 @@ def add_parser(subparsers):
     parser.add_argument("--batch-size", type=int, default=2, help="images (default 2)")
     parser.add_argument("--classes", type=int, default=5, help="classes (default 5)")
     parser.add_argument("--elements", type=int, default=3,
-                        help="entries checked per weight, bias and input (default 3)")
+                        help="entries checked per weight, bias and input, at least 1 (default 3)")
     parser.add_argument("--seed", type=int, default=0, help="model, data and dropout seed (default 0)")
     parser.set_defaults(func=run)
     return parser
 
 
+@reports_user_errors
 def run(args):
     """``python -m googlenet gradcheck``: exit status 0 if it passed, 1 if not, 2 for bad options."""
+    check_number("--width", args.width, 0, low_open=True)
+    for flag, value in (("--input-size", args.input_size), ("--batch-size", args.batch_size),
+                        ("--classes", args.classes), ("--elements", args.elements)):
+        check_number(flag, value, 1)
+    check_number("--seed", args.seed, 0)
     try:
         report = gradcheck_googlenet(args.width, args.input_size, args.batch_size, args.classes,
                                      args.seed, args.elements, raise_on_failure=False)
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    except ValueError as error:                   # an input too small for the network
+        raise UserError(str(error)) from None
     print(report)
     model, x, labels = checkable_problem(args.width, args.input_size, args.batch_size, args.classes,
                                          args.seed)

@@ -248,11 +248,7 @@ class GoogLeNet(nn.Module):
 
 
 def _check_options(num_classes, in_channels, width, dropout, aux_dropout):
-    for name, value in (("num_classes", num_classes), ("in_channels", in_channels)):
-        if not isinstance(value, (int, numpy.integer)) or value < 1:
-            raise ValueError(f"GoogLeNet: {name} must be a positive int, got {value!r}")
-    if not width > 0:
-        raise ValueError(f"GoogLeNet: width must be positive, got {width!r}")
+    nn.check_network_options("GoogLeNet", num_classes, in_channels, width)
     for name, value in (("dropout", dropout), ("aux_dropout", aux_dropout)):
         if not 0 <= value < 1:
             raise ValueError(f"GoogLeNet: {name} must be in [0, 1), got {value!r}")

@@ -16,7 +16,7 @@ from minigrad.autograd import Tensor, no_grad
 from minigrad.checkpoint import CheckpointError, atomic_path, load_checkpoint, load_weights
 from minigrad.data import DataLoader, load_dataset, normalize, read_image
 
-from .errors import UserError, check_device, reports_user_errors
+from .errors import UserError, check_device, check_number, check_output_folder, reports_user_errors
 from .evaluation import evaluate
 from .model import GoogLeNet
 
@@ -53,7 +53,15 @@ def predict_image(model, data, path, top=5, invert=False, device="cpu"):
     with no_grad():
         probabilities = backend.to_numpy(F.softmax(model(Tensor(x, device=device))).data)[0]
     best = numpy.argsort(-probabilities, kind="stable")[:top]
-    return [(data["classes"][i], float(probabilities[i])) for i in best]
+    return [(display_name(data["classes"][i]), float(probabilities[i])) for i in best]
+
+
+def display_name(name):
+    """A class name as text any terminal and font can show. A folder name that is not valid
+    UTF-8 reaches Python with each stray byte as a lone surrogate (os.fsdecode's
+    "surrogateescape"), which matplotlib cannot draw and a strict terminal cannot print;
+    each becomes the replacement character U+FFFD."""
+    return "".join("\ufffd" if "\ud800" <= char <= "\udfff" else char for char in name)
 
 
 def confusion_matrix(labels, predictions, num_classes):
@@ -118,7 +126,8 @@ def add_parsers(subparsers):
     """Register ``predict`` and ``evaluate`` on an argparse sub-parser collection."""
     predict = subparsers.add_parser("predict", help="top-5 classes of an image, with probabilities")
     predict.add_argument("image", help="an image file (PNG, JPEG, ...)")
-    predict.add_argument("--top", type=int, default=5, help="how many classes to show (default: 5)")
+    predict.add_argument("--top", type=int, default=5, help="how many classes to show, at least 1 "
+                         "(default: 5)")
     predict.add_argument("--invert", action="store_true",
                          help="invert the image first (dark ink on light paper, for digits)")
     evaluate_ = subparsers.add_parser("evaluate", help="accuracy and confusion matrix on held-out data")
@@ -135,13 +144,14 @@ def add_parsers(subparsers):
 
 @reports_user_errors
 def run_predict(args):
+    check_number("--top", args.top, 1)
     device = check_device(args.device)
     if not os.path.isfile(args.image):
         raise UserError(f"image {args.image!r} does not exist")
     model, config = load_trained(args.checkpoint, device)
-    top = predict_image(model, config["data"], args.image, max(1, args.top), args.invert, device)
-    print(f"{args.image}: GoogLeNet trained on {config['data'].get('title', config['data']['name'])} "
-          f"({len(config['data']['classes'])} classes)")
+    top = predict_image(model, config["data"], args.image, args.top, args.invert, device)
+    title = display_name(config["data"].get("title", config["data"]["name"]))
+    print(f"{args.image}: GoogLeNet trained on {title} ({len(config['data']['classes'])} classes)")
     for rank, (name, probability) in enumerate(top, start=1):
         print(f"  {rank}. {name:<16} {probability:7.2%}")
     return 0
@@ -150,18 +160,20 @@ def run_predict(args):
 @reports_user_errors
 def run_evaluate(args):
     device = check_device(args.device)
+    out = args.out or os.path.dirname(os.path.abspath(args.checkpoint))
+    check_output_folder("--out", out)
     model, config = load_trained(args.checkpoint, device)
     data = config["data"]
     held_out = held_out_data(args, config)
     loader = DataLoader(held_out, 200, mean=data["mean"], std=data["std"])
     loss, accuracy, predictions = evaluate(model, loader, device)
     matrix = confusion_matrix(held_out.labels, predictions, len(data["classes"]))
-    print(f"{held_out.name}: {len(held_out)} images, accuracy {accuracy:.4f} "
+    classes = [display_name(name) for name in data["classes"]]
+    print(f"{display_name(held_out.name)}: {len(held_out)} images, accuracy {accuracy:.4f} "
           f"({int(matrix.trace())}/{len(held_out)}), loss {loss:.4f}")
-    print(format_confusion(matrix, data["classes"]))
-    out = args.out or os.path.dirname(os.path.abspath(args.checkpoint))
+    print(format_confusion(matrix, classes))
     os.makedirs(out, exist_ok=True)
     path = os.path.join(out, "confusion.png")
-    plot_confusion(path, matrix, data["classes"], f"{held_out.name}: accuracy {accuracy:.2%}")
+    plot_confusion(path, matrix, classes, f"{display_name(held_out.name)}: accuracy {accuracy:.2%}")
     print(f"confusion matrix: {path}")
     return 0

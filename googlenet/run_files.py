@@ -6,8 +6,8 @@
     metrics.jsonl    one JSON line per epoch (``write_metrics`` / ``read_metrics``)
     curves.png       the loss and accuracy curves (``plot_history``)
 
-``read_run`` reads the run ``--resume`` names and ``check_output_folder`` the folder
-``--out`` names; anything this loop did not write is a one-line error naming the file.
+``read_run`` reads the run ``--resume`` names (``errors.check_output_folder`` checks the
+folder ``--out`` names); anything this loop did not write is a one-line error naming the file.
 """
 import json
 import os
@@ -78,16 +78,3 @@ def plot_history(path, history):
     from minigrad.viz import plot_curves
     with atomic_path(path) as temporary:
         plot_curves([{k: row[k] for k in METRIC_KEYS} for row in history], temporary)
-
-
-def check_output_folder(out):
-    """``--out`` must be a folder that exists or can be made, and can be written to."""
-    if os.path.exists(out) and not os.path.isdir(out):
-        raise UserError(f"--out {out}: is a file, not a folder")
-    existing = os.path.abspath(out)
-    while not os.path.exists(existing):
-        existing = os.path.dirname(existing)
-    if not os.path.isdir(existing):
-        raise UserError(f"--out {out}: {existing} is a file, so no folder can be made there")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise UserError(f"--out {out}: {existing} is not writable")

@@ -12,12 +12,12 @@ does not is an error, never a silent zero.
 How the paper's printed figures are read and compared: ``googlenet.paper_figures``.
 """
 import argparse
-import sys
 from typing import NamedTuple, Optional, Tuple
 
 from minigrad import nn
 
 from . import table
+from .errors import UserError, check_number, reports_user_errors
 from .model import GoogLeNet, Inception
 from .paper_figures import OPS_UNIT, PARAM_UNIT, agreement, explain, printed
 from .sizes import adaptations, smallest_input_size
@@ -293,13 +293,17 @@ def add_parser(subparsers):
     return parser
 
 
+@reports_user_errors
 def run(args):
     """``python -m googlenet summary``: prints the summary; exit status 2 for bad options."""
+    for flag, value in (("--input-size", args.input_size), ("--classes", args.classes),
+                        ("--in-channels", args.in_channels)):
+        check_number(flag, value, 1)
+    check_number("--width", args.width, 0, low_open=True)
     try:
         model = GoogLeNet(num_classes=args.classes, in_channels=args.in_channels, width=args.width,
                           input_size=args.input_size)
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    except ValueError as error:                   # an input too small for the network
+        raise UserError(str(error)) from None
     print(format_summary(model))
     return 0

@@ -14,12 +14,16 @@ After every epoch it measures the held-out split, then writes to the output fold
 
 Every file is written whole or not at all (a temporary file, then a rename). Ctrl-C
 finishes the current step, saves a checkpoint and exits; ``--resume`` then goes on
-from that exact step. Training is a pure function of the seed: batch order,
-augmentation and dropout masks are drawn from generators seeded by (seed, epoch,
-step), so a resumed run ends with the same weights as one never interrupted.
+from that exact step. A run whose loss or weights stop being finite numbers (a
+learning rate too large, say) stops at once, names the epoch and step, and saves
+nothing: the last checkpoint written stays as it was. Training is a pure function of
+the seed: batch order, augmentation and dropout masks are drawn from generators
+seeded by (seed, epoch, step), so a resumed run ends with the same weights as one
+never interrupted.
 """
 import contextlib
 import dataclasses
+import math
 import os
 import signal
 import sys
@@ -34,11 +38,12 @@ from minigrad.checkpoint import load_weights, save_checkpoint
 from minigrad.data import DataLoader, default_augmentation, load_dataset
 from minigrad.optim import SGD, Adam, WeightAverage, make_schedule
 
-from .errors import USER_ERRORS, UserError, check_device, reports_user_errors
+from .errors import (USER_ERRORS, UserError, check_device, check_number, check_output_folder,
+                     reports_user_errors)
 from .evaluation import evaluate
 from .model import GoogLeNet, googlenet_loss
-from .run_files import (check_output_folder, empty_sums, plot_history, read_run,
-                        write_metrics)
+from .run_files import empty_sums, plot_history, read_run, write_metrics
+from .sizes import row_sizes
 
 
 @dataclasses.dataclass
@@ -72,6 +77,11 @@ class TrainConfig:
 
 
 CIFAR10_SIZE = 32
+
+
+class TrainingDiverged(Exception):
+    """The loss or the weights are no longer finite numbers: the run cannot go on, and
+    nothing of it is saved (the last checkpoint on disk is the last good one)."""
 
 
 def model_options(config, num_classes, channels):
@@ -178,6 +188,7 @@ class Trainer:
                 elif not self.stop_requested:       # never loop without progress
                     raise RuntimeError(f"epoch {self.epoch + 1} ended at step {self.step} of {steps}")
         if self.stop_requested:
+            self.check_weights_are_finite()
             self.save()
             bar.write(f"stopped at epoch {self.epoch + 1}, step {self.step}: checkpoint saved; "
                       f"continue with --resume {self.paths['checkpoint.npz']}")
@@ -190,6 +201,9 @@ class Trainer:
         for images, labels in self.train_loader.batches(self.epoch, start=self.step):
             started = time.perf_counter()
             loss, main_loss, correct = self.train_step(images, labels)
+            if not math.isfinite(loss):
+                raise TrainingDiverged(f"the training loss became {loss} at epoch {self.epoch + 1}, "
+                                       f"step {self.step + 1} of {steps}; {self.nothing_saved()}")
             self.sums["seconds"] += time.perf_counter() - started
             self.sums["loss"] += loss * len(labels)
             self.sums["main_loss"] += main_loss * len(labels)
@@ -225,7 +239,24 @@ class Trainer:
         correct = int((backend.to_numpy(logits.data).argmax(axis=1) == labels).sum())
         return loss.item(), main_loss, correct
 
+    def check_weights_are_finite(self):
+        """A TrainingDiverged error when any weight is NaN or infinite (a finite loss can
+        still come with an infinite gradient), so that such weights are never saved."""
+        for name, parameter in self.model.named_parameters():
+            xp = backend.get_array_module(parameter.data)
+            if not bool(xp.isfinite(parameter.data).all()):
+                raise TrainingDiverged(f"the weights {name} are no longer finite after epoch "
+                                       f"{self.epoch + 1}, step {self.step}; {self.nothing_saved()}")
+
+    def nothing_saved(self):
+        """What is left on disk when a run stops without saving."""
+        path = self.paths["checkpoint.npz"]
+        if os.path.exists(path):
+            return f"nothing was saved: {path} still holds the last good checkpoint"
+        return "nothing was saved (no checkpoint had been written yet)"
+
     def finish_epoch(self, bar):
+        self.check_weights_are_finite()
         started = time.perf_counter()
         with self.average.swapped_in() if self.average else contextlib.nullcontext():
             loss, accuracy, _ = evaluate(self.model, self.held_out_loader, self.device)
@@ -344,23 +375,46 @@ def config_from_args(args):
         settings.update({k: v for k, v in saved.items() if k in names})
     settings.update({k: v for k, v in vars(args).items() if k in names})
     config = TrainConfig(**settings)
-    for name, low in (("epochs", 1), ("batch_size", 1), ("eval_batch_size", 1)):
-        if getattr(config, name) < low:
-            raise UserError(f"--{name.replace('_', '-')} must be at least {low}, got {getattr(config, name)}")
-    if config.channels not in (1, 3):
-        raise UserError(f"--channels must be 1 (grey) or 3 (colour), got {config.channels}")
-    if not 0 < config.held_out < 1:
-        raise UserError(f"--held-out must lie between 0 and 1, got {config.held_out}")
+    check_numbers(config)
     if config.data == "cifar10" and config.image_size != CIFAR10_SIZE:
         raise UserError(f"--image-size {config.image_size}: CIFAR-10's images are {CIFAR10_SIZE}x"
                         f"{CIFAR10_SIZE}; leave --image-size out (or give {CIFAR10_SIZE})")
-    check_output_folder(config.out)
+    check_output_folder("--out", config.out)
     return config
+
+
+# The range of every number of a run (the keywords of errors.check_number); "average" may
+# also be None (no averaging).
+NUMBER_RANGES = {
+    "image_size": dict(low=1), "epochs": dict(low=1), "batch_size": dict(low=1),
+    "eval_batch_size": dict(low=1), "seed": dict(low=0),
+    "held_out": dict(low=0, high=1, low_open=True, high_open=True),
+    "lr": dict(low=0, low_open=True), "width": dict(low=0, low_open=True),
+    "weight_decay": dict(low=0), "aux_weight": dict(low=0),
+    "momentum": dict(low=0, high=1, high_open=True), "average": dict(low=0, high=1, high_open=True),
+    "dropout": dict(low=0, high=1, high_open=True), "aux_dropout": dict(low=0, high=1, high_open=True),
+}
+
+
+def check_numbers(config):
+    """Every number of the run in its range (NaN and infinities refused), before any data
+    is read: a UserError naming the option otherwise."""
+    for name, limits in NUMBER_RANGES.items():
+        value = getattr(config, name)
+        if not (name == "average" and value is None):
+            check_number("--" + name.replace("_", "-"), value, **limits)
+    if config.channels not in (1, 3):
+        raise UserError(f"--channels must be 1 (grey) or 3 (colour), got {config.channels}")
+    try:
+        row_sizes(config.image_size)              # a ValueError naming the smallest usable input
+    except ValueError as error:
+        raise UserError(f"--image-size {config.image_size}: {error}") from None
 
 
 @reports_user_errors
 def run(args):
-    """``python -m googlenet train``: returns the exit status."""
+    """``python -m googlenet train``: returns the exit status (2: bad options or data; 1: the
+    loss diverged; 130: stopped by Ctrl-C)."""
     config = config_from_args(args)
     try:
         trainer = Trainer(config, resume=args.resume, progress=args.progress)
@@ -368,7 +422,11 @@ def run(args):
         if isinstance(error, USER_ERRORS):
             raise
         raise UserError(str(error)) from None       # e.g. an image size the model refuses
-    history = trainer.run()
+    try:
+        history = trainer.run()
+    except TrainingDiverged as error:
+        print(f"error: {error} (a smaller --lr usually helps)", file=sys.stderr)
+        return 1
     if trainer.stop_requested:
         return 130
     if history:

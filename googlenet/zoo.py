@@ -20,11 +20,12 @@ import zoo
 from minigrad.bench import _blas_threads
 from zoo import summary
 
-from .errors import UserError, reports_user_errors
+from .errors import UserError, check_number, check_output_file, reports_user_errors
 from .model import GoogLeNet
 
 NAME = "googlenet"
 PAPER_INPUT_SIZE = 224
+PLOT_SUFFIXES = (".png", ".pdf", ".svg")    # formats matplotlib writes everywhere
 
 
 def build_googlenet(num_classes=1000, in_channels=3, input_size=None, width=1.0, seed=0):
@@ -82,7 +83,8 @@ def add_parser(subparsers):
                         metavar="NAMES", help="comma-separated networks, e.g. lenet5,googlenet")
     parser.add_argument("--quick", action="store_true", help="one timed forward per network, not 5")
     parser.add_argument("--repeats", type=int, default=None, help="timed forwards per network (default 5)")
-    parser.add_argument("--plot", metavar="PATH", help="save a bar and scatter plot there (PNG)")
+    parser.add_argument("--plot", metavar="PATH", help="save a bar and scatter plot there (.png, .pdf "
+                        "or .svg; its folder must exist)")
     parser.add_argument("--layers", action="store_true", help="also print each network layer by layer")
     parser.add_argument("--input-size", type=int, default=None,
                         help="every network at this input instead of its paper's (e.g. 32)")
@@ -100,10 +102,11 @@ def run(args):
     repeats = args.repeats if args.repeats is not None else (1 if args.quick else 5)
     for flag, value in (("--repeats", repeats), ("--input-size", args.input_size), ("--blas-threads",
                                                                                    args.blas_threads)):
-        if value is not None and value < 1:
-            raise UserError(f"{flag} must be at least 1, got {value}")
-    if not args.width > 0:
-        raise UserError(f"--width must be positive, got {args.width}")
+        if value is not None:
+            check_number(flag, value, 1)
+    check_number("--width", args.width, 0, low_open=True)
+    if args.plot:                                   # before the timing, not after it
+        check_output_file("--plot", args.plot, PLOT_SUFFIXES)
     where = "each network's paper input" if args.input_size is None else f"{args.input_size}x{args.input_size}"
     print(f"The survey's networks at {where}, width {args.width:g}: CPU forward time at batch 1, "
           f"median of {repeats} after a warm-up, float32\n")

@@ -47,7 +47,7 @@ from typing import NamedTuple
 
 import numpy
 
-from . import backend, kernels
+from . import backend, kernels, paths
 from .ops import conv, lrn, pool
 from .ops._sizes import pair, window
 
@@ -306,7 +306,7 @@ def add_ops_arguments(parser):
     parser.add_argument("--only", nargs="+", metavar="TEXT",
                         help="only ops whose name or kind contains one of these (e.g. 3a pool conv1)")
     parser.add_argument("--device", default="cpu",
-                        help="cpu or cuda, or a comparison: cpu,cuda (default cpu)")
+                        help="cpu or cuda (or gpu, any case), or a comparison: cpu,cuda (default cpu)")
     parser.add_argument("--torch", action="store_true",
                         help="with --device cpu,cuda: PyTorch's columns too (when installed)")
     parser.add_argument("--out", metavar="DIR", default=None,
@@ -326,17 +326,38 @@ def check_ops_arguments(args):
         if value is not None and value < 1:
             raise BenchError(f"{flag} must be at least 1, got {value}")
     try:
+        # Names as backend.parse_device reads them: any case, spaces around, "gpu" for "cuda".
         if "," in args.device:                         # a comparison: a missing GPU is a missing column
-            args.devices = [backend.parse_device(d).split(":")[0] for d in args.device.split(",")]
+            args.devices = list(dict.fromkeys(backend.parse_device(d).split(":")[0]
+                                              for d in args.device.split(",")))
         else:
+            args.device = backend.parse_device(args.device)
             backend.array_module_for(args.device)
     except (ValueError, RuntimeError) as error:    # unknown name; cuda without a usable GPU
         raise BenchError(str(error)) from None
+    check_comparison_options(args)
     if args.blas_threads is not None:
         try:
             import threadpoolctl  # noqa: F401  (only asking whether it is installed)
         except ImportError:
             raise BenchError("--blas-threads needs threadpoolctl (pip install threadpoolctl)") from None
+
+
+def check_comparison_options(args):
+    """The options that belong to one mode only are refused in the other, never ignored:
+    --out and --torch need a comparison (--device cpu,cuda), which times every kernel set,
+    so --kernels needs a single device. --out is checked here, before any timing."""
+    comparison = "," in args.device
+    if comparison and args.kernels:
+        raise BenchError(f"--kernels {args.kernels}: a comparison (--device {args.device}) times every "
+                         f"kernel set; --kernels chooses the set of a single device")
+    for flag, given in (("--out", args.out), ("--torch", args.torch)):
+        if given and not comparison:
+            raise BenchError(f"{flag} belongs to a comparison: give --device cpu,cuda (or leave {flag} out)")
+    if args.out:
+        problem = paths.folder_problem(args.out)
+        if problem:
+            raise BenchError(f"--out {args.out}: {problem}")
 
 
 def run_ops(args, op_shapes, network):
@@ -406,8 +427,8 @@ def main_ops(args):
     return run_ops(args, op_shapes, args.shapes)
 
 
-def main(argv=None):
-    """``python -m minigrad.bench ops --shapes MODULE:FUNCTION``; returns the exit status."""
+def build_parser():
+    """The parser of ``python -m minigrad.bench`` (its one command: ``ops``)."""
     parser = argparse.ArgumentParser(prog="python -m minigrad.bench", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     ops = commands.add_parser("ops", help="time every conv, pool and LRN of a network, forward and backward")
@@ -415,7 +436,12 @@ def main(argv=None):
                      help="the function (batch, image_size) -> [OpShape, ...] that lists the network's ops, "
                           "e.g. googlenet.bench:googlenet_op_shapes")
     add_ops_arguments(ops)
-    return main_ops(parser.parse_args(argv))
+    return parser
+
+
+def main(argv=None):
+    """``python -m minigrad.bench ops --shapes MODULE:FUNCTION``; returns the exit status."""
+    return main_ops(build_parser().parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -202,12 +202,20 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".
 # 32-bit TIFF's values past 65535 clip to white. 16-bit colour PNGs come in as 8-bit RGB.
 SIXTEEN_BIT_GREY_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 
+# Pillow's mode of 32-bit float greys ("F": float TIFFs, and anything saved from a float32
+# array). Its values are taken as they are, black 0.0 and white 1.0, as torchvision's
+# to_tensor and scikit-image's img_as_float take float images: not as 0..255 (which
+# convert("L") would assume, reading 0.5 as black), and not by guessing from the largest
+# value. Values outside [0, 1] are clipped; NaN and infinities are an error.
+FLOAT_GREY_MODE = "F"
+
 
 def read_image(path, size, channels=3):
     """One image file -> (channels, size, size) float32 in [0, 1] (needs Pillow).
 
     The whole image is resized to a square (no cropping), with Pillow's antialiased
-    bilinear filter. Values are scaled by the image's bit depth: white is 1.
+    bilinear filter. Values are scaled by the image's mode: white is 1 (255 in 8-bit
+    images, 65535 in 16-bit ones, 1.0 in 32-bit float ones: ``FLOAT_GREY_MODE``).
     """
     from PIL import Image, UnidentifiedImageError
 
@@ -228,18 +236,28 @@ def read_image(path, size, channels=3):
         raise DataError(f"{path}: permission denied") from None
     except Image.DecompressionBombError as error:       # refused before its pixels are read
         raise DataError(f"{path}: too large to read ({error})") from None
+    except NonFiniteImage as error:
+        raise DataError(f"{path}: {error}") from None
     except (UnidentifiedImageError, OSError, ValueError) as error:
         raise DataError(f"{path}: not an image Pillow can read ({error.__class__.__name__})") from None
     return pixels[None] if channels == 1 else pixels.transpose(2, 0, 1)
+
+
+class NonFiniteImage(ValueError):
+    """A float image with NaN or infinite pixels (``read_image`` names the file)."""
 
 
 def _pixels(image, size, channels):
     """An open Pillow image -> (size, size) grey or (size, size, 3) RGB, float32 in [0, 1]."""
     from PIL import Image
 
-    if image.mode in SIXTEEN_BIT_GREY_MODES:
-        grey = numpy.asarray(image.convert("F").resize((size, size), Image.BILINEAR)) / 65535.0
-        grey = numpy.clip(grey, 0.0, 1.0).astype(numpy.float32)
+    if image.mode in SIXTEEN_BIT_GREY_MODES or image.mode == FLOAT_GREY_MODE:
+        white = 1.0 if image.mode == FLOAT_GREY_MODE else 65535.0
+        values = numpy.asarray(image.convert("F"))
+        if not numpy.isfinite(values).all():
+            raise NonFiniteImage(f"its pixels (Pillow mode {image.mode}) hold NaN or infinite values")
+        grey = numpy.clip(values / numpy.float32(white), 0.0, 1.0)          # float32: mode "F"
+        grey = numpy.asarray(Image.fromarray(grey).resize((size, size), Image.BILINEAR))
         return grey if channels == 1 else numpy.stack([grey] * 3, axis=-1)
     image = image.convert("L" if channels == 1 else "RGB").resize((size, size), Image.BILINEAR)
     return numpy.asarray(image, dtype=numpy.float32) / 255.0

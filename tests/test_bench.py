@@ -15,6 +15,7 @@ from minigrad import backend, bench, kernels, nn
 from conftest import KERNEL_SETS, skip_without_twin
 
 GOOGLENET_SHAPES = "googlenet.bench:googlenet_op_shapes"
+SMOKE = ["--quick", "--only", "3a/pool_proj"]       # one op, once: seconds even if not refused
 
 
 def run_bench(entry, argv):
@@ -74,10 +75,49 @@ def test_the_kernel_set_is_chosen_and_named(kernel_set, monkeypatch, capsys):
     (["--blas-threads", "0"], "--blas-threads must be at least 1"),
     (["--image-size", "16"], "smallest usable input is 31x31"),
     (["--only", "nothing"], "--only nothing matches no op of"),
+    (["--device", "cpu,tpu"], "unknown device 'tpu'"),
+    (["--out", "results", *SMOKE], "--out belongs to a comparison: give --device cpu,cuda"),
+    (["--torch", *SMOKE], "--torch belongs to a comparison: give --device cpu,cuda"),
+    (["--device", "cpu,cuda", "--kernels", "numpy", *SMOKE],
+     "--kernels numpy: a comparison (--device cpu,cuda) times every kernel set"),
 ])
 def test_bad_options_are_one_line_errors(entry, argv, message, capsys):
     assert run_bench(entry, argv) == 2
     assert message in one_error_line(capsys)
+
+
+@pytest.mark.parametrize("device", ["CPU", " cpu", "Cpu ", " CPU\t"])
+def test_device_names_are_read_in_any_case_with_spaces_around(device, capsys):
+    assert run_bench("googlenet", [*SMOKE, "--device", device]) == 0
+    assert "device cpu, kernels numpy," in capsys.readouterr().out
+
+
+@pytest.mark.skipif(backend.is_gpu_available(), reason="a GPU is usable here")
+@pytest.mark.parametrize("device", ["gpu", "CUDA", " Gpu "])
+def test_gpu_and_cuda_in_any_case_name_the_gpu(device, capsys):
+    assert run_bench("googlenet", [*SMOKE, "--device", device]) == 2
+    assert "device 'cuda:0' requested but no GPU is usable" in one_error_line(capsys)
+
+
+@pytest.mark.parametrize("device", ["gpu", "CUDA", " Gpu "])
+def test_with_a_gpu_gpu_and_cuda_in_any_case_time_the_cuda_kernels(device, monkeypatch, capsys):
+    monkeypatch.setattr(backend, "array_module_for", lambda name: np)       # as if a GPU were there
+    timed = []
+    monkeypatch.setattr(bench, "time_ops", lambda shapes, repeats, device, progress: timed.append(
+        (device, kernels.current(np.zeros(1)))) or [])
+    monkeypatch.setattr(bench, "print_summary", lambda rows: None)
+    assert run_bench("googlenet", [*SMOKE, "--device", device]) == 0
+    assert timed == [("cuda:0", kernels.SETS["cuda"])]
+    assert "device cuda:0, kernels cuda," in capsys.readouterr().out
+
+
+def test_a_comparison_reads_its_device_names_the_same_way(monkeypatch):
+    from minigrad import compare
+    compared = []
+    monkeypatch.setattr(compare, "run_compare",
+                        lambda args, shapes, network, devices: compared.append(devices) or 0)
+    assert run_bench("minigrad", [*SMOKE, "--device", " CPU, gpu ,cuda"]) == 0
+    assert compared == [["cpu", "cuda"]]
 
 
 @pytest.mark.skipif(backend.is_gpu_available(), reason="a GPU is usable here")

@@ -276,6 +276,58 @@ def test_16_bit_colour_png_keeps_its_values(tmp_path, colour_type, channels):
                                   colour.transpose(2, 0, 1) / 65535, atol=1 / 255)
 
 
+# --- 32-bit float images (Pillow mode "F"): white is 1.0 ---------------------------------------------
+def float_tiff(tmp_path, values, name="grey32.tif"):
+    from PIL import Image
+    path = tmp_path / name
+    Image.fromarray(numpy.asarray(values, numpy.float32)).save(path)
+    assert Image.open(path).mode == "F"
+    return str(path)
+
+
+def test_a_float_tiff_with_values_in_0_to_1_keeps_them(tmp_path):
+    """0.5 is mid-grey, not black (as convert("L") would read it: 0.5 of 255)."""
+    grey = numpy.random.default_rng(3).random((5, 5)).astype(numpy.float32)
+    grey.flat[:4] = 0.0, 0.5, 1.0, 0.25
+    path = float_tiff(tmp_path, grey)
+    numpy.testing.assert_array_equal(read_image(path, 5, channels=1)[0], grey)
+    numpy.testing.assert_array_equal(read_image(path, 5, channels=3), numpy.stack([grey] * 3))
+    assert read_image(path, 5, channels=1).dtype == numpy.float32
+
+
+def test_a_float_tiff_is_resized_like_the_8_bit_image_of_the_same_picture(tmp_path):
+    from PIL import Image
+    grey = numpy.random.default_rng(4).integers(0, 256, (9, 7)).astype(numpy.uint8)
+    eight = tmp_path / "grey8.png"
+    Image.fromarray(grey).save(eight)
+    as_float = float_tiff(tmp_path, grey / numpy.float32(255))
+    numpy.testing.assert_allclose(read_image(as_float, 4, channels=1), read_image(str(eight), 4, channels=1),
+                                  atol=1 / 255)
+
+
+def test_a_float_tiff_outside_0_to_1_is_clipped(tmp_path):
+    path = float_tiff(tmp_path, [[-0.5, 0.5], [1.5, 255.0]])
+    numpy.testing.assert_array_equal(read_image(path, 2, channels=1)[0], [[0.0, 0.5], [1.0, 1.0]])
+
+
+@pytest.mark.parametrize("bad", [numpy.nan, numpy.inf, -numpy.inf])
+def test_a_float_tiff_with_nan_or_infinite_pixels_is_a_data_error(tmp_path, bad):
+    path = float_tiff(tmp_path, [[0.5, bad]], name="broken.tif")
+    message = r"broken\.tif: its pixels \(Pillow mode F\) hold NaN or infinite values"
+    with pytest.raises(DataError, match=message):
+        read_image(path, 2)
+
+
+def test_an_image_folder_of_float_tiffs_reads_their_greys(tmp_path):
+    for name, level in (("dark", 0.2), ("light", 0.8)):
+        (tmp_path / "greys" / name).mkdir(parents=True)
+        for i in range(2):
+            float_tiff(tmp_path / "greys" / name, numpy.full((6, 6), level), name=f"{i}.tif")
+    data = load_image_folder(str(tmp_path / "greys"), size=4, channels=1)
+    assert data.classes == ["dark", "light"]
+    numpy.testing.assert_array_equal(data.images[:, 0, 0, 0], [51, 51, 204, 204])      # round(255 x level)
+
+
 def test_an_image_declaring_billions_of_pixels_is_a_data_error(tmp_path):
     path = tmp_path / "huge.png"
     header = png_bytes(numpy.zeros((1, 1, 1), numpy.uint16), 0)

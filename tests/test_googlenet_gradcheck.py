@@ -83,3 +83,19 @@ def test_command_line_gradcheck(capsys):
     assert main(["gradcheck", "--width", "0.0625", "--elements", "1"]) == 0
     out = capsys.readouterr().out
     assert "PASSED" in out and "inception4e.branch5x5.conv" in out and "aux added" in out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--elements", "0"], "error: --elements must be at least 1, got 0"),
+    (["--elements", "-2"], "error: --elements must be at least 1, got -2"),
+    (["--width", "inf"], "error: --width must be finite and positive, got inf"),
+])
+def test_command_line_refuses_a_check_of_nothing_and_an_infinite_width(argv, message, capsys):
+    assert main(["gradcheck", *argv]) == 2
+    assert capsys.readouterr().err.strip() == message
+
+
+@pytest.mark.parametrize("elements", [0, -1, 2.5, True])
+def test_checking_no_elements_is_refused_not_passed(elements):
+    with pytest.raises(ValueError, match=r"gradcheck_googlenet: elements must be an int of at least 1"):
+        gradcheck_googlenet(elements=elements)

@@ -206,3 +206,14 @@ def test_command_modules_are_exactly_the_modules_that_register_commands():
                    if not info.name.startswith("_")
                    and any(hasattr(importlib.import_module(f"googlenet.{info.name}"), h) for h in hooks)}
     assert set(COMMAND_MODULES) == registering == {"summary", "gradcheck", "train", "predict", "bench", "zoo"}
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--width", "inf"], "error: --width must be finite and positive, got inf"),
+    (["--width", "nan"], "error: --width must be finite and positive, got nan"),
+    (["--classes", "0"], "error: --classes must be at least 1, got 0"),
+    (["--in-channels", "-3"], "error: --in-channels must be at least 1, got -3"),
+])
+def test_command_line_refuses_bad_numbers_in_one_line(argv, message, capsys):
+    assert main(["summary", *argv]) == 2
+    assert capsys.readouterr().err.strip() == message

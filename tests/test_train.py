@@ -180,6 +180,14 @@ def test_user_errors_are_one_line_with_exit_status_2(capsys):
     (["train", "--image-size", "16"], "GoogLeNet"),
     (["train", "--data", "folder", "--data-path", "{tmp}", "--channels", "2"],
      r"--channels must be 1 \(grey\) or 3 \(colour\), got 2"),
+    (["train", "--lr", "nan"], r"^error: --lr must be finite and positive, got nan$"),
+    (["train", "--weight-decay", "nan"], r"^error: --weight-decay must be finite and at least 0, got nan$"),
+    (["train", "--aux-weight", "nan"], r"^error: --aux-weight must be finite and at least 0, got nan$"),
+    (["train", "--aux-weight", "-0.3"], r"^error: --aux-weight must be finite and at least 0, got -0.3$"),
+    (["train", "--lr", "inf"], r"^error: --lr must be finite and positive, got inf$"),
+    (["train", "--momentum", "1"], r"^error: --momentum must lie in \[0, 1\), got 1.0$"),
+    (["train", "--average", "nan"], r"^error: --average must lie in \[0, 1\), got nan$"),
+    (["train", "--held-out", "1"], r"^error: --held-out must lie in \(0, 1\), got 1.0$"),
 ])
 def test_train_user_errors_are_one_line_and_write_nothing(tmp_path, capsys, argv, message):
     out = tmp_path / "out"
@@ -187,6 +195,91 @@ def test_train_user_errors_are_one_line_and_write_nothing(tmp_path, capsys, argv
     assert main(argv) == 2
     assert re.search(message, one_error_line(capsys))
     assert not out.exists()
+
+
+def test_a_resumed_checkpoints_settings_are_checked_too(trained, tmp_path, capsys):
+    """Settings read back from a checkpoint go through the same checks as the flags."""
+    saved = load_checkpoint(str(trained / "checkpoint.npz"))
+    saved["config"]["train"]["lr"] = float("nan")
+    forged = str(tmp_path / "forged.npz")
+    save_checkpoint(forged, saved["model"], saved["optimizer"], saved["average"], saved["progress"],
+                    saved["config"])
+    assert main(["train", "--resume", forged, "--out", str(tmp_path / "o")]) == 2
+    assert one_error_line(capsys) == "error: --lr must be finite and positive, got nan"
+
+
+# --- a run whose loss stops being a number ------------------------------------------------
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning",
+                            "ignore:invalid value encountered:RuntimeWarning")
+def test_a_diverging_run_stops_naming_the_step_and_keeps_the_last_checkpoint(trained, tmp_path, capsys):
+    """Epoch 1 trained well (the fixture); epoch 2 at a learning rate of 1e6 sends the loss to
+    NaN: the command stops there, exit status 1, and the files of epoch 1 stay as they were."""
+    import shutil
+    run = tmp_path / "run"
+    shutil.copytree(trained, run)
+    before = {name: (run / name).read_bytes() for name in ("checkpoint.npz", "metrics.jsonl", "curves.png")}
+    status = main(["train", "--resume", str(run / "checkpoint.npz"), "--epochs", "2", "--lr", "1e6",
+                   "--out", str(run), "--no-progress"])
+    assert status == 1
+    error = one_error_line(capsys)
+    assert re.match(r"error: the training loss became (nan|inf) at epoch 2, step \d+ of \d+; nothing was "
+                    r"saved: .*checkpoint.npz still holds the last good checkpoint", error), error
+    assert {name: (run / name).read_bytes() for name in before} == before
+
+
+def test_weights_that_stop_being_finite_are_never_saved(digits, tmp_path):
+    """A finite loss can come with an infinite gradient: the weights are checked before an
+    epoch's files are written, and before a Ctrl-C checkpoint."""
+    from googlenet.train import TrainingDiverged
+    config, data = tiny_run(digits, tmp_path, epochs=1)
+    trainer = Trainer(config, data=data, progress=False)
+
+    def spoil_a_weight(trainer):                 # after the epoch's last step
+        if trainer.step == len(trainer.train_loader):
+            trainer.model.linear.weight.data[0, 0] = numpy.inf
+
+    with pytest.raises(TrainingDiverged, match=r"the weights linear.weight are no longer finite after "
+                                               r"epoch 1, step 3; nothing was saved \(no checkpoint had "
+                                               r"been written yet\)"):
+        trainer.run(after_step=spoil_a_weight)
+    assert os.listdir(tmp_path) == []
+
+    trainer = Trainer(config, data=data, progress=False)
+    trainer.stop_requested = True                # as after Ctrl-C
+    trainer.model.conv1.weight.data[0, 0, 0, 0] = numpy.nan
+    with pytest.raises(TrainingDiverged, match="the weights conv1.weight are no longer finite"):
+        trainer.run()
+    assert os.listdir(tmp_path) == []
+
+
+# --- class names from any file system -------------------------------------------------------
+def test_class_folders_whose_names_are_not_utf8_are_shown_with_replacement_characters(tmp_path, capsys):
+    """A folder named with the Latin-1 byte 0xE9 reaches Python as "caf\\udce9"; train, predict
+    and evaluate all work, the texts show "caf\ufffd", and the confusion matrix PNG is written."""
+    from PIL import Image
+    pets = tmp_path / "pets"
+    for name in (b"caf\xe9", b"dog"):
+        folder = os.path.join(os.fsencode(pets), name)
+        try:
+            os.makedirs(folder)
+        except (OSError, UnicodeError):
+            pytest.skip("this file system refuses folder names that are not UTF-8")
+        for i in range(5):
+            pixels = numpy.full((8, 8, 3), 30 * i + (120 if name == b"dog" else 0), numpy.uint8)
+            Image.fromarray(pixels).save(os.fsdecode(os.path.join(folder, b"%d.png" % i)))
+    run = tmp_path / "run"
+    assert main(["train", "--data", "folder", "--data-path", str(pets), "--epochs", "1", "--width", "0.0625",
+                 "--held-out", "0.4", "--out", str(run), "--no-progress"]) == 0
+    capsys.readouterr()
+    checkpoint = str(run / "checkpoint.npz")
+    assert main(["evaluate", "--checkpoint", checkpoint]) == 0
+    out = capsys.readouterr().out
+    assert "caf\ufffd" in out and "\udce9" not in out
+    assert (run / "confusion.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert main(["predict", os.fsdecode(os.path.join(os.fsencode(pets), b"dog", b"0.png")),
+                 "--checkpoint", checkpoint]) == 0
+    out = capsys.readouterr().out
+    assert "caf\ufffd" in out and "\udce9" not in out
 
 
 def test_a_folder_too_small_to_split_is_a_one_line_error(tmp_path, capsys):

@@ -133,7 +133,7 @@ def test_imagenet_stem_from_64_and_any_size_runs():
 def test_registry_and_option_errors():
     assert zoo.load_all()["resnet18"][1] == 224 and zoo.load_all()["resnet34"][1] == 224
     assert zoo.build("resnet18", num_classes=10).fc.out_features == 10
-    with pytest.raises(ValueError, match=r"resnet: width must be positive, got 0"):
+    with pytest.raises(ValueError, match=r"resnet: width must be finite and positive, got 0"):
         zoo.build("resnet18", width=0)
     with pytest.raises(ValueError, match=r"resnet: input_size must be a positive int, got 0"):
         zoo.build("resnet34", input_size=0)

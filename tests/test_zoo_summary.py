@@ -75,6 +75,11 @@ def test_count_text():
 
 
 # --- the command ------------------------------------------------------------------------------------
+def number(text):
+    """A printed figure, thousands separators and all: "1,500.0" -> 1500.0."""
+    return float(text.replace(",", ""))
+
+
 def table_rows(text):
     """{name: (input, parameters, multiply-adds, depth, ms)} from the printed comparison."""
     rows = {}
@@ -82,8 +87,17 @@ def table_rows(text):
         match = re.match(r"^(\S+)\s+(\d+x\d+x\d+)\s+([\d,]+)\s+([\d,]+)\s+(\d+)\s+([\d,.]+) ms$", line)
         if match:
             name, shape, params, madds, depth, ms = match.groups()
-            rows[name] = (shape, int(params.replace(",", "")), int(madds.replace(",", "")), int(depth), float(ms))
+            rows[name] = (shape, int(number(params)), int(number(madds)), int(depth), number(ms))
     return rows
+
+
+@pytest.mark.parametrize("seconds, printed", [(1.5, "1,500.0 ms"), (12.3456, "12,345.6 ms"), (0.0004, "0.4 ms")])
+def test_forward_times_of_a_second_or_more_are_printed_and_read_back(seconds, printed, monkeypatch, capsys):
+    monkeypatch.setattr(summary, "time_forward", lambda *args, **kwargs: seconds)
+    assert main(["zoo", "--quick", "--only", "lenet5"]) == 0
+    out = capsys.readouterr().out
+    assert printed in out
+    assert table_rows(out)["lenet5"][4] == pytest.approx(seconds * 1e3)
 
 
 def test_the_command_prints_every_networks_own_counts(capsys, tmp_path):
@@ -116,7 +130,7 @@ def test_the_command_at_the_papers_inputs(capsys):
 @pytest.mark.parametrize("argv, message", [
     (["--only", "lenet5,nope"], r"^error: unknown network 'nope': expected one of .*googlenet.*lenet5"),
     (["--repeats", "0"], r"^error: --repeats must be at least 1, got 0$"),
-    (["--width", "0"], r"^error: --width must be positive, got 0.0$"),
+    (["--width", "0"], r"^error: --width must be finite and positive, got 0.0$"),
     (["--only", "lenet5", "--input-size", "20"], r"^error: LeNet-5 needs an input of at least 32x32"),
 ])
 def test_bad_options_are_one_line_errors_with_status_2(capsys, argv, message):

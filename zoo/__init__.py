@@ -7,7 +7,9 @@ networks in ``MODELS`` with ``@registers(name, input_size)``: a builder
     build(num_classes=1000, in_channels=3, input_size=None, width=1.0, seed=0) -> nn.Module
 
 (``input_size`` None means the paper's; a smaller one, e.g. 32 for the digits, adapts what the
-model module documents). Every layer reports ``output_shape``, ``multiply_adds`` and
+model module documents). Each builder first checks ``num_classes``, ``in_channels`` and ``width``
+with ``minigrad.nn.check_network_options``, as GoogLeNet does: one rule and one message for
+all. Every layer reports ``output_shape``, ``multiply_adds`` and
 ``depth`` (``minigrad.nn.Module``), so ``zoo.summary`` tabulates any of them the same way.
 """
 import importlib

@@ -113,6 +113,7 @@ def _pool():
 def alexnet(num_classes=1000, in_channels=3, input_size=None, width=1.0, seed=0, towers=2):
     """AlexNet (module docstring): an ``nn.Sequential`` returning logits."""
     input_size = PAPER_INPUT_SIZE if input_size is None else input_size
+    nn.check_network_options("alexnet", num_classes, in_channels, width)
     if towers not in (1, 2):
         raise ValueError(f"alexnet: towers must be 1 or 2, got {towers!r}")
     rng = numpy.random.default_rng(seed)

@@ -268,6 +268,7 @@ def prototypes(num_classes, features, rng):
 def build(num_classes=10, in_channels=1, input_size=None, width=1.0, seed=0):
     """LeNet-5 as in 1998 (module docstring): 60,000 trainable parameters at the defaults."""
     input_size = INPUT_SIZE if input_size is None else input_size
+    nn.check_network_options("lenet5", num_classes, in_channels, width)
     side = _c5_side(input_size)
     rng = numpy.random.default_rng(seed)
     c1, c3, c5, f6 = (_scaled(n, width) for n in (C1_MAPS, C3_MAPS, C5_MAPS, F6_UNITS))
@@ -292,6 +293,7 @@ def build(num_classes=10, in_channels=1, input_size=None, width=1.0, seed=0):
 def build_modern(num_classes=10, in_channels=1, input_size=None, width=1.0, seed=0):
     """LeNet-5's layer sizes with ReLU, max pooling, a full C3, He init and a linear output."""
     input_size = INPUT_SIZE if input_size is None else input_size
+    nn.check_network_options("lenet5-modern", num_classes, in_channels, width)
     side = _c5_side(input_size)
     rng = numpy.random.default_rng(seed)
     c1, c3, c5, f6 = (_scaled(n, width) for n in (C1_MAPS, C3_MAPS, C5_MAPS, F6_UNITS))

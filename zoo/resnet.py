@@ -151,12 +151,9 @@ def resnet(blocks, num_classes=1000, in_channels=3, input_size=None, width=1.0, 
 
 
 def _check_options(num_classes, in_channels, input_size, width):
-    for name, value in (("num_classes", num_classes), ("in_channels", in_channels),
-                        ("input_size", input_size)):
-        if not isinstance(value, (int, numpy.integer)) or value < 1:
-            raise ValueError(f"resnet: {name} must be a positive int, got {value!r}")
-    if not width > 0:
-        raise ValueError(f"resnet: width must be positive, got {width!r}")
+    nn.check_network_options("resnet", num_classes, in_channels, width)
+    if not isinstance(input_size, (int, numpy.integer)) or input_size < 1:
+        raise ValueError(f"resnet: input_size must be a positive int, got {input_size!r}")
 
 
 @registers("resnet18", INPUT_SIZE)

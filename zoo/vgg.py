@@ -100,6 +100,7 @@ def vgg(configuration, num_classes=1000, in_channels=3, input_size=None, width=1
     ``nn.Sequential`` of five blocks (``block1`` ... ``block5``) and the classifier layers
     (``fc6`` ... ``fc8``), returning logits."""
     input_size = PAPER_INPUT_SIZE if input_size is None else input_size
+    nn.check_network_options("vgg", num_classes, in_channels, width)
     if configuration not in CONFIGURATIONS:
         raise ValueError(f"vgg: unknown configuration {configuration!r}: expected one of "
                          f"{', '.join(CONFIGURATIONS)}")
