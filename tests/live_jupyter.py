@@ -14,6 +14,7 @@ import secrets
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -173,6 +174,18 @@ def served(root, home, app="jupyter_server", settings=None):
         stop(server)
 
 
+def decode_message(frame):
+    """A Jupyter message from one websocket frame: JSON text, or (for a message carrying binary
+    buffers, e.g. a widget's image) jupyter_server's binary form: a big-endian uint32 count n,
+    n uint32 offsets, then the JSON message and the buffers at those offsets."""
+    if isinstance(frame, str):
+        return json.loads(frame)
+    (count,) = struct.unpack_from("!I", frame, 0)
+    offsets = struct.unpack_from(f"!{count}I", frame, 4)
+    end = offsets[1] if count > 1 else len(frame)
+    return json.loads(frame[offsets[0]:end].decode("utf-8"))
+
+
 class KernelChannel:
     """A kernel of ``server`` driven as JupyterLab drives it: Jupyter messages (protocol 5) over the
     server's websocket ``/api/kernels/ID/channels``."""
@@ -197,7 +210,7 @@ class KernelChannel:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self.socket.settimeout(max(1.0, deadline - time.monotonic()))
-            message = json.loads(self.socket.recv())
+            message = decode_message(self.socket.recv())
             if message.get("parent_header", {}).get("msg_id") != msg_id or message["channel"] != "iopub":
                 continue
             kind, content = message["msg_type"], message["content"]
