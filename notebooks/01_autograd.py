@@ -26,10 +26,10 @@
 # and `backward(gy, cache) -> one gradient per input`; the engine (`minigrad/autograd.py`)
 # only records which pair made which tensor and calls the backwards in the right order.
 #
-# **Time.** About 60 to 90 minutes: reading and the seven exercises. Running every cell at full
+# **Time:** About 60 to 90 minutes: reading and the seven exercises. Running every cell at full
 # size takes about 8 s (measured in a notebook on a busy 2-core CPU).
 #
-# **What it assumes.** Python and NumPy (arrays, broadcasting, `axis=` in a sum); the chain rule
+# **Assumes:** Python and NumPy (arrays, broadcasting, `axis=` in a sum); the chain rule
 # of calculus for functions of one variable, and partial derivatives. No earlier lesson: this
 # is the first.
 

@@ -27,10 +27,10 @@
 # In lesson 1 a checker told you whether your backward was right. This lesson is about how
 # such a checker works, and how you use one on your own code.
 #
-# **Time.** About 60 minutes: reading and the four exercises. Running every cell at full size
+# **Time:** About 60 minutes: reading and the four exercises. Running every cell at full size
 # takes about 10 s (measured in a notebook on a busy 2-core CPU).
 #
-# **What it assumes.** Lesson 1 (a backward returns the gradient of $\sum_i y_i g_i$ for the
+# **Assumes:** Lesson 1 (a backward returns the gradient of $\sum_i y_i g_i$ for the
 # upstream gradient $g$, one gradient per input); NumPy; Taylor's formula to second order, and
 # what a float is (a number with about 16 significant digits in float64, 7 in float32).
 

@@ -27,10 +27,10 @@
 # (3.2), the cross-entropy backward (3.3), and the optimizer's step, SGD (3.4) and Adam (3.5),
 # which then trains the classifier.
 #
-# **Time.** About 90 minutes: reading and the five exercises. Running every cell at full size
+# **Time:** About 90 minutes: reading and the five exercises. Running every cell at full size
 # takes about 14 s (measured in a notebook on a busy 2-core CPU).
 #
-# **What it assumes.** Lesson 1 (a backward returns one gradient per input; a tensor used
+# **Assumes:** Lesson 1 (a backward returns one gradient per input; a tensor used
 # $N$ times gets the sum of $N$ gradients) and lesson 2 (a backward is checked against central
 # differences); NumPy (matrix products with `@`, `axis=` and `keepdims=`); partial derivatives,
 # and the exponential and the logarithm.
