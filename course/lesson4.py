@@ -14,7 +14,7 @@ import functools
 import numpy
 
 from minigrad.kernels import reference
-from minigrad.ops._sizes import window
+from minigrad.geometry import window
 from .check import backward_cases, forward_cases, registers
 from .verdicts import RULE
 

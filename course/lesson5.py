@@ -14,7 +14,7 @@ import numpy
 
 from minigrad.kernels import reference
 from minigrad.ops import dropout as dropout_ops
-from minigrad.ops._sizes import window
+from minigrad.geometry import window
 from .check import Refused, as_tuple, backward_cases, engine_gradients, forward_cases, join, registers
 from .guard import hand_over
 from .verdicts import CORRECT, RULE, WRONG, as_real_array, dtype_problem
@@ -22,7 +22,7 @@ from .verdicts import CORRECT, RULE, WRONG, as_real_array, dtype_problem
 
 def max_pool_forward(x, kernel_size, stride, padding=0, ceil_mode=False):
     """x (N, C, H, W) -> (y (N, C, OH, OW), cache); cache = (x, win): the input itself and
-    the ``Window`` (``minigrad.ops._sizes``) of the pooling."""
+    the ``Window`` (``minigrad.geometry``) of the pooling."""
     win = window(x.shape[2:], kernel_size, stride, padding, ceil_mode)
     return reference.max_pool2d_forward(x, win)
 

@@ -22,7 +22,7 @@ import numpy
 
 from minigrad import backend, nn
 from minigrad.autograd import Tensor
-from minigrad.ops._sizes import window
+from minigrad.geometry import window
 from .check import _call, cases_text, count_cases, forward_cases, join, registers
 from .guard import hand_over
 from .verdicts import CORRECT, WRONG, as_real_array, relative_error

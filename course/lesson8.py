@@ -43,7 +43,7 @@ import numpy
 from minigrad import bench, compare, kernels, viz
 from minigrad.kernels import numpy as numpy_kernels
 from minigrad.ops import conv as conv_ops, lrn as lrn_ops, pool as pool_ops
-from minigrad.ops._sizes import pair, window
+from minigrad.geometry import pair, window
 from minigrad.tolerance import assert_sum_close
 from .check import forward_cases, registers
 

@@ -25,7 +25,7 @@ import numpy
 from matplotlib.patches import Rectangle
 
 from minigrad.kernels import reference
-from minigrad.ops._sizes import window
+from minigrad.geometry import window
 
 HIGHLIGHT = "crimson"        # the window, its column, its output
 EARLIER = "darkorange"       # gx cells that already held an earlier window's share

@@ -14,7 +14,7 @@ import numpy
 
 from minigrad import backend, bench, compare
 from minigrad.bench import OpShape
-from minigrad.ops._sizes import conv_output_size
+from minigrad.geometry import conv_output_size
 
 from . import table
 from .sizes import row_sizes

@@ -3,7 +3,7 @@
 At 224x224 the sizes are the table's, 224 -> 112 -> 56 -> 28 -> 14 -> 7 -> 1.
 Convolutions are padded by half their kernel (as in the released Caffe model:
 7x7 pad 3, 3x3 pad 1, 5x5 pad 2) and every pool runs in ceil mode, Caffe's only
-mode (one size rule for all: ``minigrad.ops._sizes.conv_output_size``):
+mode (one size rule for all: ``minigrad.geometry.conv_output_size``):
 
     conv1  7x7/2 pad 3:   floor((224 + 2*3 - 7) / 2) + 1 = 112
     pool1  3x3/2, ceil:   ceil((112 - 3) / 2) + 1        = 56    (floor mode: 55)
@@ -31,7 +31,7 @@ pad smaller images (28x28 MNIST digits to 32x32, as LeNet-5 did).
 """
 from typing import NamedTuple, Optional
 
-from minigrad.ops._sizes import conv_output_size
+from minigrad.geometry import conv_output_size
 
 from . import table
 from .table import AUX_CONV_CHANNELS, AUX_POOL, AUX_POOL_STRIDE, TABLE_1

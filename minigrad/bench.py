@@ -49,7 +49,7 @@ import numpy
 
 from . import backend, kernels, paths
 from .ops import conv, lrn, pool
-from .ops._sizes import pair, window
+from .geometry import pair, window
 
 TARGETS = {"conv fwd/GEMM": 1.3, "conv bwd/GEMMs": 1.5, "bwd/fwd": 3.0}
 

@@ -43,7 +43,7 @@ from minigrad import kernels
 from minigrad.kernels import reference
 from course import check, pick
 from course.pictures import ConvStepper, conv_volume_picture
-from minigrad.ops._sizes import window
+from minigrad.geometry import window
 
 rng = np.random.default_rng(0)
 
@@ -192,7 +192,7 @@ print(f"per image: x has {x_numbers} numbers, cols {rows_3a * columns_3a} "
 # - window (oh, ow) is padded rows `oh*SH ... oh*SH + KH - 1`, columns `ow*SW ... ow*SW + KW - 1`;
 # - it goes, flattened in (c, i, j) order (`reshape`), to column `oh*OW + ow`.
 #
-# `win` is a `Window` (`minigrad/ops/_sizes.py`): `win.kernel`, `win.stride`, `win.padding`
+# `win` is a `Window` (`minigrad/geometry.py`): `win.kernel`, `win.stride`, `win.padding`
 # and `win.out` are (height, width) pairs. The checker tries padding, strides and a
 # rectangular kernel. Two loops over the output pixels are fine.
 

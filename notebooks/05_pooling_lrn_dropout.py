@@ -45,7 +45,7 @@ from googlenet import table
 from minigrad import functional as F
 from minigrad.kernels import reference
 from course import check, pick
-from minigrad.ops._sizes import conv_output_size, window
+from minigrad.geometry import conv_output_size, window
 from minigrad.ops.pool import avg_pool_divisor
 
 rng = np.random.default_rng(0)
@@ -67,7 +67,7 @@ def show_numbers(ax, matrix, title, cmap="Blues"):
 #
 # GoogLeNet pools with 3x3 windows in steps of 2: neighbouring windows **overlap** by one row
 # (or column). The number of windows along an axis follows one rule for conv and pool
-# (`minigrad/ops/_sizes.py`):
+# (`minigrad/geometry.py`):
 #
 # $$\text{floor mode: } O = \left\lfloor \frac{H + 2P - K}{S} \right\rfloor + 1, \qquad
 #   \text{ceil mode: } O = \left\lceil \frac{H + 2P - K}{S} \right\rceil + 1$$

@@ -44,7 +44,7 @@ from googlenet import table
 from googlenet.diagram import draw_googlenet, draw_inception, inception_boxes
 from googlenet.model import GoogLeNet, Inception
 from googlenet.summary import format_table, format_totals, layer_shapes, row_summaries
-from minigrad.ops._sizes import conv_output_size
+from minigrad.geometry import conv_output_size
 
 # %% [markdown]
 # ## What a convolution costs

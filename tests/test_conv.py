@@ -16,8 +16,8 @@ from minigrad import kernels
 from minigrad.kernels import numpy as numpy_kernels
 from minigrad.kernels import reference
 from minigrad.ops.conv import conv2d_backward, conv2d_forward
-from minigrad.ops._sizes import window
-from minigrad.ops._sizes import conv_output_size
+from minigrad.geometry import window
+from minigrad.geometry import conv_output_size
 
 
 def pair(v):

@@ -16,7 +16,7 @@ from hypothesis import assume, given, settings, strategies as st
 import minigrad.functional as F
 from minigrad import Tensor, kernels
 from minigrad.ops import conv, lrn, pool
-from minigrad.ops._sizes import conv_output_size
+from minigrad.geometry import conv_output_size
 
 import float32_cases
 from conftest import available_kernel_sets, skip_without_twin

@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt                                              # n
 
 from course.pictures import ConvStepper, conv_volume_picture, step_through   # noqa: E402
 from minigrad.kernels import reference                                        # noqa: E402
-from minigrad.ops._sizes import window                                        # noqa: E402
+from minigrad.geometry import window                                        # noqa: E402
 
 
 @pytest.fixture(autouse=True)

@@ -13,7 +13,7 @@ from minigrad import Tensor
 from minigrad.backend import to_numpy
 from minigrad.gradcheck import gradcheck
 from minigrad.ops import pool
-from minigrad.ops._sizes import conv_output_size
+from minigrad.geometry import conv_output_size
 from minigrad.tolerance import assert_sum_close
 
 from conftest import KERNEL_SETS, skip_without_twin

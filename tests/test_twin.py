@@ -22,7 +22,7 @@ import pytest
 
 from minigrad.kernels import cuda, reference
 from minigrad.kernels.cuda import launch
-from minigrad.ops._sizes import window
+from minigrad.geometry import window
 
 from conftest import skip_without_twin
 

@@ -58,7 +58,7 @@ import numpy
 from minigrad import backend, nn
 from minigrad import functional as F
 from minigrad.nn import init
-from minigrad.ops._sizes import window
+from minigrad.geometry import window
 
 from . import registers
 

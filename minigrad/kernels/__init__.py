@@ -9,7 +9,7 @@
                 (slow: for testing the kernels without a GPU)
 
 Each set offers, for arrays in (N, C, H, W) order and a ``Window`` (see
-``minigrad.ops._sizes``):
+``minigrad.geometry``):
 
     conv2d_forward(x, W, b, win, groups) -> (y, cache)  conv2d_backward(gy, cache) -> (gx, gW, gb)
     max_pool2d_forward(x, win) -> (y, cache)        max_pool2d_backward(gy, cache) -> gx

@@ -13,7 +13,7 @@ Every op accepts any strided array, so the next op never needs to know.
 
 Shapes use N (batch), C (channels), H, W (input), KH, KW (kernel), SH, SW
 (stride), PH, PW (padding), OH, OW (output). ``win`` is a
-``minigrad.ops._sizes.Window``: the input size, kernel, stride, padding and
+``minigrad.geometry.Window``: the input size, kernel, stride, padding and
 output size of one sliding-window op.
 
 Two tricks carry everything:

@@ -5,7 +5,7 @@ positions (or channels), so that it is obviously right; it is slow, and it is
 the oracle the tests hold the fast kernels (``numpy.py``) to. Arrays go in and
 come out as ordinary (N, C, H, W) arrays, in the input's dtype.
 
-``win`` is a ``minigrad.ops._sizes.Window``: the input size (H, W), kernel
+``win`` is a ``minigrad.geometry.Window``: the input size (H, W), kernel
 (KH, KW), stride (SH, SW), padding (PH, PW) and output size (OH, OW) of one
 sliding-window op. Window (oh, ow) covers the padded rows oh*SH ... oh*SH + KH - 1
 and columns ow*SW ... ow*SW + KW - 1.

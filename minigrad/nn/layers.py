@@ -8,7 +8,7 @@ Configuration is kept in plain attributes (``conv.in_channels``, ``conv.kernel_s
 Every layer also answers, for one example (batch axis left out), without running:
 ``output_shape(in_shape)``, ``multiply_adds(in_shape)`` and ``depth()`` (1 for a
 layer with weights, 0 otherwise). Convolutions and pools take their output size
-from ``minigrad.ops._sizes.window`` (one rule, ``conv_output_size``), as their ops do.
+from ``minigrad.geometry.window`` (one rule, ``conv_output_size``), as their ops do.
 
 Every layer with weights takes ``rng`` (a NumPy ``Generator``; ``None`` means a fresh
 unseeded one): pass one generator to every layer and the whole model is reproducible.
@@ -19,7 +19,7 @@ import numpy
 
 from .. import backend
 from .. import functional as F
-from ..ops._sizes import pair, window
+from ..geometry import pair, window
 from . import init
 from .module import Module, Parameter
 

@@ -4,7 +4,7 @@
 
 where x_pad is x with PH zero rows above and below and PW zero columns left and
 right. The output size along each axis is floor((H + 2*PH - KH) / SH) + 1
-(``minigrad.ops._sizes``).
+(``minigrad.geometry``).
 
 im2col turns this into matrix products. Copy every window of x_pad into a column:
 cols (C*KH*KW, OH*OW) for image n, flattened in the same (c, i, j) order as a
@@ -38,7 +38,7 @@ is the fast version of the same.
 import numpy
 
 from .. import kernels
-from ._sizes import check_not_empty, check_window, window
+from ..geometry import check_not_empty, check_window, window
 
 
 def conv2d_forward(x, W, b=None, stride=1, padding=0, groups=1):

@@ -1,7 +1,7 @@
 """Max, average and global average pooling over KH x KW windows.
 
 The windows (kernel, stride, padding, ceil mode) are laid out by
-``_sizes.window``: window (oh, ow) covers rows oh*SH - PH ... oh*SH - PH + KH - 1
+``minigrad.geometry.window``: window (oh, ow) covers rows oh*SH - PH ... oh*SH - PH + KH - 1
 and columns alike, clipped to the input (padding holds no values). The work is
 done by the current kernel set (``minigrad.kernels``; ``kernels/reference.py``
 writes it out with a loop over the windows).
@@ -29,7 +29,7 @@ import numpy
 
 from .. import kernels
 from ..backend import array_module_for, device_of, get_array_module
-from ._sizes import check_not_empty, check_window, window
+from ..geometry import check_not_empty, check_window, window
 
 
 def _window(x, kernel_size, stride, padding, ceil_mode):
