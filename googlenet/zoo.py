@@ -17,7 +17,7 @@ import argparse
 import inspect
 
 import zoo
-from minigrad.bench import _blas_threads
+from minigrad.bench import blas_threads
 from zoo import summary
 
 from .errors import UserError, check_number, check_output_file, reports_user_errors
@@ -113,7 +113,7 @@ def run(args):
     width = summary.name_width(names)
     print(summary.comparison_header(width))
     try:
-        with _blas_threads(args.blas_threads):
+        with blas_threads(args.blas_threads):
             rows = compare(names, repeats, args.input_size, args.width,
                            progress=lambda row: print(summary.comparison_line(row, width), flush=True))
     except ValueError as error:          # an input size or width a network refuses

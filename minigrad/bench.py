@@ -375,7 +375,7 @@ def run_ops(args, op_shapes, network):
             return 2
     if "," in args.device:
         from .compare import run_compare
-        with _blas_threads(args.blas_threads):
+        with blas_threads(args.blas_threads):
             return run_compare(args, shapes, network, args.devices)
     threads = args.blas_threads or os.environ.get("OPENBLAS_NUM_THREADS") or "default"
     kernel_set = args.kernels or kernels.DEFAULT_FOR_DEVICE[args.device.split(":")[0]]
@@ -383,13 +383,13 @@ def run_ops(args, op_shapes, network):
           f"{args.image_size}x{args.image_size} input, median of {args.repeats} after a warm-up, float32, "
           f"NumPy {numpy.__version__}, BLAS threads {threads}, {os.cpu_count()} CPUs")
     print(HEADER)
-    with _blas_threads(args.blas_threads), kernels.use(kernel_set):
+    with blas_threads(args.blas_threads), kernels.use(kernel_set):
         rows = time_ops(shapes, args.repeats, args.device, progress=lambda r: print(format_row(*r), flush=True))
     print_summary(rows)
     return 0
 
 
-def _blas_threads(count):
+def blas_threads(count):
     """A context that limits BLAS to ``count`` threads (no limit when None)."""
     if count is None:
         return contextlib.nullcontext()
