@@ -15,7 +15,8 @@ import numpy
 
 from minigrad.kernels import reference
 from minigrad.geometry import window
-from .check import backward_cases, forward_cases, registers
+from .cases import backward_cases, forward_cases
+from .check import registers
 from .verdicts import RULE
 
 

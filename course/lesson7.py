@@ -19,7 +19,8 @@ from minigrad import backend, nn, no_grad
 from minigrad import functional as F
 from minigrad.autograd import Tensor
 
-from .check import Refused, _call, cases_text, changed_inputs, forward_cases, join, one_number, registers
+from .cases import Refused, _call, cases_text, changed_inputs, forward_cases, join, one_number
+from .check import registers
 from .guard import hand_over
 from .verdicts import CORRECT, WRONG, compare, finite_error, relative_error
 

@@ -20,7 +20,8 @@ import numpy
 
 from minigrad import nn
 from minigrad.autograd import Tensor
-from .check import count_cases, registers
+from .cases import count_cases
+from .check import registers
 
 
 # --- 9.1 the parameters of a convolution, with groups ----------------------------------------------

@@ -504,7 +504,7 @@ check.exercise("5.4", (batchnorm_forward, batchnorm_backward))
 
 # %%
 from course.lesson4 import conv_forward
-from course.lesson5 import conv_backward
+from course.lesson5_batchnorm_and_network import conv_backward
 from minigrad.ops.elementwise import relu_backward, relu_forward
 from minigrad.ops.linalg import linear_backward, linear_forward
 

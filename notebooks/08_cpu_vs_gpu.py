@@ -43,7 +43,7 @@ from threadpoolctl import threadpool_limits
 
 from googlenet.bench import googlenet_op_shapes
 from minigrad import backend, bench, compare, kernels
-from course import check, lesson8, pick
+from course import check, lesson8, lesson8_pictures, lesson8_recorded, pick
 
 # %% [markdown]
 # ## The ops we time
@@ -77,15 +77,15 @@ for s in shapes:
 #
 # minigrad runs on a GPU through CuPy (`minigrad/backend.py`). The backend says why it cannot
 # when it cannot; and a machine that has one may have recorded its timings in
-# `benchmarks/gpu_ops.csv` (format: `course/lesson8.py`), which this lesson draws
+# `benchmarks/gpu_ops.csv` (format: `course/lesson8_recorded.py`), which this lesson draws
 # beside the CPU's.
 
 # %%
 reason = backend.gpu_unavailable_reason()
 print("GPU:", "usable" if reason is None else f"not usable here: {reason}")
-recorded = lesson8.load_recorded(lesson8.RECORDED_GPU, googlenet_op_shapes)
+recorded = lesson8_recorded.load_recorded(lesson8_recorded.RECORDED_GPU, googlenet_op_shapes)
 if recorded is None:
-    print(f"No GPU numbers recorded yet: {lesson8.RECORDED_GPU} does not exist.")
+    print(f"No GPU numbers recorded yet: {lesson8_recorded.RECORDED_GPU} does not exist.")
 else:
     print(f"Recorded on {recorded.device}: {len(recorded.points)} ops from {recorded.path}")
 
@@ -271,7 +271,7 @@ bench.print_summary(rows)
 
 # %%
 fig, ax = plt.subplots(figsize=(6, 4))
-lesson8.plot_op_times(rows, ax, title=f"forward time per op on this CPU (batch {BATCH}, {IMAGE_SIZE}x{IMAGE_SIZE})")
+lesson8_pictures.plot_op_times(rows, ax, title=f"forward time per op on this CPU (batch {BATCH}, {IMAGE_SIZE}x{IMAGE_SIZE})")
 fig.tight_layout()
 
 # %% [markdown]
@@ -285,11 +285,11 @@ fig.tight_layout()
 # same convolution is what im2col and the reshapes cost.
 
 # %%
-for line in lesson8.roofline_table([(s, t["fwd"]) for s, t in rows], PEAK, BANDWIDTH):
+for line in lesson8_pictures.roofline_table([(s, t["fwd"]) for s, t in rows], PEAK, BANDWIDTH):
     print(line)
 
 fig, ax = plt.subplots(figsize=(9, 5))
-lesson8.plot_roofline(ax, rows, PEAK, BANDWIDTH, recorded=recorded,
+lesson8_pictures.plot_roofline(ax, rows, PEAK, BANDWIDTH, recorded=recorded,
                       title="roofline of GoogLeNet's ops, forward: this CPU (dots)"
                             + (f", recorded on a GPU (crosses, batch {recorded.points[0][0].x_shape[0]})"
                                if recorded else " (no GPU recorded)"))
@@ -318,7 +318,7 @@ lesson8.plot_roofline(ax, rows, PEAK, BANDWIDTH, recorded=recorded,
 # Your `attainable_gflops` on these ops: which roof bounds each, and how close it came.
 
 # %%
-measured = {s.name: lesson8.achieved_gflops(s, t["fwd"]) for s, t in rows}
+measured = {s.name: lesson8_pictures.achieved_gflops(s, t["fwd"]) for s, t in rows}
 values = np.array([bench.arithmetic_intensity(s) for s, _ in rows])
 try:
     roof = attainable_gflops(values, PEAK, BANDWIDTH)
@@ -354,7 +354,7 @@ for label, rate in zip(labels, rates):
     print(f"  {label:<18} {rate:7.1f} GB/s   ({rate / BANDWIDTH:5.0%} of the copy)")
 
 fig, ax = plt.subplots(figsize=(6, 3.5))
-lesson8.plot_bandwidths(ax, labels, rates, BANDWIDTH, title="the memory-bound ops and im2col: bytes per second")
+lesson8_pictures.plot_bandwidths(ax, labels, rates, BANDWIDTH, title="the memory-bound ops and im2col: bytes per second")
 fig.tight_layout()
 
 # %% [markdown]
@@ -386,7 +386,7 @@ for (s, slow), (_, fast) in zip(by_set["reference"], by_set["numpy"]):
           f"   {slow['bwd'] * 1e3:>11.2f} ms {fast['bwd'] * 1e3:>7.2f} ms {slow['bwd'] / fast['bwd']:>8.1f}x")
 
 fig, ax = plt.subplots(figsize=(6, 3.5))
-lesson8.plot_kernel_sets(ax, by_set, title="the same ops on the two kernel sets (hatched: backward)")
+lesson8_pictures.plot_kernel_sets(ax, by_set, title="the same ops on the two kernel sets (hatched: backward)")
 fig.tight_layout()
 
 # %% [markdown]
@@ -411,11 +411,11 @@ fig.tight_layout()
 
 # %%
 if recorded is None:
-    print(f"No GPU numbers to show: {lesson8.RECORDED_GPU} has not been recorded yet.")
+    print(f"No GPU numbers to show: {lesson8_recorded.RECORDED_GPU} has not been recorded yet.")
     print(f"This machine cannot measure them: {reason}." if reason else
           "A GPU is usable here: python -m googlenet bench --device cuda times its ops.")
 else:
-    print("\n".join(lesson8.recorded_report(recorded, rows)))
+    print("\n".join(lesson8_pictures.recorded_report(recorded, rows)))
 
 # %% [markdown]
 # ### Every op in five configurations
@@ -428,16 +428,16 @@ else:
 # had sixteen).
 
 # %%
-comparisons = {batch: lesson8.load_comparison(path, googlenet_op_shapes)
-               for batch, path in zip((8, 32), lesson8.COMPARISON_CSVS)}
+comparisons = {batch: lesson8_recorded.load_comparison(path, googlenet_op_shapes)
+               for batch, path in zip((8, 32), lesson8_recorded.COMPARISON_CSVS)}
 comparison = comparisons[8]
 if comparison is None:
-    print(f"No comparison recorded: {lesson8.COMPARISON_CSVS[0]} does not exist.")
+    print(f"No comparison recorded: {lesson8_recorded.COMPARISON_CSVS[0]} does not exist.")
 else:
     same_shapes = (comparison.batch, comparison.image_size) == (BATCH, IMAGE_SIZE)
     print(f"recorded at batch {comparison.batch}, {comparison.image_size}x{comparison.image_size} "
           f"({comparison.path}):")
-    print("\n".join(lesson8.comparison_table(comparison, [s.name for s in shapes], here=rows if same_shapes else None)))
+    print("\n".join(lesson8_pictures.comparison_table(comparison, [s.name for s in shapes], here=rows if same_shapes else None)))
     fig, (kinds, slowest) = plt.subplots(1, 2, figsize=(12, 4.8), gridspec_kw=dict(width_ratios=(1, 1.3)))
     compare.draw_kinds(kinds, comparison.shapes, comparison.results)
     compare.draw_slowest(slowest, comparison.shapes, comparison.results)
@@ -497,15 +497,15 @@ if comparison is not None:
 # time is longer, the GPU was busy all along (GPU-bound).
 
 # %%
-steps = lesson8.load_training_steps(lesson8.TRAINING_STEPS)
+steps = lesson8_recorded.load_training_steps(lesson8_recorded.TRAINING_STEPS)
 if steps is None:
-    print(f"No training steps recorded: {lesson8.TRAINING_STEPS} does not exist.")
+    print(f"No training steps recorded: {lesson8_recorded.TRAINING_STEPS} does not exist.")
 else:
     for step in steps:
         print(f"  {step.implementation:<9} batch {step.batch:>3}: CPU side {step.cpu_side_ms:6.1f} ms, "
-              f"GPU time {step.gpu_ms:6.1f} ms: {lesson8.step_bound(step)}")
+              f"GPU time {step.gpu_ms:6.1f} ms: {lesson8_recorded.step_bound(step)}")
     fig, ax = plt.subplots(figsize=(8, 3.6))
-    lesson8.plot_training_steps(ax, steps, title="one training step of GoogLeNet at 224x224 on the H200 "
+    lesson8_pictures.plot_training_steps(ax, steps, title="one training step of GoogLeNet at 224x224 on the H200 "
                                                  "(recorded 2026-12-04)")
     fig.tight_layout()
 
@@ -559,7 +559,7 @@ for durations in (np.full(KERNELS, 1.0), np.full(KERNELS, 100.0), np.array([100.
     launches, work = len(durations) * LAUNCH_US, durations.sum()
     assert max(launches, work) < finish_time(durations, LAUNCH_US) <= launches + work
 assert (reason is None) == backend.is_gpu_available()
-assert (recorded is None) == (not lesson8.RECORDED_GPU.is_file())
+assert (recorded is None) == (not lesson8_recorded.RECORDED_GPU.is_file())
 for batch, kinds in kinds_by_batch.items():
     assert kinds["max pools"][GENERIC] > 8 * kinds["max pools"][HAND_WRITTEN], batch
     assert kinds["LRNs"][GENERIC] > kinds["LRNs"][HAND_WRITTEN], batch
@@ -570,10 +570,10 @@ if comparison is not None:
     assert max(flops) > 10 * min(flops) and spans[HAND_WRITTEN] < 1.5
 if steps is not None:
     by = {(step.implementation, step.batch): step for step in steps}
-    assert [lesson8.step_bound(by["minigrad", b]) for b in (8, 32, 128)] == ["launch-bound"] * 2 + ["GPU-bound"]
+    assert [lesson8_recorded.step_bound(by["minigrad", b]) for b in (8, 32, 128)] == ["launch-bound"] * 2 + ["GPU-bound"]
     assert by["minigrad", 32].gpu_ms <= by["minigrad", 8].gpu_ms
     assert all(3 < by["minigrad", b].cpu_side_ms / by["pytorch", b].cpu_side_ms < 7 for b in (8, 32, 128))
-    assert [lesson8.step_bound(by["pytorch", b]) for b in (8, 32, 128)] == ["launch-bound"] + ["GPU-bound"] * 2
+    assert [lesson8_recorded.step_bound(by["pytorch", b]) for b in (8, 32, 128)] == ["launch-bound"] + ["GPU-bound"] * 2
 print("all claims hold")
 
 # %% [markdown]

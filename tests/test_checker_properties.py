@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from course import check
-from course.check import HintFailed
+from course.cases import HintFailed, forward_cases
 from minigrad import nn
 from minigrad.autograd import Tensor
 
@@ -340,7 +340,7 @@ def test_a_hint_function_that_raises_leaves_the_verdict_standing():
         raise IndexError("a bug in a hint")
     cases = {"x (3,)": {"x": numpy.arange(3.0)}}
     with pytest.warns(HintFailed, match="a hint of this checker failed on x \\(3,\\) \\(IndexError: a bug in a hint\\)"):
-        status, message = check.forward_cases(lambda x: x + 1, lambda x: x * 1, cases, hints=broken)
+        status, message = forward_cases(lambda x: x + 1, lambda x: x * 1, cases, hints=broken)
     assert status == "wrong" and message == "On x (3,): output[0] is +1, expected +0 (relative error 2.0e-01)."
 
 

@@ -7,7 +7,7 @@ import pytest
 from googlenet.__main__ import main
 from googlenet.bench import googlenet_op_shapes
 from minigrad import backend, compare
-from course import lesson8
+from course import lesson8_recorded
 
 
 def test_without_a_gpu_the_gpu_columns_are_left_out_with_the_reason(monkeypatch):
@@ -51,7 +51,7 @@ def test_the_csv_is_what_lesson_8_reads(tmp_path):
         writer = csv.DictWriter(handle, fieldnames=rows[0].keys())
         writer.writeheader()
         writer.writerows(r for r in rows if r["device"] == "cuda" and r["kernels"] == "cuda")
-    recorded = lesson8.load_recorded(gpu_rows, googlenet_op_shapes)
+    recorded = lesson8_recorded.load_recorded(gpu_rows, googlenet_op_shapes)
     assert recorded is not None and recorded.peak_gflops == 50000.0
 
 

@@ -1,9 +1,9 @@
 """Lesson 1's backward-walk exercises (1.6 the topological order, 1.7 the walk): the right
 answers are accepted, a missing one is "not implemented yet", and each usual mistake is
-rejected with a message that names it (see the end of course/lesson1.py)."""
+rejected with a message that names it (see course/lesson1_walk.py)."""
 import numpy
 
-from course import check, lesson1
+from course import check, lesson1_walk
 
 from exercise_tests import standard_tests
 
@@ -201,20 +201,20 @@ def test_the_walk_is_checked_with_a_valid_order_of_its_own_graph():
     seen = []
 
     def spy(root, order):
-        seen.append(lesson1._order_problem(order, root, lambda t: "?"))
+        seen.append(lesson1_walk._order_problem(order, root, lambda t: "?"))
         return walk(root, order)
     assert check.verdict("1.7", spy).correct
-    assert seen == [None] * len(lesson1.WALK_GRAPHS)
+    assert seen == [None] * len(lesson1_walk.WALK_GRAPHS)
 
 
 def test_the_graphs_hold_what_the_mistakes_need():
     """A diamond (two users reached by paths of different lengths), a tensor used twice by one
     op, a broadcast input and an absent (None) input are among the cases."""
-    root, names = lesson1._diamond()
+    root, names = lesson1_walk._diamond()
     assert [t for t in pre_order(root)].index(names["a"]) < pre_order(root).index(names["e"])
-    root, names = lesson1._used_twice()
+    root, names = lesson1_walk._used_twice()
     assert names["h*h"]._node.inputs == (names["h"], names["h"])
-    root, names = lesson1._broadcasting()
+    root, names = lesson1_walk._broadcasting()
     assert names["w"].shape == (3,) and names["z"].shape == (4, 3)
-    root, names = lesson1._no_bias()
+    root, names = lesson1_walk._no_bias()
     assert names["y"]._node.inputs[2] is None

@@ -1,11 +1,11 @@
 """Lesson 3's optimizer exercises (3.4 SGD with momentum and weight decay, 3.5 Adam): the right
 steps are accepted, a missing one is "not implemented yet", each usual mistake is rejected and
 named; the checker's reference (minigrad.optim) agrees with PyTorch's optimizers on the
-checker's own cases (see the end of course/lesson3.py)."""
+checker's own cases (see course/lesson3_optim.py)."""
 import numpy
 import pytest
 
-from course import lesson3
+from course import lesson3_optim
 
 from exercise_tests import standard_tests
 
@@ -58,7 +58,7 @@ WRONG = {
              FIRST_SGD + r", after step 1: p\[.*Hint: g = grad \+ wd \* p; v = momentum \* v \+ g")],
     "3.5": [("no bias correction",
              lambda p, g, m, v, t, lr, b1, b2, eps: adam(p, g, m, v, t, lr, b1, b2, eps) if False else
-             lesson3.ADAM_MISTAKES[next(k for k in lesson3.ADAM_MISTAKES if k.startswith("there is no bias"))](
+             lesson3_optim.ADAM_MISTAKES[next(k for k in lesson3_optim.ADAM_MISTAKES if k.startswith("there is no bias"))](
                  p, g, m, v, t, lr, b1, b2, eps),
              FIRST_ADAM + r", after step 1: p\[.*Your step: there is no bias correction"),
             ("eps inside the square root",
@@ -90,33 +90,33 @@ test_the_right_answer_is_accepted, test_a_missing_exercise_is_not_implemented_ye
 def test_the_cases_include_a_change_of_learning_rate_and_small_gradients():
     """Caffe's velocity agrees with PyTorch's while lr is constant (so only a change of lr
     tells their parameters apart), and eps inside the root matters only where v_hat is small."""
-    assert any(len(set(case["lrs"])) > 1 for case in lesson3.sgd_cases().values())
-    assert any(numpy.abs(case["grads"][0]).max() < 1e-3 for case in lesson3.adam_cases().values())
+    assert any(len(set(case["lrs"])) > 1 for case in lesson3_optim.sgd_cases().values())
+    assert any(numpy.abs(case["grads"][0]).max() < 1e-3 for case in lesson3_optim.adam_cases().values())
 
 
 def right_trajectory(step, kind, case):
-    trajectory = lesson3._trajectory(step, kind, case)
+    trajectory = lesson3_optim._trajectory(step, kind, case)
     assert len(trajectory) == len(case["grads"])
     return trajectory
 
 
 def test_minigrads_optimizers_agree_with_pytorchs_on_the_checkers_cases():
     torch = pytest.importorskip("torch")
-    for case in lesson3.sgd_cases().values():
+    for case in lesson3_optim.sgd_cases().values():
         param = torch.tensor(case["p"].copy(), requires_grad=True)
         opt = torch.optim.SGD([param], lr=case["lrs"][0], momentum=case["momentum"],
                               weight_decay=case["weight_decay"])
-        ours = right_trajectory(sgd, lesson3.SGD_STEP, case)
+        ours = right_trajectory(sgd, lesson3_optim.SGD_STEP, case)
         for g, lr, (p, velocity) in zip(case["grads"], case["lrs"], ours):
             param.grad = torch.tensor(g)
             opt.param_groups[0]["lr"] = lr
             opt.step()
             numpy.testing.assert_allclose(param.detach().numpy(), p, rtol=1e-12, atol=1e-14)
             numpy.testing.assert_allclose(opt.state[param]["momentum_buffer"].numpy(), velocity, rtol=1e-12)
-    for case in lesson3.adam_cases().values():
+    for case in lesson3_optim.adam_cases().values():
         param = torch.tensor(case["p"].copy(), requires_grad=True)
         opt = torch.optim.Adam([param], lr=case["lrs"][0], betas=(case["beta1"], case["beta2"]), eps=case["eps"])
-        ours = right_trajectory(adam, lesson3.ADAM_STEP, case)
+        ours = right_trajectory(adam, lesson3_optim.ADAM_STEP, case)
         for g, (p, m, v) in zip(case["grads"], ours):
             param.grad = torch.tensor(g)
             opt.step()
@@ -127,9 +127,10 @@ def test_minigrads_optimizers_agree_with_pytorchs_on_the_checkers_cases():
 
 def test_every_named_mistake_differs_from_the_right_step():
     """A planted mistake that coincided with the right answer on every case could not be named."""
-    for mistakes, kind, right, cases in ((lesson3.SGD_MISTAKES, lesson3.SGD_STEP, sgd, lesson3.sgd_cases()),
-                                         (lesson3.ADAM_MISTAKES, lesson3.ADAM_STEP, adam, lesson3.adam_cases())):
+    for mistakes, kind, right, cases in (
+            (lesson3_optim.SGD_MISTAKES, lesson3_optim.SGD_STEP, sgd, lesson3_optim.sgd_cases()),
+            (lesson3_optim.ADAM_MISTAKES, lesson3_optim.ADAM_STEP, adam, lesson3_optim.adam_cases())):
         for mistake, variant in mistakes.items():
-            assert not all(lesson3._same_trajectory(right_trajectory(variant, kind, case),
-                                                    right_trajectory(right, kind, case), len(case["grads"]))
+            assert not all(lesson3_optim._same_trajectory(right_trajectory(variant, kind, case),
+                                                          right_trajectory(right, kind, case), len(case["grads"]))
                            for case in cases.values()), mistake

@@ -156,7 +156,7 @@ def test_the_cases_hold_ties_a_shared_winner_ceil_mode_and_an_even_lrn_window():
 
 def test_the_shared_winner_case_alone_rejects_a_backward_that_overwrites():
     from course import lesson5
-    from course.check import backward_cases
+    from course.cases import backward_cases
     random, forwards, _ = lesson5.max_pool_cases()
     name = next(name for name in random if "wins all four" in name)
     status, message = backward_cases(forwards, lambda gy, c: max_pool_backward(gy, c, accumulate=False),

@@ -1,9 +1,10 @@
 """Lesson 5's new checkers: batch norm forward and backward (5.4) and a small network
 composed by hand and gradient-checked as a whole (5.5) accept the right answers and
-reject the usual mistakes, naming them (see the end of course/lesson5.py)."""
+reject the usual mistakes, naming them (see course/lesson5_batchnorm_and_network.py)."""
 import numpy
 
 from course import check, lesson5
+from course import lesson5_batchnorm_and_network as batchnorm_and_network
 from course.lesson4 import conv_forward
 from minigrad.ops.elementwise import relu_backward, relu_forward
 from minigrad.ops.linalg import linear_backward, linear_forward
@@ -54,7 +55,7 @@ def tiny_net(relu_passed_down=True, pool_cache="pool", loss_mean=True, gradient_
         g_h = lesson5.reference.max_pool2d_backward(
             g_flat.reshape(pooled.shape), cache_of_pool if pool_cache == "pool" else conv_cache)
         (g_a,) = relu_backward(g_h, relu_cache)
-        _, gW1, gb1 = lesson5.conv_backward(g_a if relu_passed_down else g_h, conv_cache)
+        _, gW1, gb1 = batchnorm_and_network.conv_backward(g_a if relu_passed_down else g_h, conv_cache)
         return loss, {"W1": gW1, "b1": gb1, "W2": gW2, "b2": gb2}
     return tiny_net_loss
 
@@ -118,12 +119,12 @@ def test_the_package_pair_is_accepted():
 def test_the_cases_separate_the_mistakes_they_are_for():
     """eps inside or outside the sqrt differ by more than the tolerance in every case, the
     unbiased variance by a visible factor, and axis 0 alone differs only on images."""
-    for name, inputs in lesson5.batchnorm_cases().items():
+    for name, inputs in batchnorm_and_network.batchnorm_cases().items():
         x, _, _, eps = inputs.values()
-        right = lesson5._normalise(x, eps)
-        assert numpy.abs(lesson5._normalise(x, eps, eps_outside=True) - right).max() > 1e-7, name
-        assert numpy.abs(lesson5._normalise(x, eps, unbiased=True) - right).max() > 1e-3, name
-        axis_0_differs = numpy.abs(lesson5._normalise(x, eps, axes=(0,)) - right).max() > 1e-3
+        right = batchnorm_and_network._normalise(x, eps)
+        assert numpy.abs(batchnorm_and_network._normalise(x, eps, eps_outside=True) - right).max() > 1e-7, name
+        assert numpy.abs(batchnorm_and_network._normalise(x, eps, unbiased=True) - right).max() > 1e-3, name
+        axis_0_differs = numpy.abs(batchnorm_and_network._normalise(x, eps, axes=(0,)) - right).max() > 1e-3
         assert axis_0_differs == (x.ndim == 4), name
 
 
@@ -131,12 +132,12 @@ def test_the_network_reference_gradients_agree_with_central_differences():
     """The checker's own backward (used for its hints) is right, and the ReLU is off somewhere
     (so that skipping its backward changes the gradient)."""
     from minigrad.gradcheck import numerical_gradient
-    for inputs in lesson5.tiny_net_cases().values():
-        analytic = dict(zip(lesson5.TINY_NET_PARAMETERS, lesson5.tiny_net_gradients(**inputs)))
-        for name in lesson5.TINY_NET_PARAMETERS:
-            numeric = numerical_gradient(lambda: lesson5.tiny_net_loss_reference(**inputs), inputs[name])
+    for inputs in batchnorm_and_network.tiny_net_cases().values():
+        analytic = dict(zip(batchnorm_and_network.TINY_NET_PARAMETERS, batchnorm_and_network.tiny_net_gradients(**inputs)))
+        for name in batchnorm_and_network.TINY_NET_PARAMETERS:
+            numeric = numerical_gradient(lambda: batchnorm_and_network.tiny_net_loss_reference(**inputs), inputs[name])
             assert numpy.allclose(analytic[name], numeric, rtol=1e-6, atol=1e-9), name
-        skipped = lesson5.tiny_net_gradients(**inputs, relu_passed_down=False)[2]
+        skipped = batchnorm_and_network.tiny_net_gradients(**inputs, relu_passed_down=False)[2]
         assert not numpy.allclose(skipped, analytic["W1"])
 
 

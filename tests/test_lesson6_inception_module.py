@@ -1,11 +1,11 @@
 """Lesson 6's new checker, 6.4 (an Inception module built from minigrad.nn parts), accepts
-the right module and rejects the usual mistakes, naming the branch and the mistake (see the
-end of course/lesson6.py)."""
+the right module and rejects the usual mistakes, naming the branch and the mistake (see
+course/lesson6_inception_module.py)."""
 import numpy
 
 from minigrad import nn
 from course import check
-from course.lesson6 import branch_parameter_counts
+from course.lesson6_inception_module import branch_parameter_counts
 
 from exercise_tests import standard_tests
 

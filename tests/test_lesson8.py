@@ -1,6 +1,6 @@
 """Lesson 8's checkers accept the right counts and the right roofline and reject the usual
 mistakes, naming the case; its helpers read recorded GPU numbers (a tiny fake CSV here) and
-draw them beside the CPU's (see course/lesson8.py). No test asserts a speed."""
+draw them beside the CPU's (see course/lesson8*.py). No test asserts a speed."""
 import math
 import pathlib
 import re
@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from googlenet.bench import googlenet_op_shapes  # noqa: E402
 from minigrad import bench  # noqa: E402
 from minigrad.tolerance import sum_tolerance  # noqa: E402
-from course import check, lesson8  # noqa: E402
+from course import check, lesson8, lesson8_pictures, lesson8_recorded  # noqa: E402
 
 from exercise_tests import standard_tests
 
@@ -134,47 +134,47 @@ FAKE = ("layer,batch,image_size,fwd_ms,device,kernels,peak_gflops,bandwidth_gbs\
 
 
 def test_no_recorded_file_is_none(tmp_path):
-    assert lesson8.load_recorded(tmp_path / "gpu_ops.csv", googlenet_op_shapes) is None
+    assert lesson8_recorded.load_recorded(tmp_path / "gpu_ops.csv", googlenet_op_shapes) is None
 
 
 def test_a_recorded_csv_is_read_into_the_networks_op_shapes(tmp_path):
-    recorded = lesson8.load_recorded(write(tmp_path, FAKE), googlenet_op_shapes)
+    recorded = lesson8_recorded.load_recorded(write(tmp_path, FAKE), googlenet_op_shapes)
     by_name = {s.name: s for s in googlenet_op_shapes(2, 64)}
     assert recorded.device == "Fake GPU"
     assert recorded.points == [(by_name["conv2"], 0.5e-3), (by_name["pool1"], 0.01e-3)]
     assert (recorded.peak_gflops, recorded.bandwidth_gbs) == (50000.0, 4000.0)
-    table = lesson8.roofline_table(recorded.points, recorded.peak_gflops, recorded.bandwidth_gbs)
+    table = lesson8_pictures.roofline_table(recorded.points, recorded.peak_gflops, recorded.bandwidth_gbs)
     assert re.search(r"^conv2 .* compute$", table[1]) and re.search(r"^pool1 .* memory$", table[2])
     achieved = bench.op_flops(by_name["conv2"]) / 0.5e-3 / 1e9
     assert f"{achieved:.2f}" in table[1]
 
 
 def test_the_recorded_report_compares_the_ops_measured_on_both_sides(tmp_path):
-    recorded = lesson8.load_recorded(write(tmp_path, FAKE), googlenet_op_shapes)
+    recorded = lesson8_recorded.load_recorded(write(tmp_path, FAKE), googlenet_op_shapes)
     rows = fake_rows([s for s in googlenet_op_shapes(1, 64) if s.name in ("conv2", "lrn/pool1")])
-    report = lesson8.recorded_report(recorded, rows)
+    report = lesson8_pictures.recorded_report(recorded, rows)
     assert report[0] == f"recorded on Fake GPU ({recorded.path}):"
     assert report[1] == "its roofs: GEMM peak 50000 GFLOP/s, bandwidth 4000 GB/s"
     assert report[2].endswith("bound by") and report[3].startswith("conv2 ") and report[4].startswith("pool1 ")
-    there = lesson8.achieved_gflops(recorded.points[0][0], 0.5e-3)
+    there = lesson8_pictures.achieved_gflops(recorded.points[0][0], 0.5e-3)
     cpu_conv2, t = next((s, t) for s, t in rows if s.name == "conv2")
-    here = lesson8.achieved_gflops(cpu_conv2, t["fwd"])
+    here = lesson8_pictures.achieved_gflops(cpu_conv2, t["fwd"])
     assert "Fake GPU GFLOP/s" in report[5] and len(report) == 7          # pool1 was not measured here
     assert report[6].split() == ["conv2", f"{there:.1f}", f"{here:.1f}", f"{there / here:.1f}x"]
     lrn_only = [(s, t) for s, t in rows if s.name == "lrn/pool1"]
-    assert lesson8.recorded_report(recorded, lrn_only)[-1] == "no op was measured on both sides"
+    assert lesson8_pictures.recorded_report(recorded, lrn_only)[-1] == "no op was measured on both sides"
 
 
 def test_without_recorded_roofs_the_table_has_no_roof_column(tmp_path):
-    recorded = lesson8.load_recorded(write(tmp_path, "layer,batch,image_size,fwd_ms\npool1,1,64,0.1\n"),
+    recorded = lesson8_recorded.load_recorded(write(tmp_path, "layer,batch,image_size,fwd_ms\npool1,1,64,0.1\n"),
                                      googlenet_op_shapes)
-    report = lesson8.recorded_report(recorded, [])
+    report = lesson8_pictures.recorded_report(recorded, [])
     assert report[1].endswith("GFLOP/s") and "bound by" not in report[1]
     assert report[-1] == "no op was measured on both sides"
 
 
 def test_only_the_required_columns_are_needed(tmp_path):
-    recorded = lesson8.load_recorded(write(tmp_path, "layer,batch,image_size,fwd_ms\n3a/3x3,1,224,0.2\n"),
+    recorded = lesson8_recorded.load_recorded(write(tmp_path, "layer,batch,image_size,fwd_ms\n3a/3x3,1,224,0.2\n"),
                                      googlenet_op_shapes)
     assert recorded.device == "GPU" and recorded.peak_gflops is None and recorded.bandwidth_gbs is None
     assert recorded.points[0][0].name == "3a/3x3" and recorded.points[0][0].x_shape == (1, 96, 28, 28)
@@ -190,7 +190,7 @@ def test_only_the_required_columns_are_needed(tmp_path):
 ])
 def test_a_malformed_recorded_csv_names_the_file_and_line(tmp_path, text, message):
     with pytest.raises(ValueError, match=message):
-        lesson8.load_recorded(write(tmp_path, text), googlenet_op_shapes)
+        lesson8_recorded.load_recorded(write(tmp_path, text), googlenet_op_shapes)
 
 
 def fake_rows(shapes):
@@ -205,20 +205,20 @@ def fake_rows(shapes):
 
 
 def test_the_roofline_draws_recorded_gpu_points_beside_the_cpus(tmp_path):
-    recorded = lesson8.load_recorded(write(tmp_path, FAKE), googlenet_op_shapes)
+    recorded = lesson8_recorded.load_recorded(write(tmp_path, FAKE), googlenet_op_shapes)
     rows = fake_rows([s for s in googlenet_op_shapes(1, 64) if s.name in ("conv1", "pool1", "lrn/pool1")])
     fig, ax = plt.subplots()
-    lesson8.plot_roofline(ax, rows, 100.0, 10.0, recorded=recorded)
+    lesson8_pictures.plot_roofline(ax, rows, 100.0, 10.0, recorded=recorded)
     labels = ax.get_legend_handles_labels()[1]
     assert "recorded: Fake GPU" in labels and "Fake GPU roofs: 50000 GFLOP/s, 4000 GB/s" in labels
     assert "CPU roofs: 100 GFLOP/s, 10 GB/s" in labels and "CPU conv: its GEMM alone" in labels
     gpu = next(c for c in ax.collections if c.get_label() == "recorded: Fake GPU")
-    expected = [(bench.arithmetic_intensity(s), lesson8.achieved_gflops(s, t)) for s, t in recorded.points]
+    expected = [(bench.arithmetic_intensity(s), lesson8_pictures.achieved_gflops(s, t)) for s, t in recorded.points]
     numpy.testing.assert_allclose(gpu.get_offsets(), expected)
     plt.close(fig)
 
     fig, ax = plt.subplots()                        # no recorded file: the CPU alone
-    lesson8.plot_roofline(ax, rows, 100.0, 10.0, recorded=None)
+    lesson8_pictures.plot_roofline(ax, rows, 100.0, 10.0, recorded=None)
     assert not any("recorded" in label or "Fake" in label for label in ax.get_legend_handles_labels()[1])
     plt.close(fig)
 
@@ -226,12 +226,12 @@ def test_the_roofline_draws_recorded_gpu_points_beside_the_cpus(tmp_path):
 def test_the_other_pictures_draw_a_bar_per_op():
     rows = fake_rows([s for s in googlenet_op_shapes(1, 64) if s.name in ("conv1", "pool1", "3a/3x3")])
     fig, ax = plt.subplots()
-    lesson8.plot_op_times(rows, ax)
+    lesson8_pictures.plot_op_times(rows, ax)
     assert len(ax.patches) == 2 * len(rows)            # GEMM part and the rest, per op
     assert [p.get_width() for p in ax.patches[:3]] == pytest.approx([0.5, 0.0, 1.5])   # no GEMM for pool1
     plt.close(fig)
     fig, ax = plt.subplots()
-    lesson8.plot_kernel_sets(ax, {"reference": rows, "numpy": rows})
+    lesson8_pictures.plot_kernel_sets(ax, {"reference": rows, "numpy": rows})
     assert len(ax.patches) == 2 * 2 * len(rows)
     plt.close(fig)
 
@@ -249,15 +249,15 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 def test_the_recorded_files_are_the_repositorys_benchmarks():
     """The course moved from minigrad/lessons/ to course/: the path must follow it."""
-    assert lesson8.RECORDED_GPU == ROOT / "benchmarks" / "gpu_ops.csv"
-    assert lesson8.RECORDED_GPU.is_file()
-    assert lesson8.COMPARISON_CSVS == [ROOT / "benchmarks" / "ops-batch8.csv", ROOT / "benchmarks" / "ops-batch32.csv"]
-    assert lesson8.TRAINING_STEPS == ROOT / "benchmarks" / "training-step.csv"
+    assert lesson8_recorded.RECORDED_GPU == ROOT / "benchmarks" / "gpu_ops.csv"
+    assert lesson8_recorded.RECORDED_GPU.is_file()
+    assert lesson8_recorded.COMPARISON_CSVS == [ROOT / "benchmarks" / "ops-batch8.csv", ROOT / "benchmarks" / "ops-batch32.csv"]
+    assert lesson8_recorded.TRAINING_STEPS == ROOT / "benchmarks" / "training-step.csv"
 
 
 def test_the_recorded_h200_numbers_load_and_agree_with_each_other():
-    recorded = lesson8.load_recorded(lesson8.RECORDED_GPU, googlenet_op_shapes)
-    comparisons = [lesson8.load_comparison(path, googlenet_op_shapes) for path in lesson8.COMPARISON_CSVS]
+    recorded = lesson8_recorded.load_recorded(lesson8_recorded.RECORDED_GPU, googlenet_op_shapes)
+    comparisons = [lesson8_recorded.load_comparison(path, googlenet_op_shapes) for path in lesson8_recorded.COMPARISON_CSVS]
     assert [(c.batch, c.image_size) for c in comparisons] == [(8, 224), (32, 224)]
     for comparison in comparisons:
         assert len(comparison.shapes) == len(googlenet_op_shapes(comparison.batch, 224)) == 77
@@ -267,7 +267,7 @@ def test_the_recorded_h200_numbers_load_and_agree_with_each_other():
     hand_written = comparisons[0].results["cuda", "cuda"]       # gpu_ops.csv: those rows, as .ci/gpu keeps them
     assert [(s.name, seconds) for s, seconds in recorded.points] == [(name, t["fwd"]) for name, t in hand_written.items()]
     assert (recorded.peak_gflops, recorded.bandwidth_gbs) == comparisons[0].roofs["cuda"]
-    steps = lesson8.load_training_steps(lesson8.TRAINING_STEPS)
+    steps = lesson8_recorded.load_training_steps(lesson8_recorded.TRAINING_STEPS)
     assert [(s.batch, s.implementation, s.cpu_side_ms, s.gpu_ms) for s in steps] == [
         (8, "minigrad", 89.6, 89.7), (8, "pytorch", 13.0, 13.0), (32, "minigrad", 57.5, 58.2),
         (32, "pytorch", 18.1, 20.3), (128, "minigrad", 69.4, 108.0), (128, "pytorch", 20.4, 59.6)]
@@ -283,19 +283,19 @@ COMPARISON = ("layer,batch,image_size,fwd_ms,bwd_ms,device,kernels,peak_gflops,b
 def test_a_comparison_is_read_per_configuration(tmp_path):
     path = tmp_path / "ops.csv"
     path.write_text(COMPARISON)
-    comparison = lesson8.load_comparison(path, googlenet_op_shapes)
+    comparison = lesson8_recorded.load_comparison(path, googlenet_op_shapes)
     assert (comparison.batch, comparison.image_size) == (2, 64)
     assert [s.name for s in comparison.shapes] == ["conv2", "pool1"]
     assert comparison.results["cuda", "cuda"]["pool1"] == {"fwd": 1e-5, "bwd": 2e-5}
     assert comparison.roofs == {"cpu": (100.0, 10.0), "cuda": (50000.0, 4000.0)}
-    table = lesson8.comparison_table(comparison, ["pool1"])
+    table = lesson8_pictures.comparison_table(comparison, ["pool1"])
     assert table[0].split() == ["ms,", "fwd", "+", "bwd", "cpu", "numpy", "cuda", "cuda"]
     assert table[1].split() == ["pool1", "3.000", "0.030"]
     assert table[3].split() == ["convolutions", "15.00", "1.50"] and table[4].split() == ["max", "pools", "3.00", "0.03"]
     here = [(s, {"fwd": 0.002, "bwd": 0.004}) for s in comparison.shapes]
-    with_here = lesson8.comparison_table(comparison, ["pool1"], here=here)
+    with_here = lesson8_pictures.comparison_table(comparison, ["pool1"], here=here)
     assert "this CPU" in with_here[0] and with_here[1].split() == ["pool1", "6.000", "3.000", "0.030"]
-    assert lesson8.load_comparison(tmp_path / "none.csv", googlenet_op_shapes) is None
+    assert lesson8_recorded.load_comparison(tmp_path / "none.csv", googlenet_op_shapes) is None
 
 
 @pytest.mark.parametrize("change, message", [
@@ -310,21 +310,21 @@ def test_a_malformed_comparison_names_the_file_and_line(tmp_path, change, messag
     path = tmp_path / "ops.csv"
     path.write_text(change(COMPARISON))
     with pytest.raises(ValueError, match=message):
-        lesson8.load_comparison(path, googlenet_op_shapes)
+        lesson8_recorded.load_comparison(path, googlenet_op_shapes)
 
 
 def test_training_steps_are_read_and_called_launch_or_gpu_bound(tmp_path):
     path = tmp_path / "steps.csv"
     path.write_text("batch,implementation,cpu_side_ms,gpu_ms\n8,ours,10,10.4\n128,ours,10,20\n")
-    steps = lesson8.load_training_steps(path)
-    assert steps == [lesson8.TrainingStep(8, "ours", 10.0, 10.4), lesson8.TrainingStep(128, "ours", 10.0, 20.0)]
-    assert [lesson8.step_bound(step) for step in steps] == ["launch-bound", "GPU-bound"]
-    assert lesson8.load_training_steps(tmp_path / "none.csv") is None
+    steps = lesson8_recorded.load_training_steps(path)
+    assert steps == [lesson8_recorded.TrainingStep(8, "ours", 10.0, 10.4), lesson8_recorded.TrainingStep(128, "ours", 10.0, 20.0)]
+    assert [lesson8_recorded.step_bound(step) for step in steps] == ["launch-bound", "GPU-bound"]
+    assert lesson8_recorded.load_training_steps(tmp_path / "none.csv") is None
     path.write_text("batch,implementation,cpu_side_ms,gpu_ms\n8,ours,10,-1\n")
     with pytest.raises(ValueError, match=r"steps.csv, line 2: times must be positive"):
-        lesson8.load_training_steps(path)
+        lesson8_recorded.load_training_steps(path)
     fig, ax = plt.subplots()
-    lesson8.plot_training_steps(ax, steps, title="steps")
+    lesson8_pictures.plot_training_steps(ax, steps, title="steps")
     assert len(ax.patches) == 4 and ax.get_title() == "steps"
     assert [t.get_text() for t in ax.texts] == ["launch-bound", "GPU-bound"]
     plt.close(fig)
@@ -377,11 +377,11 @@ def test_lrn_and_the_pools_agree_on_both_sets(name):
 
 
 def test_the_roofline_labels_do_not_overlap():
-    recorded = lesson8.load_recorded(lesson8.RECORDED_GPU, googlenet_op_shapes)
+    recorded = lesson8_recorded.load_recorded(lesson8_recorded.RECORDED_GPU, googlenet_op_shapes)
     rows = fake_rows([s for s in googlenet_op_shapes(8, 224) if s.name in
                       ("conv1", "pool1", "lrn/pool1", "conv2", "3a/1x1", "3a/3x3", "3a/5x5", "3a/pool", "4a/3x3")])
     fig, ax = plt.subplots(figsize=(8, 4.5))
-    lesson8.plot_roofline(ax, rows, 100.0, 10.0, recorded=recorded, title="roofline")
+    lesson8_pictures.plot_roofline(ax, rows, 100.0, 10.0, recorded=recorded, title="roofline")
     labels = [t for t in ax.texts]
     assert len(labels) >= len(rows) // 2 and {t.get_text() for t in labels} <= {s.name for s, _ in rows}
     boxes = [t.get_window_extent() for t in labels]
