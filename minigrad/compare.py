@@ -187,8 +187,8 @@ def draw_slowest(ax, shapes, results, count=12):
 def plot(path, shapes, results, title=None):
     """Two panels: every kind of op summed, and the slowest ops one by one; each bar one
     configuration, forward + backward ms, log scale."""
-    from .viz import _pyplot
-    plt = _pyplot()
+    from .viz import load_pyplot
+    plt = load_pyplot()
     fig, (kinds, ops) = plt.subplots(1, 2, figsize=(12, 5), gridspec_kw=dict(width_ratios=(1, 1.3)))
     draw_kinds(kinds, shapes, results)
     draw_slowest(ops, shapes, results)
@@ -201,8 +201,8 @@ def plot(path, shapes, results, title=None):
 def plot_roofline(path, shapes, results, roofs, title=None):
     """Achieved forward GFLOP/s against arithmetic intensity (log-log), one marker per
     configuration, each device's two roofs (its measured GEMM peak and copy bandwidth)."""
-    from .viz import _pyplot
-    plt = _pyplot()
+    from .viz import load_pyplot
+    plt = load_pyplot()
     fig, ax = plt.subplots(figsize=(8, 4.5))
     intensity = numpy.array([bench.arithmetic_intensity(s) for s in shapes])
     x = numpy.logspace(numpy.log10(intensity.min() / 2), numpy.log10(intensity.max() * 2), 100)

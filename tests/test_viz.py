@@ -104,7 +104,7 @@ def test_draw_graph_without_a_path_returns_a_figure():
     fig = viz.draw_graph(y, engine="matplotlib")
     texts = [t.get_text() for t in fig.axes[0].texts]
     assert "linear" in texts and "relu" in texts
-    viz._pyplot().close(fig)
+    viz.load_pyplot().close(fig)
 
 
 @pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot program is not installed")
@@ -162,7 +162,7 @@ def test_plot_curves_puts_losses_left_and_metrics_right():
     assert [line.get_label() for line in loss_ax.lines] == ["loss", "val_loss"]
     assert [line.get_label() for line in other_ax.lines] == ["accuracy"]
     assert list(loss_ax.lines[1].get_xdata()) == [1]         # the missing value is skipped
-    viz._pyplot().close(fig)
+    viz.load_pyplot().close(fig)
 
 
 @pytest.mark.parametrize("shape", [(5, 1, 8, 8), (5, 3, 8, 8), (5, 8, 8), (5, 8, 8, 3)], ids=str)
@@ -175,7 +175,7 @@ def test_image_grid_writes_a_png(tmp_path, shape):
 def test_image_grid_titles_and_bad_shape():
     fig = viz.image_grid(numpy.zeros((3, 4, 4)), labels=[7, 8, 9])
     assert [ax.get_title() for ax in fig.axes[:3]] == ["7", "8", "9"]
-    viz._pyplot().close(fig)
+    viz.load_pyplot().close(fig)
     with pytest.raises(ValueError, match=r"image_grid: expected images of shape .* got \(4, 4\)"):
         viz.image_grid(numpy.zeros((4, 4)))
 
@@ -289,7 +289,7 @@ def test_a_tensor_used_twice_is_drawn_with_two_edges():
     assert sorted(a.get_gid()[-7:] for a in twins) == ["input 0", "input 1"]
     paths = [a.arrow_patch.get_path().vertices for a in twins]
     assert numpy.abs(paths[0].mean(axis=0) - paths[1].mean(axis=0)).max() > 5   # bent apart, in pixels
-    viz._pyplot().close(fig)
+    viz.load_pyplot().close(fig)
     labels, edges = nodes_and_edges(viz.to_dot(L))
     assert edges.count((f"t{h}", f"op_t{hh}")) == 2
 
@@ -329,14 +329,14 @@ def test_the_stepper_falls_back_to_a_picture_of_every_step_without_ipywidgets(mo
     L, _ = lesson_graph()
     stepper = viz.step_through(L, engine="matplotlib")
     assert stepper.widget() is None
-    before = viz._pyplot().get_fignums()
+    before = viz.load_pyplot().get_fignums()
     bundle = stepper._repr_mimebundle_()
     assert set(bundle) == {"text/plain", "image/png"} and bundle["image/png"].startswith(b"\x89PNG")
     grid = stepper.grid(pyplot=False)
     drawn = [ax for ax in grid.axes if ax.texts]
     assert len(drawn) == len(stepper) == 6
     assert [ax.get_title(loc="left") for ax in drawn] == [stepper.title(step) for step in range(1, 7)]
-    assert viz._pyplot().get_fignums() == before                 # a notebook shows nothing twice
+    assert viz.load_pyplot().get_fignums() == before                 # a notebook shows nothing twice
 
 
 def test_the_stepper_is_a_slider_with_ipywidgets():
@@ -383,7 +383,7 @@ def test_weight_grid_shares_one_symmetric_scale_with_a_colour_bar():
     assert all(image.get_cmap().name == "RdBu_r" for image in images)
     assert len(fig.axes) == 10 + 1                               # ten images and the colour bar
     assert fig.get_suptitle() == "templates"
-    viz._pyplot().close(fig)
+    viz.load_pyplot().close(fig)
     with pytest.raises(ValueError, match=r"weight_grid: expected weights of shape \(N, H, W\), got \(8, 8\)"):
         viz.weight_grid(numpy.zeros((8, 8)))
 
@@ -396,4 +396,4 @@ def test_figures_take_a_title():
     assert figures[0].axes[0].get_title(loc="left") == "the graph"
     assert figures[1].get_suptitle() == figures[2].get_suptitle() == "the graph"
     for fig in figures:
-        viz._pyplot().close(fig)
+        viz.load_pyplot().close(fig)

@@ -14,10 +14,10 @@ layered layout in matplotlib (inputs at the bottom, the output on top).
 from .frames import BackwardFrame, EdgeGradient, backward_frames, frame_title
 from .graph import (FINISHED_COLOR, FINISHED_OP_COLOR, GRADIENT_COLOR, LEAF_COLOR, OP_COLOR, OUTPUT_COLOR,
                     draw_graph, graph_tensors, to_dot)
-from .plots import LABEL_PLACES, _pyplot, image_grid, place_labels, plot_curves, weight_grid
+from .plots import LABEL_PLACES, image_grid, load_pyplot, place_labels, plot_curves, weight_grid
 from .stepper import BackwardStepper, step_through
 
 __all__ = ["to_dot", "draw_graph", "graph_tensors", "backward_frames", "BackwardFrame", "EdgeGradient",
            "frame_title", "step_through", "BackwardStepper", "plot_curves", "image_grid", "weight_grid",
-           "place_labels", "LABEL_PLACES", "LEAF_COLOR", "OUTPUT_COLOR", "OP_COLOR", "FINISHED_COLOR",
-           "FINISHED_OP_COLOR", "GRADIENT_COLOR"]
+           "place_labels", "LABEL_PLACES", "load_pyplot", "LEAF_COLOR", "OUTPUT_COLOR", "OP_COLOR",
+           "FINISHED_COLOR", "FINISHED_OP_COLOR", "GRADIENT_COLOR"]

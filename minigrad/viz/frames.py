@@ -12,12 +12,13 @@ from ..autograd import Tensor, graph_order
 SMALL = 6                        # tensors of at most this many elements show their values
 
 
-def _inputs(tensor):
+def inputs_of(tensor):
+    """The tensors the op that made ``tensor`` took (None left out); [] for a leaf."""
     node = tensor._node
     return [] if node is None else [t for t in node.inputs if t is not None]
 
 
-def _numbers(array):
+def short_numbers(array):
     """A short text of a small array's values: '3', '[1 -2.5]'; '' for more than 6 values."""
     array = backend.to_numpy(array)
     if array.size > SMALL:
@@ -27,15 +28,15 @@ def _numbers(array):
     return numpy.array2string(array, separator=" ", formatter={"float_kind": lambda v: f"{v:.4g}"})
 
 
-def _frame_gradient_lines(tensor, frame, values):
+def gradient_lines(tensor, frame, values):
     """'grad ...' once a tensor's gradient is complete, 'so far ... (1 of 2 uses)' while it waits."""
     key = id(tensor)
     show = values and tensor.size <= SMALL
     if key in frame.complete:
-        return [f"grad {_numbers(frame.complete[key])}" if show else "grad complete"]
+        return [f"grad {short_numbers(frame.complete[key])}" if show else "grad complete"]
     if key in frame.partial:
         total, arrived, uses = frame.partial[key]
-        line = f"so far {_numbers(total)}" if show else "so far"
+        line = f"so far {short_numbers(total)}" if show else "so far"
         return [line + (f", {arrived} of {uses} uses" if uses > 1 or not show else "")]
     return []
 
@@ -89,7 +90,7 @@ def _uses(root):
     """id(tensor) -> how many op inputs it is, among the ops backward will run."""
     uses = {}
     for tensor in graph_order(root, follow=lambda t: t.requires_grad):
-        for parent in _inputs(tensor):
+        for parent in inputs_of(tensor):
             if parent.requires_grad:
                 uses[id(parent)] = uses.get(id(parent), 0) + 1
     return uses
@@ -127,16 +128,16 @@ def _local_text(edge, output):
         return ""
     outputs, inputs = jacobian.shape
     if outputs == inputs and numpy.array_equal(jacobian, numpy.diag(numpy.diag(jacobian))):
-        return f"local ×{_numbers(numpy.diag(jacobian).reshape(edge.input.shape))}"   # elementwise
+        return f"local ×{short_numbers(numpy.diag(jacobian).reshape(edge.input.shape))}"   # elementwise
     if outputs == 1:
-        return f"local ×{_numbers(jacobian.reshape(edge.input.shape))}"
+        return f"local ×{short_numbers(jacobian.reshape(edge.input.shape))}"
     if inputs == 1:
-        return f"local ×{_numbers(jacobian.reshape(output.shape))}, summed"
+        return f"local ×{short_numbers(jacobian.reshape(output.shape))}, summed"
     return f"local: a {outputs}x{inputs} Jacobian"
 
 
-def _edge_text(edge, output):
-    sent = _numbers(edge.sent) if numpy.size(edge.sent) <= SMALL else f"a {tuple(numpy.shape(edge.sent))} gradient"
+def edge_text(edge, output):
+    sent = short_numbers(edge.sent) if numpy.size(edge.sent) <= SMALL else f"a {tuple(numpy.shape(edge.sent))} gradient"
     return "\n".join(line for line in (_local_text(edge, output), f"sends {sent}") if line)
 
 

@@ -10,8 +10,8 @@ from typing import NamedTuple
 
 from .. import backend
 from ..autograd import Tensor, graph_order
-from .frames import SMALL, _edge_text, _frame_gradient_lines, _inputs, _numbers
-from .plots import _figure, _finish
+from .frames import SMALL, edge_text, gradient_lines, inputs_of, short_numbers
+from .plots import finish, new_figure
 
 LEAF_COLOR = "lightblue"      # tensors that receive a gradient (parameters, inputs)
 OUTPUT_COLOR = "khaki"           # names both Graphviz and matplotlib know
@@ -27,7 +27,7 @@ def graph_tensors(root):
     return graph_order(root)
 
 
-def _name_lookup(names):
+def name_lookup(names):
     """``{id(tensor): name}`` from ``{tensor: name}``, ``{name: tensor}`` or (name, tensor) pairs
     (so ``dict(model.named_parameters())`` works as it is)."""
     if names is None:
@@ -53,17 +53,17 @@ def _tensor_label(tensor, name, values=False, gradients=None, frame=None):
     if frame is not None:             # compact: the frames of a backward walk are many
         lines = [_describe(tensor) if name is None else f"{name}  {_describe(tensor)}"]
         if values and tensor.size <= SMALL:
-            lines.append(f"value {_numbers(tensor.data)}")
-        return "\n".join(lines + _frame_gradient_lines(tensor, frame, values))
+            lines.append(f"value {short_numbers(tensor.data)}")
+        return "\n".join(lines + gradient_lines(tensor, frame, values))
     lines = [] if name is None else [name]
     if values and tensor.size <= SMALL:
-        lines.append(f"value {_numbers(tensor.data)}")
+        lines.append(f"value {short_numbers(tensor.data)}")
     elif tensor.is_leaf and not tensor.requires_grad and tensor.size == 1:
         lines.append(f"{backend.to_numpy(tensor.data).item():g}")   # a constant such as the 2 in x * 2
     if values and tensor.size <= SMALL:
         gradient = (gradients or {}).get(id(tensor), tensor.grad)
         if gradient is not None:
-            lines.append(f"grad {_numbers(gradient)}")
+            lines.append(f"grad {short_numbers(gradient)}")
     lines.append(_describe(tensor))
     return "\n".join(lines)
 
@@ -104,7 +104,7 @@ def to_dot(tensor, names=None, rankdir="LR", values=False, gradients=None, frame
     backward sent gradients along are red, labelled with the local derivative and the
     gradient sent.
     """
-    lookup = _name_lookup(names)
+    lookup = name_lookup(names)
     tensors = graph_tensors(tensor)
     ids = {id(t): f"t{i}" for i, t in enumerate(tensors)}
     active = _active_edges(frame)
@@ -124,7 +124,7 @@ def to_dot(tensor, names=None, rankdir="LR", values=False, gradients=None, frame
         for slot, parent in _input_slots(t):
             edge = active.get((id(t), slot))
             style = "" if edge is None else (f" [dir=back, color={GRADIENT_COLOR}, fontcolor={GRADIENT_COLOR}, "
-                                             f"label={_quote(_edge_text(edge, t))}]")
+                                             f"label={_quote(edge_text(edge, t))}]")
             lines.append(f"  {ids[id(parent)]} -> {op}{style};")
         lines.append(f"  {op} -> {ids[id(t)]};")
     lines.append("}")
@@ -143,7 +143,7 @@ def _active_edges(frame):
     return {(id(frame.tensor), edge.slot): edge for edge in frame.sends}
 
 
-def _render_with_dot(dot_text, image_format):
+def render_with_dot(dot_text, image_format):
     """Image bytes from Graphviz's ``dot`` program."""
     result = subprocess.run(["dot", f"-T{image_format}"], input=dot_text.encode(),
                             capture_output=True, check=False)
@@ -153,7 +153,7 @@ def _render_with_dot(dot_text, image_format):
 
 
 # --- drawing ---------------------------------------------------------------------------
-def _use_dot(engine, caller):
+def use_dot(engine, caller):
     if engine not in ("auto", "dot", "matplotlib"):
         raise ValueError(f"{caller}: engine must be 'auto', 'dot' or 'matplotlib', got {engine!r}")
     return engine == "dot" or (engine == "auto" and shutil.which("dot") is not None)
@@ -167,26 +167,26 @@ def draw_graph(tensor, path=None, names=None, engine="auto", values=False, gradi
     format follows the suffix, PNG by default) and the path is returned; without it a
     matplotlib figure is returned, for a notebook.
     """
-    if not _use_dot(engine, "draw_graph"):
-        layout = _layout(tensor)
-        fig, axes = _figure(_layout_size(layout))
-        _draw_on(axes[0, 0], layout, _name_lookup(names), values, gradients, title=title)
-        return _finish(fig, path)
+    if not use_dot(engine, "draw_graph"):
+        layout = graph_layout(tensor)
+        fig, axes = new_figure(layout_size(layout))
+        draw_layout(axes[0, 0], layout, name_lookup(names), values, gradients, title=title)
+        return finish(fig, path)
     suffix = os.path.splitext(str(path))[1].lstrip(".").lower() if path is not None else ""
-    image = _render_with_dot(to_dot(tensor, names, values=values, gradients=gradients), suffix or "png")
+    image = render_with_dot(to_dot(tensor, names, values=values, gradients=gradients), suffix or "png")
     if path is not None:
         with open(path, "wb") as file:
             file.write(image)
         return path
-    return _finish(_image_figure([image], [title]), None)
+    return finish(image_figure([image], [title]), None)
 
 
-def _image_figure(images, titles, pyplot=True):
+def image_figure(images, titles, pyplot=True):
     """PNG images (from dot) one below the other, each with its title."""
     from matplotlib.image import imread
     pictures = [imread(io.BytesIO(image), format="png") for image in images]
     width = max(p.shape[1] for p in pictures) / 100
-    fig, axes = _figure((width, sum(p.shape[0] for p in pictures) / 100 + 0.4 * len(pictures)),
+    fig, axes = new_figure((width, sum(p.shape[0] for p in pictures) / 100 + 0.4 * len(pictures)),
                         rows=len(pictures), pyplot=pyplot)
     for ax, picture, title in zip(axes[:, 0], pictures, titles):
         ax.imshow(picture)
@@ -213,11 +213,11 @@ def _levels(tensors):
     input, its output one further; a leaf sits just below the first op that uses it."""
     level = {}
     for t in tensors:                       # inputs come before outputs
-        parents = _inputs(t)
+        parents = inputs_of(t)
         level[id(t)] = 0 if not parents else 2 + max(level[id(p)] for p in parents)
     first_use = {}
     for t in tensors:
-        for parent in _inputs(t):
+        for parent in inputs_of(t):
             if parent.is_leaf:
                 first_use[id(parent)] = min(first_use.get(id(parent), level[id(t)]), level[id(t)])
     for key, user_level in first_use.items():   # move each leaf next to its first user
@@ -225,7 +225,7 @@ def _levels(tensors):
     return level
 
 
-def _layout(root):
+def graph_layout(root):
     """Where every tensor and op goes, and every edge: one per input of each op, so an input
     used twice by one op (``h * h``) gets two edges, bent apart."""
     tensors = graph_tensors(root)
@@ -266,13 +266,13 @@ def _bend(start, end, twin, twins):
     return 0.0
 
 
-def _layout_size(layout):
+def layout_size(layout):
     xs = [x for x, _ in layout.position.values()]
     levels = max(at for _, at in layout.position.values()) + 1
     return X_INCHES * (max(xs) - min(xs) + 1) + 1.0, LEVEL_INCHES * levels + 0.3
 
 
-def _draw_on(ax, layout, lookup, values=False, gradients=None, frame=None, title=None):
+def draw_layout(ax, layout, lookup, values=False, gradients=None, frame=None, title=None):
     """Draw the layout on ``ax``: boxes, one arrow per edge; with a ``frame``, its state and
     its op's gradients flowing back (red arrows from the op down to its inputs, labelled)."""
     xs = [x for x, _ in layout.position.values()]
@@ -293,7 +293,7 @@ def _draw_on(ax, layout, lookup, values=False, gradients=None, frame=None, title
             continue
         _arrow(ax, end, start, -bend, boxes[target], boxes[source], color=GRADIENT_COLOR, width=1.8,
                gid=f"gradient {gid(target)}->{gid(source)} input {slot}")
-        _edge_label(ax, end, start, -bend, _edge_text(edge, frame.tensor))
+        _edge_label(ax, end, start, -bend, edge_text(edge, frame.tensor))
     if title:
         ax.set_title(title, fontsize=10, loc="left")
 

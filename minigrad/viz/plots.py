@@ -12,7 +12,7 @@ from ..autograd import Tensor
 
 
 # --- drawing ---------------------------------------------------------------------------
-def _pyplot():
+def load_pyplot():
     """matplotlib.pyplot, imported on first use; the Agg backend when there is no screen."""
     import matplotlib
     no_screen = sys.platform.startswith("linux") and not (
@@ -24,26 +24,26 @@ def _pyplot():
     return plt
 
 
-def _figure(figsize, rows=1, columns=1, pyplot=True):
+def new_figure(figsize, rows=1, columns=1, pyplot=True):
     """(figure, 2-D array of axes). ``pyplot=False`` makes a figure pyplot does not know,
     which a notebook does not show by itself (for pictures that are shown another way)."""
     if pyplot:
-        return _pyplot().subplots(rows, columns, figsize=figsize, squeeze=False)
+        return load_pyplot().subplots(rows, columns, figsize=figsize, squeeze=False)
     from matplotlib.figure import Figure
     fig = Figure(figsize=figsize)
     return fig, fig.subplots(rows, columns, squeeze=False)
 
 
-def _finish(fig, path):
+def finish(fig, path):
     """Save and close ``fig`` when a path is given (return the path), else return ``fig``."""
     if path is None:
         return fig
     fig.savefig(path, dpi=120, bbox_inches="tight")
-    _pyplot().close(fig)
+    load_pyplot().close(fig)
     return path
 
 
-def _png(fig):
+def png_bytes(fig):
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
     return buffer.getvalue()
@@ -75,7 +75,7 @@ def plot_curves(history, path=None, x_key=None, title=None):
     x_key = x_key or next((k for k in ("epoch", "step") if k in columns), None)
     length = max((len(v) for v in columns.values()), default=0)
     xs = columns.pop(x_key) if x_key else list(range(1, length + 1))
-    plt = _pyplot()
+    plt = load_pyplot()
     fig, (loss_ax, other_ax) = plt.subplots(1, 2, figsize=(10, 3.5))
     for key, values in columns.items():
         points = [(x, v) for x, v in zip(xs, values) if isinstance(v, (int, float, numpy.number))]
@@ -92,7 +92,7 @@ def plot_curves(history, path=None, x_key=None, title=None):
     if title:
         fig.suptitle(title)
         fig.tight_layout()
-    return _finish(fig, path)
+    return finish(fig, path)
 
 
 def _as_images(images):
@@ -115,7 +115,7 @@ def image_grid(images, labels=None, path=None, columns=None, title=None):
     count = len(array)
     columns = columns or min(count, 8)
     rows = max(1, math.ceil(count / columns))
-    fig, axes = _figure((1.5 * columns, 1.6 * rows + (0.4 if title else 0)), rows, columns)
+    fig, axes = new_figure((1.5 * columns, 1.6 * rows + (0.4 if title else 0)), rows, columns)
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i >= count:
@@ -128,7 +128,7 @@ def image_grid(images, labels=None, path=None, columns=None, title=None):
             ax.set_title(str(labels[i]), fontsize=9)
     if title:
         fig.suptitle(title)
-    return _finish(fig, path)
+    return finish(fig, path)
 
 
 def weight_grid(weights, labels=None, path=None, columns=None, title=None, cmap="RdBu_r"):
@@ -147,7 +147,7 @@ def weight_grid(weights, labels=None, path=None, columns=None, title=None, cmap=
     columns = columns or min(count, 8)
     rows = max(1, math.ceil(count / columns))
     limit = float(numpy.abs(array).max()) or 1.0             # one scale, symmetric around 0
-    fig, axes = _figure((1.5 * columns + 1.0, 1.6 * rows + (0.4 if title else 0)), rows, columns)
+    fig, axes = new_figure((1.5 * columns + 1.0, 1.6 * rows + (0.4 if title else 0)), rows, columns)
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i >= count:
@@ -158,7 +158,7 @@ def weight_grid(weights, labels=None, path=None, columns=None, title=None, cmap=
     fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.8, label="weight")
     if title:
         fig.suptitle(title)
-    return _finish(fig, path)
+    return finish(fig, path)
 
 
 # --- labels beside points ----------------------------------------------------------------

@@ -3,8 +3,9 @@ and shows each step's picture."""
 import math
 
 from .frames import backward_frames, frame_title
-from .graph import _draw_on, _image_figure, _layout, _layout_size, _name_lookup, _render_with_dot, _use_dot, to_dot
-from .plots import _figure, _png
+from .graph import (draw_layout, graph_layout, image_figure, layout_size, name_lookup, render_with_dot, to_dot,
+                    use_dot)
+from .plots import new_figure, png_bytes
 
 
 # --- the stepper --------------------------------------------------------------------------------
@@ -23,9 +24,9 @@ class BackwardStepper:
     """The frames of a backward walk (``backward_frames``) as pictures."""
 
     def __init__(self, root, frames, names=None, engine="auto"):
-        self.root, self.frames, self.names, self.lookup = root, list(frames), names, _name_lookup(names)
-        self.use_dot = _use_dot(engine, "step_through")
-        self._layout = None if self.use_dot else _layout(root)
+        self.root, self.frames, self.names, self.lookup = root, list(frames), names, name_lookup(names)
+        self.use_dot = use_dot(engine, "step_through")
+        self._layout = None if self.use_dot else graph_layout(root)
         self._pngs = {}
 
     def __len__(self):
@@ -40,9 +41,9 @@ class BackwardStepper:
     def figure(self, step, pyplot=True):
         """A matplotlib figure of step ``step`` (1 is the first)."""
         if self.use_dot:
-            return _image_figure([self.png(step)], [None], pyplot=pyplot)
-        fig, axes = _figure(_layout_size(self._layout), pyplot=pyplot)
-        _draw_on(axes[0, 0], self._layout, self.lookup, values=True, frame=self.frames[step - 1],
+            return image_figure([self.png(step)], [None], pyplot=pyplot)
+        fig, axes = new_figure(layout_size(self._layout), pyplot=pyplot)
+        draw_layout(axes[0, 0], self._layout, self.lookup, values=True, frame=self.frames[step - 1],
                  title=self.title(step))
         return fig
 
@@ -51,9 +52,9 @@ class BackwardStepper:
         if step not in self._pngs:
             if self.use_dot:
                 dot = to_dot(self.root, self.names, rankdir="BT", values=True, frame=self.frames[step - 1])
-                self._pngs[step] = _render_with_dot(dot, "png")
+                self._pngs[step] = render_with_dot(dot, "png")
             else:
-                self._pngs[step] = _png(self.figure(step, pyplot=False))
+                self._pngs[step] = png_bytes(self.figure(step, pyplot=False))
         return self._pngs[step]
 
     def grid(self, columns=2, pyplot=True):
@@ -61,15 +62,15 @@ class BackwardStepper:
         be shown."""
         steps = range(1, len(self) + 1)
         if self.use_dot:
-            return _image_figure([self.png(step) for step in steps], [self.title(s) for s in steps], pyplot)
+            return image_figure([self.png(step) for step in steps], [self.title(s) for s in steps], pyplot)
         columns = min(columns, len(self))
         rows = math.ceil(len(self) / columns)
-        width, height = _layout_size(self._layout)
-        fig, axes = _figure((width * columns, (height + 0.5) * rows), rows, columns, pyplot=pyplot)
+        width, height = layout_size(self._layout)
+        fig, axes = new_figure((width * columns, (height + 0.5) * rows), rows, columns, pyplot=pyplot)
         for ax in axes.flat:
             ax.axis("off")
         for ax, step in zip(axes.flat, steps):
-            _draw_on(ax, self._layout, self.lookup, values=True, frame=self.frames[step - 1],
+            draw_layout(ax, self._layout, self.lookup, values=True, frame=self.frames[step - 1],
                      title=self.title(step))
         return fig
 
@@ -91,7 +92,7 @@ class BackwardStepper:
         """The slider for a front end with widgets; every step in one PNG for the others
         (a front end shows the richest kind of output it can)."""
         if "grid" not in self._pngs:
-            self._pngs["grid"] = _png(self.grid(pyplot=False))
+            self._pngs["grid"] = png_bytes(self.grid(pyplot=False))
         bundle = {"text/plain": repr(self), "image/png": self._pngs["grid"]}
         box = self.widget()
         if box is not None:
