@@ -12,60 +12,24 @@ and the product of that column with every filter: y[:, oh, ow] with p = oh*OW + 
 Frame p of the backward shows gcols[:, p] = W2^T gy[:, oh, ow] and col2im adding it
 into window p of gx (padded), where the shares of overlapping windows add up.
 
-``show`` draws a slider (ipywidgets) in a Jupyter kernel; anywhere else (a plain
-``python notebooks/04_convolution.py``, no ipywidgets) it draws a few frames in one
-figure. The drawn pieces carry ``gid``s (``"window"``, ``"column"``, ``"output"``) so
+``show`` returns a ``minigrad.viz.Stepper``, the stepping of lesson 1's backward too: a
+notebook shows it as a slider (ipywidgets) where the front end shows widgets, and as a few
+frames in one figure where it does not. The drawn pieces carry ``gid``s (``"window"``, ``"column"``, ``"output"``) so
 that the tests can check that a frame highlights what it claims.
 """
-import importlib.util
 from typing import NamedTuple, Tuple
 
 import matplotlib.pyplot as plt
 import numpy
 from matplotlib.patches import Rectangle
 
-from minigrad.kernels import reference
 from minigrad.geometry import window
+from minigrad.kernels import reference
+from minigrad.viz import Stepper
 
+FRAME_SIZE = (8.0, 4.4)      # inches, one frame
 HIGHLIGHT = "crimson"        # the window, its column, its output
 EARLIER = "darkorange"       # gx cells that already held an earlier window's share
-
-
-# --- slider or static frames -----------------------------------------------------------
-def widgets_available():
-    """True in a Jupyter kernel with ipywidgets installed: a slider can be shown there."""
-    if importlib.util.find_spec("ipywidgets") is None or importlib.util.find_spec("IPython") is None:
-        return False
-    from IPython import get_ipython
-    shell = get_ipython()
-    return shell is not None and hasattr(shell, "kernel")
-
-
-def step_through(draw, count, static, title, frame_size=(8.0, 4.4), columns=2, label="p"):
-    """Show ``draw(step, figure)`` for a step chosen with a slider over 0 .. count-1, or,
-    where widgets are not available, the ``static`` steps as a grid of frames in one
-    figure (returned; the slider is returned otherwise)."""
-    if widgets_available():
-        import ipywidgets
-        from IPython.display import display
-
-        def show(**chosen):
-            figure = plt.figure(figsize=frame_size, layout="constrained")
-            draw(chosen[label], figure)
-            plt.show()
-
-        slider = ipywidgets.IntSlider(value=0, min=0, max=count - 1, description=label,
-                                      continuous_update=False)
-        display(ipywidgets.interactive(show, **{label: slider}))
-        return slider
-    rows = -(-len(static) // columns)
-    figure = plt.figure(figsize=(frame_size[0] * columns, frame_size[1] * rows + 0.4),
-                        layout="constrained")
-    frames = numpy.atleast_1d(figure.subfigures(rows, columns)).ravel()
-    for step, frame in zip(static, frames):
-        draw(step, frame)
-    figure.suptitle(title, fontsize=12, fontweight="bold")
-    return figure
 
 
 # --- the stepper ----------------------------------------------------------------------------
@@ -125,7 +89,7 @@ class ConvStepper:
     def draw(self, p, figure=None, backward=False):
         """Frame ``p`` (forward, or backward) on ``figure`` (a Figure or SubFigure; a new one
         if None); returns it."""
-        figure = figure or plt.figure(figsize=(8.0, 4.4), layout="constrained")
+        figure = figure or plt.figure(figsize=FRAME_SIZE, layout="constrained")
         step = self.steps[p]
         grid = figure.add_gridspec(2, 3, height_ratios=[3, 1.25], width_ratios=[1, 1.25, 0.8])
         (self._draw_backward if backward else self._draw_forward)(figure, grid, step)
@@ -207,14 +171,16 @@ class ConvStepper:
 
     # --- all frames -----------------------------------------------------------------------
     def show(self, backward=False, static=None):
-        """A slider over the output positions (in Jupyter), or the ``static`` positions (by
-        default the first two, the first of the second row and the last) in one figure."""
+        """The frames as a ``minigrad.viz.Stepper``: a slider over the output positions where
+        widgets show, else the ``static`` positions (by default the first two, the first of the
+        second row and the last) in one figure."""
         count = len(self.steps)
         if static is None:
             static = sorted({0, min(1, count - 1), min(self.win.out[1], count - 1), count - 1})
         title = ("the backward by col2im: each column of gcols is added (+=) into its window of gx"
                  if backward else "the forward by im2col: window p -> column p -> one output per filter")
-        return step_through(lambda p, figure: self.draw(p, figure, backward), count, static, title)
+        return Stepper(range(count), lambda p, figure: self.draw(p, figure, backward), static, title,
+                       frame_size=FRAME_SIZE, label="p")
 
 
 def _short(value):

@@ -156,7 +156,8 @@ fig.tight_layout()
 # output positions. Frame $p$ shows window $p$ of the padded $x$ (the grey border is the
 # padding), the column $p$ of `cols` that im2col copies it to, and the product of each filter,
 # flattened in the same order, with that column: one number per filter, $y[:, o_h, o_w]$ with
-# $p = o_h O_W + o_w$. In Jupyter a slider picks $p$; run as a script, a few frames are drawn.
+# $p = o_h O_W + o_w$. A slider picks $p$ (or press play); where widgets cannot be shown, the
+# output is a few frames in one picture.
 
 # %%
 x_step = np.arange(1.0, 26.0).reshape(1, 5, 5)
@@ -165,7 +166,7 @@ W_step = np.array([[[[1, 0, -1], [2, 0, -2], [1, 0, -1]]],          # a vertical
 b_step = np.array([0.0, 1.0])
 gy_step = np.array([[[1, 0, 2], [-1, 1, 0], [0, 2, -1]], [[0, 1, -1], [2, 0, 1], [1, -1, 0]]], dtype=float)
 stepper = ConvStepper(x_step, W_step, b_step, gy_step, stride=2, padding=1)
-stepper.show();
+stepper.show()
 
 # %% [markdown]
 # The price is memory. For the 3x3 branch of GoogLeNet's first Inception module (96 channels
@@ -296,7 +297,7 @@ fig.tight_layout()
 # neighbouring windows overlap by a row or a column), and their shares **add up**.
 
 # %%
-stepper.show(backward=True);
+stepper.show(backward=True)
 
 # %% [markdown]
 # ## Exercise 4.3: convolution backward

@@ -9,7 +9,7 @@ import pytest
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt                                              # noqa: E402
 
-from course.pictures import ConvStepper, conv_volume_picture, step_through   # noqa: E402
+from course.pictures import ConvStepper, conv_volume_picture                 # noqa: E402
 from minigrad.kernels import reference                                        # noqa: E402
 from minigrad.geometry import window                                        # noqa: E402
 
@@ -98,33 +98,12 @@ def test_a_wrong_gy_shape_is_refused_naming_the_expected_shape():
 
 def test_without_widgets_the_stepper_draws_the_static_frames_in_one_titled_figure():
     s = stepper(channels=1, size=(5, 5), filters=2, kernel=(3, 3), stride=(2, 2), padding=(1, 1))
-    figure = s.show()
+    figure = s.show().grid()
     titles = [frame.get_suptitle() for frame in figure.subfigs]
     assert [title.split(":")[0] for title in titles] == \
         [f"forward, output position p = {p} = {p // 3}*3 + {p % 3}" for p in (0, 1, 3, 8)]
     assert "im2col" in figure.get_suptitle()
-    assert "col2im" in s.show(backward=True, static=[2]).get_suptitle()
-
-
-def test_in_a_kernel_step_through_shows_a_slider_over_every_step(monkeypatch):
-    pytest.importorskip("ipywidgets")
-    import IPython.display
-    import course.pictures
-    shown, drawn = [], []
-    monkeypatch.setattr(course.pictures, "widgets_available", lambda: True)
-    monkeypatch.setattr(IPython.display, "display", shown.append)
-    monkeypatch.setattr(plt, "show", lambda: None)
-    slider = step_through(lambda step, figure: drawn.append(step), 9, [0], "title")
-    assert (slider.min, slider.max, slider.value) == (0, 8, 0)
-    assert len(shown) == 1 and drawn[-1] == 0          # the first frame is drawn at once
-    slider.value = 5
-    assert drawn[-1] == 5
-
-
-def test_step_through_calls_draw_for_each_static_step():
-    drawn = []
-    step_through(lambda step, figure: drawn.append(step), 5, [0, 4], "title")
-    assert drawn == [0, 4]
+    assert "col2im" in s.show(backward=True, static=[2]).grid().get_suptitle()
 
 
 @pytest.mark.parametrize("in_shape, filters, kernel, stride, padding, out", [

@@ -373,6 +373,27 @@ def test_step_through_rejects_an_unknown_engine():
         viz.step_through(L, engine="svg")
 
 
+# --- the stepping mechanism, any steps --------------------------------------------------------------
+def test_a_stepper_is_a_slider_over_every_step_drawing_each_when_chosen():
+    pytest.importorskip("ipywidgets")
+    drawn = []
+    stepper = viz.Stepper(range(9), lambda step, figure: drawn.append(step), [0], "title")
+    box = stepper.widget()
+    (play, slider), picture = box.children[0].children, box.children[1]
+    assert (slider.min, slider.max, slider.value) == (0, 8, 0) == (play.min, play.max, play.value)
+    assert drawn[-1] == 0                                   # the first frame is drawn at once
+    slider.value = 5
+    assert drawn[-1] == 5 and picture.value == stepper.png(5)
+    assert "application/vnd.jupyter.widget-view+json" in stepper._repr_mimebundle_()
+
+
+def test_a_steppers_figure_draws_only_the_static_steps():
+    drawn = []
+    viz.Stepper(range(5), lambda step, figure: drawn.append(step), [0, 4], "title").grid()
+    assert drawn == [0, 4]
+    viz.load_pyplot().close("all")
+
+
 # --- weights and titles -------------------------------------------------------------------------
 def test_weight_grid_shares_one_symmetric_scale_with_a_colour_bar():
     weights = numpy.random.default_rng(0).standard_normal((10, 8, 8))

@@ -5,6 +5,7 @@ curves, image grids, weights.
     print(viz.to_dot(loss, names={W: "W", b: "b"}))     # Graphviz text
     viz.draw_graph(loss, "graph.png")                     # a picture of it
     viz.step_through(loss, names={W: "W", b: "b"})        # backward, one picture a step
+    viz.Stepper(range(10), draw)                          # any steps: draw(step, figure)
 
 Matplotlib is imported inside the functions that draw, so ``import minigrad``
 stays light; with no screen it draws with the file-only Agg backend. Graphs are
@@ -15,9 +16,9 @@ from .frames import BackwardFrame, EdgeGradient, backward_frames, frame_title
 from .graph import (FINISHED_COLOR, FINISHED_OP_COLOR, GRADIENT_COLOR, LEAF_COLOR, OP_COLOR, OUTPUT_COLOR,
                     draw_graph, graph_tensors, to_dot)
 from .plots import LABEL_PLACES, image_grid, load_pyplot, place_labels, plot_curves, weight_grid
-from .stepper import BackwardStepper, step_through
+from .stepper import BackwardStepper, Stepper, step_through
 
 __all__ = ["to_dot", "draw_graph", "graph_tensors", "backward_frames", "BackwardFrame", "EdgeGradient",
-           "frame_title", "step_through", "BackwardStepper", "plot_curves", "image_grid", "weight_grid",
-           "place_labels", "LABEL_PLACES", "load_pyplot", "LEAF_COLOR", "OUTPUT_COLOR", "OP_COLOR",
-           "FINISHED_COLOR", "FINISHED_OP_COLOR", "GRADIENT_COLOR"]
+           "frame_title", "Stepper", "step_through", "BackwardStepper", "plot_curves", "image_grid",
+           "weight_grid", "place_labels", "LABEL_PLACES", "load_pyplot", "LEAF_COLOR", "OUTPUT_COLOR",
+           "OP_COLOR", "FINISHED_COLOR", "FINISHED_OP_COLOR", "GRADIENT_COLOR"]

@@ -1,7 +1,6 @@
 """The graph behind a tensor, drawn: Graphviz DOT text (``to_dot``) and a picture
 (``draw_graph``), by Graphviz's ``dot`` program when it is installed, otherwise by a layered
 layout in matplotlib (inputs at the bottom, the output on top)."""
-import io
 import math
 import os
 import shutil
@@ -11,7 +10,7 @@ from typing import NamedTuple
 from .. import backend
 from ..autograd import Tensor, graph_order
 from .frames import SMALL, edge_text, gradient_lines, inputs_of, short_numbers
-from .plots import finish, new_figure
+from .plots import finish, new_figure, png_array
 
 LEAF_COLOR = "lightblue"      # tensors that receive a gradient (parameters, inputs)
 OUTPUT_COLOR = "khaki"           # names both Graphviz and matplotlib know
@@ -178,21 +177,17 @@ def draw_graph(tensor, path=None, names=None, engine="auto", values=False, gradi
         with open(path, "wb") as file:
             file.write(image)
         return path
-    return finish(image_figure([image], [title]), None)
+    return _image_figure(image, title)
 
 
-def image_figure(images, titles, pyplot=True):
-    """PNG images (from dot) one below the other, each with its title."""
-    from matplotlib.image import imread
-    pictures = [imread(io.BytesIO(image), format="png") for image in images]
-    width = max(p.shape[1] for p in pictures) / 100
-    fig, axes = new_figure((width, sum(p.shape[0] for p in pictures) / 100 + 0.4 * len(pictures)),
-                        rows=len(pictures), pyplot=pyplot)
-    for ax, picture, title in zip(axes[:, 0], pictures, titles):
-        ax.imshow(picture)
-        ax.axis("off")
-        if title:
-            ax.set_title(title, fontsize=10, loc="left")
+def _image_figure(image, title=None):
+    """A figure of PNG bytes (from dot), with its title."""
+    picture = png_array(image)
+    fig, axes = new_figure((picture.shape[1] / 100, picture.shape[0] / 100 + 0.4))
+    axes[0, 0].imshow(picture)
+    axes[0, 0].axis("off")
+    if title:
+        axes[0, 0].set_title(title, fontsize=10, loc="left")
     return fig
 
 

@@ -34,6 +34,15 @@ def new_figure(figsize, rows=1, columns=1, pyplot=True):
     return fig, fig.subplots(rows, columns, squeeze=False)
 
 
+def blank_figure(figsize, pyplot=True):
+    """A figure without axes, laid out by matplotlib's constrained layout (``pyplot``: as in
+    ``new_figure``)."""
+    if pyplot:
+        return load_pyplot().figure(figsize=figsize, layout="constrained")
+    from matplotlib.figure import Figure
+    return Figure(figsize=figsize, layout="constrained")
+
+
 def finish(fig, path):
     """Save and close ``fig`` when a path is given (return the path), else return ``fig``."""
     if path is None:
@@ -44,9 +53,16 @@ def finish(fig, path):
 
 
 def png_bytes(fig):
+    """The figure as PNG bytes, at 100 dpi."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
     return buffer.getvalue()
+
+
+def png_array(image):
+    """The pixels of PNG bytes, (height, width, channels)."""
+    from matplotlib.image import imread
+    return imread(io.BytesIO(image), format="png")
 
 
 # --- lesson helpers ------------------------------------------------------------------
