@@ -20,6 +20,7 @@ import warnings
 import numpy
 
 from minigrad import backend
+from minigrad.autograd import Tensor
 from minigrad.gradcheck import numerical_gradient
 from .guard import READ_ONLY, exception_hint, first_change, hand_over, learners_line
 from .verdicts import (CORRECT, RULE, WRONG, as_real_array, compare, dtype_problem, finite_error, precision_note,
@@ -50,11 +51,12 @@ def as_tuple(value):
 
 
 # --- running the learner's code -------------------------------------------------------------------
-def _call(run, case, error_hint=""):
-    """``run()`` the learner's code; an exception other than NotImplementedError becomes the
-    message of a wrong verdict, naming the case, the line of the learner's code and what the
-    error usually means (``error_hint``: text, or a function of the exception, for the
-    exercise's usual cause)."""
+def run_learners_code(run, case, error_hint=""):
+    """``run()`` the learner's code -> (its result, None), or (None, the message of a wrong
+    verdict) when it raised an exception other than NotImplementedError (which goes on up):
+    the message names the case, the line of the learner's code and what the error usually
+    means (``error_hint``: text, or a function of the exception, for the exercise's usual
+    cause)."""
     try:
         return run(), None
     except NotImplementedError:
@@ -69,6 +71,11 @@ def _call(run, case, error_hint=""):
             return None, join(said, general)
         specific = error_hint(error) if callable(error_hint) else error_hint
         return None, join(said, general, specific)
+
+
+def as_numpy(value):
+    """A Tensor's array on the CPU; anything else as it is (the comparison says what it is)."""
+    return backend.to_numpy(value.data) if isinstance(value, Tensor) else value
 
 
 def changed_inputs(before, given, case, changed_hint=""):
@@ -136,7 +143,7 @@ def forward_cases(attempt, reference, cases, output_names=("output",), tolerance
     worst = 0.0
     for case, inputs in cases.items():
         given = {name: hand_over(value, writable=name in writable) for name, value in inputs.items()}
-        got, failure = _call(lambda: attempt(*given.values()), case, error_hint)
+        got, failure = run_learners_code(lambda: attempt(*given.values()), case, error_hint)
         if failure:
             return WRONG, failure
         problem = changed_inputs(inputs, given, case, changed_hint)
@@ -234,7 +241,7 @@ def backward_cases(forward, attempt, cases, tolerance=1e-6, seed=0, hints=None):
     worst = 0.0
     for case, (inputs, handed, expected) in prepared.items():
         given = hand_over(handed)
-        returned, failure = _call(lambda: attempt(given["gy"], given["cache"]), case)
+        returned, failure = run_learners_code(lambda: attempt(given["gy"], given["cache"]), case)
         if failure:
             return WRONG, failure
         problem = changed_inputs(handed, given, case)
@@ -284,7 +291,7 @@ def count_cases(attempt, reference, cases, what, mistakes, usual):
     expected = {case: int(reference(*hand_over(inputs, writable=True).values())) for case, inputs in cases.items()}
     for case, inputs in cases.items():
         given = {name: hand_over(value) for name, value in inputs.items()}
-        got, failure = _call(lambda: attempt(*given.values()), case)
+        got, failure = run_learners_code(lambda: attempt(*given.values()), case)
         if failure:
             return WRONG, failure
         problem = changed_inputs(inputs, given, case)

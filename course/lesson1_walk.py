@@ -11,6 +11,7 @@ import numpy
 import minigrad.functional as F
 from minigrad import Tensor
 from minigrad.autograd import graph_order
+from .cases import run_learners_code
 from .check import registers
 from .verdicts import CORRECT, WRONG, compare, relative_error
 
@@ -103,17 +104,8 @@ def _users(order):
     return users
 
 
-def _learners(run, case):
-    """(result, None), or (None, what went wrong) when the learner's code raised."""
-    try:
-        return run(), None
-    except NotImplementedError:
-        raise
-    except Exception as error:                 # the learner's code failed: say where, and why
-        return None, f"On {case} it raised {type(error).__name__}: {error}. {_walk_exception_hint(error)}"
-
-
 def _walk_exception_hint(error):
+    """What an exception in the learner's walk usually means."""
     if isinstance(error, KeyError):
         return ("Hint: a tensor was looked up before any gradient reached it. Walk the order as "
                 "given, the output first (its gradient is ones), and skip a tensor that has no "
@@ -192,7 +184,7 @@ def check_topological_order(topological_order):
         label = _namer(names)
         order = graph_order(root)
         before = [t.data.copy() for t in order]
-        got, failure = _learners(lambda: topological_order(root), case)
+        got, failure = run_learners_code(lambda: topological_order(root), case, _walk_exception_hint)
         if failure:
             return WRONG, failure
         problem = _changed_input(order, before, label) or _order_problem(got, root, label)
@@ -295,7 +287,7 @@ def _walk_problem(walk, case, build):
     for position, tensor in enumerate(order):
         if tensor._node is not None:
             tensor._node.backward = _recorded(tensor._node.backward, position, calls)
-    got, failure = _learners(lambda: walk(root, list(reversed(order))), case)
+    got, failure = run_learners_code(lambda: walk(root, list(reversed(order))), case, _walk_exception_hint)
     if failure:
         return failure
     if not isinstance(got, dict):

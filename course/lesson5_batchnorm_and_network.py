@@ -6,7 +6,7 @@ from minigrad.geometry import window
 from minigrad.kernels import reference
 from minigrad.ops import batchnorm as batchnorm_ops
 from minigrad.ops.loss import cross_entropy_forward
-from .cases import Refused, _call, as_tuple, backward_cases, cases_text, forward_cases, join
+from .cases import Refused, as_tuple, backward_cases, cases_text, forward_cases, join, run_learners_code
 from .check import registers
 from .guard import hand_over
 from .lesson5 import both_correct
@@ -326,7 +326,7 @@ def check_tiny_net(tiny_net_loss):
         return tuple(gradients)
 
     first_case, first_inputs = next(iter(cases.items()))
-    result, failure = _call(lambda: tiny_net_loss(*_arguments(hand_over(first_inputs))), first_case)
+    result, failure = run_learners_code(lambda: tiny_net_loss(*_arguments(hand_over(first_inputs))), first_case)
     if failure:
         return WRONG, join(failure, CACHE_HINT)
     problem = _tiny_net_structure(result)

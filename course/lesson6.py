@@ -20,10 +20,10 @@ import itertools
 
 import numpy
 
-from minigrad import backend, nn
+from minigrad import nn
 from minigrad.autograd import Tensor
 from minigrad.geometry import window
-from .cases import count_cases, forward_cases
+from .cases import as_numpy, count_cases, forward_cases
 from .check import registers
 
 __all__ = ["count_cases", "conv_reference", "inception_module", "inception_reference"]
@@ -82,11 +82,6 @@ def check_conv_multiply_adds(conv_multiply_adds):
 
 
 # --- 6.2 the Inception forward --------------------------------------------------------------
-def _as_numpy(value):
-    """A Tensor's array on the CPU; anything else as it is (the comparison says what it is)."""
-    return backend.to_numpy(value.data) if isinstance(value, Tensor) else value
-
-
 CONV_BIAS = 0.2            # googlenet.model.CONV_BIAS, the Caffe model's
 
 
@@ -142,7 +137,7 @@ def _inception_cases():
     return cases
 
 
-def _inception_hint(module, got, expected):
+def inception_hint(module, got, expected):
     """Which branch's block of channels is wrong, or in what order the blocks were joined."""
     sizes = [[layer for layer in branch if isinstance(layer, nn.Conv2d)][-1].out_channels for branch in module]
     ends = numpy.cumsum(sizes)
@@ -161,7 +156,7 @@ def _inception_hint(module, got, expected):
     return ""
 
 
-def _axis_hint(got_shape, expected_shape):
+def axis_hint(got_shape, expected_shape):
     """What a concatenation along another axis than the channels' gives, in words."""
     if len(got_shape) == len(expected_shape) and got_shape[1] * 4 == expected_shape[1]:
         for axis in (0, 2, 3):
@@ -183,17 +178,17 @@ def check_inception_forward(inception_forward):
                          branch_pool=m.branch_pool) for case, (m, x) in cases.items()}
 
     def attempt(x, *branches):
-        return _as_numpy(inception_forward(Tensor(x), *branches))
+        return as_numpy(inception_forward(Tensor(x), *branches))
 
     def reference(x, branch1x1, branch3x3, branch5x5, branch_pool):   # the module these branches make
         module = nn.Concat(branch1x1=branch1x1, branch3x3=branch3x3, branch5x5=branch5x5,
                            branch_pool=branch_pool, axis=1)
-        return _as_numpy(module(Tensor(x)))
+        return as_numpy(module(Tensor(x)))
 
     def hints(case, name, got, expected):
         if got.shape != expected.shape:
-            return "Hint: " + _axis_hint(got.shape, expected.shape)
-        return _inception_hint(cases[case][0], got, expected)
+            return "Hint: " + axis_hint(got.shape, expected.shape)
+        return inception_hint(cases[case][0], got, expected)
 
     return forward_cases(attempt, reference, inputs, output_names=("the output",), tolerance=1e-12, hints=hints)
 

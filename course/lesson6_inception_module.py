@@ -6,10 +6,10 @@ import numpy
 from googlenet.model import Inception
 from minigrad import nn
 from minigrad.autograd import Tensor
-from .cases import _call, cases_text, join
+from .cases import as_numpy, cases_text, join, run_learners_code
 from .check import registers
 from .guard import hand_over
-from .lesson6 import BRANCHES, _as_numpy, _axis_hint, _inception_hint
+from .lesson6 import BRANCHES, axis_hint, inception_hint
 from .verdicts import CORRECT, WRONG, as_real_array, compare, relative_error
 
 
@@ -97,7 +97,7 @@ def _branch_hint(name, branch, theirs, x, got):
     if name in ("3x3", "5x5"):
         reduce, conv = _convolutions(theirs)
         without = conv(nn.Conv2d.forward(reduce, Tensor(x)))       # no ReLU after the reduction
-        if numpy.allclose(got, _as_numpy(without), rtol=1e-10, atol=1e-12):
+        if numpy.allclose(got, as_numpy(without), rtol=1e-10, atol=1e-12):
             return "Hint: the 1x1 reduction is followed by a ReLU too, before the 3x3 (5x5) convolution."
     return "Hint: conv, ReLU for every convolution; the pool branch is MaxPool2d(3, stride=1, padding=1), then its 1x1 conv and ReLU."
 
@@ -112,7 +112,7 @@ MODULE_CASES = {
 
 def _check_module_case(build_inception, case, in_channels, widths, x_shape, seed):
     """(status, message, relative error) of one case."""
-    module, failure = _call(lambda: build_inception(in_channels, tuple(widths)), case)
+    module, failure = run_learners_code(lambda: build_inception(in_channels, tuple(widths)), case)
     if failure:
         return WRONG, failure, None
     if not isinstance(module, nn.Module):
@@ -136,10 +136,10 @@ def _check_module_case(build_inception, case, in_channels, widths, x_shape, seed
     module.astype(numpy.float64)
     _copy_weights(branches, reference)
     x = rng.standard_normal(x_shape)
-    expected_branches = [_as_numpy(theirs(Tensor(x.copy()))) for theirs in reference.children()]
-    expected = _as_numpy(reference(Tensor(x.copy())))         # every expected value first
+    expected_branches = [as_numpy(theirs(Tensor(x.copy()))) for theirs in reference.children()]
+    expected = as_numpy(reference(Tensor(x.copy())))         # every expected value first
     for name, branch, theirs, expected_branch in zip(BRANCHES, branches, reference.children(), expected_branches):
-        got, failure = _call(lambda: _as_numpy(branch(Tensor(hand_over(x)))), case)
+        got, failure = run_learners_code(lambda: as_numpy(branch(Tensor(hand_over(x)))), case)
         if failure:
             return WRONG, failure, None
         wrong = compare(f"the {name} branch's output", got, expected_branch, 1e-10)
@@ -148,19 +148,19 @@ def _check_module_case(build_inception, case, in_channels, widths, x_shape, seed
             hint = _branch_hint(name, branch, theirs, x, real) if real is not None and real.shape == \
                 expected_branch.shape else ""
             return WRONG, join(f"On {case}, with googlenet's weights: {wrong}", hint), None
-    got, failure = _call(lambda: _as_numpy(module(Tensor(hand_over(x)))), case)
+    got, failure = run_learners_code(lambda: as_numpy(module(Tensor(hand_over(x)))), case)
     if failure:
         return WRONG, join(failure, "Hint: every branch is right; the module joins their outputs along "
                                     "the channels, axis 1 (nn.Concat's default)."), None
     shape = numpy.shape(got) if isinstance(got, numpy.ndarray) else None
     if shape is not None and shape != expected.shape:
         return WRONG, join(f"On {case}: the module's output has shape {shape}, expected {expected.shape}.",
-                           "Hint: " + _axis_hint(shape, expected.shape)), None
+                           "Hint: " + axis_hint(shape, expected.shape)), None
     wrong = compare("the module's output", got, expected, 1e-10)
     if wrong:
         real = as_real_array("", got)[0]
         return WRONG, join(f"On {case}, with googlenet's weights: {wrong}",
-                           _inception_hint(reference, real, expected) if real is not None else ""), None
+                           inception_hint(reference, real, expected) if real is not None else ""), None
     return CORRECT, "", relative_error(got, expected)
 
 

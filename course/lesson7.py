@@ -15,19 +15,15 @@ import numpy
 
 from googlenet.model import GoogLeNetOutput, googlenet_loss
 from googlenet.table import AUX_WEIGHT
-from minigrad import backend, nn, no_grad
+from minigrad import nn, no_grad
 from minigrad import functional as F
 from minigrad.autograd import Tensor
 
-from .cases import Refused, _call, cases_text, changed_inputs, forward_cases, join, one_number
+from .cases import (Refused, as_numpy, cases_text, changed_inputs, forward_cases, join, one_number,
+                    run_learners_code)
 from .check import registers
 from .guard import hand_over
 from .verdicts import CORRECT, WRONG, compare, finite_error, relative_error
-
-
-def _as_numpy(value):
-    """A Tensor's array on the CPU; anything else as it is (the comparison says what it is)."""
-    return backend.to_numpy(value.data) if isinstance(value, Tensor) else value
 
 
 # --- 7.1 the paper's loss -----------------------------------------------------------------
@@ -93,7 +89,7 @@ def _run_loss(loss_function, logits, aux1, aux2, labels):
         raise Refused(f"the loss is {loss.dtype}, the logits float64: keep their dtype (no .astype, "
                       f"no constant of another dtype)")
     loss.backward()
-    grads = [numpy.zeros(h.shape) if h.grad is None else _as_numpy(h.grad) for h in heads]
+    grads = [numpy.zeros(h.shape) if h.grad is None else as_numpy(h.grad) for h in heads]
     return loss.item(), grads
 
 
@@ -112,7 +108,7 @@ def check_paper_loss(paper_loss):
     worst = 0.0
     for case, inputs in cases.items():
         given = hand_over(inputs)
-        got, failure = _call(lambda: _run_loss(paper_loss, *given), case)
+        got, failure = run_learners_code(lambda: _run_loss(paper_loss, *given), case)
         if failure:
             return WRONG, failure
         problem = changed_inputs(dict(zip(names, inputs)), dict(zip(names, given)), case)
@@ -150,7 +146,7 @@ def layer_outputs(layers, x):
     with no_grad():
         for layer in layers:
             x = layer(x)
-            outputs.append(_as_numpy(x.data if isinstance(x, Tensor) else x))
+            outputs.append(as_numpy(x.data if isinstance(x, Tensor) else x))
     return outputs
 
 
@@ -209,7 +205,7 @@ def check_activation_spread(activation_spread):
     inputs = {case: dict(layers=layers, x=x) for case, (layers, x) in cases.items()}
 
     def attempt(layers, x):
-        got = _as_numpy(activation_spread(layers, Tensor(x)))
+        got = as_numpy(activation_spread(layers, Tensor(x)))
         shape = numpy.shape(got)
         if shape != (len(layers),):
             raise Refused(f"returned {int(numpy.prod(shape))} value(s) (shape {shape}) for {len(layers)} "
@@ -236,7 +232,7 @@ def gradient_norm_reference(parameters):
     total = 0.0
     for parameter in parameters:
         if parameter.grad is not None:
-            total += float(numpy.sum(numpy.square(_as_numpy(parameter.grad).astype(numpy.float64))))
+            total += float(numpy.sum(numpy.square(as_numpy(parameter.grad).astype(numpy.float64))))
     return total ** 0.5
 
 
@@ -287,7 +283,7 @@ def check_gradient_norm(gradient_norm):
     expected = {case: gradient_norm_reference(hand_over(parameters)) for case, parameters in cases.items()}
     for case, parameters in cases.items():
         given = hand_over(parameters)
-        got, failure = _call(lambda: gradient_norm(given), case)
+        got, failure = run_learners_code(lambda: gradient_norm(given), case)
         if failure:
             if any(p.grad is None for p in parameters):
                 failure += (". Hint: a parameter that no loss reached has grad None; it adds nothing "
@@ -296,7 +292,7 @@ def check_gradient_norm(gradient_norm):
         problem = changed_inputs({"parameters": parameters}, {"parameters": given}, case)
         if problem:
             return WRONG, problem
-        got = _as_numpy(got)
+        got = as_numpy(got)
         if numpy.shape(got) == (1,):
             got = got[0]
         value, problem = one_number(got)
