@@ -8,25 +8,21 @@ what a whole Inception module costs.
 * 6.3 ``inception_multiply_adds(in_channels, widths, size)`` against that module's
   ``multiply_adds((in_channels, size, size))``.
 
-The framework knows no network (tests/test_layering.py: nothing in minigrad imports
-googlenet), so the checkers build the Inception module from ``minigrad.nn`` exactly as
-``googlenet.model.Inception`` does (``inception_module``: the same branches, layer names,
-initialisation and order of drawing from the generator, so the same weights), and
-tests/test_lesson6.py checks that the two agree: same parameters, same forward, same
-shapes and multiply-adds. Multiply-adds are counted as ``googlenet.summary`` counts them:
-a weight used at every output position once, biases, ReLUs and pools not counted.
+The course sits above the framework and the model, so the module the checkers use is
+googlenet's own ``googlenet.model.Inception``: nothing is copied. Multiply-adds are counted
+as ``googlenet.summary`` counts them: a weight used at every output position once, biases,
+ReLUs and pools not counted.
 """
 import itertools
 
 import numpy
 
+from googlenet.model import Inception
 from minigrad import nn
 from minigrad.autograd import Tensor
 from minigrad.geometry import window
 from .cases import as_numpy, count_cases, forward_cases
 from .check import registers
-
-__all__ = ["count_cases", "conv_reference", "inception_module", "inception_reference"]
 
 BRANCHES = ("1x1", "3x3", "5x5", "pool proj")
 
@@ -82,44 +78,10 @@ def check_conv_multiply_adds(conv_multiply_adds):
 
 
 # --- 6.2 the Inception forward --------------------------------------------------------------
-CONV_BIAS = 0.2            # googlenet.model.CONV_BIAS, the Caffe model's
-
-
-def _conv_relu(in_channels, out_channels, kernel_size, rng):
-    """googlenet.model.ConvReLU as two layers: a size-preserving convolution, then a ReLU."""
-    return [nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2, rng=rng,
-                      weight_init="xavier", bias_value=CONV_BIAS), nn.ReLU()]
-
-
-def inception_module(in_channels, widths, rng=None):
-    """An Inception module built from minigrad.nn as ``googlenet.model.Inception`` builds it:
-    ``nn.Concat`` (axis 1) of ``branch1x1``, ``branch3x3``, ``branch5x5`` and ``branch_pool``,
-    with parameters named alike (``branch3x3.reduce.weight``) and drawn in the same order."""
-    n1x1, n3x3_reduce, n3x3, n5x5_reduce, n5x5, pool_proj = widths
-
-    def branch(*layers):                       # [(name, [conv, relu]) or (name, [pool])]
-        named = {}
-        for name, parts in layers:
-            named[name] = parts[0]
-            if len(parts) > 1:
-                named[name + "_relu"] = parts[1]
-        return nn.Sequential(**named)
-
-    return nn.Concat(
-        branch1x1=branch(("conv", _conv_relu(in_channels, n1x1, 1, rng))),
-        branch3x3=branch(("reduce", _conv_relu(in_channels, n3x3_reduce, 1, rng)),
-                         ("conv", _conv_relu(n3x3_reduce, n3x3, 3, rng))),
-        branch5x5=branch(("reduce", _conv_relu(in_channels, n5x5_reduce, 1, rng)),
-                         ("conv", _conv_relu(n5x5_reduce, n5x5, 5, rng))),
-        branch_pool=branch(("pool", [nn.MaxPool2d(3, stride=1, padding=1)]),
-                           ("proj", _conv_relu(in_channels, pool_proj, 1, rng))),
-        axis=1)
-
-
 def inception_case(in_channels, widths, batch, size, seed):
     """A float64 Inception module and an input for it."""
     rng = numpy.random.default_rng(seed)
-    module = inception_module(in_channels, widths, rng=rng).astype(numpy.float64)
+    module = Inception(in_channels, widths, rng=rng).astype(numpy.float64)
     x = rng.standard_normal((batch, in_channels, size, size))
     return module, x
 
@@ -196,7 +158,7 @@ def check_inception_forward(inception_forward):
 # --- 6.3 the multiply-adds of an Inception module --------------------------------------------
 def inception_reference(in_channels, widths, size):
     """What the Inception module says it costs on an in_channels x size x size input."""
-    return inception_module(in_channels, widths, rng=0).multiply_adds((in_channels, size, size))
+    return Inception(in_channels, widths, rng=0).multiply_adds((in_channels, size, size))
 
 
 INCEPTION_CASES = {
