@@ -143,6 +143,14 @@ def mul_backward(gy, cache):
 check.exercise("1.1", mul_backward)
 
 # %% [markdown]
+# **Verdicts, hints and your progress.** `check.exercise` says *not implemented yet*, *wrong*
+# or *correct*. A wrong verdict names the input and the element that are off, what was
+# expected and what came, and the usual mistake when it recognises one; from the second wrong
+# verdict on an exercise it adds the rule (the formula), which `check.hint("1.1")` prints at
+# any time. `check.progress()` lists the exercises done, wrong and not tried yet in this
+# session (`check.progress(1)`: this lesson's); the last cell of every lesson shows it.
+
+# %% [markdown]
 # **Exercise 1.2: div.** `out = a / b`, cache `(a, b)`.
 
 # %%
@@ -390,3 +398,12 @@ assert np.allclose(w2.grad, w.grad) and np.isclose(b2.grad, b.grad), \
 assert [g.tolist() for g in passes] == [[2.0, -4.0], [4.0, -8.0], [6.0, -12.0]], \
     f"three backward passes gave {[g.tolist() for g in passes]}, expected 1, 2 and 3 times [2, -4]"
 print("all claims hold")
+
+# %% [markdown]
+# ## Your progress
+#
+# Where this lesson's exercises stand in this session (`check.progress()` lists the whole
+# course's).
+
+# %%
+check.progress(1)

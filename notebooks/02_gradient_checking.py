@@ -257,6 +257,9 @@ for name, (f, gradient, point) in cases.items():
 # The checker runs it with `eps = 1e-4` on four functions and compares it with their exact
 # gradients. Central differences are then accurate to about $10^{-9}$; forward ones only to
 # about $10^{-5}$, and the checker tells them apart.
+#
+# (Stuck after a wrong verdict? `check.hint("2.1")` prints the rule; `check.progress(2)`
+# shows where this lesson's exercises stand.)
 
 # %%
 def numerical_gradient(f, x, eps=1e-6):
@@ -656,3 +659,12 @@ assert not midpoints_report.passed and not np.allclose(analytic_row, numerical_r
 assert directional.passed and full.passed
 assert midpoint_checks["engine ops"].passed and not midpoint_checks["buggy backward"].passed
 print("all claims hold")
+
+# %% [markdown]
+# ## Your progress
+#
+# Where this lesson's exercises stand in this session (`check.progress()` lists the whole
+# course's).
+
+# %%
+check.progress(2)

@@ -106,6 +106,9 @@ print("largest difference between the engine's gradients and the formulas:", for
 # `(gx, gW, gb)`, with `gb = None` when there is no bias. The checker uses a `W` of shape `(4, 3)`,
 # then a square one, where a transposed $g_W$ (or one reshaped to `W`'s shape) would have the
 # right shape and the wrong numbers.
+#
+# (Stuck after a wrong verdict? `check.hint("3.1")` prints the rule; `check.progress(3)`
+# shows where this lesson's exercises stand.)
 
 # %%
 def linear_backward(gy, cache):
@@ -545,3 +548,12 @@ assert histories["Adam"][-1]["held-out accuracy"] > 0.85, histories["Adam"]
 scales = {image.get_clim() for ax in templates.axes for image in ax.images}
 assert len(scales) == 1 and sum(next(iter(scales))) == 0, scales    # one scale, centred on 0
 print("all claims hold")
+
+# %% [markdown]
+# ## Your progress
+#
+# Where this lesson's exercises stand in this session (`check.progress()` lists the whole
+# course's).
+
+# %%
+check.progress(3)

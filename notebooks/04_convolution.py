@@ -196,6 +196,9 @@ print(f"per image: x has {x_numbers} numbers, cols {rows_3a * columns_3a} "
 # `win` is a `Window` (`minigrad/geometry.py`): `win.kernel`, `win.stride`, `win.padding`
 # and `win.out` are (height, width) pairs. The checker tries padding, strides and a
 # rectangular kernel. Two loops over the output pixels are fine.
+#
+# (Stuck after a wrong verdict? `check.hint("4.1")` prints the rule; `check.progress(4)`
+# shows where this lesson's exercises stand.)
 
 # %%
 def im2col(x, win):
@@ -470,3 +473,12 @@ print("all claims hold")
 # one call into a BLAS library, which runs the same multiply-adds in compiled code, several at a
 # time (SIMD), on blocks that stay in the cache.
 # ### END ANSWER
+
+# %% [markdown]
+# ## Your progress
+#
+# Where this lesson's exercises stand in this session (`check.progress()` lists the whole
+# course's).
+
+# %%
+check.progress(4)

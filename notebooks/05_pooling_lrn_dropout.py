@@ -171,6 +171,9 @@ print(f"window ({a}, {b}):\n{patch}\nits maximum {patch.max():g} appears {(patch
 # the input (padding and the ceil-mode overhang hold no values): `reference.real_window(win, i, j)`
 # gives those two slices. The checker uses central differences on random inputs (no ties),
 # and inputs full of ties against the reference's choice.
+#
+# (Stuck after a wrong verdict? `check.hint("5.1")` prints the rule; `check.progress(5)`
+# shows where this lesson's exercises stand.)
 
 # %%
 from course.lesson5 import max_pool_forward
@@ -652,3 +655,12 @@ print("all claims hold")
 # difference per parameter also costs two forward passes each: fine for 200 parameters, not for
 # GoogLeNet's millions, where lesson 7 checks along random directions.)
 # ### END ANSWER
+
+# %% [markdown]
+# ## Your progress
+#
+# Where this lesson's exercises stand in this session (`check.progress()` lists the whole
+# course's).
+
+# %%
+check.progress(5)

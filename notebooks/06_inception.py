@@ -109,6 +109,9 @@ print(f"\nthe reduction makes it {direct_cost / reduced_cost:.1f} times cheaper:
 # `stride` and a `padding`. Return a whole number. It is checked against
 # `nn.Conv2d(...).multiply_adds(in_shape)` on 4a's 5x5, its reduction, GoogLeNet's first
 # layer (where the last window does not fit: see below) and a stride-2 convolution on 15x15.
+#
+# (Stuck after a wrong verdict? `check.hint("6.1")` prints the rule; `check.progress(6)`
+# shows where this lesson's exercises stand.)
 
 # %%
 def conv_multiply_adds(in_shape, out_channels, kernel_size, stride, padding):
@@ -475,3 +478,12 @@ print("all claims hold")
 # multiple of 2: the 7th window covers rows 12-14, the last rows there are, and floor and ceil
 # both give 7. The stride-1 cases cannot differ at all.
 # ### END ANSWER
+
+# %% [markdown]
+# ## Your progress
+#
+# Where this lesson's exercises stand in this session (`check.progress()` lists the whole
+# course's).
+
+# %%
+check.progress(6)

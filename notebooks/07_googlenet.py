@@ -53,6 +53,7 @@ from minigrad.data import DataLoader, load_dataset
 from minigrad.gradcheck import directional_check
 from course import check, fast, pick
 from course.lesson7 import activation_spread_reference, gradient_norm_reference, layer_outputs, plot_gradcheck
+from googlenet.diagram import draw_googlenet
 from googlenet.gradcheck import (auxiliary_gradients, checkable_problem, fixed_masks_loss,
                                  gradcheck_googlenet, reseed_dropouts)
 from googlenet.model import GoogLeNet, GoogLeNetOutput, googlenet_loss
@@ -87,6 +88,15 @@ aux_parameters = model.aux1.num_parameters() + model.aux2.num_parameters()
 print(f"GoogLeNet, width {WIDTH:g}: {model.num_parameters():,} parameters "
       f"({model.num_parameters() - aux_parameters:,} on the main path, {aux_parameters:,} in the two auxiliary heads)")
 print("main path:", " -> ".join(model.layer_names))
+
+# %% [markdown]
+# The same network drawn from its modules (`googlenet.diagram.draw_googlenet`, as in lesson 6):
+# each box a layer with its kernel and filters, each Inception module with its six widths (here
+# `WIDTH` times the paper's), its output size for these 32x32 digits on the right, the two
+# auxiliary classifiers beside the modules they read.
+
+# %%
+stack_figure = draw_googlenet(model)
 
 # %% [markdown]
 # ## A forward pass
@@ -148,6 +158,9 @@ viz.image_grid(filters_before, [f"#{i}" for i in range(len(filters_before))],
 # return the loss as a Tensor (use `F.cross_entropy(logits, labels)`), so that `backward`
 # reaches all three heads. Checked, value and gradients, against a reference that equals the
 # package's `googlenet_loss`.
+#
+# (Stuck after a wrong verdict? `check.hint("7.1")` prints the rule; `check.progress(7)`
+# shows where this lesson's exercises stand.)
 
 # %%
 def paper_loss(logits, aux1, aux2, labels):
@@ -578,3 +591,12 @@ print("all claims hold")
 # not in their graphs, so backward sends them nothing from those losses (not a small gradient:
 # none). Only the layers below 4d get the extra signal, which is what the paper added them for.
 # ### END ANSWER
+
+# %% [markdown]
+# ## Your progress
+#
+# Where this lesson's exercises stand in this session (`check.progress()` lists the whole
+# course's).
+
+# %%
+check.progress(7)

@@ -109,6 +109,9 @@ else:
 # at $(k + 1) \cdot$ `launch_overhead`. The GPU starts kernel $k$ as soon as it is queued
 # *and* kernel $k - 1$ has ended, and runs it for `durations[k]`. Return the time at which
 # the last kernel ends, counted from the first launch (any unit, the same for both).
+#
+# (Stuck after a wrong verdict? `check.hint("8.1")` prints the rule; `check.progress(8)`
+# shows where this lesson's exercises stand.)
 
 # %%
 def gpu_finish_time(durations, launch_overhead):
@@ -613,3 +616,12 @@ print("all claims hold")
 # replay it). Faster kernels would not help, nor a faster GPU: the GPU is already idle between
 # kernels. (At batch 128, where the GPU is busy, faster kernels would.)
 # ### END ANSWER
+
+# %% [markdown]
+# ## Your progress
+#
+# Where this lesson's exercises stand in this session (`check.progress()` lists the whole
+# course's).
+
+# %%
+check.progress(8)

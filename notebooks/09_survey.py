@@ -190,6 +190,9 @@ figure.tight_layout()
 #
 # **Exercise 9.1.** Return the number of parameters of a convolution (`bias`: whether it
 # has one bias per output channel).
+#
+# (Stuck after a wrong verdict? `check.hint("9.1")` prints the rule; `check.progress(9)`
+# shows where this lesson's exercises stand.)
 
 # %%
 def conv_parameters(in_channels, out_channels, kernel_size, groups=1, bias=True):
@@ -589,3 +592,12 @@ print("all claims hold")
 # fixed cost forward and backward (lesson 8's launches, in Python here). LeNet-5 has seven
 # layers, on maps that shrink to 14x14 after the first.
 # ### END ANSWER
+
+# %% [markdown]
+# ## Your progress
+#
+# Where this lesson's exercises stand in this session (`check.progress()` lists the whole
+# course's).
+
+# %%
+check.progress(9)
