@@ -1,8 +1,6 @@
 """Lesson 9's checkers accept the right answers and reject the usual mistakes, naming the case
 and the mistake; their references are held to PyTorch's counts and minigrad's layers (see
 course/lesson9.py)."""
-import re
-
 import numpy
 import pytest
 
@@ -12,9 +10,7 @@ from course.lesson9 import (CONV_CASES, FACTOR_CASES, RECEPTIVE_CASES, conv_para
                             factorization_savings_reference, measured_receptive_field,
                             receptive_field_reference)
 
-
-def not_yet(*args):
-    raise NotImplementedError("exercise: not yet")
+from exercise_tests import standard_tests
 
 
 def conv_parameters(in_channels, out_channels, kernel_size, groups=1, bias=True, *, per_group=False,
@@ -99,24 +95,8 @@ WRONG = {
 }
 
 
-@pytest.mark.parametrize("number", RIGHT)
-def test_the_right_answer_is_accepted(number):
-    verdict = check.verdict(number, RIGHT[number])
-    assert verdict.correct, str(verdict)
-
-
-@pytest.mark.parametrize("number", RIGHT)
-def test_a_missing_exercise_is_not_implemented_yet(number):
-    assert check.verdict(number, not_yet).status == "not implemented yet"
-
-
-@pytest.mark.parametrize("number, mistake, wrong, message",
-                         [(n, *w) for n, cases in WRONG.items() for w in cases],
-                         ids=[f"{n}-{w[0]}" for n, cases in WRONG.items() for w in cases])
-def test_a_planted_mistake_is_rejected_naming_the_case(number, mistake, wrong, message):
-    verdict = check.verdict(number, wrong)
-    assert verdict.status == "wrong", str(verdict)
-    assert re.search(message, verdict.message), verdict.message
+test_the_right_answer_is_accepted, test_a_missing_exercise_is_not_implemented_yet, \
+    test_a_planted_mistake_is_rejected_naming_the_case = standard_tests(RIGHT, WRONG)
 
 
 def test_an_exception_in_the_learners_code_is_wrong_and_names_the_case():

@@ -122,22 +122,26 @@ printf '\\211PNG fake image'
 """
 
 
+def install_dot(folder, monkeypatch, script=FAKE_DOT):
+    """``script`` as the ``dot`` program on the PATH; -> the log FAKE_DOT writes."""
+    (folder / "dot").write_text(script)
+    (folder / "dot").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{folder}:/usr/bin:/bin")
+    monkeypatch.setenv("FAKE_DOT_LOG", str(folder / "log.txt"))
+    return folder / "log.txt"
+
+
 def test_draw_graph_runs_the_dot_program_when_installed(tmp_path, monkeypatch):
-    (tmp_path / "dot").write_text(FAKE_DOT)
-    (tmp_path / "dot").chmod(0o755)
-    monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
-    monkeypatch.setenv("FAKE_DOT_LOG", str(tmp_path / "log.txt"))
+    log = install_dot(tmp_path, monkeypatch)
     y, _ = small_graph()
     path = viz.draw_graph(y, tmp_path / "graph.png")          # engine "auto" picks dot
     assert open(path, "rb").read() == b"\x89PNG fake image"
-    arguments, *dot_text = (tmp_path / "log.txt").read_text().splitlines()
+    arguments, *dot_text = log.read_text().splitlines()
     assert arguments == "-Tpng" and "\n".join(dot_text) + "\n" == viz.to_dot(y)
 
 
 def test_a_failing_dot_program_is_reported(tmp_path, monkeypatch):
-    (tmp_path / "dot").write_text("#!/bin/sh\necho 'syntax error in line 1' >&2\nexit 1\n")
-    (tmp_path / "dot").chmod(0o755)
-    monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
+    install_dot(tmp_path, monkeypatch, "#!/bin/sh\necho 'syntax error in line 1' >&2\nexit 1\n")
     with pytest.raises(RuntimeError, match="dot failed: syntax error in line 1"):
         viz.draw_graph(Tensor([1.0]), tmp_path / "graph.svg")
 
@@ -355,14 +359,11 @@ def test_the_stepper_is_a_slider_with_ipywidgets():
 
 
 def test_the_stepper_draws_with_dot_when_installed(tmp_path, monkeypatch):
-    (tmp_path / "dot").write_text(FAKE_DOT)
-    (tmp_path / "dot").chmod(0o755)
-    monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
-    monkeypatch.setenv("FAKE_DOT_LOG", str(tmp_path / "log.txt"))
+    log = install_dot(tmp_path, monkeypatch)
     L, _ = lesson_graph()
     stepper = viz.step_through(L)
     assert stepper.png(2) == b"\x89PNG fake image"
-    arguments, *dot_text = (tmp_path / "log.txt").read_text().splitlines()
+    arguments, *dot_text = log.read_text().splitlines()
     frame = stepper.frames[1]
     assert "\n".join(dot_text) + "\n" == viz.to_dot(L, rankdir="BT", values=True, frame=frame)
 
