@@ -13,7 +13,9 @@ from minigrad import Tensor
 from minigrad.autograd import graph_order
 from .cases import run_learners_code
 from .check import registers
-from .verdicts import CORRECT, WRONG, compare, relative_error
+from .verdicts import CORRECT, WRONG, compare, same_values
+
+SAME_ARITHMETIC = 1e-12      # what the walk sends is minigrad's own arithmetic, at most reordered
 
 
 def _leaf(values, requires_grad=True):
@@ -223,10 +225,6 @@ def _recorded(backward, position, calls):
     return recording
 
 
-def _same(got, expected):
-    return got.shape == expected.shape and relative_error(got, expected) <= 1e-12
-
-
 def _calls_problem(calls, order, reference, label):
     """What went wrong in the order or number of the backward calls the walk made, if anything."""
     counts = {}
@@ -241,7 +239,7 @@ def _calls_problem(calls, order, reference, label):
     users = _users(order)
     for call, (position, gy) in enumerate(calls):
         tensor, expected = order[position], reference.gradients[position]
-        if _same(gy, expected):
+        if same_values(gy, expected, SAME_ARITHMETIC):
             continue
         called_before = {id(order[p]) for p, _ in calls[:call]}
         late = [u for u in users.get(id(tensor), ()) if u.requires_grad and id(u) not in called_before]
@@ -267,7 +265,7 @@ def _gradient_problem(tensor, got, expected, shares, label, silent_users):
     problem = compare(f"the gradient of {label(tensor)}", got, expected, 1e-10)
     if problem is None:
         return None
-    if len(shares) > 1 and any(_same(numpy.asarray(got), share) for share in shares):
+    if len(shares) > 1 and any(same_values(numpy.asarray(got), share, SAME_ARITHMETIC) for share in shares):
         worst = numpy.unravel_index(numpy.argmax(numpy.abs(got - expected)), numpy.shape(got))
         where = f"[{', '.join(str(int(i)) for i in worst)}]" if worst else ""
         return (f"the gradient of {label(tensor)}{where} is {float(got[worst]):+.6g}, expected "

@@ -10,7 +10,9 @@ from .cases import Refused, as_tuple, backward_cases, cases_text, forward_cases,
 from .check import registers
 from .guard import hand_over
 from .lesson5 import both_correct
-from .verdicts import CORRECT, WRONG, as_real_array, dtype_problem, relative_error
+from .verdicts import CORRECT, WRONG, as_real_array, dtype_problem, same_values
+
+MISTAKE_TOLERANCE = 1e-6     # a usual mistake's result, recognised up to rounding and central differences
 
 
 # --- 5.4 batch norm, training mode --------------------------------------------------------------
@@ -30,12 +32,6 @@ def _normalise(x, eps, axes=None, unbiased=False, eps_outside=False):
 
 def _per_channel(values, x):
     return values.reshape((1, -1) + (1,) * (x.ndim - 2))
-
-
-def _same(got, alternative, tolerance=1e-6):
-    """Whether ``got`` is ``alternative`` (what a usual mistake gives) up to rounding and the
-    central differences' error."""
-    return got.shape == alternative.shape and relative_error(got, alternative) < tolerance
 
 
 def batchnorm_reference(x, gamma, beta, eps):
@@ -85,7 +81,7 @@ def _batchnorm_forward_hints(cases):
                                  f"one variance per channel, over the axes (0, 2, 3): the batch and the "
                                  f"pixels (axis 0 for vectors)."))
         for alternative, text in alternatives:
-            if _same(got, alternative):
+            if same_values(got, alternative, MISTAKE_TOLERANCE):
                 return "Hint: " + text
         return ("Hint: per channel c, over the axes (0, 2, 3) (axis 0 for vectors): mean, biased variance, "
                 "xhat = (x - mean) / sqrt(var + eps), y = gamma[c] * xhat + beta[c].")
@@ -255,12 +251,12 @@ def _tiny_net_gradient_hints(cases):
         order = TINY_NET_PARAMETERS.index(name)
         right = tiny_net_gradients(**inputs)
         scale = float(numpy.sum(expected * right[order]) / numpy.sum(right[order] ** 2))   # the upstream gy
-        if _same(got, n * expected):
+        if same_values(got, n * expected, MISTAKE_TOLERANCE):
             return ("Hint: the gradient is N times too large: the loss is a mean, so the gradient of the "
                     "scores is (softmax(scores) - onehot(labels)) / N.")
         if name in ("W1", "b1"):
             skipped = scale * tiny_net_gradients(**inputs, relu_passed_down=False)[order]
-            if _same(got, skipped):
+            if same_values(got, skipped, MISTAKE_TOLERANCE):
                 return ("Hint: the ReLU's gradient is not passed down: conv_backward must get what "
                         "relu_backward returns (the pool's gradient with the ReLU's cache, zero where the "
                         "ReLU was off), not the pool's gradient itself.")

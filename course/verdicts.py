@@ -94,6 +94,12 @@ def relative_error(got, expected):
     return float(numpy.max(numpy.abs(got - expected), initial=0.0) / max(scale, 1e-300))
 
 
+def same_values(got, expected, tolerance):
+    """Whether the array ``got`` has ``expected``'s shape and values, within ``tolerance`` of
+    relative error (to recognise what a usual mistake gives)."""
+    return got.shape == expected.shape and relative_error(got, expected) <= tolerance
+
+
 # --- what the learner returned, before any value is looked at ---------------------------------------
 def as_real_array(name, got, expected_kind="f"):
     """(NumPy array, None) when ``got`` is an array of real numbers on the CPU (any array-like:
