@@ -28,7 +28,7 @@ kinds of file, each with a header line:
   ``bench.gemm_peak_gflops`` / ``bench.copy_bandwidth_gbs`` do on the CPU) draw its roofline
   beside the CPU's.
 * ``benchmarks/ops-batch8.csv`` and ``ops-batch32.csv`` (``load_comparison``): the same
-  columns, every op in every configuration of ``python -m googlenet bench --device cpu,cuda
+  columns, every op in every configuration of ``python -m googlenet bench --compare
   --torch`` (a configuration is a ``device`` and a ``kernels`` value).
 * ``benchmarks/training-step.csv`` (``load_training_steps``): ``batch, implementation,
   cpu_side_ms, gpu_ms`` of one whole training step.
@@ -40,7 +40,8 @@ from typing import List, NamedTuple, Optional
 
 import numpy
 
-from minigrad import bench, compare, kernels, viz
+from minigrad import bench, kernels, viz
+from minigrad.bench import compare
 from minigrad.kernels import numpy as numpy_kernels
 from minigrad.ops import conv as conv_ops, lrn as lrn_ops, pool as pool_ops
 from minigrad.geometry import pair, window
@@ -359,8 +360,8 @@ class Comparison(NamedTuple):
 
 
 def load_comparison(path, op_shapes):
-    """The ``Comparison`` in the CSV file at ``path`` (``python -m googlenet bench --device
-    cpu,cuda --torch --out DIR`` writes one: DIR/ops.csv), None when there is no such file.
+    """The ``Comparison`` in the CSV file at ``path`` (``python -m googlenet bench --compare
+    --torch --out DIR`` writes one: DIR/ops.csv), None when there is no such file.
     Every row must be at the same batch and image size, and every configuration must time
     the same ops; ``op_shapes(batch, image_size)`` lists the network's ops."""
     path = pathlib.Path(path)
