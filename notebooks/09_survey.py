@@ -47,7 +47,6 @@ import matplotlib.pyplot as plt
 
 import zoo
 from googlenet import table as googlenet_table
-from googlenet import zoo as comparison
 from googlenet.paper_figures import printed
 from minigrad import Tensor, nn, no_grad
 from minigrad import functional as F
@@ -61,12 +60,12 @@ from zoo import summary
 
 threadpool_limits(limits=1, user_api="blas")
 
-NETWORKS = comparison.networks()           # every registered zoo network, and GoogLeNet
+NETWORKS = zoo.load_all()                  # every registered zoo network, GoogLeNet among them
 print("networks in this checkout:", ", ".join(NETWORKS))
 
 # %% [markdown]
-# `zoo.MODELS` holds every network a module of `zoo/` registers (`zoo.load_all()` imports them);
-# `googlenet.zoo.networks()` adds GoogLeNet. Each comes with a builder
+# `zoo.MODELS` holds every network a module of `zoo/` registers (`zoo.load_all()` imports them;
+# `zoo/googlenet.py` registers GoogLeNet). Each comes with a builder
 # `build(num_classes, in_channels, input_size, width, seed)` and the input size of its paper.
 # The lesson works with whatever is registered: a network that is not there is left out.
 #
@@ -143,7 +142,7 @@ print(f"total   {sum(connections.values()):>9,} connections   "
 # Each network at its paper's input (224x224 GoogLeNet, VGG, ResNet; 227x227 AlexNet; 32x32
 # LeNet-5) with its paper's classes: parameters, multiply-adds per image, depth (layers with
 # weights on the longest path) and the CPU time of a forward pass of one image (one timed
-# pass after a warm-up: the large networks take a second each; `python -m googlenet zoo`
+# pass after a warm-up: the large networks take a second each; `python -m zoo`
 # prints the same table with the median of five). Building the four VGGs, 133 to 144 million
 # random weights each, takes most of this cell's time. (Running fast, the large networks are
 # built 16 times narrower on 32x32 images, so the figures are much smaller.)
@@ -162,7 +161,7 @@ def table_options(name):
 
 table, own_counts = [], {}
 for name in NETWORKS:                          # one network in memory at a time
-    model, in_shape = comparison.build(name, **table_options(name))
+    model, in_shape = zoo.build_at_input(name, **table_options(name))
     table.append(summary.figures(name, model, in_shape, repeats=REPEATS))
     own_counts[name] = model.num_parameters()
     del model
@@ -236,7 +235,7 @@ print(f"fc6 holds {alexnet_layers['fc6'] / alexnet_params:.0%} of AlexNet's para
 
 # %%
 if "alexnet" in NETWORKS:
-    alexnet, alexnet_shape = comparison.build("alexnet")     # at its paper's input, even running fast
+    alexnet, alexnet_shape = zoo.build_at_input("alexnet")     # at its paper's input, even running fast
     alexnet_figures = summary.figures("alexnet", alexnet, alexnet_shape)
     del alexnet
     print(f"zoo's alexnet at {summary.shape_text(alexnet_shape)}: {alexnet_figures.params:,} parameters, "
@@ -255,7 +254,7 @@ alexnet_depth = alexnet_figures.depth if alexnet_figures else len(ALEXNET)
 # auxiliary classifiers, which only training uses), at 224x224 and 1,000 classes:
 
 # %%
-googlenet, googlenet_shape = comparison.build("googlenet")
+googlenet, googlenet_shape = zoo.build_at_input("googlenet")
 googlenet_figures = summary.figures("googlenet", googlenet, googlenet_shape)
 classifier = googlenet.linear.num_parameters()
 ratio = alexnet_params / googlenet_figures.params

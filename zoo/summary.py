@@ -13,7 +13,7 @@ Each row is what the layer itself reports for one example (``minigrad.nn.Module`
 biases, pooling and activations not counted) and ``depth`` (layers with weights on its
 longest path); parameters are counted with ``num_parameters``.
 
-The comparison (``python -m googlenet zoo``, ``googlenet/zoo.py``) measures, per network,
+The comparison (``compare``, printed by ``python -m zoo``) measures, per network,
 ``NetworkFigures``: parameters, multiply-adds and depth as above, and the median CPU time of
 a forward pass at batch 1 (``time_forward``: evaluation mode, no graph recorded, after one
 warm-up pass).
@@ -22,6 +22,7 @@ from typing import NamedTuple, Optional, Tuple
 
 import numpy
 
+import zoo
 from minigrad import Tensor, bench, nn, no_grad, viz
 
 
@@ -92,6 +93,20 @@ def time_forward(model, in_shape, repeats=5, seed=0):
     model.eval()
     with no_grad():
         return bench.median_seconds(lambda: model(x), repeats)
+
+
+def compare(names, repeats=5, input_size=None, width=1.0, progress=None):
+    """``NetworkFigures`` for each registered network of ``names``, each at its paper's input
+    (``zoo.build_at_input``), timed with ``repeats`` forward passes (none when 0);
+    ``progress(figures)`` is called after each. One network is in memory at a time."""
+    rows = []
+    for name in names:
+        model, in_shape = zoo.build_at_input(name, input_size, width)
+        rows.append(figures(name, model, in_shape, repeats))
+        del model
+        if progress:
+            progress(rows[-1])
+    return rows
 
 
 # --- printing ------------------------------------------------------------------------------------
