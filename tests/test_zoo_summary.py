@@ -8,6 +8,7 @@ import pytest
 import zoo
 from googlenet import summary as googlenet_summary
 from minigrad import Tensor, nn, no_grad
+from minigrad import summary as layer_table
 from zoo import summary
 from zoo.__main__ import main
 
@@ -21,7 +22,7 @@ def small_networks():
 @pytest.mark.parametrize("name", small_networks())
 def test_layer_rows_add_up_to_the_models_own_counts(name):
     model, in_shape = zoo.build_at_input(name, **SMALL)
-    rows = summary.layer_rows(model, in_shape)
+    rows = layer_table.layer_rows(model, in_shape)
     figures = summary.figures(name, model, in_shape)
     assert figures.params == sum(r.params for r in rows) == model.num_parameters()
     if isinstance(model, nn.Sequential):
@@ -46,18 +47,18 @@ def test_googlenets_figures_are_its_own_summarys():
 
 def test_lenet5_summary_rows():
     model = zoo.build("lenet5")
-    rows = {r.name: r for r in summary.layer_rows(model, (1, 32, 32))}
+    rows = {r.name: r for r in layer_table.layer_rows(model, (1, 32, 32))}
     assert {name: rows[name].params for name in ("c1", "s2", "c3", "s4", "c5", "f6", "output")} == \
         {"c1": 156, "s2": 12, "c3": 1516, "s4": 32, "c5": 48120, "f6": 10164, "output": 0}
     assert rows["c3"].out_shape == (16, 10, 10) and rows["c3"].multiply_adds == 60 * 25 * 100
-    text = summary.format_summary(model, (1, 32, 32))
+    text = layer_table.format_summary(model, (1, 32, 32))
     assert "60,000 parameters" in text and "depth 7" in text and "ConnectionTable(6 -> 16 maps" in text
 
 
 def test_nested_sequentials_are_opened():
     model = nn.Sequential(features=nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU()), flatten=nn.Flatten(),
                           classifier=nn.Sequential(nn.Linear(2 * 4 * 4, 3)))
-    rows = summary.layer_rows(model, (1, 6, 6))
+    rows = layer_table.layer_rows(model, (1, 6, 6))
     assert [r.name for r in rows] == ["features.0", "features.1", "flatten", "classifier.0"]
     assert [r.out_shape for r in rows] == [(2, 4, 4), (2, 4, 4), (32,), (3,)]
     assert [r.multiply_adds for r in rows] == [18 * 16, 0, 0, 96]
@@ -69,7 +70,7 @@ def test_time_forward_is_a_positive_median():
 
 
 def test_count_text():
-    assert [summary.count_text(n) for n in (999, 60_000, 61_100_840, 138_357_544, 1_582_671_872)] == \
+    assert [layer_table.count_text(n) for n in (999, 60_000, 61_100_840, 138_357_544, 1_582_671_872)] == \
         ["999", "60K", "61.1M", "138M", "1.58G"]
 
 

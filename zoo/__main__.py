@@ -21,6 +21,7 @@ import zoo
 from googlenet.errors import (OneLineErrorParser, UserError, check_number, check_output_file,
                               reports_user_errors)
 from minigrad.bench import blas_threads
+from minigrad.summary import format_summary
 from zoo import summary
 
 PLOT_SUFFIXES = (".png", ".pdf", ".svg")    # formats matplotlib writes everywhere
@@ -83,7 +84,7 @@ def run(args):
     if args.layers:
         for name in names:
             model, in_shape = zoo.build_at_input(name, args.input_size, args.width)
-            print("\n" + summary.format_summary(model, in_shape, title=f"{name}, layer by layer"))
+            print("\n" + format_summary(model, in_shape, title=f"{name}, layer by layer"))
     if args.plot:
         summary.plot_comparison(rows, args.plot)
         print(f"\nplot: {args.plot}")
