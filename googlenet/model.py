@@ -22,8 +22,8 @@ of 4a and 4d in training mode only.
 Options:
 
 * ``width`` multiplies every channel count (each convolution's filters, the
-  auxiliary heads' 128 and 1024), rounded half up and at least 1:
-  ``scale_channels(16, 1/16) == 1``, ``scale_channels(24, 1/16) == 2``.
+  auxiliary heads' 128 and 1024), rounded half up and at least 1
+  (``minigrad.nn.scale_channels``): 16 channels at width 1/16 keep 1, 24 keep 2.
 * ``input_size``: the side of the square images the model will see. Below 224
   the pools adapt (see ``googlenet.sizes``); below 31 the model refuses.
 * ``aux_heads=False`` drops the auxiliary classifiers; ``lrn=False`` the two LRNs.
@@ -56,11 +56,6 @@ from .table import (AUX_AFTER, AUX_CONV_CHANNELS, AUX_DROPOUT, AUX_FC, AUX_WEIGH
 CONV_BIAS = 0.2          # Caffe: bias_filler constant 0.2 on convolutions and loss1/fc
 AUX_FC_BIAS = 0.2
 CLASSIFIER_BIAS = 0.0    # Caffe: loss1/2/3 classifiers
-
-
-def scale_channels(channels, width):
-    """``channels * width`` rounded half up, at least 1."""
-    return max(1, int(channels * width + 0.5))
 
 
 class ConvReLU(nn.Conv2d):
@@ -178,7 +173,7 @@ class GoogLeNet(nn.Module):
     # --- building ----------------------------------------------------------------------
     def _layers_of_row(self, row, channels, dropout, rng):
         """[(attribute name, layer), ...] for one row of Table 1, and its output channels."""
-        scaled = functools.partial(scale_channels, width=self.width)
+        scaled = functools.partial(nn.scale_channels, width=self.width)
         conv = functools.partial(ConvReLU, rng=rng, batch_norm=self.batch_norm)
         size = self.sizes[row.name]
         if row.kind == "conv" and row.reduce is None:
@@ -212,8 +207,8 @@ class GoogLeNet(nn.Module):
     def _aux_head(self, row_name, num_classes, dropout, rng):
         tap = getattr(self, "inception" + row_name)
         return AuxClassifier(tap.out_channels, num_classes, self.sizes[row_name].size_out,
-                             scale_channels(AUX_CONV_CHANNELS, self.width),
-                             scale_channels(AUX_FC, self.width), dropout, rng, _seed(rng),
+                             nn.scale_channels(AUX_CONV_CHANNELS, self.width),
+                             nn.scale_channels(AUX_FC, self.width), dropout, rng, _seed(rng),
                              self.batch_norm)
 
     # --- running -----------------------------------------------------------------------

@@ -9,9 +9,9 @@ from hypothesis import given, settings, strategies as st
 
 from minigrad import Tensor, backend, nn
 from minigrad import functional as F
+from minigrad.nn import scale_channels
 from googlenet import sizes
-from googlenet.model import (AuxClassifier, GoogLeNet, GoogLeNetOutput, Inception, googlenet_loss,
-                             scale_channels)
+from googlenet.model import AuxClassifier, GoogLeNet, GoogLeNetOutput, Inception, googlenet_loss
 from googlenet.summary import layer_shapes
 from googlenet.table import TABLE_1, row
 
