@@ -236,6 +236,12 @@ def test_numpy_im2col_layout(xp):
     np.testing.assert_array_equal(cols[0, 1, 0, :, :, 0], x[0, 0, 1:3, 0:2])   # offset (1, 0), image 0
 
 
+def test_only_a_1x1_window_with_stride_1_and_no_padding_is_pointwise():
+    assert window((5, 4), 1, 1, 0).is_pointwise
+    assert not any(win.is_pointwise for win in (window((5, 4), (1, 2), 1, 0), window((5, 4), 1, (1, 2), 0),
+                                                window((5, 4), 1, 1, (0, 1))))
+
+
 def test_googlenet_stem_and_inception_sizes():
     assert conv_output_size(224, 7, 2, 3) == 112
     assert conv_output_size(56, 3, 1, 1) == 56
