@@ -13,7 +13,7 @@ from minigrad import Tensor
 from minigrad.backend import to_numpy
 from minigrad.gradcheck import gradcheck
 from minigrad import kernels
-from minigrad.kernels import numpy as numpy_kernels
+from minigrad.kernels import vectorized
 from minigrad.kernels import reference
 from minigrad.ops.conv import conv2d_backward, conv2d_forward
 from minigrad.geometry import window
@@ -184,7 +184,7 @@ def test_property_reference_set_against_loops_and_torch(case):
 
 IM2COL_OF_SET = {  # the column matrix each set builds, as a function of x and the window
     "reference": (reference.im2col, lambda cols, x, win: reference.col2im(cols, x.shape, win)),
-    "numpy": (numpy_kernels.im2col, lambda cols, x, win: numpy_kernels.col2im(cols, win)),
+    "numpy": (vectorized.im2col, lambda cols, x, win: vectorized.col2im(cols, win)),
 }
 
 
@@ -230,7 +230,7 @@ def test_reference_im2col_columns_are_windows():
 
 def test_numpy_im2col_layout(xp):
     x = np.arange(2 * 1 * 3 * 3, dtype=np.float64).reshape(2, 1, 3, 3)
-    cols = to_numpy(numpy_kernels.im2col(xp.asarray(x), window((3, 3), 2, 1, 0)))
+    cols = to_numpy(vectorized.im2col(xp.asarray(x), window((3, 3), 2, 1, 0)))
     assert cols.shape == (1, 2, 2, 2, 2, 2)                   # (C, KH, KW, OH, OW, N)
     np.testing.assert_array_equal(cols[0, :, :, 0, 1, 1], x[1, 0, 0:2, 1:3])   # image 1, window (0, 1)
     np.testing.assert_array_equal(cols[0, 1, 0, :, :, 0], x[0, 0, 1:3, 0:2])   # offset (1, 0), image 0

@@ -224,13 +224,13 @@ def test_backward_runs_on_the_set_its_forward_ran_on():
 
 def test_default_set_and_use():
     x = np.zeros((1, 1, 2, 2))
-    assert kernels.current(x) is kernels.numpy_set
+    assert kernels.current(x) is kernels.vectorized
     with kernels.use("reference"):
         assert kernels.current(x) is kernels.reference
         with kernels.use("numpy"):
-            assert kernels.current(x) is kernels.numpy_set
+            assert kernels.current(x) is kernels.vectorized
         assert kernels.current(x) is kernels.reference
-    assert kernels.current(x) is kernels.numpy_set
+    assert kernels.current(x) is kernels.vectorized
 
 
 def test_unknown_set_is_named():

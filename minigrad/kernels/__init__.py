@@ -8,6 +8,9 @@
                 NumPy arrays they run on the CPU through their g++-compiled twin
                 (slow: for testing the kernels without a GPU)
 
+The set called "numpy" lives in ``vectorized.py`` (whole-array code that runs on NumPy or
+CuPy); "reference" in ``reference.py``, "cuda" in ``cuda/``.
+
 Each set offers, for arrays in (N, C, H, W) order and a ``Window`` (see
 ``minigrad.geometry``):
 
@@ -31,9 +34,9 @@ import contextvars
 
 from ..backend import device_of
 from . import cuda, reference
-from . import numpy as numpy_set
+from . import vectorized
 
-SETS = {"reference": reference, "numpy": numpy_set, "cuda": cuda}
+SETS = {"reference": reference, "numpy": vectorized, "cuda": cuda}
 DEFAULT_FOR_DEVICE = {"cpu": "numpy", "cuda": "cuda"}
 
 _chosen = contextvars.ContextVar("minigrad_kernel_set", default=None)

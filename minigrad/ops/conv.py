@@ -32,7 +32,7 @@ in g consecutive blocks of C/g*KH*KW (channel block k's windows), the rows of W2
 (groups = 1 is the ordinary convolution; groups = C = F is a depthwise one.)
 
 The work is done by the current kernel set (``minigrad.kernels``):
-``kernels/reference.py`` is this docstring written out with loops; ``kernels/numpy.py``
+``kernels/reference.py`` is this docstring written out with loops; ``kernels/vectorized.py``
 is the fast version of the same.
 """
 import numpy

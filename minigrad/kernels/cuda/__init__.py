@@ -1,7 +1,7 @@
 """The cuda kernel set: hand-written CUDA C kernels (the .cu files beside this file),
 launched through CuPy on a GPU.
 
-The same functions and shapes as ``reference.py`` and ``numpy.py``. Convolution is
+The same functions and shapes as ``reference.py`` and ``vectorized.py``. Convolution is
 im2col (a kernel) and batched matrix products (cuBLAS, through CuPy; a grouped
 convolution adds a group axis to the batch), its backward col2im in gather form; pooling and LRN are one kernel each way. Every kernel is
 written one thread per output element (or per input element for a backward, gathering
