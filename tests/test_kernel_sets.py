@@ -8,6 +8,10 @@ arrive in any memory layout (the numpy set hands out transposed views, and
 whatever comes next must not care), so no test polices layouts across ops.
 """
 import itertools
+import os
+import pathlib
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -245,3 +249,15 @@ def test_output_sizes_agree_with_the_one_rule():
         with kernels.use(name):
             y, _ = pool.max_pool2d_forward(x, 3, 2, 0, ceil_mode=True)
         assert y.shape[2:] == (conv_output_size(7, 3, 2, 0, ceil_mode=True),) * 2
+
+
+def test_the_benchmark_of_the_fast_sets_choices_runs_and_prints_its_four_tables():
+    """benchmarks/kernel_choices.py times what vectorized.py chose by speed (its numbers are in
+    kernel_choices.md); here it only has to run, once per case."""
+    script = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "kernel_choices.py"
+    result = subprocess.run([sys.executable, str(script), "--repeats", "1"], capture_output=True, text=True,
+                            env={**os.environ, "OPENBLAS_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr
+    assert [line[:2] for line in result.stdout.splitlines() if line[:2] in ("1.", "2.", "3.", "4.")] == \
+        ["1.", "2.", "3.", "4."]
+    assert "(route: per image)" in result.stdout and "(route: copy)" in result.stdout
