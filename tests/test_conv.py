@@ -251,8 +251,8 @@ def test_googlenet_stem_and_inception_sizes():
 
 BAD_INPUTS = [
     (dict(x=(3, 8, 8), W=(4, 3, 3, 3)), r"conv2d: expected x of shape \(N, C, H, W\), got shape \(3, 8, 8\)"),
-    (dict(x=(1, 3, 8, 8), W=(4, 3, 3)), r"conv2d: expected W of shape \(F, C, KH, KW\), got shape \(4, 3, 3\)"),
-    (dict(x=(1, 3, 8, 8), W=(4, 2, 3, 3)), r"conv2d: x has 3 channels but W expects 2 .*\(1, 3, 8, 8\).*\(4, 2, 3, 3\)"),
+    (dict(x=(1, 3, 8, 8), W=(4, 3, 3)), r"conv2d: expected weight of shape \(C_out, C, KH, KW\), got shape \(4, 3, 3\)"),
+    (dict(x=(1, 3, 8, 8), W=(4, 2, 3, 3)), r"conv2d: x has 3 channels but weight expects 2 .*\(1, 3, 8, 8\).*\(4, 2, 3, 3\)"),
     (dict(x=(1, 3, 4, 4), W=(4, 3, 7, 7), padding=1), r"conv2d: kernel \(7, 7\) is larger than the padded input \(6, 6\)"),
     (dict(x=(1, 3, 8, 8), W=(4, 3, 3, 3), stride=0), r"conv2d: stride must be positive, got \(0, 0\)"),
     (dict(x=(1, 3, 8, 8), W=(4, 3, 3, 3), padding=(1, -1)), r"conv2d: padding must be non-negative, got \(1, -1\)"),
@@ -260,17 +260,17 @@ BAD_INPUTS = [
     (dict(x=(1, 0, 8, 8), W=(4, 0, 3, 3)), r"conv2d: expected x with at least one image, channel, row and "
                                            r"column, got shape \(1, 0, 8, 8\)"),
     (dict(x=(0, 3, 8, 8), W=(4, 3, 3, 3)), r"conv2d: expected x with at least one image.*\(0, 3, 8, 8\)"),
-    (dict(x=(1, 3, 8, 8), W=(0, 3, 3, 3)), r"conv2d: expected at least one filter, got W of shape \(0, 3, 3, 3\)"),
+    (dict(x=(1, 3, 8, 8), W=(0, 3, 3, 3)), r"conv2d: expected at least one filter, got weight of shape \(0, 3, 3, 3\)"),
     (dict(x=(1, 4, 8, 8), W=(4, 4, 3, 3), groups=0), r"conv2d: groups must be a positive integer, got 0"),
     (dict(x=(1, 4, 8, 8), W=(4, 2, 3, 3), groups=2.0), r"conv2d: groups must be a positive integer, got 2\.0"),
     (dict(x=(1, 4, 8, 8), W=(4, 4, 3, 3), groups=True), r"conv2d: groups must be a positive integer, got True"),
     (dict(x=(1, 3, 8, 8), W=(4, 1, 3, 3), groups=2), r"conv2d: groups=2 must divide the 3 channels of x "
                                                      r"\(x \(1, 3, 8, 8\)\)"),
-    (dict(x=(1, 4, 8, 8), W=(3, 2, 3, 3), groups=2), r"conv2d: groups=2 must divide the 3 filters of W "
-                                                     r"\(W \(3, 2, 3, 3\)\)"),
+    (dict(x=(1, 4, 8, 8), W=(3, 2, 3, 3), groups=2), r"conv2d: groups=2 must divide the 3 filters of weight "
+                                                     r"\(weight \(3, 2, 3, 3\)\)"),
     (dict(x=(1, 4, 8, 8), W=(4, 4, 3, 3), groups=2), r"conv2d: x has 4 channels \(2 per group, groups=2\) "
-                                                     r"but W expects 4 \(x \(1, 4, 8, 8\), W \(4, 4, 3, 3\)\)"),
-    (dict(x=(1, 4, 8, 8), W=(4, 2, 3), groups=2), r"conv2d: expected W of shape \(F, C/groups, KH, KW\), "
+                                                     r"but weight expects 4 \(x \(1, 4, 8, 8\), weight \(4, 4, 3, 3\)\)"),
+    (dict(x=(1, 4, 8, 8), W=(4, 2, 3), groups=2), r"conv2d: expected weight of shape \(C_out, C/groups, KH, KW\), "
                                                   r"got shape \(4, 2, 3\)"),
 ]
 

@@ -92,7 +92,8 @@ def conv2d_forward(x, weight, bias, win, groups=1):
     c_out = weight.shape[0]
     cols = im2col(x, win)                                      # (N, K, P), K = C*KH*KW, P = OH*OW
     weight3 = _by_group(weight.reshape(c_out, -1), groups)     # (G, C_out/G, K/G)
-    y = (weight3 @ _by_group(cols, groups)).reshape(x.shape[0], c_out, -1)   # (N, G, C_out/G, P) -> (N, C_out, P)
+    y = weight3 @ _by_group(cols, groups)                      # (N, G, C_out/G, P)
+    y = y.reshape(x.shape[0], c_out, -1)                       # (N, C_out, P)
     if bias is not None:
         y += bias.reshape(c_out, 1)
     return y.reshape((x.shape[0], c_out) + win.out), Conv2dCache(x.shape, weight, cols, win, groups,
