@@ -132,12 +132,7 @@ def max_pool2d_forward(x, win):
 
 
 def max_pool2d_backward(gy, cache):
-    xp = get_array_module(gy)
-    argmax, x_shape, win = cache
-    gy = xp.ascontiguousarray(gy)
-    gx = xp.empty(x_shape, dtype=gy.dtype)
-    launcher_for(gy).run("pool.cu", "max_pool_backward", gx.size, gy, argmax, gx, *_geometry(x_shape, win))
-    return gx
+    return _pool_backward("max_pool_backward", gy, cache.argmax, cache.x_shape, cache.win)
 
 
 class AvgPool2dCache(NamedTuple):
@@ -157,11 +152,16 @@ def avg_pool2d_forward(x, win, divisor):
 
 
 def avg_pool2d_backward(gy, cache):
+    return _pool_backward("avg_pool_backward", gy, cache.divisor, cache.x_shape, cache.win)
+
+
+def _pool_backward(kernel, gy, per_window, x_shape, win):
+    """gx (N, C, H, W) by pool.cu's backward ``kernel``, from gy and what the forward kept
+    per window (max pooling's argmax, average pooling's divisor)."""
     xp = get_array_module(gy)
-    divisor, x_shape, win = cache
     gy = xp.ascontiguousarray(gy)
     gx = xp.empty(x_shape, dtype=gy.dtype)
-    launcher_for(gy).run("pool.cu", "avg_pool_backward", gx.size, gy, divisor, gx, *_geometry(x_shape, win))
+    launcher_for(gy).run("pool.cu", kernel, gx.size, gy, per_window, gx, *_geometry(x_shape, win))
     return gx
 
 
