@@ -10,6 +10,11 @@ Every layer also answers, for one example (batch axis left out), without running
 layer with weights, 0 otherwise). Convolutions and pools take their output size
 from ``minigrad.geometry.window`` (one rule, ``conv_output_size``), as their ops do.
 
+Bad input is checked once, by the function's own check (``minigrad/ops/``). A layer
+checks only what its configuration adds: Conv2d's in_channels, Linear's in_features and
+2-D input, BatchNorm2d's 4-D input, in the function's words ("conv2d: expected ..., got
+..."); ``Module.__call__`` puts the layer in front of either message.
+
 Every layer with weights takes ``rng`` (a NumPy ``Generator``; ``None`` means a fresh
 unseeded one): pass one generator to every layer and the whole model is reproducible.
 """
@@ -40,15 +45,49 @@ class _Weightless(Module):
 
 
 class ShapePreserving(_Weightless):
-    """A layer without weights whose output has its input's shape (ReLU, LRN, dropout);
-    a new one of that kind (a scaled tanh) subclasses it and gets its summary methods."""
+    """Base class of a layer without weights whose output has its input's shape.
+
+    ReLU, LRN and dropout are such layers; a new one (LeNet-5's scaled tanh) subclasses it,
+    writes ``forward`` and gets the summary methods: no multiply-adds, no depth.
+
+    Shape:
+        out has the input's shape.
+
+    Example:
+        >>> class ScaledTanh(nn.ShapePreserving):
+        ...     def forward(self, x):
+        ...         return 1.7159 * (x * (2 / 3)).tanh()
+        >>> ScaledTanh().output_shape((6, 28, 28)), ScaledTanh().multiply_adds((6, 28, 28))
+        ((6, 28, 28), 0)
+    """
 
     def output_shape(self, in_shape):
         return tuple(in_shape)
 
 
 class Linear(Module):
-    """Fully connected: y = x W^T + b, x (N, in_features) -> (N, out_features)."""
+    """Fully connected layer: y = x weight^T + bias (``F.linear``).
+
+    Args:
+        in_features (int): the size of each input row.
+        out_features (int): the size of each output row.
+        bias (bool): learn a bias. Default: True.
+        rng (Generator or int, optional): draws the weights (``numpy.random.default_rng(rng)``).
+        weight_init (str or function): "xavier" (Caffe's, the default), "glorot", "he", or a
+            function (shape, rng) -> array (``minigrad.nn.init``).
+        bias_value (float): every bias's initial value. Default: 0.
+
+    Shape:
+        x (N, in_features) -> y (N, out_features); weight (out_features, in_features),
+        bias (out_features,).
+
+    Example:
+        >>> layer = nn.Linear(3, 2, rng=0)
+        >>> layer(mg.ones((4, 3))).shape
+        (4, 2)
+        >>> layer.output_shape((3,)), layer.multiply_adds((3,)), layer.num_parameters()
+        ((2,), 6, 8)
+    """
 
     def __init__(self, in_features, out_features, bias=True, rng=None, weight_init="xavier",
                  bias_value=0.0):
@@ -59,8 +98,9 @@ class Linear(Module):
         self.bias = Parameter(init.constant((out_features,), bias_value)) if bias else None
 
     def forward(self, x):
-        if x.ndim != 2 or x.shape[1] != self.in_features:
-            raise ValueError(f"expected input of shape (N, {self.in_features}), got shape {x.shape}")
+        if x.ndim != 2 or x.shape[1] != self.in_features:      # F.linear takes (*, in_features)
+            raise ValueError(f"linear: expected input of shape (N, {self.in_features}), "
+                             f"got shape {x.shape}")
         return F.linear(x, self.weight, self.bias)
 
     def output_shape(self, in_shape):
@@ -80,11 +120,34 @@ class Linear(Module):
 
 
 class Conv2d(Module):
-    """2-D convolution, x (N, C, H, W) -> (N, F, OH, OW), weight (F, C/groups, KH, KW).
+    """2-D convolution layer: out_channels filters slid over the input (``F.conv2d``).
 
-    ``groups`` (dividing C and F) splits the channels and filters into that many
-    independent convolutions, each filter seeing C/groups channels: ``groups`` times
-    fewer weights and multiply-adds (AlexNet's two towers are groups=2).
+    Args:
+        in_channels (int): C, the input's channels.
+        out_channels (int): C_out, the number of filters.
+        kernel_size (int or (int, int)): the filters' (KH, KW).
+        stride (int or (int, int)): the step between windows. Default: 1.
+        padding (int or (int, int)): the zeros added on each side. Default: 0.
+        bias (bool): learn a bias per filter. Default: True.
+        rng (Generator or int, optional): draws the weights (``numpy.random.default_rng(rng)``).
+        weight_init (str or function): as for ``Linear``. Default: "xavier".
+        bias_value (float): every bias's initial value (0.2 in Caffe's GoogLeNet). Default: 0.
+        groups (int): split the channels and filters into that many independent
+            convolutions, each filter seeing C/groups channels: ``groups`` times fewer
+            weights and multiply-adds (AlexNet's two towers are groups=2). Default: 1.
+
+    Shape:
+        x (N, C, H, W) -> y (N, C_out, OH, OW), OH = floor((H + 2*PH - KH) / SH) + 1 and OW
+        alike; weight (C_out, C/groups, KH, KW), bias (C_out,).
+
+    Example:
+        >>> conv = nn.Conv2d(3, 8, kernel_size=3, padding=1, rng=0)
+        >>> conv
+        Conv2d(3, 8, kernel_size=3, stride=1, padding=1)
+        >>> conv(mg.zeros((2, 3, 32, 32))).shape
+        (2, 8, 32, 32)
+        >>> conv.multiply_adds((3, 32, 32))          # 8*3*3*3 weights at 32*32 positions
+        221184
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True,
@@ -103,10 +166,9 @@ class Conv2d(Module):
         self.bias = Parameter(init.constant((out_channels,), bias_value)) if bias else None
 
     def forward(self, x):
-        if x.ndim != 4:
-            raise ValueError(f"expected input of shape (N, {self.in_channels}, H, W), got shape {x.shape}")
-        if x.shape[1] != self.in_channels:
-            raise ValueError(f"expected input with {self.in_channels} channels, got shape {x.shape}")
+        if x.ndim == 4 and x.shape[1] != self.in_channels:       # F.conv2d checks the rest
+            raise ValueError(f"conv2d: expected input with {self.in_channels} channels, "
+                             f"got shape {x.shape}")
         return F.conv2d(x, self.weight, self.bias, stride=self.stride, padding=self.padding,
                         groups=self.groups)
 
@@ -160,7 +222,26 @@ class _Pool2d(_Weightless):
 
 
 class MaxPool2d(_Pool2d):
-    """Max over each window; ``stride=None`` means stride = kernel_size."""
+    """Max pooling layer: the largest value of each window (``F.max_pool2d``).
+
+    Args:
+        kernel_size (int or (int, int)): the window (KH, KW).
+        stride (int or (int, int), optional): the step between windows; None (default)
+            means ``kernel_size``.
+        padding (int or (int, int)): added on each side, at most half the kernel. Default: 0.
+        ceil_mode (bool): round the output size up, as Caffe's GoogLeNet does. Default: False.
+
+    Shape:
+        x (N, C, H, W) -> y (N, C, OH, OW), OH = floor((H + 2*PH - KH) / SH) + 1 (ceil with
+        ``ceil_mode``) and OW alike.
+
+    Example:
+        >>> pool = nn.MaxPool2d(3, stride=2, ceil_mode=True)
+        >>> pool.output_shape((64, 112, 112))            # GoogLeNet's first pool
+        (64, 56, 56)
+        >>> pool(mg.zeros((1, 64, 112, 112))).shape
+        (1, 64, 56, 56)
+    """
 
     def forward(self, x):
         return F.max_pool2d(x, self.kernel_size, stride=self.stride, padding=self.padding,
@@ -168,7 +249,27 @@ class MaxPool2d(_Pool2d):
 
 
 class AvgPool2d(_Pool2d):
-    """Mean over each window; ``count_include_pad`` says whether padded zeros count."""
+    """Average pooling layer: the mean of each window, PyTorch's divisor rule (``F.avg_pool2d``).
+
+    Args:
+        kernel_size (int or (int, int)): the window (KH, KW).
+        stride (int or (int, int), optional): the step between windows; None (default)
+            means ``kernel_size``.
+        padding (int or (int, int)): added on each side, at most half the kernel. Default: 0.
+        ceil_mode (bool): round the output size up. Default: False.
+        count_include_pad (bool): whether padded zeros count in the divisor. Default: True.
+
+    Shape:
+        x (N, C, H, W) -> y (N, C, OH, OW), sized as for ``MaxPool2d``.
+
+    Example:
+        >>> pool = nn.AvgPool2d(5, stride=3)                # GoogLeNet's auxiliary heads
+        >>> pool.output_shape((512, 14, 14))
+        (512, 4, 4)
+        >>> nn.AvgPool2d(2)(mg.ones((1, 1, 4, 4)))
+        Tensor([[[[1., 1.],
+                  [1., 1.]]]], dtype=float32)
+    """
 
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
         super().__init__(kernel_size, stride, padding, ceil_mode)
@@ -183,7 +284,15 @@ class AvgPool2d(_Pool2d):
 
 
 class GlobalAvgPool2d(_Weightless):
-    """Mean over the whole map: (N, C, H, W) -> (N, C, 1, 1)."""
+    """Global average pooling layer: the mean of each channel's whole map (``F.global_avg_pool2d``).
+
+    Shape:
+        x (N, C, H, W) -> y (N, C, 1, 1).
+
+    Example:
+        >>> nn.GlobalAvgPool2d()(mg.ones((2, 1024, 7, 7))).shape
+        (2, 1024, 1, 1)
+    """
 
     def forward(self, x):
         return F.global_avg_pool2d(x)
@@ -193,7 +302,26 @@ class GlobalAvgPool2d(_Weightless):
 
 
 class LocalResponseNorm(ShapePreserving):
-    """LRN across channels (alpha divided by size, as in Caffe and PyTorch)."""
+    """Local response normalization across channels (``F.local_response_norm``):
+
+        y_c = x_c / (k + alpha/size * sum_{c' near c} x_{c'}^2)^beta
+
+    Args:
+        size (int): how many neighbouring channels, centred on c. Default: 5.
+        alpha (float): the scale, divided by ``size`` as in Caffe and PyTorch. Default: 1e-4.
+        beta (float): the exponent. Default: 0.75.
+        k (float): the constant. Default: 1.0.
+
+    Shape:
+        x (N, C, ...) -> y of x's shape.
+
+    Example:
+        >>> lrn = nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=1.0)   # GoogLeNet's
+        >>> lrn
+        LocalResponseNorm(5, alpha=0.0001, beta=0.75, k=1.0)
+        >>> lrn(mg.ones((1, 64, 8, 8))).shape
+        (1, 64, 8, 8)
+    """
 
     def __init__(self, size=5, alpha=1e-4, beta=0.75, k=1.0):
         super().__init__()
@@ -207,7 +335,8 @@ class LocalResponseNorm(ShapePreserving):
 
 
 class BatchNorm2d(Module):
-    """Batch normalization per channel (Ioffe & Szegedy 2015), x (N, C, H, W) -> same shape:
+    """Batch normalization per channel (Ioffe & Szegedy 2015; ``F.batch_norm``).
+
     ``weight`` (gamma, ones) and ``bias`` (beta, zeros) are learned; the buffers
     ``running_mean`` (zeros) and ``running_var`` (ones) are updated by every training
     forward with PyTorch's ``momentum`` and used in eval mode (``minigrad.ops.batchnorm``).
@@ -216,6 +345,22 @@ class BatchNorm2d(Module):
     convolutions and fully connected layers, and in eval mode this affine map folds into
     the convolution before it (w' = w gamma / sigma, b' = (b - mu) gamma / sigma + beta);
     ResNet-18's 18 layers are its 17 convolutions and its fully connected layer.
+
+    Args:
+        num_features (int): C, the number of channels.
+        eps (float): added to the variance. Default: 1e-5.
+        momentum (float): the running averages' step. Default: 0.1.
+
+    Shape:
+        x (N, C, H, W) -> y of x's shape; weight, bias and the running statistics (C,).
+
+    Example:
+        >>> bn = nn.BatchNorm2d(2)
+        >>> y = bn(mg.tensor(numpy.arange(16, dtype=numpy.float32).reshape(2, 2, 2, 2)))
+        >>> y.numpy().mean(axis=(0, 2, 3)).round(4), y.numpy().std(axis=(0, 2, 3)).round(4)
+        (array([0., 0.], dtype=float32), array([1., 1.], dtype=float32))
+        >>> bn.running_mean                  # 0.1 of the way from 0 to the batch's means
+        array([0.55, 0.95], dtype=float32)
     """
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1):
@@ -229,8 +374,9 @@ class BatchNorm2d(Module):
         self.register_buffer("running_var", init.constant((num_features,), 1.0))
 
     def forward(self, x):
-        if x.ndim != 4:
-            raise ValueError(f"expected input of shape (N, {self.num_features}, H, W), got shape {x.shape}")
+        if x.ndim != 4:                              # F.batch_norm also takes (N, C)
+            raise ValueError(f"batch_norm: expected input of shape (N, {self.num_features}, H, W), "
+                             f"got shape {x.shape}")
         return F.batch_norm(x, self.weight, self.bias, self.running_mean, self.running_var,
                             training=self.training, momentum=self.momentum, eps=self.eps)
 
@@ -251,11 +397,28 @@ class BatchNorm2d(Module):
 
 
 class Dropout(ShapePreserving):
-    """Zero each value with probability p while training (the rest scaled by 1/(1-p));
-    the identity in eval mode. The layer owns its generator: ``seed`` makes the masks
-    reproducible, ``reseed(seed)`` restarts them (a gradient check needs the same
-    mask in every evaluation). Masks are drawn on the input's device, by one generator
-    per device (CuPy's draws other numbers than NumPy's from the same seed)."""
+    """Dropout layer: zero each value with probability p while training (``F.dropout``).
+
+    The kept values are scaled by 1/(1-p); in eval mode the layer is the identity. It owns
+    its generator: ``seed`` makes the masks reproducible, ``reseed(seed)`` restarts them (a
+    gradient check needs the same mask in every evaluation). Masks are drawn on the input's
+    device, by one generator per device (CuPy's draws other numbers than NumPy's from the
+    same seed).
+
+    Args:
+        p (float): the probability of dropping a value, in [0, 1]. Default: 0.5.
+        seed (int, optional): seeds the masks; None (default) draws unseeded ones.
+
+    Shape:
+        x of any shape -> y of x's shape.
+
+    Example:
+        >>> drop = nn.Dropout(0.5, seed=0)
+        >>> drop(mg.ones((1, 8)))                    # the kept values doubled
+        Tensor([[2., 0., 0., 0., 2., 2., 2., 2.]], dtype=float32)
+        >>> drop.eval()(mg.ones((1, 8)))
+        Tensor([[1., 1., 1., 1., 1., 1., 1., 1.]], dtype=float32)
+    """
 
     def __init__(self, p=0.5, seed=None):
         super().__init__()
@@ -283,12 +446,35 @@ class Dropout(ShapePreserving):
 
 
 class ReLU(ShapePreserving):
+    """Rectifier layer: y = max(x, 0), elementwise (``F.relu``).
+
+    Shape:
+        x of any shape -> y of x's shape.
+
+    Example:
+        >>> nn.ReLU()(mg.tensor([-1.0, 2.0]))
+        Tensor([0., 2.], dtype=float32)
+    """
+
     def forward(self, x):
         return F.relu(x)
 
 
 class Flatten(_Weightless):
-    """(N, C, H, W) -> (N, C*H*W): merge every axis from ``start_axis`` on."""
+    """Flatten layer: merge every axis from ``start_axis`` on into one (``F.flatten``).
+
+    Args:
+        start_axis (int): the first axis merged, counting the batch axis. Default: 1.
+
+    Shape:
+        x (N, C, H, W) -> y (N, C*H*W) with the default ``start_axis``.
+
+    Example:
+        >>> nn.Flatten()(mg.zeros((2, 3, 4, 4))).shape
+        (2, 48)
+        >>> nn.Flatten().output_shape((3, 4, 4))
+        (48,)
+    """
 
     def __init__(self, start_axis=1):
         super().__init__()
