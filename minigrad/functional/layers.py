@@ -27,8 +27,7 @@ def linear(x, weight, bias=None):
         >>> F.linear(x, mg.tensor([[1.0, 1.0], [0.0, 3.0]]), mg.tensor([0.5, 0.0]))
         Tensor([[3.5, 6. ]], dtype=float32)
     """
-    inputs = (x, weight) if bias is None else (x, weight, bias)
-    return linear.op(*inputs)
+    return linear.op(x, weight, bias)
 
 
 def conv2d(x, weight, bias=None, stride=1, padding=0, groups=1):
