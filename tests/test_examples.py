@@ -1,8 +1,10 @@
 """Every example in the documentation runs and prints what it says: the docstrings of
-``minigrad.functional``, ``minigrad.nn`` and ``minigrad.autograd`` (by doctest); and every
-public function and layer has one, in PyTorch's layout (a line, Args, Shape, Returns, Example)."""
+``minigrad.functional``, ``minigrad.nn`` and ``minigrad.autograd`` (by doctest) and the
+README's library section; and every public function and layer has one, in PyTorch's layout
+(a line, Args, Shape, Returns, Example)."""
 import doctest
 import inspect
+import pathlib
 
 import numpy
 import pytest
@@ -71,3 +73,16 @@ def test_help_shows_the_function_not_the_op():
         function = getattr(F, name)
         assert inspect.isfunction(function) and function.__doc__ != Op.__doc__, name
         assert inspect.signature(function).parameters, name
+
+
+def test_the_readmes_library_example_runs_and_gives_what_it_states(capsys):
+    readme = pathlib.Path(__file__).resolve().parent.parent / "README.md"
+    section = readme.read_text(encoding="utf-8").split("## The library in five lines")[1]
+    names = {}
+    exec(section.split("```python\n")[1].split("```")[0], names)
+    numpy.testing.assert_array_equal(names["x"].grad, [[3.0, -4.0, 7.0]])      # its comment
+    assert "PASSED" in capsys.readouterr().out
+    loss = names["loss"]                                                       # the text after it
+    assert loss.node.name == "sum" and loss.node.inputs[0].node.name == "add"
+    assert F.mul.op.forward.__module__ == "minigrad.ops.elementwise"
+
