@@ -105,11 +105,7 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
 
     Args:
         x (Tensor): the maps, floating-point.
-        kernel_size (int or (int, int)): the window (KH, KW).
-        stride (int or (int, int), optional): the step between windows; None (default)
-            means ``kernel_size``.
-        padding (int or (int, int)): added on each side, at most half the kernel. Default: 0.
-        ceil_mode (bool): round the output size up. Default: False.
+        kernel_size, stride, padding, ceil_mode: the windows, as for ``max_pool2d``.
         count_include_pad (bool): whether padded zeros count in the divisor. Default: True.
 
     Shape:

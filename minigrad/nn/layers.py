@@ -252,11 +252,7 @@ class AvgPool2d(_Pool2d):
     """Average pooling layer: the mean of each window, PyTorch's divisor rule (``F.avg_pool2d``).
 
     Args:
-        kernel_size (int or (int, int)): the window (KH, KW).
-        stride (int or (int, int), optional): the step between windows; None (default)
-            means ``kernel_size``.
-        padding (int or (int, int)): added on each side, at most half the kernel. Default: 0.
-        ceil_mode (bool): round the output size up. Default: False.
+        kernel_size, stride, padding, ceil_mode: the windows, as for ``MaxPool2d``.
         count_include_pad (bool): whether padded zeros count in the divisor. Default: True.
 
     Shape:

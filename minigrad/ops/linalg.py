@@ -41,7 +41,8 @@ def linear_forward(x, weight, bias=None):
 
 def linear_backward(gy, cache):
     # y = x W^T + b. With the leading axes flattened into one batch axis of rows
-    # (gy2: (rows, out), x2: (rows, in)):  gx = gy W,  gW = gy2^T x2,  gb = sum of gy2 over the rows.
+    # (gy2: (rows, out), x2: (rows, in)):
+    #     gx = gy W,    gW = gy2^T x2,    gb = sum of gy2 over the rows
     x, weight, has_bias = cache
     rows = math.prod(x.shape[:-1])
     gy2, x2 = gy.reshape(rows, weight.shape[0]), x.reshape(rows, weight.shape[1])
