@@ -58,8 +58,8 @@ class Op:
     ``check(*arrays, **params)``, if given, raises a ``ValueError`` for bad input (a
     ``TypeError`` for a dtype the op does not define) before the forward runs. A
     backward may return more gradients than there were inputs when the extra ones are
-    ``None``: ``linear(x, W)`` and ``linear(x, W, None)`` share one backward that
-    returns ``(gx, gW, None)``.
+    ``None``: the linear op called on ``(x, weight)`` or on ``(x, weight, None)`` has one
+    backward, which returns ``(gx, gW, None)``.
 
     Dtypes are never guessed: the inputs must be real numbers (bool, integer or
     floating-point; complex is refused), the floating-point inputs of an op must
