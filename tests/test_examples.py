@@ -12,9 +12,10 @@ import pytest
 import minigrad
 from minigrad import Op, autograd, functional as F, nn
 from minigrad.functional import arrays, elementwise, layers, losses
-from minigrad.nn import containers, layers as nn_layers, module
+from minigrad.nn import containers, layers as nn_layers, module, weightless
 
-DOCUMENTED_MODULES = [autograd, elementwise, arrays, layers, losses, module, nn_layers, containers]
+DOCUMENTED_MODULES = [autograd, elementwise, arrays, layers, losses, module, nn_layers, weightless,
+                      containers]
 NAMES = {"mg": minigrad, "F": F, "nn": nn, "numpy": numpy}   # what the examples assume imported
 
 
