@@ -1,8 +1,10 @@
 """A Tensor's operators and methods are the functions of ``minigrad.functional``:
 
-    x + y    add(x, y)        x @ w     matmul(x, w)       x.sum()        sum(x)
-    x * y    mul(x, y)        x[i]      getitem(x, i)      x.reshape(2, 3) reshape(x, (2, 3))
-    x ** 2   pow(x, 2)        -x        neg(x)             x.to("cuda")   to_device(x, "cuda:0")
+    x + y     add(x, y)          x.sum()            sum(x)
+    x * y     mul(x, y)          x.relu()           relu(x)
+    x ** 2    pow(x, 2)          x.reshape(2, 3)    reshape(x, (2, 3))
+    x @ w     matmul(x, w)       x.to("cuda")       to_device(x, "cuda:0")
+    x[i]      getitem(x, i)      x.astype("f8")     astype(x, float64)
 
 The engine (``minigrad/autograd.py``) defines ``Tensor`` without any op, so that it imports
 none; ``attach_to`` gives it these methods when ``minigrad.functional`` is imported (Chainer's
