@@ -350,3 +350,13 @@ def test_an_operator_calls_the_function_and_its_op(monkeypatch):
     numpy.testing.assert_array_equal(x.grad, [7.0, 7.0])
     assert (x * 2).node.name == F.mul.op.name == "mul"
 
+
+
+def test_every_differentiable_function_exposes_its_op_under_its_own_name():
+    composed_or_plain = {"split", "flatten", "accuracy", "topk_accuracy"}
+    for name in F.__all__:
+        function = getattr(F, name)
+        if name in composed_or_plain:
+            assert not hasattr(function, "op"), name
+        else:
+            assert isinstance(function.op, Op) and function.op.name == name, name

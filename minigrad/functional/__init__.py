@@ -5,7 +5,9 @@
 
 Each function calls one ``Op`` (``minigrad.autograd``) made of a forward/backward pair from
 ``minigrad.ops`` and the check that lives beside it; the Op is the function's ``op``
-attribute (``F.mul.op``, ``F.conv2d.op``: a lesson swaps its backward to plant a bug). The
+attribute (``F.mul.op``, ``F.conv2d.op``: a lesson swaps its backward to plant a bug).
+``split`` and ``flatten`` are made of other functions, and ``accuracy`` and
+``topk_accuracy`` return plain numbers, so these four have no Op of their own. The
 docstrings say what a function computes, on which shapes, and show it (the examples assume
 the import above and ``import numpy``); the derivations are in ``minigrad/ops/``.
 
