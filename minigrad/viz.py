@@ -35,7 +35,7 @@ SMALL = 6                        # tensors of at most this many elements show th
 
 # --- the graph ---------------------------------------------------------------------
 def _inputs(tensor):
-    node = tensor._node
+    node = tensor.node
     return [] if node is None else [t for t in node.inputs if t is not None]
 
 
@@ -173,7 +173,7 @@ def _uses(root):
 
 
 def _sends(tensor, gradient):
-    node = tensor._node
+    node = tensor.node
     if node is None:
         return []
     sends = []
@@ -192,7 +192,7 @@ def _jacobian(tensor, slot, parent):
     for j in range(tensor.size):
         one_hot = xp.zeros(tensor.size, dtype=tensor.dtype)
         one_hot[j] = 1
-        row = tensor._node.backward(one_hot.reshape(tensor.shape), tensor._node.cache)[slot]
+        row = tensor.node.backward(one_hot.reshape(tensor.shape), tensor.node.cache)[slot]
         rows.append(backend.to_numpy(row).reshape(-1))
     return numpy.stack(rows)
 
@@ -221,12 +221,12 @@ def frame_title(frame, count, lookup=None):
     """'step 3 of 6: h has its whole gradient;\nadd's backward sends it to 2 inputs'."""
     lookup = lookup or {}
     tensor = frame.tensor
-    name = lookup.get(id(tensor)) or ("a leaf" if tensor.is_leaf else f"the output of {tensor._node.name}")
+    name = lookup.get(id(tensor)) or ("a leaf" if tensor.is_leaf else f"the output of {tensor.node.name}")
     text = f"step {frame.step} of {count}: {name} has its whole gradient;\n"
-    if tensor._node is None:
+    if tensor.node is None:
         return text + "a leaf: it goes into .grad"
     inputs = len(frame.sends)
-    return text + f"{tensor._node.name}'s backward sends it to {inputs} input{'s' * (inputs != 1)}"
+    return text + f"{tensor.node.name}'s backward sends it to {inputs} input{'s' * (inputs != 1)}"
 
 
 # --- Graphviz DOT ------------------------------------------------------------------
@@ -267,11 +267,11 @@ def to_dot(tensor, names=None, rankdir="LR", values=False, gradients=None, frame
         kind = "finished" if frame is not None and t is frame.tensor else _kind(t, tensor)
         lines.append(f"  {ids[id(t)]} [label={label}, {_DOT_STYLE[kind]}];")
     for t in tensors:
-        if t._node is None:
+        if t.node is None:
             continue
         op = "op_" + ids[id(t)]
         color = FINISHED_OP_COLOR if frame is not None and t is frame.tensor else OP_COLOR
-        lines.append(f'  {op} [label={_quote(t._node.name)}, shape=ellipse, style=filled, '
+        lines.append(f'  {op} [label={_quote(t.node.name)}, shape=ellipse, style=filled, '
                      f'fillcolor={color}];')
         for slot, parent in _input_slots(t):
             edge = active.get((id(t), slot))
@@ -285,7 +285,7 @@ def to_dot(tensor, names=None, rankdir="LR", values=False, gradients=None, frame
 
 def _input_slots(tensor):
     """(position, input) for each input of the op that made ``tensor``; a repeated input repeats."""
-    return [(slot, parent) for slot, parent in enumerate(tensor._node.inputs) if parent is not None]
+    return [(slot, parent) for slot, parent in enumerate(tensor.node.inputs) if parent is not None]
 
 
 def _active_edges(frame):
@@ -420,7 +420,7 @@ def _layout(root):
     tensors = graph_tensors(root)
     level = _levels(tensors)
     keys = [(id(t), level[id(t)]) for t in tensors]
-    keys += [(("op", id(t)), level[id(t)] - 1) for t in tensors if t._node is not None]
+    keys += [(("op", id(t)), level[id(t)] - 1) for t in tensors if t.node is not None]
     rows = {}
     for key, at in keys:
         rows.setdefault(at, []).append(key)
@@ -431,7 +431,7 @@ def _layout(root):
                 for place, key in enumerate(row)}
     edges = []
     for t in tensors:
-        if t._node is None:
+        if t.node is None:
             continue
         op, slots = ("op", id(t)), _input_slots(t)
         for slot, parent in slots:
@@ -497,9 +497,9 @@ def _draw_boxes(ax, layout, lookup, values, gradients, frame, gid):
         label = _tensor_label(t, lookup.get(id(t)), values, gradients, frame)
         boxes[id(t)] = _box(ax, layout.position[id(t)], label, FINISHED_COLOR if finished else colors[kind],
                             "round,pad=0.3", gid(id(t)), dashed=kind == "constant", bold=finished)
-        if t._node is not None:
+        if t.node is not None:
             key = ("op", id(t))
-            boxes[key] = _box(ax, layout.position[key], t._node.name,
+            boxes[key] = _box(ax, layout.position[key], t.node.name,
                               FINISHED_OP_COLOR if finished else OP_COLOR, "ellipse,pad=0.2", gid(key),
                               bold=finished)
     return boxes
