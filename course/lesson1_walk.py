@@ -89,8 +89,8 @@ def _namer(names):
     def label(tensor):
         if id(tensor) in lookup:
             return lookup[id(tensor)]
-        if tensor._node is not None:
-            return f"the output of {tensor._node.name}"
+        if tensor.node is not None:
+            return f"the output of {tensor.node.name}"
         return f"the constant {tensor.item():g}" if tensor.size == 1 else "a constant"
     return label
 
@@ -99,8 +99,8 @@ def _users(order):
     """id(tensor) -> the tensors whose op took it as an input (once per use)."""
     users = {}
     for tensor in order:
-        if tensor._node is not None:
-            for parent in tensor._node.inputs:
+        if tensor.node is not None:
+            for parent in tensor.node.inputs:
                 if parent is not None:
                     users.setdefault(id(parent), []).append(tensor)
     return users
@@ -158,7 +158,7 @@ def _order_problem(got, root, label):
     for tensor in reversed(everything):
         if tensor.requires_grad and id(tensor) not in places:
             return (f"{label(tensor)} is missing. Hint: the order holds every tensor the output was "
-                    f"computed from: follow each tensor's _node.inputs down to the leaves.")
+                    f"computed from: follow each tensor's node.inputs down to the leaves.")
     if got[0] is not root:
         if got[-1] is root:
             return (f"the output {label(root)} comes last: this is the forward order, inputs first. "
@@ -166,7 +166,7 @@ def _order_problem(got, root, label):
                     f"inputs (reverse your list).")
         return f"the first tensor is {label(got[0])}, expected the output {label(root)}."
     for user in reversed(everything):
-        for parent in (p for p in (user._node.inputs if user._node else ()) if p is not None):
+        for parent in (p for p in (user.node.inputs if user.node else ()) if p is not None):
             if id(parent) in places and places[id(parent)][0] < places[id(user)][0]:
                 return (f"{label(parent)} (item {places[id(parent)][0]}) comes before {label(user)} "
                         f"(item {places[id(user)][0]}), which uses it: its gradient would be sent on "
@@ -209,7 +209,7 @@ def _reference(build):
     gradients, shares = {}, {}
     for tensor, gradient in root.backward_steps():
         gradients[position[id(tensor)]] = gradient
-        node = tensor._node
+        node = tensor.node
         if node is not None:
             for parent, sent in zip(node.inputs, node.backward(gradient, node.cache)):
                 if parent is not None and sent is not None and parent.requires_grad:
@@ -233,7 +233,7 @@ def _calls_problem(calls, order, reference, label):
     for position, count in counts.items():
         if count > 1:
             tensor = order[position]
-            return (f"the backward of {tensor._node.name} (which made {label(tensor)}) ran {count} "
+            return (f"the backward of {tensor.node.name} (which made {label(tensor)}) ran {count} "
                     f"times. Hint: visit each tensor once and send its gradient on once, when it is "
                     f"complete; walk the order, not the graph.")
     users = _users(order)
@@ -244,7 +244,7 @@ def _calls_problem(calls, order, reference, label):
         called_before = {id(order[p]) for p, _ in calls[:call]}
         late = [u for u in users.get(id(tensor), ()) if u.requires_grad and id(u) not in called_before]
         if late:
-            return (f"the backward of {tensor._node.name} (which made {label(tensor)}) ran before "
+            return (f"the backward of {tensor.node.name} (which made {label(tensor)}) ran before "
                     f"{label(late[0])}, which uses {label(tensor)}, had sent its share: it sent on "
                     f"{numpy.round(gy, 6).tolist()} instead of the whole gradient "
                     f"{numpy.round(expected, 6).tolist()}. Hint: walk the tensors in the order given, "
@@ -283,8 +283,8 @@ def _walk_problem(walk, case, build):
     before = [t.data.copy() for t in order]
     calls = []
     for position, tensor in enumerate(order):
-        if tensor._node is not None:
-            tensor._node.backward = _recorded(tensor._node.backward, position, calls)
+        if tensor.node is not None:
+            tensor.node.backward = _recorded(tensor.node.backward, position, calls)
     got, failure = run_learners_code(lambda: walk(root, list(reversed(order))), case, _walk_exception_hint)
     if failure:
         return failure

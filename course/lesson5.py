@@ -78,7 +78,7 @@ def max_pool_cases(seed=51):
 
 MAX_POOL_RULE = ("each window sends its gy to the element that is its maximum (window (i, j) covers rows "
                  "i*SH - PH ... i*SH - PH + KH - 1, columns alike, clipped to the input: "
-                 "reference.real_window(win, i, j)); a pixel that wins several overlapping windows gets "
+                 "win.input_region(i, j)); a pixel that wins several overlapping windows gets "
                  "the SUM of their gy (+=, not =).")
 TIES_RULE = ("on a tie ONE element gets the window's whole gradient: the FIRST maximum in row-major order "
              "(np.argmax of the flattened window), not every tied element, not the last.")

@@ -173,7 +173,7 @@ def conv_backward(gy, cache):
     """Exercise 4.3's answer, for the cache of ``course.lesson4.conv_forward``
     ((cols, W, x_shape, win)): (gx, gW, gb) by the reference kernel set."""
     cols, W, x_shape, win = cache
-    return reference.conv2d_backward(gy, (x_shape, W, cols, win, 1, True))
+    return reference.conv2d_backward(gy, reference.Conv2dCache(x_shape, W, cols, win, 1, has_bias=True))
 
 
 def tiny_net_windows(x, W1):

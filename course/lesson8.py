@@ -18,7 +18,7 @@ import math
 import numpy
 
 from minigrad import bench, kernels
-from minigrad.kernels import numpy as numpy_kernels
+from minigrad.kernels import vectorized
 from minigrad.ops import conv as conv_ops, lrn as lrn_ops, pool as pool_ops
 from minigrad.geometry import pair, window
 from minigrad.tolerance import assert_sum_close
@@ -185,7 +185,7 @@ def time_im2col(shape, repeats=3, seed=0):
     x = numpy.random.default_rng(seed).standard_normal(shape.x_shape, dtype=numpy.float32)
     _, _, kh, kw = shape.params["weight"]
     win = window(shape.x_shape[2:], (kh, kw), shape.params["stride"], shape.params["padding"])
-    return bench.median_seconds(lambda: numpy_kernels.im2col(x, win), repeats)
+    return bench.median_seconds(lambda: vectorized.im2col(x, win), repeats)
 
 
 def op_inputs(shape, seed=0):

@@ -5,7 +5,8 @@ import math
 
 import numpy
 
-from minigrad import bench, compare, viz
+from minigrad import bench, viz
+from minigrad.bench import compare
 from .lesson8_recorded import step_bound
 
 

@@ -13,7 +13,7 @@ machine). Lesson 8 reads three kinds of file, each with a header line:
   ``bench.gemm_peak_gflops`` / ``bench.copy_bandwidth_gbs`` do on the CPU) draw its roofline
   beside the CPU's.
 * ``benchmarks/ops-batch8.csv`` and ``ops-batch32.csv`` (``load_comparison``): the same
-  columns, every op in every configuration of ``python -m googlenet bench --device cpu,cuda
+  columns, every op in every configuration of ``python -m googlenet bench --compare
   --torch`` (a configuration is a ``device`` and a ``kernels`` value).
 * ``benchmarks/training-step.csv`` (``load_training_steps``): ``batch, implementation,
   cpu_side_ms, gpu_ms`` of one whole training step.
@@ -101,8 +101,8 @@ class Comparison(NamedTuple):
 
 
 def load_comparison(path, op_shapes):
-    """The ``Comparison`` in the CSV file at ``path`` (``python -m googlenet bench --device
-    cpu,cuda --torch --out DIR`` writes one: DIR/ops.csv), None when there is no such file.
+    """The ``Comparison`` in the CSV file at ``path`` (``python -m googlenet bench --compare
+    --torch --out DIR`` writes one: DIR/ops.csv), None when there is no such file.
     Every row must be at the same batch and image size, and every configuration must time
     the same ops; ``op_shapes(batch, image_size)`` lists the network's ops."""
     path = pathlib.Path(path)

@@ -57,7 +57,7 @@ class ConvStepper:
             raise ValueError(f"ConvStepper: gy must have shape {(W.shape[0],) + self.win.out} "
                              f"(filters, OH, OW), got {gy.shape}")
         self.x, self.W, self.b, self.gy = x, W, b, gy
-        self.x_padded = reference.zero_pad(x[None], self.win)[0]
+        self.x_padded = numpy.pad(x, [(0, 0)] + [(p, p) for p in self.win.padding])   # (C, H + 2PH, W + 2PW)
         self.cols = reference.im2col(x[None], self.win)[0]              # (K, P): lesson 4's layout
         self.W2 = W.reshape(W.shape[0], -1)                               # (F, K)
         self.y = (self.W2 @ self.cols + b[:, None]).reshape(gy.shape)

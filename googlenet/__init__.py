@@ -16,7 +16,7 @@ counts beside the paper's), ``gradcheck``, ``train`` (the training loop and
 checkpoints), ``predict`` (top-5 prediction and the ``evaluate`` command: accuracy
 and confusion matrix), ``evaluation`` (loss and accuracy on labelled data, for
 train and evaluate), ``errors`` (the user's mistakes as one-line errors),
-``bench`` (GoogLeNet's op shapes for ``minigrad.bench``).
+``bench`` (the bench command: GoogLeNet's op shapes, timed by ``minigrad.bench``).
 """
 from .model import GoogLeNet, GoogLeNetOutput, googlenet_loss
 

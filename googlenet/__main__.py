@@ -10,11 +10,12 @@ or ``add_parsers(subparsers)`` when one module registers several commands
 (``predict`` registers ``predict`` and ``evaluate``). A new command is a new
 ``googlenet/<name>.py`` plus its module name in ``COMMAND_MODULES``.
 """
-import argparse
 import importlib
 import sys
 
-COMMAND_MODULES = ("summary", "gradcheck", "train", "predict", "bench", "zoo")
+from .errors import OneLineErrorParser
+
+COMMAND_MODULES = ("summary", "gradcheck", "train", "predict", "bench")
 
 
 def available_commands():
@@ -29,15 +30,6 @@ def register(module, subparsers):
         raise AttributeError(f"{module.__name__} is listed as a command module but defines neither "
                              f"add_parser(subparsers) nor add_parsers(subparsers)")
     hook(subparsers)
-
-
-class OneLineErrorParser(argparse.ArgumentParser):
-    """An argument parser whose errors are one line on stderr, exit status 2, like every other
-    mistake these commands refuse (``errors.py``), instead of the usage then the error. Each
-    command's parser is one too (argparse makes sub-parsers of the parent's class)."""
-
-    def error(self, message):
-        self.exit(2, f"error: {message} ({self.prog} --help lists the options)\n")
 
 
 def build_parser(commands):

@@ -4,8 +4,11 @@ A bad option, path, file or device is a ``UserError`` (or minigrad's ``DataError
 or ``CheckpointError``); a command wrapped in ``reports_user_errors`` prints it as
 one line on stderr and exits with status 2, never with a traceback. Every command
 checks its numbers (``check_number``), its device (``check_device``) and where it
-will write (``check_output_folder``, ``check_output_file``) before any slow work.
+will write (``check_output_folder``, ``check_output_file``) before any slow work, and
+argparse's own refusals are one line too (``OneLineErrorParser``). The zoo's command line
+(``python -m zoo``) refuses its mistakes the same way.
 """
+import argparse
 import functools
 import math
 import numbers
@@ -89,3 +92,12 @@ def reports_user_errors(run):
             print(f"error: {error}", file=sys.stderr)
             return 2
     return guarded
+
+
+class OneLineErrorParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line on stderr, exit status 2, like every other
+    mistake these commands refuse, instead of the usage then the error. Each command's
+    parser is one too (argparse makes sub-parsers of the parent's class)."""
+
+    def error(self, message):
+        self.exit(2, f"error: {message} ({self.prog} --help lists the options)\n")

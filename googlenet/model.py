@@ -22,8 +22,8 @@ of 4a and 4d in training mode only.
 Options:
 
 * ``width`` multiplies every channel count (each convolution's filters, the
-  auxiliary heads' 128 and 1024), rounded half up and at least 1:
-  ``scale_channels(16, 1/16) == 1``, ``scale_channels(24, 1/16) == 2``.
+  auxiliary heads' 128 and 1024), rounded half up and at least 1
+  (``minigrad.nn.scale_channels``): 16 channels at width 1/16 keep 1, 24 keep 2.
 * ``input_size``: the side of the square images the model will see. Below 224
   the pools adapt (see ``googlenet.sizes``); below 31 the model refuses.
 * ``aux_heads=False`` drops the auxiliary classifiers; ``lrn=False`` the two LRNs.
@@ -56,11 +56,6 @@ from .table import (AUX_AFTER, AUX_CONV_CHANNELS, AUX_DROPOUT, AUX_FC, AUX_WEIGH
 CONV_BIAS = 0.2          # Caffe: bias_filler constant 0.2 on convolutions and loss1/fc
 AUX_FC_BIAS = 0.2
 CLASSIFIER_BIAS = 0.0    # Caffe: loss1/2/3 classifiers
-
-
-def scale_channels(channels, width):
-    """``channels * width`` rounded half up, at least 1."""
-    return max(1, int(channels * width + 0.5))
 
 
 class ConvReLU(nn.Conv2d):
@@ -178,7 +173,7 @@ class GoogLeNet(nn.Module):
     # --- building ----------------------------------------------------------------------
     def _layers_of_row(self, row, channels, dropout, rng):
         """[(attribute name, layer), ...] for one row of Table 1, and its output channels."""
-        scaled = functools.partial(scale_channels, width=self.width)
+        scaled = functools.partial(nn.scale_channels, width=self.width)
         conv = functools.partial(ConvReLU, rng=rng, batch_norm=self.batch_norm)
         size = self.sizes[row.name]
         if row.kind == "conv" and row.reduce is None:
@@ -212,8 +207,8 @@ class GoogLeNet(nn.Module):
     def _aux_head(self, row_name, num_classes, dropout, rng):
         tap = getattr(self, "inception" + row_name)
         return AuxClassifier(tap.out_channels, num_classes, self.sizes[row_name].size_out,
-                             scale_channels(AUX_CONV_CHANNELS, self.width),
-                             scale_channels(AUX_FC, self.width), dropout, rng, _seed(rng),
+                             nn.scale_channels(AUX_CONV_CHANNELS, self.width),
+                             nn.scale_channels(AUX_FC, self.width), dropout, rng, _seed(rng),
                              self.batch_norm)
 
     # --- running -----------------------------------------------------------------------
@@ -232,7 +227,7 @@ class GoogLeNet(nn.Module):
         return GoogLeNetOutput(x, self.aux1(taps[AUX_AFTER[0]]), self.aux2(taps[AUX_AFTER[1]]))
 
     def _check_input(self, x):
-        expected = (self.in_channels, self.input_size, self.input_size)
+        expected = self.input_shape
         if x.ndim != 4 or tuple(x.shape[1:]) != expected:
             hint = ""
             if x.ndim == 4 and x.shape[2] == x.shape[3] and x.shape[2] != self.input_size:
@@ -240,6 +235,45 @@ class GoogLeNet(nn.Module):
             raise ValueError(f"GoogLeNet: expected input of shape (N, {', '.join(map(str, expected))}) "
                              f"(built with in_channels={self.in_channels}, input_size={self.input_size}), "
                              f"got shape {tuple(x.shape)}{hint}")
+
+    # --- shapes and costs, without running (minigrad.nn.Module) --------------------------
+    @property
+    def input_shape(self):
+        """The shape of one example the model takes, (in_channels, input_size, input_size)."""
+        return (self.in_channels, self.input_size, self.input_size)
+
+    def main_path(self):
+        """The main path's layers, ``layer_names`` in order, as an ``nn.Sequential`` of this
+        model's own layers (not copies); the auxiliary heads branch off it (``aux_taps``)."""
+        return nn.Sequential(**{name: getattr(self, name) for name in self.layer_names})
+
+    def aux_taps(self):
+        """{auxiliary head: the main-path layer whose output it reads}, {"aux1": "inception4a",
+        "aux2": "inception4d"}; empty without auxiliary heads."""
+        if not self.aux_heads:
+            return {}
+        return {f"aux{number}": f"inception{row}" for number, row in enumerate(AUX_AFTER, start=1)}
+
+    def output_shape(self, in_shape):
+        """The main logits' shape, (num_classes,), for one example of ``input_shape``."""
+        return self.main_path().output_shape(self._checked_example(in_shape))
+
+    def multiply_adds(self, in_shape):
+        """The main path's, the paper's count (1,582.7 M at 224x224): the auxiliary heads
+        run in training only and are left out (``model.aux1.multiply_adds(...)`` on 4a's
+        output counts one)."""
+        return self.main_path().multiply_adds(self._checked_example(in_shape))
+
+    def depth(self):
+        """The main path's layers with weights, 22 (an auxiliary head's path is shorter)."""
+        return self.main_path().depth()
+
+    def _checked_example(self, in_shape):
+        if tuple(in_shape) != self.input_shape:
+            raise ValueError(f"GoogLeNet: expected an example of shape {self.input_shape} (built with "
+                             f"in_channels={self.in_channels}, input_size={self.input_size}), "
+                             f"got {tuple(in_shape)}")
+        return tuple(in_shape)
 
     def extra_repr(self):
         return (f"num_classes={self.num_classes}, in_channels={self.in_channels}, width={self.width}, "

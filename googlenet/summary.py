@@ -3,18 +3,20 @@
     python -m googlenet summary                     # the paper's configuration
     python -m googlenet summary --input-size 32 --width 0.25 --classes 10
 
-Counting. A convolution with weight (F, C, KH, KW) producing an OH x OW map costs
-F*C*KH*KW*OH*OW multiply-adds (weights x output positions); a linear layer
+Counting. A convolution with weight (C_out, C, KH, KW) producing an OH x OW map costs
+C_out*C*KH*KW*OH*OW multiply-adds (weights x output positions); a linear layer
 in*out. Pooling, LRN, ReLU and biases are not counted, as in the paper's ops column.
 Every layer reports its own output shape, multiply-adds and depth
-(``minigrad.nn.Module.output_shape``, ``multiply_adds``, ``depth``); a layer that
-does not is an error, never a silent zero.
+(``minigrad.nn.Module.output_shape``, ``multiply_adds``, ``depth``), read row by row by
+``minigrad.summary``, the walker the zoo's tables use too; a layer that does not
+report is an error, never a silent zero.
 How the paper's printed figures are read and compared: ``googlenet.paper_figures``.
 """
 import argparse
-from typing import NamedTuple, Optional, Tuple
+from typing import NamedTuple, Tuple
 
 from minigrad import nn
+from minigrad.summary import layer_row, layer_rows
 
 from . import table
 from .errors import UserError, check_number, reports_user_errors
@@ -23,39 +25,18 @@ from .paper_figures import OPS_UNIT, PARAM_UNIT, agreement, explain, printed
 from .sizes import adaptations, smallest_input_size
 
 
-class LayerShape(NamedTuple):
-    """One layer of the model, for one image (batch dimension left out)."""
-    name: str                   # attribute name: "conv1", "inception3a", "aux1", ...
-    row: Optional[str]          # Table 1 row, None for layers the table does not list
-    in_shape: Tuple[int, ...]   # (C, H, W) or (features,)
-    out_shape: Tuple[int, ...]
-    params: int                 # weights + biases
-    weights: int
-    multiply_adds: int
-    depth: int                  # layers with parameters on its longest path
-
-
-def _layer_shape(name, row, layer, shape):
-    """The ``LayerShape`` of ``layer`` on one input of ``shape``, as the layer itself reports it."""
-    weights = sum(p.size for n, p in layer.named_parameters() if n.split(".")[-1] == "weight")
-    return LayerShape(name, row, shape, layer.output_shape(shape), layer.num_parameters(), weights,
-                      layer.multiply_adds(shape), layer.depth())
-
-
 def layer_shapes(model):
-    """A ``LayerShape`` for every layer of the main path, in order, each auxiliary
-    head (as one layer, rows "aux1"/"aux2") right after the Inception module it reads."""
-    shape = (model.in_channels, model.input_size, model.input_size)
-    shapes = []
-    for name in model.layer_names:
-        layer = getattr(model, name)
-        shapes.append(_layer_shape(name, model.table_row[name], layer, shape))
-        shape = shapes[-1].out_shape
-        row = model.table_row[name]
-        if model.aux_heads and row in table.AUX_AFTER:
-            head = f"aux{table.AUX_AFTER.index(row) + 1}"
-            shapes.append(_layer_shape(head, head, getattr(model, head), shape))
-    return shapes
+    """A ``minigrad.summary.LayerRow`` for every layer of the main path, in order, each
+    auxiliary head (as one layer, named "aux1"/"aux2") right after the Inception module
+    it reads."""
+    heads_after = {tap: head for head, tap in model.aux_taps().items()}
+    rows = []
+    for row in layer_rows(model.main_path(), model.input_shape):
+        rows.append(row)
+        if row.name in heads_after:
+            head = heads_after[row.name]
+            rows.append(layer_row(head, getattr(model, head), row.out_shape))
+    return rows
 
 
 class RowSummary(NamedTuple):
@@ -78,7 +59,7 @@ def row_summaries(model):
     shapes = layer_shapes(model)
     summaries, out_shape = [], None
     for row in table.TABLE_1:
-        mine = [s for s in shapes if s.row == row.name]
+        mine = [s for s in shapes if model.table_row.get(s.name) == row.name]
         layers = [getattr(model, s.name) for s in mine]
         out_shape = mine[-1].out_shape if mine else (model.num_classes,)
         in_channels = mine[0].in_shape[0] if mine else model.num_classes

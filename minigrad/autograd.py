@@ -3,12 +3,15 @@
 A ``Tensor`` wraps an array (NumPy or CuPy). Applying an ``Op`` to tensors runs
 the op's forward function on their arrays and, when gradients are wanted,
 remembers a ``Node``: which backward function to call, the forward's cache, and
-the input tensors. ``Tensor.backward`` walks those nodes from the output back to
-the leaves in topological order, summing the gradient that reaches a tensor
-along every path (a tensor used twice gets both contributions).
+the input tensors (``tensor.node``). ``Tensor.backward`` walks those nodes from the
+output back to the leaves in topological order, summing the gradient that reaches a
+tensor along every path (a tensor used twice gets both contributions).
 
 Every op in minigrad is a pair of plain-array functions (see ``minigrad.ops``);
-this file is the only place that knows about graphs.
+this file is the only place that knows about graphs, and it knows no op: the
+functions of ``minigrad.functional`` (``F.mul``, ``F.conv2d``, ...) each call an
+``Op``, and they are a Tensor's operators and methods too (``x * y`` is ``F.mul(x, y)``,
+attached to ``Tensor`` by ``minigrad/functional/tensor_methods.py``).
 """
 import contextlib
 
@@ -35,7 +38,10 @@ def is_grad_enabled():
 
 
 class Node:
-    """How a tensor was made: the op's name, its backward, its cache and its inputs."""
+    """How a tensor was made (``tensor.node``): ``name``, the op's name; ``inputs``, the
+    tensors it was applied to, in order (``None`` for an absent optional input such as a
+    bias; a tensor used twice appears twice); ``backward`` and ``cache``, so that
+    ``node.backward(g, node.cache)`` gives one gradient per input from the output's ``g``."""
     __slots__ = ("name", "backward", "cache", "inputs")
 
     def __init__(self, name, backward, cache, inputs):
@@ -52,8 +58,8 @@ class Op:
     ``check(*arrays, **params)``, if given, raises a ``ValueError`` for bad input (a
     ``TypeError`` for a dtype the op does not define) before the forward runs. A
     backward may return more gradients than there were inputs when the extra ones are
-    ``None``: ``linear(x, W)`` and ``linear(x, W, None)`` share one backward that
-    returns ``(gx, gW, None)``.
+    ``None``: the linear op called on ``(x, weight)`` or on ``(x, weight, None)`` has one
+    backward, which returns ``(gx, gW, None)``.
 
     Dtypes are never guessed: the inputs must be real numbers (bool, integer or
     floating-point; complex is refused), the floating-point inputs of an op must
@@ -166,8 +172,17 @@ def _to_array(data, dtype):
 class Tensor:
     """An array that can remember how it was computed and carry a gradient.
 
+    ``data`` is the array, ``grad`` the gradient that ``backward`` accumulates, ``node``
+    the ``Node`` of the op that made it (None for a leaf: a tensor made directly). The
+    operators (``x + y``, ``x @ w``, ``x[i]``, ``x ** 2``) and methods such as ``x.sum()``,
+    ``x.relu()``, ``x.reshape(...)``, ``x.to(device)``, ``x.astype(dtype)`` are the
+    functions of ``minigrad.functional`` (``functional/tensor_methods.py`` lists them).
+
     >>> x = Tensor([1.0, 2.0, 3.0], requires_grad=True)
-    >>> (x * x).sum().backward()
+    >>> y = (x * x).sum()
+    >>> y.node.name, y.node.inputs[0].node.name
+    ('sum', 'mul')
+    >>> y.backward()
     >>> x.grad
     array([2., 4., 6.], dtype=float32)
     """
@@ -194,6 +209,12 @@ class Tensor:
     dtype = property(lambda self: self.data.dtype)
     device = property(lambda self: backend.device_of(self.data))
     is_leaf = property(lambda self: self._node is None)
+
+    @property
+    def node(self):
+        """The ``Node`` that made this tensor (read-only): ``node.name``, ``node.inputs``;
+        None for a leaf."""
+        return self._node
 
     def __len__(self):
         return len(self.data)
@@ -234,13 +255,6 @@ class Tensor:
         if self.size != 1:
             raise ValueError(f"item(): only a one-element tensor has an item, this one has shape {self.shape}")
         return self.data.reshape(()).item()
-
-    def to(self, device):
-        """This tensor on ``device``; differentiable (the gradient travels back)."""
-        return F.to_device(self, device=backend.parse_device(device))
-
-    def astype(self, dtype):
-        return F.astype(self, dtype=numpy.dtype(dtype))
 
     # --- backpropagation -------------------------------------------------------
     def backward(self, grad=None):
@@ -295,84 +309,6 @@ class Tensor:
     def zero_grad(self):
         self.grad = None
 
-    # --- arithmetic (NumPy broadcasting) ------------------------------------------
-    def __add__(self, other): return F.add(self, as_tensor(other, self))
-    def __radd__(self, other): return F.add(as_tensor(other, self), self)
-    def __sub__(self, other): return F.sub(self, as_tensor(other, self))
-    def __rsub__(self, other): return F.sub(as_tensor(other, self), self)
-    def __mul__(self, other): return F.mul(self, as_tensor(other, self))
-    def __rmul__(self, other): return F.mul(as_tensor(other, self), self)
-    def __truediv__(self, other): return F.div(self, as_tensor(other, self))
-    def __rtruediv__(self, other): return F.div(as_tensor(other, self), self)
-    def __neg__(self): return F.neg(self)
-    def __matmul__(self, other): return F.matmul(self, as_tensor(other, self))
-    def __rmatmul__(self, other): return F.matmul(as_tensor(other, self), self)
-    def __getitem__(self, index): return F.getitem(self, index=_plain_index(index))
-
-    def __pow__(self, exponent):
-        """``x ** p`` for a constant real number p (Python or NumPy); the dtype is that of
-        ``x * p`` (``int_tensor ** 0.5`` is float32)."""
-        _check_real_number("pow", "exponent", exponent)
-        return F.pow(self._promoted_by(exponent), exponent=_python_number(exponent))
-
-    def __rpow__(self, base):
-        """``b ** x`` for a constant real number b; d(b^x)/dx = b^x ln b."""
-        _check_real_number("rpow", "base", base)
-        return F.rpow(self._promoted_by(base), base=_python_number(base))
-
-    def _promoted_by(self, number):
-        """This tensor in the dtype that ``self * number`` has (the rule of every operator)."""
-        if self.dtype.kind == "f":
-            return self
-        other = as_tensor(number, self).dtype
-        dtype = other if other.kind == "f" else numpy.result_type(self.dtype, other)
-        return self if dtype == self.dtype else self.astype(dtype)
-
-    # --- common functions as methods ----------------------------------------------
-    def sum(self, axis=None, keepdims=False): return F.sum(self, axis=axis, keepdims=keepdims)
-    def mean(self, axis=None, keepdims=False): return F.mean(self, axis=axis, keepdims=keepdims)
-    def max(self, axis=None, keepdims=False): return F.max(self, axis=axis, keepdims=keepdims)
-    def exp(self): return F.exp(self)
-    def log(self): return F.log(self)
-    def tanh(self): return F.tanh(self)
-    def sigmoid(self): return F.sigmoid(self)
-    def relu(self): return F.relu(self)
-    def reshape(self, *shape): return F.reshape(self, shape=_shape_arg(shape))
-    def flatten(self, start_axis=1): return F.flatten(self, start_axis)
-    def transpose(self, *axes): return F.transpose(self, axes=_shape_arg(axes) or None)
-    T = property(lambda self: F.transpose(self))
-
-
-def _check_real_number(name, role, value):
-    """A constant exponent or base is one real number: a Python or NumPy bool, int or float
-    (not a complex number, an array or a Tensor)."""
-    if not isinstance(value, (bool, int, float, numpy.bool_, numpy.integer, numpy.floating)):
-        kind = f"dtype {value.dtype}" if hasattr(value, "dtype") else type(value).__name__
-        raise TypeError(f"{name}: the {role} must be one real number (a Python or NumPy bool, int "
-                        f"or float), got {kind}")
-
-
-def _python_number(value):
-    """A NumPy scalar as a Python number (so that it cannot change a dtype; ``.item()`` would
-    keep a long double as it is)."""
-    if isinstance(value, numpy.generic):
-        return {"b": bool, "i": int, "u": int, "f": float}[value.dtype.kind](value)
-    return value
-
-
-def _shape_arg(args):
-    """Accept both ``reshape(2, 3)`` and ``reshape((2, 3))``."""
-    return tuple(args[0]) if len(args) == 1 and isinstance(args[0], (tuple, list)) else tuple(args)
-
-
-def _plain_index(index):
-    """Indexes may hold tensors (integer index arrays); the op wants plain arrays."""
-    if isinstance(index, Tensor):
-        return index.data
-    if isinstance(index, tuple):
-        return tuple(i.data if isinstance(i, Tensor) else i for i in index)
-    return index
-
 
 def graph_order(root, follow=lambda tensor: True):
     """``root`` and every tensor it was computed from, each once, inputs before outputs.
@@ -417,7 +353,3 @@ def _send_to_inputs(node, gy, pending):
                                f"{position} of dtype {parent.dtype}: a backward must keep its input's dtype")
         key = id(parent)
         pending[key] = g if key not in pending else pending[key] + g
-
-
-# The ops themselves live in functional.py, which needs Op and Tensor from here.
-from . import functional as F  # noqa: E402

@@ -56,6 +56,25 @@ class Window(NamedTuple):
         return tuple(max(0, (o - 1) * s + k - (n + 2 * p))
                      for n, k, s, p, o in zip(self.size, self.kernel, self.stride, self.padding, self.out))
 
+    @property
+    def padded_size(self):
+        """(H + 2*PH + overhang, W + 2*PW + overhang): the extent the windows cover."""
+        return tuple(n + 2 * p + e for n, p, e in zip(self.size, self.padding, self.overhang))
+
+    @property
+    def is_pointwise(self):
+        """A 1x1 kernel, stride 1, no padding: every pixel is its own window (so a 1x1
+        convolution needs no im2col: the input itself is the column matrix)."""
+        return self.kernel == (1, 1) and self.stride == (1, 1) and self.padding == (0, 0)
+
+    def input_region(self, oh, ow):
+        """(rows, columns): the slices of the input that window (oh, ow) covers, clipped to
+        the input. Window (oh, ow) covers rows oh*SH - PH ... oh*SH - PH + KH - 1 and columns
+        alike; the padding and the ceil-mode overhang hold no input values."""
+        (kh, kw), (sh, sw), (ph, pw), (h, w) = self.kernel, self.stride, self.padding, self.size
+        top, left = oh * sh - ph, ow * sw - pw
+        return slice(max(top, 0), min(top + kh, h)), slice(max(left, 0), min(left + kw, w))
+
 
 def window(size, kernel, stride, padding, ceil_mode=False):
     """The ``Window`` for an input of spatial ``size`` (H, W); ints or pairs accepted."""

@@ -87,7 +87,7 @@ w.zero_grad()                     # start from no gradient: running this cell ag
 b.zero_grad()                     # the same w.grad, not twice it
 stepper = viz.step_through(L, names=names)       # runs L.backward_steps(), one picture a step
 for frame in stepper.frames:
-    made_by = frame.tensor._node.name if frame.tensor._node else "a leaf"
+    made_by = frame.tensor.node.name if frame.tensor.node else "a leaf"
     print(f"step {frame.step}: {names.get(frame.tensor)} ({made_by}) has gradient {frame.gradient}")
 stepper
 
@@ -237,11 +237,11 @@ except NotImplementedError as missing:
 #
 # What a tensor remembers (the engine's own bookkeeping, in `minigrad/autograd.py`):
 #
-# - `t._node` is `None` for a leaf (a tensor you made, not an op);
-# - otherwise `t._node.inputs` is the tuple of tensors the op was applied to, in order, with
+# - `t.node` is `None` for a leaf (a tensor you made, not an op);
+# - otherwise `t.node.inputs` is the tuple of tensors the op was applied to, in order, with
 #   `None` for an absent optional input (a linear layer without a bias); the same tensor
-#   appears twice in `(h * h)._node.inputs`;
-# - `t._node.backward(g, t._node.cache)` is the op's backward: given the gradient `g` of `t`,
+#   appears twice in `(h * h).node.inputs`;
+# - `t.node.backward(g, t.node.cache)` is the op's backward: given the gradient `g` of `t`,
 #   it returns one gradient per input (`None` for one that needs none);
 # - `t.requires_grad` says whether `t` wants a gradient at all (data such as `x` does not).
 #
@@ -261,8 +261,8 @@ def topological_order(root):
         if id(tensor) in visited:
             return
         visited.add(id(tensor))
-        if tensor._node is not None:
-            for parent in tensor._node.inputs:
+        if tensor.node is not None:
+            for parent in tensor.node.inputs:
                 if parent is not None:
                     visit(parent)
         order.append(tensor)             # after all of its inputs: this list is inputs first
@@ -291,9 +291,9 @@ def backward_walk(root, order):
     ### BEGIN SOLUTION exercise 1.7: backward walk
     gradients = {root: np.ones_like(root.data)}
     for tensor in order:
-        if tensor not in gradients or tensor._node is None:
+        if tensor not in gradients or tensor.node is None:
             continue
-        node = tensor._node
+        node = tensor.node
         for parent, g in zip(node.inputs, node.backward(gradients[tensor], node.cache)):
             if parent is None or g is None or not parent.requires_grad:
                 continue

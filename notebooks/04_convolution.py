@@ -29,7 +29,7 @@
 #
 # You will write im2col (4.1), the convolution forward with it (4.2) and its backward (4.3).
 # The math is in `minigrad/ops/conv.py`; `minigrad/kernels/reference.py` writes it out plainly
-# and `minigrad/kernels/numpy.py` is the fast version of the same.
+# and `minigrad/kernels/vectorized.py` is the fast version of the same.
 
 # %%
 import time
@@ -366,7 +366,7 @@ except NotImplementedError as missing:
 # several runs): the six loops above, the reference kernel set (a Python loop over the
 # *windows* to build `cols`, then a product per image) and the numpy kernel set (`cols` as a
 # strided view copied once, batch last, **one** product for the whole batch; see
-# `minigrad/kernels/numpy.py`). The loops run on the small size only. Ratios are against the
+# `minigrad/kernels/vectorized.py`). The loops run on the small size only. Ratios are against the
 # numpy set.
 
 # %%

@@ -99,7 +99,7 @@ def windows_per_pixel(win):
     counts = np.zeros(win.size, dtype=int)
     for a in range(win.out[0]):
         for b in range(win.out[1]):
-            counts[reference.real_window(win, a, b)] += 1
+            counts[win.input_region(a, b)] += 1
     return counts
 
 
@@ -151,11 +151,11 @@ fig.tight_layout()
 # %%
 win_pool = window((7, 7), 3, 2, 0)
 tie_windows = [(a, b) for a in range(3) for b in range(3)
-               if np.sum(x_pool[reference.real_window(win_pool, a, b)] == y_pool.numpy()[0, 0, a, b]) > 1]
+               if np.sum(x_pool[win_pool.input_region(a, b)] == y_pool.numpy()[0, 0, a, b]) > 1]
 a, b = tie_windows[0]
-patch = x_pool[reference.real_window(win_pool, a, b)]
+patch = x_pool[win_pool.input_region(a, b)]
 first = np.unravel_index(patch.argmax(), patch.shape)
-top_left = [span.start for span in reference.real_window(win_pool, a, b)]
+top_left = [span.start for span in win_pool.input_region(a, b)]
 print(f"window ({a}, {b}):\n{patch}\nits maximum {patch.max():g} appears {(patch == patch.max()).sum()} "
       f"times; the gradient goes to the first: ({int(first[0])}, {int(first[1])}) in the window, "
       f"pixel ({top_left[0] + first[0]}, {top_left[1] + first[1]}) of x")
@@ -168,7 +168,7 @@ print(f"window ({a}, {b}):\n{patch}\nits maximum {patch.max():g} appears {(patch
 # `max_pool_backward(gy, cache)` -> `(gx,)`: for each window (i, j), find its first maximum
 # (`np.argmax` of the window flattened) for every image and channel, and **add** `gy[:, :, i, j]`
 # there. Window (i, j) covers rows `i*SH - PH ... i*SH - PH + KH - 1` and columns alike, clipped to
-# the input (padding and the ceil-mode overhang hold no values): `reference.real_window(win, i, j)`
+# the input (padding and the ceil-mode overhang hold no values): `win.input_region(i, j)`
 # gives those two slices. The checker uses central differences on random inputs (no ties),
 # and inputs full of ties against the reference's choice.
 #
@@ -186,7 +186,7 @@ def max_pool_backward(gy, cache):
     n, c = x.shape[:2]
     for i in range(win.out[0]):
         for j in range(win.out[1]):
-            rows, columns = reference.real_window(win, i, j)
+            rows, columns = win.input_region(i, j)
             flat = x[:, :, rows, columns].reshape(n, c, -1)
             one_hot = np.arange(flat.shape[2]) == flat.argmax(axis=2)[:, :, None]    # first maximum
             routed = one_hot * gy[:, :, i, j, None]
@@ -598,7 +598,7 @@ assert conv_output_size(112, 3, 2, 0, ceil_mode=True) == 56 and conv_output_size
 assert all(ceil == paper != floor for floor, ceil, paper in pool_sizes.values())
 assert coverage[False][7].sum() == 0 and coverage[False][:, 7].sum() == 0 and coverage[True].min() >= 1
 assert wins[2, 2] == 4 and wins.sum() == 9                 # 9 windows, one winner each
-tied = reference.real_window(win_pool, a, b)
+tied = win_pool.input_region(a, b)
 assert wins[tied][first] >= 1 and (patch == patch.max()).sum() > 1
 assert np.array_equal(divisors["3x3, stride 1, padding 1, on 5x5", True], np.full((5, 5), 9))
 assert divisors["3x3, stride 1, padding 1, on 5x5", False][0, 0] == 4

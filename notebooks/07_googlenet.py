@@ -231,7 +231,7 @@ fig.tight_layout()
 # broken LRN, and that is exactly what the check points at.
 
 # %%
-lrn = F._local_response_norm
+lrn = F.local_response_norm.op
 right_backward = lrn.backward
 lrn.backward = lambda gy, cache: (right_backward(gy, cache)[0] * 1.01,)
 try:

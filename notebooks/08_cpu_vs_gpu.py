@@ -33,7 +33,7 @@
 #   step of ours is *launch-bound* at small batches: the GPU waits for Python.
 #
 # Everything is timed on GoogLeNet's own layer shapes with minigrad's op benchmark
-# (`minigrad/bench.py`, also `python -m googlenet bench`). Speeds are measured by the cell
+# (`minigrad/bench/`, also `python -m googlenet bench`). Speeds are measured by the cell
 # that prints them: on a busy or different machine they will differ, the reasoning will not.
 
 # %%
@@ -42,7 +42,8 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from googlenet.bench import googlenet_op_shapes
-from minigrad import backend, bench, compare, kernels
+from minigrad import backend, bench, kernels
+from minigrad.bench import compare
 from course import check, lesson8, lesson8_pictures, lesson8_recorded, pick
 
 # %% [markdown]
@@ -265,7 +266,7 @@ check.exercise("8.3", attainable_gflops)
 #
 # `bench.time_ops` times each op's forward and backward (the median of `REPEATS` runs after a
 # warm-up) and, for a convolution, the bare GEMM of its sizes; the table and its targets are
-# explained in `minigrad/bench.py`.
+# explained in `minigrad/bench/op_times.py`.
 
 # %%
 print(bench.HEADER)

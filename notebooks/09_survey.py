@@ -33,7 +33,7 @@
 # - how fast each network learns the digits on a CPU, all trained the same way.
 #
 # Every count below is asked of the layers themselves (`output_shape`, `multiply_adds`,
-# `depth`, `num_parameters`, tabulated by `zoo.summary`), never typed in.
+# `depth`, `num_parameters`, tabulated by `minigrad.summary`), never typed in.
 #
 # NumPy's BLAS is held to one thread here: every time in this lesson is then one core's, the
 # same on a quiet and a busy machine (with two threads, other work on the machine made the
@@ -47,7 +47,6 @@ import matplotlib.pyplot as plt
 
 import zoo
 from googlenet import table as googlenet_table
-from googlenet import zoo as comparison
 from googlenet.paper_figures import printed
 from minigrad import Tensor, nn, no_grad
 from minigrad import functional as F
@@ -56,17 +55,18 @@ from course import check, fast, pick
 from course.lesson9 import (conv_parameters_reference, factorization_savings_reference,
                             measured_receptive_field, receptive_field_reference)
 from minigrad.optim import SGD
+from minigrad.summary import format_summary, layer_rows, shape_text
 from threadpoolctl import threadpool_limits
 from zoo import summary
 
 threadpool_limits(limits=1, user_api="blas")
 
-NETWORKS = comparison.networks()           # every registered zoo network, and GoogLeNet
+NETWORKS = zoo.load_all()                  # every registered zoo network, GoogLeNet among them
 print("networks in this checkout:", ", ".join(NETWORKS))
 
 # %% [markdown]
-# `zoo.MODELS` holds every network a module of `zoo/` registers (`zoo.load_all()` imports them);
-# `googlenet.zoo.networks()` adds GoogLeNet. Each comes with a builder
+# `zoo.MODELS` holds every network a module of `zoo/` registers (`zoo.load_all()` imports them;
+# `zoo/googlenet.py` registers GoogLeNet). Each comes with a builder
 # `build(num_classes, in_channels, input_size, width, seed)` and the input size of its paper.
 # The lesson works with whatever is registered: a network that is not there is left out.
 #
@@ -93,7 +93,7 @@ print("networks in this checkout:", ", ".join(NETWORKS))
 
 # %%
 lenet1998 = zoo.build("lenet5")
-print(summary.format_summary(lenet1998, (1, 32, 32), title="LeNet-5 (1998), one 32x32 digit"))
+print(format_summary(lenet1998, (1, 32, 32), title="LeNet-5 (1998), one 32x32 digit"))
 print(f"\nf(1) = {lenet1998.squash1(Tensor(numpy.array([1.0]))).item():.5f}; "
       f"the RBF's prototypes: {lenet1998.output.prototypes.shape}, fixed, not parameters")
 
@@ -121,7 +121,7 @@ plt.show()
 # multiply-adds leave biases (and the subsampling's additions) out, so they come out lower:
 
 # %%
-rows = {r.name: r for r in summary.layer_rows(lenet1998, (1, 32, 32))}
+rows = {r.name: r for r in layer_rows(lenet1998, (1, 32, 32))}
 connections = {}
 for name in ("c1", "s2", "c3", "s4", "c5", "f6", "output"):
     if name.startswith("s"):                     # each unit: 4 inputs and a bias
@@ -143,7 +143,7 @@ print(f"total   {sum(connections.values()):>9,} connections   "
 # Each network at its paper's input (224x224 GoogLeNet, VGG, ResNet; 227x227 AlexNet; 32x32
 # LeNet-5) with its paper's classes: parameters, multiply-adds per image, depth (layers with
 # weights on the longest path) and the CPU time of a forward pass of one image (one timed
-# pass after a warm-up: the large networks take a second each; `python -m googlenet zoo`
+# pass after a warm-up: the large networks take a second each; `python -m zoo`
 # prints the same table with the median of five). Building the four VGGs, 133 to 144 million
 # random weights each, takes most of this cell's time. (Running fast, the large networks are
 # built 16 times narrower on 32x32 images, so the figures are much smaller.)
@@ -162,7 +162,7 @@ def table_options(name):
 
 table, own_counts = [], {}
 for name in NETWORKS:                          # one network in memory at a time
-    model, in_shape = comparison.build(name, **table_options(name))
+    model, in_shape = zoo.build_at_input(name, **table_options(name))
     table.append(summary.figures(name, model, in_shape, repeats=REPEATS))
     own_counts[name] = model.num_parameters()
     del model
@@ -239,10 +239,10 @@ print(f"fc6 holds {alexnet_layers['fc6'] / alexnet_params:.0%} of AlexNet's para
 
 # %%
 if "alexnet" in NETWORKS:
-    alexnet, alexnet_shape = comparison.build("alexnet")     # at its paper's input, even running fast
+    alexnet, alexnet_shape = zoo.build_at_input("alexnet")     # at its paper's input, even running fast
     alexnet_figures = summary.figures("alexnet", alexnet, alexnet_shape)
     del alexnet
-    print(f"zoo's alexnet at {summary.shape_text(alexnet_shape)}: {alexnet_figures.params:,} parameters, "
+    print(f"zoo's alexnet at {shape_text(alexnet_shape)}: {alexnet_figures.params:,} parameters, "
           f"depth {alexnet_figures.depth}")
 else:
     alexnet_figures = None
@@ -258,7 +258,7 @@ alexnet_depth = alexnet_figures.depth if alexnet_figures else len(ALEXNET)
 # auxiliary classifiers, which only training uses), at 224x224 and 1,000 classes:
 
 # %%
-googlenet, googlenet_shape = comparison.build("googlenet")
+googlenet, googlenet_shape = zoo.build_at_input("googlenet")
 googlenet_figures = summary.figures("googlenet", googlenet, googlenet_shape)
 classifier = googlenet.linear.num_parameters()
 ratio = alexnet_params / googlenet_figures.params
@@ -406,11 +406,11 @@ except NotImplementedError as missing:
 # 7x7x1024 to 1024 units would be a 7x7 convolution with 1024 filters and no room to slide:
 
 # %%
-googlenet_rows = {r.name: r for r in summary.layer_rows(googlenet, googlenet_shape)}
+googlenet_rows = {r.name: r for r in layer_rows(googlenet, googlenet_shape)}
 pool = googlenet_rows["avgpool"]
 fully_connected = conv_parameters_reference(1024, 1024, 7, bias=False)
 print(f"GoogLeNet's {pool.layer}: {pool.params} parameters, {pool.multiply_adds} multiply-adds, "
-      f"output {summary.shape_text(pool.out_shape)}")
+      f"output {shape_text(pool.out_shape)}")
 print(f"a fully connected 7x7x1024 -> 1024 instead: {fully_connected:,} weights "
       f"({fully_connected / 1e6:.1f} M), {fully_connected / googlenet_figures.params:.1f}x all of "
       f"GoogLeNet's {googlenet_figures.params:,}")
@@ -587,7 +587,7 @@ print("all claims hold")
 # A step's cost follows the work and the number of ops, not the parameters. A convolution uses
 # each weight at every position of its map, and ResNet, built for 32x32 digits, keeps the whole
 # 32x32 map through its first blocks: several times LeNet-5's multiply-adds per image with
-# fewer weights (`summary.layer_rows` counts both). And it has about twenty convolutions, each
+# fewer weights (`layer_rows` counts both). And it has about twenty convolutions, each
 # followed by batch norm and a ReLU, plus the residual additions: dozens of ops, each paying a
 # fixed cost forward and backward (lesson 8's launches, in Python here). LeNet-5 has seven
 # layers, on maps that shrink to 14x14 after the first.

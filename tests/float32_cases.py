@@ -93,12 +93,12 @@ def lrn_bounds(inputs, params, gy):
     assert 0 < beta <= 1, "the count assumes 0 < beta <= 1"
     x = to_numpy(inputs[0]).astype(numpy.float64)
     with kernels.use("reference"):
-        y, (_, (_, s, *_)) = lrn.lrn_forward(x, **params)
-    through = numpy.zeros_like(x)                           # sum over the c whose window holds j
+        y, (_, reference_cache) = lrn.lrn_forward(x, **params)
+    s = reference_cache.s
+    through = numpy.zeros_like(x)                           # sum over the c that have j as a neighbour
     g_y_over_s = _abs64(gy) * numpy.abs(y) / s
-    channels = x.shape[1]
-    for c in range(channels):
-        through[:, kernels.reference.channel_window(c, channels, size)] += g_y_over_s[:, c:c + 1]
+    for c in range(x.shape[1]):               # c's neighbours: c - size//2 ... c + (size-1)//2
+        through[:, max(c - size // 2, 0):c + (size - 1) // 2 + 1] += g_y_over_s[:, c:c + 1]
     gx_magnitude = _abs64(gy) * s ** -beta + 2 * alpha * beta / size * numpy.abs(x) * through
     m = size + 3
     return [(numpy.abs(y), m + POW_ROUNDINGS + 1), (gx_magnitude, 2 * m + POW_ROUNDINGS + size + 8)]

@@ -292,14 +292,14 @@ def test_linear_forward_and_gradcheck(xp, bias):
 
 def test_linear_bad_shapes_name_the_layer():
     x, W = Tensor(numpy.ones((3, 4))), Tensor(numpy.ones((5, 6)))
-    with pytest.raises(ValueError, match=r"linear: x has 4 features but W expects 6 \(x \(3, 4\), W \(5, 6\)\)"):
+    with pytest.raises(ValueError, match=r"linear: x has 4 features but weight expects 6 \(x \(3, 4\), weight \(5, 6\)\)"):
         F.linear(x, W)
     with pytest.raises(ValueError, match=r"linear: bias shape \(4,\) should be \(5,\)"):
         F.linear(x, Tensor(numpy.ones((5, 4))), Tensor(numpy.ones(4)))
-    with pytest.raises(ValueError, match=r"linear: expected x of shape \(\*, in\) and W of shape \(out, in\), "
-                                         r"got x \(\) and W \(5, 4\)"):
+    with pytest.raises(ValueError, match=r"linear: expected x of shape \(\*, in\) and weight of shape \(out, in\), "
+                                         r"got x \(\) and weight \(5, 4\)"):
         F.linear(Tensor(numpy.ones(())), Tensor(numpy.ones((5, 4))))
-    with pytest.raises(ValueError, match=r"linear: expected x of shape \(\*, in\) .* W \(5, 4, 1\)"):
+    with pytest.raises(ValueError, match=r"linear: expected x of shape \(\*, in\) .* weight \(5, 4, 1\)"):
         F.linear(Tensor(numpy.ones(4)), Tensor(numpy.ones((5, 4, 1))))
 
 

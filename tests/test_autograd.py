@@ -1,5 +1,8 @@
 """The engine: topological order, summing gradients over every path, deep graphs,
 accumulation, no_grad, detach, retain_grad, clear errors, and what a Tensor is."""
+import ast
+import pathlib
+
 import numpy
 import pytest
 
@@ -68,8 +71,8 @@ def test_topological_order_puts_every_tensor_before_its_inputs_once():
     assert len(order) == len({id(t) for t in order}) == 7   # x, a, b, c, c + a, b * c, d: once each
     position = {id(t): i for i, t in enumerate(order)}
     for t in order:
-        if t._node is not None:
-            for parent in t._node.inputs:
+        if t.node is not None:
+            for parent in t.node.inputs:
                 if parent.requires_grad:
                     assert position[id(parent)] > position[id(t)]
 
@@ -313,3 +316,47 @@ def test_backward_steps_is_lazy_and_updates_leaves_as_it_goes():
     for tensor, _ in steps:
         if tensor is x:
             numpy.testing.assert_array_equal(x.grad, [2.0])
+
+
+# --- the engine and the functions ----------------------------------------------------------
+def test_node_is_the_public_read_only_view_of_the_graph():
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    y = x * x + 1
+    assert x.node is None and x.is_leaf
+    assert y.node.name == "add" and y.node.inputs[0].node.name == "mul"
+    assert y.node.inputs[0].node.inputs == (x, x)          # a tensor used twice appears twice
+    with pytest.raises(AttributeError):
+        y.node = None
+
+
+def test_the_engine_imports_no_function():
+    """minigrad.functional imports the engine, never the other way round (no import cycle):
+    autograd.py imports the backend and NumPy, and no op."""
+    tree = ast.parse(pathlib.Path(mg.autograd.__file__).read_text())
+    imported = sorted([alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
+                       for alias in node.names]
+                      + ["." * node.level + (node.module or "") + ":" + alias.name
+                         for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+                         for alias in node.names])
+    assert imported == [".:backend", "contextlib", "numpy"]
+
+
+def test_an_operator_calls_the_function_and_its_op(monkeypatch):
+    """``x.relu()`` is ``F.relu(x)``, which calls ``F.relu.op``: a backward swapped there (as a
+    lesson plants a bug) is the one the operator's graph runs."""
+    monkeypatch.setattr(F.relu.op, "backward", lambda gy, cache: (gy * 0 + 7,))
+    x = Tensor([1.0, -1.0], requires_grad=True)
+    x.relu().sum().backward()
+    numpy.testing.assert_array_equal(x.grad, [7.0, 7.0])
+    assert (x * 2).node.name == F.mul.op.name == "mul"
+
+
+
+def test_every_differentiable_function_exposes_its_op_under_its_own_name():
+    composed_or_plain = {"split", "flatten", "accuracy", "topk_accuracy"}
+    for name in F.__all__:
+        function = getattr(F, name)
+        if name in composed_or_plain:
+            assert not hasattr(function, "op"), name
+        else:
+            assert isinstance(function.op, Op) and function.op.name == name, name

@@ -266,7 +266,7 @@ def test_one_value_per_channel_is_fine_in_eval_mode():
 
 def test_layer_errors_name_the_layer():
     layer = nn.BatchNorm2d(3)
-    with pytest.raises(ValueError, match=r"BatchNorm2d\(3, eps=1e-05, momentum=0.1\): expected input "
+    with pytest.raises(ValueError, match=r"BatchNorm2d\(3, eps=1e-05, momentum=0.1\): batch_norm: expected input "
                                          r"of shape \(N, 3, H, W\), got shape \(2, 3\)"):
         layer(mg.tensor(numpy.ones((2, 3))))
     with pytest.raises(ValueError, match=r"BatchNorm2d\(3, .*\): batch_norm: gamma must have "

@@ -1,7 +1,6 @@
-"""The ops benchmark: GoogLeNet's op shapes against the model, both command lines
-(``python -m googlenet bench`` and ``python -m minigrad.bench ops --shapes ...``) on a
-smoke run, and their one-line errors. That minigrad never imports googlenet:
-test_layering.py."""
+"""The ops benchmark: GoogLeNet's op shapes against the model, the command line
+(``python -m googlenet bench``) on a smoke run, and its one-line errors. That minigrad
+never imports googlenet: test_layering.py."""
 import sys
 
 import numpy as np
@@ -14,16 +13,12 @@ from minigrad import backend, bench, kernels, nn
 
 from conftest import KERNEL_SETS, skip_without_twin
 
-GOOGLENET_SHAPES = "googlenet.bench:googlenet_op_shapes"
 SMOKE = ["--quick", "--only", "3a/pool_proj"]       # one op, once: seconds even if not refused
 
 
-def run_bench(entry, argv):
-    """The exit status of ``python -m googlenet bench ARGV`` or
-    ``python -m minigrad.bench ops --shapes googlenet.bench:googlenet_op_shapes ARGV``."""
-    if entry == "googlenet":
-        return googlenet_main(["bench", *argv])
-    return bench.main(["ops", "--shapes", GOOGLENET_SHAPES, *argv])
+def run_bench(argv):
+    """The exit status of ``python -m googlenet bench ARGV``."""
+    return googlenet_main(["bench", *argv])
 
 
 def one_error_line(capsys):
@@ -46,9 +41,8 @@ def test_googlenet_op_shapes_are_the_models_convolutions_on_table_1s_maps():
     assert [s.name for s in shapes if s.op == "lrn"] == ["lrn/pool1", "lrn/conv2"]
 
 
-@pytest.mark.parametrize("entry", ["googlenet", "minigrad"])
-def test_a_quick_run_times_the_chosen_ops(entry, capsys):
-    assert run_bench(entry, ["--quick", "--only", "aux/4a/pool", "--blas-threads", "1"]) == 0
+def test_a_quick_run_times_the_chosen_ops(capsys):
+    assert run_bench(["--quick", "--only", "aux/4a/pool", "--blas-threads", "1"]) == 0
     out = capsys.readouterr().out
     assert "batch 1, 224x224 input, median of 1" in out and "BLAS threads 1" in out
     assert "aux/4a/pool" in out and "1 of 1 ops meet their targets" in out
@@ -59,14 +53,13 @@ def test_the_kernel_set_is_chosen_and_named(kernel_set, monkeypatch, capsys):
     skip_without_twin(kernel_set)
     used = []
     real_time_op = bench.time_op
-    monkeypatch.setattr(bench, "time_op", lambda *a, **k: used.append(kernels.current(np.zeros(1)))
+    monkeypatch.setattr(bench.op_times, "time_op", lambda *a, **k: used.append(kernels.current(np.zeros(1)))
                         or real_time_op(*a, **k))
-    assert run_bench("googlenet", ["--quick", "--only", "3a/pool", "--kernels", kernel_set]) == 0
+    assert run_bench(["--quick", "--only", "3a/pool", "--kernels", kernel_set]) == 0
     assert f"kernels {kernel_set}," in capsys.readouterr().out
     assert used and set(used) == {kernels.SETS[kernel_set]}
 
 
-@pytest.mark.parametrize("entry", ["googlenet", "minigrad"])
 @pytest.mark.parametrize("argv, message", [
     (["--device", "tpu"], "unknown device 'tpu'"),
     (["--repeats", "0"], "--repeats must be at least 1, got 0"),
@@ -75,27 +68,29 @@ def test_the_kernel_set_is_chosen_and_named(kernel_set, monkeypatch, capsys):
     (["--blas-threads", "0"], "--blas-threads must be at least 1"),
     (["--image-size", "16"], "smallest usable input is 31x31"),
     (["--only", "nothing"], "--only nothing matches no op of"),
-    (["--device", "cpu,tpu"], "unknown device 'tpu'"),
-    (["--out", "results", *SMOKE], "--out belongs to a comparison: give --device cpu,cuda"),
-    (["--torch", *SMOKE], "--torch belongs to a comparison: give --device cpu,cuda"),
-    (["--device", "cpu,cuda", "--kernels", "numpy", *SMOKE],
-     "--kernels numpy: a comparison (--device cpu,cuda) times every kernel set"),
+    (["--compare", "cpu", "tpu"], "unknown device 'tpu'"),
+    (["--device", "cpu,cuda", *SMOKE], "unknown device 'cpu,cuda'"),       # a comma is no comparison
+    (["--out", "results", *SMOKE], "--out belongs to a comparison: give --compare"),
+    (["--torch", *SMOKE], "--torch belongs to a comparison: give --compare"),
+    (["--compare", "--kernels", "numpy", *SMOKE],
+     "--kernels numpy: a comparison (--compare) times every kernel set"),
+    (["--compare", "--device", "cuda", *SMOKE], "--device cuda: a comparison (--compare) times every kernel set"),
 ])
-def test_bad_options_are_one_line_errors(entry, argv, message, capsys):
-    assert run_bench(entry, argv) == 2
+def test_bad_options_are_one_line_errors(argv, message, capsys):
+    assert run_bench(argv) == 2
     assert message in one_error_line(capsys)
 
 
 @pytest.mark.parametrize("device", ["CPU", " cpu", "Cpu ", " CPU\t"])
 def test_device_names_are_read_in_any_case_with_spaces_around(device, capsys):
-    assert run_bench("googlenet", [*SMOKE, "--device", device]) == 0
+    assert run_bench([*SMOKE, "--device", device]) == 0
     assert "device cpu, kernels numpy," in capsys.readouterr().out
 
 
 @pytest.mark.skipif(backend.is_gpu_available(), reason="a GPU is usable here")
 @pytest.mark.parametrize("device", ["gpu", "CUDA", " Gpu "])
 def test_gpu_and_cuda_in_any_case_name_the_gpu(device, capsys):
-    assert run_bench("googlenet", [*SMOKE, "--device", device]) == 2
+    assert run_bench([*SMOKE, "--device", device]) == 2
     assert "device 'cuda:0' requested but no GPU is usable" in one_error_line(capsys)
 
 
@@ -106,48 +101,35 @@ def test_with_a_gpu_gpu_and_cuda_in_any_case_time_the_cuda_kernels(device, monke
     monkeypatch.setattr(bench, "time_ops", lambda shapes, repeats, device, progress: timed.append(
         (device, kernels.current(np.zeros(1)))) or [])
     monkeypatch.setattr(bench, "print_summary", lambda rows: None)
-    assert run_bench("googlenet", [*SMOKE, "--device", device]) == 0
+    assert run_bench([*SMOKE, "--device", device]) == 0
     assert timed == [("cuda:0", kernels.SETS["cuda"])]
     assert "device cuda:0, kernels cuda," in capsys.readouterr().out
 
 
 def test_a_comparison_reads_its_device_names_the_same_way(monkeypatch):
-    from minigrad import compare
+    from googlenet import bench as googlenet_bench
     compared = []
-    monkeypatch.setattr(compare, "run_compare",
-                        lambda args, shapes, network, devices: compared.append(devices) or 0)
-    assert run_bench("minigrad", [*SMOKE, "--device", " CPU, gpu ,cuda"]) == 0
-    assert compared == [["cpu", "cuda"]]
+    monkeypatch.setattr(googlenet_bench, "run_comparison", lambda args, shapes: compared.append(args.compare))
+    assert run_bench([*SMOKE, "--compare", " CPU", " gpu ", "cuda"]) == 0
+    assert run_bench([*SMOKE, "--compare"]) == 0
+    assert compared == [["cpu", "cuda"], ["cpu", "cuda"]]
 
 
 @pytest.mark.skipif(backend.is_gpu_available(), reason="a GPU is usable here")
 def test_cuda_without_a_gpu_is_a_one_line_error(capsys):
-    assert run_bench("googlenet", ["--device", "cuda", "--quick"]) == 2
+    assert run_bench(["--device", "cuda", "--quick"]) == 2
     assert "no GPU is usable" in one_error_line(capsys)
 
 
 def test_blas_threads_without_threadpoolctl_is_a_one_line_error(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "threadpoolctl", None)       # as if not installed
-    assert run_bench("minigrad", ["--blas-threads", "1", "--quick"]) == 2
+    assert run_bench(["--blas-threads", "1", "--quick"]) == 2
     assert "--blas-threads needs threadpoolctl" in one_error_line(capsys)
 
 
-def test_the_minigrad_command_names_the_network_it_times(capsys):
-    assert run_bench("minigrad", ["--quick", "--only", "lrn/pool1"]) == 0
-    assert f"minigrad ops benchmark, {GOOGLENET_SHAPES}:" in capsys.readouterr().out
-
-
-@pytest.mark.parametrize("argv, message", [
-    ([], "--shapes MODULE:FUNCTION is required"),
-    (["--shapes", "googlenet.bench"], "--shapes googlenet.bench: expected MODULE:FUNCTION"),
-    (["--shapes", "no_such_network:op_shapes"], "No module named 'no_such_network'"),
-    (["--shapes", "googlenet.bench:no_such_function"], "googlenet.bench has no function 'no_such_function'"),
-    (["--shapes", "googlenet.bench:table"], "googlenet.bench has no function 'table'"),
-])
-def test_shapes_missing_or_unresolved_is_a_one_line_error_pointing_to_googlenet_bench(argv, message, capsys):
-    assert bench.main(["ops", *argv, "--quick"]) == 2
-    error = one_error_line(capsys)
-    assert message in error and "python -m googlenet bench" in error
+def test_the_command_names_the_network_it_times(capsys):
+    assert run_bench(["--quick", "--only", "lrn/pool1"]) == 0
+    assert "minigrad ops benchmark, GoogLeNet:" in capsys.readouterr().out
 
 
 # --- FLOPs and bytes, against hand arithmetic ---------------------------------------------

@@ -1,10 +1,10 @@
 """Every command's options as a careless or hostile user types them.
 
-Each numeric option of every command (``python -m googlenet ...`` and ``python -m
-minigrad.bench ops``), found by reading the parsers themselves, is given NaN, infinity,
--1 and 0; each output option is pointed at a file, a folder, a missing folder. A bad value
-is refused before any work: one error line naming the option, exit status 2, no traceback
-(argparse's own refusals too: ``googlenet.__main__.OneLineErrorParser``). A good value
+Each numeric option of every command (``python -m googlenet ...`` and ``python -m zoo``),
+found by reading the parsers themselves, is given NaN, infinity, -1 and 0; each output option
+is pointed at a file, a folder, a missing folder. A bad value is refused before any work: one
+error line naming the option, exit status 2, no traceback (argparse's own refusals too:
+``googlenet.errors.OneLineErrorParser``). A good value
 reaches the work, which the tests replace by a stand-in that stops there
 (``ReachedTheWork``), so nothing is trained or timed.
 """
@@ -14,9 +14,9 @@ import numpy
 import pytest
 
 from googlenet import __main__ as googlenet_cli
-from minigrad import bench
+from zoo import __main__ as zoo_cli
 
-SHAPES = "googlenet.bench:googlenet_op_shapes"
+MAINS = {"googlenet": googlenet_cli.main, "zoo": zoo_cli.main}
 
 
 class ReachedTheWork(Exception):
@@ -30,7 +30,7 @@ def reach_the_work(*args, **kwargs):
 # Where each command's slow work starts: model building, training, timing, evaluating.
 WORK = [("googlenet.summary", "format_summary"), ("googlenet.gradcheck", "gradcheck_googlenet"),
         ("googlenet.train", "Trainer"), ("googlenet.predict", "load_trained"),
-        ("googlenet.zoo", "compare"), ("minigrad.bench", "time_ops"), ("minigrad.compare", "run_compare")]
+        ("zoo.summary", "compare"), ("minigrad.bench", "time_ops"), ("minigrad.bench.compare", "time_configuration")]
 
 
 @pytest.fixture
@@ -46,9 +46,8 @@ def stand_ins(monkeypatch, tmp_path):
 
 def run(entry, argv, capsys):
     """("reached", None, stderr) when the command got to its work, else ("exited", status, stderr)."""
-    main = googlenet_cli.main if entry == "googlenet" else bench.main
     try:
-        status = main(argv)
+        status = MAINS[entry](argv)
     except ReachedTheWork:
         return "reached", None, capsys.readouterr().err
     except SystemExit as stop:              # argparse refusing a value it cannot read
@@ -56,27 +55,29 @@ def run(entry, argv, capsys):
     return "exited", status, capsys.readouterr().err
 
 
-def error_line(err, entry="googlenet"):
-    """The one error line on stderr, all of it. ``python -m minigrad.bench`` keeps argparse's
-    own format for a value argparse cannot read ("nan" for an int): the usage, then one line."""
+def error_line(err):
+    """The one error line on stderr, all of it."""
     assert "Traceback" not in err
     lines = err.strip().splitlines()
-    if entry == "minigrad.bench" and lines and lines[0].startswith("usage:"):
-        assert [line for line in lines if "error:" in line] == [lines[-1]], err
-        return lines[-1]
     assert len(lines) == 1 and lines[0].startswith("error: "), err
     return lines[0]
 
 
 # --- every numeric option -----------------------------------------------------------------------
 def command_parsers():
-    """{(entry, command): its argparse parser} for every command of both command lines."""
-    parsers = {}
-    for entry, parser in (("googlenet", googlenet_cli.build_parser(googlenet_cli.available_commands())),
-                          ("minigrad.bench", bench.build_parser())):
-        commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-        parsers.update({(entry, name): command for name, command in commands.choices.items()})
+    """{(entry, command): its argparse parser} for every command of both command lines:
+    ``python -m googlenet COMMAND`` and ``python -m zoo`` (one command, named "zoo")."""
+    parser = googlenet_cli.build_parser(googlenet_cli.available_commands())
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    parsers = {("googlenet", name): command for name, command in commands.choices.items()}
+    parsers["zoo", "zoo"] = zoo_cli.build_parser()
     return parsers
+
+
+def command_argv(entry, command):
+    """The words that name the command: ["train"] for ``python -m googlenet train``, none for
+    ``python -m zoo``."""
+    return [command] if entry == "googlenet" else []
 
 
 def numeric_options():
@@ -92,7 +93,7 @@ def numeric_options():
 
 # What a command needs besides the option under test.
 BASE_ARGV = {"summary": [], "gradcheck": [], "train": ["--no-progress"], "predict": ["image.png"],
-             "evaluate": [], "bench": ["--quick"], "zoo": ["--quick"], "ops": ["--shapes", SHAPES, "--quick"]}
+             "evaluate": [], "bench": ["--quick"], "zoo": ["--quick"]}
 
 # The values among NaN, inf, -1 and 0 that an option rightly takes: they must reach the work.
 ACCEPTED = {("gradcheck", "--seed", "0"), ("train", "--seed", "0"), ("train", "--weight-decay", "0"),
@@ -104,7 +105,7 @@ def test_the_options_are_found_in_every_command():
     found = {(command, flag) for _, command, flag in numeric_options()}
     assert {("summary", "--width"), ("gradcheck", "--elements"), ("train", "--lr"), ("train", "--aux-weight"),
             ("train", "--average"), ("predict", "--top"), ("bench", "--batch"), ("zoo", "--width"),
-            ("ops", "--repeats")} <= found
+            ("bench", "--repeats")} <= found
     assert {(command, flag) for command, flag, _ in ACCEPTED} <= found
     assert set(BASE_ARGV) >= {command for _, command, _ in numeric_options()}
 
@@ -113,13 +114,13 @@ def test_the_options_are_found_in_every_command():
 @pytest.mark.parametrize("entry, command, flag", numeric_options())
 def test_every_numeric_option_refuses_nan_inf_and_out_of_range_values_up_front(
         entry, command, flag, value, stand_ins, capsys):
-    outcome, status, err = run(entry, [command, *BASE_ARGV[command], flag, value], capsys)
+    outcome, status, err = run(entry, [*command_argv(entry, command), *BASE_ARGV[command], flag, value], capsys)
     if (command, flag, value) in ACCEPTED:
         assert outcome == "reached", err
         return
     assert outcome == "exited", f"{command} {flag} {value} was accepted"
     assert status == 2
-    line = error_line(err, entry)
+    line = error_line(err)
     assert flag in line, line
     if flag == "--width" and value != "nan":
         assert f"--width must be finite and positive, got {float(value)}" in line
@@ -128,11 +129,10 @@ def test_every_numeric_option_refuses_nan_inf_and_out_of_range_values_up_front(
 # --- every output option ------------------------------------------------------------------------
 # (entry, the command before the path, the option, "folder" or "file").
 OUTPUT_OPTIONS = [
-    ("googlenet", ["bench", "--device", "cpu,cuda", "--quick", "--only", "3a/pool"], "--out", "folder"),
-    ("minigrad.bench", ["ops", "--shapes", SHAPES, "--device", "cpu,cuda", "--quick"], "--out", "folder"),
+    ("googlenet", ["bench", "--compare", "--quick", "--only", "3a/pool"], "--out", "folder"),
     ("googlenet", ["train", "--no-progress", "--epochs", "1"], "--out", "folder"),
     ("googlenet", ["evaluate", "--checkpoint", "run/checkpoint.npz"], "--out", "folder"),
-    ("googlenet", ["zoo", "--quick", "--only", "lenet5"], "--plot", "file"),
+    ("zoo", ["--quick", "--only", "lenet5"], "--plot", "file"),
 ]
 # Paths that cannot be written, relative to a folder holding "file" (a file) and "folder":
 # an output folder can be made where none is, but not on top of or inside a file; an output
@@ -157,7 +157,7 @@ def test_every_output_path_is_checked_before_any_work(entry, argv, flag, kind, s
     for path, problem in UNWRITABLE[kind].items():
         outcome, status, err = run(entry, [*argv, flag, path], capsys)
         assert outcome == "exited", f"{flag} {path}: the work started before the path was checked"
-        line = error_line(err, entry)
+        line = error_line(err)
         assert status == 2 and line.startswith(f"error: {flag} {path}: ") and problem in line, err
     for path in WRITABLE[kind]:
         outcome, _, err = run(entry, [*argv, flag, path], capsys)

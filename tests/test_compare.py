@@ -1,12 +1,14 @@
-"""The CPU-vs-GPU comparison (minigrad.compare): which configurations run here, the table,
-the CSV (in the format lesson 8 reads) and the picture, and the command line."""
+"""The CPU-vs-GPU comparison (minigrad.bench.compare): which configurations run here, the
+table, the CSV (in the format lesson 8 reads) and the picture, and the command line
+(``python -m googlenet bench --compare``)."""
 import csv
 
 import pytest
 
 from googlenet.__main__ import main
 from googlenet.bench import googlenet_op_shapes
-from minigrad import backend, compare
+from minigrad import backend
+from minigrad.bench import compare
 from course import lesson8_recorded
 
 
@@ -56,7 +58,7 @@ def test_the_csv_is_what_lesson_8_reads(tmp_path):
 
 
 def test_the_command_compares_and_writes_its_files(tmp_path, capsys):
-    status = main(["bench", "--device", "cpu,cuda", "--quick", "--only", "3a/pool", "--out", str(tmp_path)])
+    status = main(["bench", "--compare", "--quick", "--only", "3a/pool", "--out", str(tmp_path)])
     assert status == 0
     out = capsys.readouterr().out
     if backend.gpu_unavailable_reason():
@@ -71,12 +73,12 @@ def test_the_command_compares_and_writes_its_files(tmp_path, capsys):
 
 def test_pytorch_columns_when_asked_for(capsys):
     pytest.importorskip("torch")
-    assert main(["bench", "--device", "cpu,cuda", "--torch", "--quick", "--only", "lrn/pool1"]) == 0
+    assert main(["bench", "--compare", "--torch", "--quick", "--only", "lrn/pool1"]) == 0
     assert "cpu torch" in capsys.readouterr().out
 
 
 def test_a_bad_device_in_the_list_is_a_one_line_error(capsys):
-    assert main(["bench", "--device", "cpu,tpu", "--quick"]) == 2
+    assert main(["bench", "--compare", "cpu", "tpu", "--quick"]) == 2
     assert "unknown device 'tpu'" in capsys.readouterr().err
 
 
@@ -84,7 +86,7 @@ def test_the_whole_network_is_timed_forward_and_for_a_training_step(capsys):
     from googlenet.bench import time_network
     t = time_network(batch=1, image_size=32, device="cpu", kernel_set="numpy", repeats=1)
     assert set(t) == {"forward", "training step"} and all(seconds > 0 for seconds in t.values())
-    assert main(["bench", "--device", "cpu,cuda", "--quick", "--only", "3a/pool_proj", "--image-size", "32"]) == 0
+    assert main(["bench", "--compare", "--quick", "--only", "3a/pool_proj", "--image-size", "32"]) == 0
     assert "the whole GoogLeNet (full width, 32x32, batch 1)" in capsys.readouterr().out
 
 

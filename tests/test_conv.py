@@ -13,11 +13,13 @@ from minigrad import Tensor
 from minigrad.backend import to_numpy
 from minigrad.gradcheck import gradcheck
 from minigrad import kernels
-from minigrad.kernels import numpy as numpy_kernels
+from minigrad.kernels import vectorized
 from minigrad.kernels import reference
 from minigrad.ops.conv import conv2d_backward, conv2d_forward
 from minigrad.geometry import window
 from minigrad.geometry import conv_output_size
+
+from conftest import KERNEL_SETS, skip_without_twin
 
 
 def pair(v):
@@ -182,25 +184,20 @@ def test_property_reference_set_against_loops_and_torch(case):
         np.testing.assert_allclose(ours, t.grad.numpy(), rtol=1e-10, atol=1e-10)
 
 
-IM2COL_OF_SET = {  # the column matrix each set builds, as a function of x and the window
-    "reference": (reference.im2col, lambda cols, x, win: reference.col2im(cols, x.shape, win)),
-    "numpy": (numpy_kernels.im2col, lambda cols, x, win: numpy_kernels.col2im(cols, win)),
-}
-
-
-@pytest.mark.parametrize("name", IM2COL_OF_SET)
+@pytest.mark.parametrize("name", KERNEL_SETS)
 @settings(max_examples=40, deadline=None)
 @given(case=conv_cases())
 def test_property_col2im_is_the_adjoint_of_im2col(name, case):
     # <im2col(x), g> == <x, col2im(g)> for all x, g: the defining property of the backward.
-    im2col, col2im = IM2COL_OF_SET[name]
+    skip_without_twin(name)
+    kernel_set = kernels.get(name)
     n, c, _, h, w, kernel, stride, padding, _, _, seed = case
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((n, c, h, w))
     win = window((h, w), kernel, stride, padding)
-    cols = im2col(x, win)
+    cols = kernel_set.im2col(x, win)
     g = rng.standard_normal(cols.shape)
-    back = col2im(g, x, win)
+    back = kernel_set.col2im(g, x.shape, win)
     assert back.shape == x.shape
     np.testing.assert_allclose(np.sum(cols * g), np.sum(x * back), rtol=1e-10)
 
@@ -228,12 +225,19 @@ def test_reference_im2col_columns_are_windows():
     np.testing.assert_array_equal(cols[0, :, 2], x[0, 0, 1:3, 0:2].ravel())   # image 0, window (1, 0)
 
 
-def test_numpy_im2col_layout(xp):
+def test_vectorized_im2col_is_the_reference_layout_over_batch_last_memory(xp):
     x = np.arange(2 * 1 * 3 * 3, dtype=np.float64).reshape(2, 1, 3, 3)
-    cols = to_numpy(numpy_kernels.im2col(xp.asarray(x), window((3, 3), 2, 1, 0)))
-    assert cols.shape == (1, 2, 2, 2, 2, 2)                   # (C, KH, KW, OH, OW, N)
-    np.testing.assert_array_equal(cols[0, :, :, 0, 1, 1], x[1, 0, 0:2, 1:3])   # image 1, window (0, 1)
-    np.testing.assert_array_equal(cols[0, 1, 0, :, :, 0], x[0, 0, 1:3, 0:2])   # offset (1, 0), image 0
+    cols = vectorized.im2col(xp.asarray(x), window((3, 3), 2, 1, 0))
+    np.testing.assert_array_equal(to_numpy(cols), reference.im2col(x, window((3, 3), 2, 1, 0)))
+    # a view of the (C, KH, KW, OH, OW, N) buffer the convolution multiplies: element
+    # [n, k, p] lies at n + N*p + N*OH*OW*k, the batch varying fastest
+    assert tuple(s // cols.itemsize for s in cols.strides) == (1, 2 * 4, 2)
+
+
+def test_only_a_1x1_window_with_stride_1_and_no_padding_is_pointwise():
+    assert window((5, 4), 1, 1, 0).is_pointwise
+    assert not any(win.is_pointwise for win in (window((5, 4), (1, 2), 1, 0), window((5, 4), 1, (1, 2), 0),
+                                                window((5, 4), 1, 1, (0, 1))))
 
 
 def test_googlenet_stem_and_inception_sizes():
@@ -247,8 +251,8 @@ def test_googlenet_stem_and_inception_sizes():
 
 BAD_INPUTS = [
     (dict(x=(3, 8, 8), W=(4, 3, 3, 3)), r"conv2d: expected x of shape \(N, C, H, W\), got shape \(3, 8, 8\)"),
-    (dict(x=(1, 3, 8, 8), W=(4, 3, 3)), r"conv2d: expected W of shape \(F, C, KH, KW\), got shape \(4, 3, 3\)"),
-    (dict(x=(1, 3, 8, 8), W=(4, 2, 3, 3)), r"conv2d: x has 3 channels but W expects 2 .*\(1, 3, 8, 8\).*\(4, 2, 3, 3\)"),
+    (dict(x=(1, 3, 8, 8), W=(4, 3, 3)), r"conv2d: expected weight of shape \(C_out, C, KH, KW\), got shape \(4, 3, 3\)"),
+    (dict(x=(1, 3, 8, 8), W=(4, 2, 3, 3)), r"conv2d: x has 3 channels but weight expects 2 .*\(1, 3, 8, 8\).*\(4, 2, 3, 3\)"),
     (dict(x=(1, 3, 4, 4), W=(4, 3, 7, 7), padding=1), r"conv2d: kernel \(7, 7\) is larger than the padded input \(6, 6\)"),
     (dict(x=(1, 3, 8, 8), W=(4, 3, 3, 3), stride=0), r"conv2d: stride must be positive, got \(0, 0\)"),
     (dict(x=(1, 3, 8, 8), W=(4, 3, 3, 3), padding=(1, -1)), r"conv2d: padding must be non-negative, got \(1, -1\)"),
@@ -256,17 +260,17 @@ BAD_INPUTS = [
     (dict(x=(1, 0, 8, 8), W=(4, 0, 3, 3)), r"conv2d: expected x with at least one image, channel, row and "
                                            r"column, got shape \(1, 0, 8, 8\)"),
     (dict(x=(0, 3, 8, 8), W=(4, 3, 3, 3)), r"conv2d: expected x with at least one image.*\(0, 3, 8, 8\)"),
-    (dict(x=(1, 3, 8, 8), W=(0, 3, 3, 3)), r"conv2d: expected at least one filter, got W of shape \(0, 3, 3, 3\)"),
+    (dict(x=(1, 3, 8, 8), W=(0, 3, 3, 3)), r"conv2d: expected at least one filter, got weight of shape \(0, 3, 3, 3\)"),
     (dict(x=(1, 4, 8, 8), W=(4, 4, 3, 3), groups=0), r"conv2d: groups must be a positive integer, got 0"),
     (dict(x=(1, 4, 8, 8), W=(4, 2, 3, 3), groups=2.0), r"conv2d: groups must be a positive integer, got 2\.0"),
     (dict(x=(1, 4, 8, 8), W=(4, 4, 3, 3), groups=True), r"conv2d: groups must be a positive integer, got True"),
     (dict(x=(1, 3, 8, 8), W=(4, 1, 3, 3), groups=2), r"conv2d: groups=2 must divide the 3 channels of x "
                                                      r"\(x \(1, 3, 8, 8\)\)"),
-    (dict(x=(1, 4, 8, 8), W=(3, 2, 3, 3), groups=2), r"conv2d: groups=2 must divide the 3 filters of W "
-                                                     r"\(W \(3, 2, 3, 3\)\)"),
+    (dict(x=(1, 4, 8, 8), W=(3, 2, 3, 3), groups=2), r"conv2d: groups=2 must divide the 3 filters of weight "
+                                                     r"\(weight \(3, 2, 3, 3\)\)"),
     (dict(x=(1, 4, 8, 8), W=(4, 4, 3, 3), groups=2), r"conv2d: x has 4 channels \(2 per group, groups=2\) "
-                                                     r"but W expects 4 \(x \(1, 4, 8, 8\), W \(4, 4, 3, 3\)\)"),
-    (dict(x=(1, 4, 8, 8), W=(4, 2, 3), groups=2), r"conv2d: expected W of shape \(F, C/groups, KH, KW\), "
+                                                     r"but weight expects 4 \(x \(1, 4, 8, 8\), weight \(4, 4, 3, 3\)\)"),
+    (dict(x=(1, 4, 8, 8), W=(4, 2, 3), groups=2), r"conv2d: expected weight of shape \(C_out, C/groups, KH, KW\), "
                                                   r"got shape \(4, 2, 3\)"),
 ]
 

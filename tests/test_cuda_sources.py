@@ -38,6 +38,26 @@ def test_each_source_compiles_to_ptx_for_sm_90(source, real, tmp_path):
         assert f".entry {kernel}(" in ptx, f"{kernel} missing (extern \"C\" keeps the name unmangled)"
 
 
+def test_the_grid_stride_loop_is_defined_once_in_grid_h_and_included_by_every_source():
+    assert "#define GRID_STRIDE_LOOP" in launch.source("grid.h")
+    for source in SOURCES:
+        text = launch.source(os.path.basename(source))
+        assert '#include "grid.h"' in text and "#define GRID_STRIDE_LOOP" not in text, source
+
+
+@pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc is not installed")
+@pytest.mark.parametrize("source", SOURCES, ids=os.path.basename)
+def test_the_string_nvrtc_compiles_holds_its_headers_and_compiles_alone(source, tmp_path):
+    """On a GPU, CuPy hands NVRTC the source as a string, with no folder to find grid.h in:
+    launch.expanded_source writes the header in; compiled from an empty folder, it still builds."""
+    text = launch.expanded_source(os.path.basename(source))
+    assert "#include \"" not in text and "#define GRID_STRIDE_LOOP" in text
+    (tmp_path / "alone.cu").write_text(text)
+    result = subprocess.run(["nvcc", "--ptx", "-arch=sm_90", "-Dreal=float", str(tmp_path / "alone.cu"),
+                             "-o", str(tmp_path / "out.ptx")], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+
+
 @pytest.mark.skipif(shutil.which("g++") is None, reason="g++ is not installed")
 @pytest.mark.parametrize("real", ["float", "double"])
 @pytest.mark.parametrize("source", SOURCES, ids=os.path.basename)

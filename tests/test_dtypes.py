@@ -13,8 +13,8 @@ import tracemalloc
 import numpy
 import pytest
 
-from minigrad import functional, ops
-from minigrad.ops import batchnorm, conv, dropout, elementwise, linalg, loss, lrn, pool, reduce, shape
+from minigrad import ops
+from minigrad.ops import batchnorm, conv, device, dropout, elementwise, linalg, loss, lrn, pool, reduce, shape
 
 F32 = numpy.float32
 
@@ -65,6 +65,8 @@ CASES = {
     "softmax": (*pair(loss, "softmax", axis=1), (f32(2, 3),)),
     "log_softmax": (*pair(loss, "log_softmax", axis=1), (f32(2, 3),)),
     "cross_entropy": (*pair(loss, "cross_entropy", labels=numpy.array([0, 2])), (f32(2, 3),)),
+    "to_device": (*pair(device, "to_device", device="cpu"), (f32(2, 3),)),
+    "astype": (*pair(device, "astype", dtype=numpy.dtype(F32)), (f32(2, 3),)),
 }
 
 
@@ -94,9 +96,9 @@ def test_raw_pair_keeps_float32_forward_and_backward(kernel_set, name):
 
 def test_astype_and_to_device_backward_return_the_source_dtype():
     x = f32(2, 3)
-    y, cache = functional._astype_forward(x, dtype=numpy.dtype(numpy.float64))
+    y, cache = device.astype_forward(x, dtype=numpy.dtype(numpy.float64))
     assert y.dtype == numpy.float64
-    (g,) = functional._astype_backward(numpy.ones_like(y), cache)
+    (g,) = device.astype_backward(numpy.ones_like(y), cache)
     assert g.dtype == F32
 
 

@@ -40,7 +40,7 @@ def test_report_prints_every_layer(report):
 
 def test_a_wrong_backward_is_caught(monkeypatch):
     """An LRN backward 1% too large, in two layers of a 60-layer network, is found."""
-    lrn = F._local_response_norm
+    lrn = F.local_response_norm.op
     right = lrn.backward
     monkeypatch.setattr(lrn, "backward", lambda gy, cache: (right(gy, cache)[0] * 1.01,))
     with pytest.raises(GradcheckError, match="whole-network gradient check failed") as failure:

@@ -9,9 +9,9 @@ from hypothesis import given, settings, strategies as st
 
 from minigrad import Tensor, backend, nn
 from minigrad import functional as F
+from minigrad.nn import scale_channels
 from googlenet import sizes
-from googlenet.model import (AuxClassifier, GoogLeNet, GoogLeNetOutput, Inception, googlenet_loss,
-                             scale_channels)
+from googlenet.model import AuxClassifier, GoogLeNet, GoogLeNetOutput, Inception, googlenet_loss
 from googlenet.summary import layer_shapes
 from googlenet.table import TABLE_1, row
 
@@ -248,6 +248,33 @@ def test_wrong_input_shape_names_expected_and_got():
         model(images(2, 64))
     with pytest.raises(ValueError, match=r"got shape \(2, 1, 32, 32\)"):
         model(images(2, 32, channels=1))
+
+
+def test_the_model_reports_its_shape_cost_and_depth_like_every_module():
+    model = GoogLeNet()                             # the paper's: 224x224, 1000 classes
+    assert model.output_shape((3, 224, 224)) == (1000,)
+    assert model.multiply_adds((3, 224, 224)) == 1_582_671_872     # the main path, as in Table 1
+    assert model.depth() == 22
+    main = [s for s in layer_shapes(model) if not s.name.startswith("aux")]
+    assert model.multiply_adds((3, 224, 224)) == sum(s.multiply_adds for s in main)
+    assert [name for name, _ in model.main_path().named_children()] == model.layer_names
+    assert model.aux_taps() == {"aux1": "inception4a", "aux2": "inception4d"}
+    assert small_model(aux_heads=False).aux_taps() == {}
+
+
+@settings(max_examples=8, deadline=None)
+@given(size=st.integers(31, 90), classes=st.integers(1, 12))
+def test_the_reported_output_shape_is_the_real_forwards(size, classes):
+    model = small_model(input_size=size, num_classes=classes, width=1 / 32).eval()
+    assert model(Tensor(images(1, size))).shape[1:] == model.output_shape((3, size, size)) == (classes,)
+
+
+def test_the_reports_refuse_an_example_the_model_was_not_built_for():
+    model = small_model(input_size=32)
+    for method in (model.output_shape, model.multiply_adds):
+        with pytest.raises(ValueError, match=r"^GoogLeNet: expected an example of shape \(3, 32, 32\) .*"
+                                             r"input_size=32\), got \(3, 64, 64\)$"):
+            method((3, 64, 64))
 
 
 @pytest.mark.parametrize("option, value", [("width", 0), ("num_classes", 0), ("in_channels", 1.5),

@@ -7,7 +7,12 @@ test_pool.py and test_lrn.py; here it is the oracle. Inputs and upstream gradien
 arrive in any memory layout (the numpy set hands out transposed views, and
 whatever comes next must not care), so no test polices layouts across ops.
 """
+import inspect
 import itertools
+import os
+import pathlib
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -224,13 +229,49 @@ def test_backward_runs_on_the_set_its_forward_ran_on():
 
 def test_default_set_and_use():
     x = np.zeros((1, 1, 2, 2))
-    assert kernels.current(x) is kernels.numpy_set
+    assert kernels.current(x) is kernels.vectorized
     with kernels.use("reference"):
         assert kernels.current(x) is kernels.reference
         with kernels.use("numpy"):
-            assert kernels.current(x) is kernels.numpy_set
+            assert kernels.current(x) is kernels.vectorized
         assert kernels.current(x) is kernels.reference
-    assert kernels.current(x) is kernels.numpy_set
+    assert kernels.current(x) is kernels.vectorized
+
+
+DOCUMENTED = ["conv2d_forward", "conv2d_backward", "max_pool2d_forward", "max_pool2d_backward",
+              "avg_pool2d_forward", "avg_pool2d_backward", "lrn_forward", "lrn_backward", "im2col", "col2im"]
+
+
+def public_functions(kernel_set):
+    """{name: signature} of the public functions a set defines itself (not those it imports)."""
+    return {name: inspect.signature(function) for name, function in inspect.getmembers(kernel_set, inspect.isfunction)
+            if not name.startswith("_") and function.__module__ == kernel_set.__name__}
+
+
+@pytest.mark.parametrize("name", kernels.SETS)
+def test_every_set_defines_exactly_the_documented_functions_with_the_same_arguments(name):
+    """The sets are interchangeable only if they speak the same language: the same function
+    names, argument names, order and defaults; anything else a set needs is private to it."""
+    assert all(f"{function}(" in kernels.__doc__ for function in DOCUMENTED)
+    functions = public_functions(kernels.get(name))
+    assert sorted(functions) == sorted(DOCUMENTED)
+    assert functions == public_functions(kernels.reference)
+
+
+def test_a_set_with_another_argument_name_or_an_extra_public_helper_is_caught(monkeypatch):
+    """The check above can fail: a renamed argument and a public helper are both differences."""
+    def conv2d_forward(x, W, b, win, groups=1):
+        return None
+    monkeypatch.setattr(kernels.vectorized, "conv2d_forward", conv2d_forward, raising=True)
+    conv2d_forward.__module__ = kernels.vectorized.__name__
+    assert public_functions(kernels.vectorized)["conv2d_forward"] != \
+        public_functions(kernels.reference)["conv2d_forward"]
+
+    def pad(x, win):
+        return x
+    pad.__module__ = kernels.cuda.__name__
+    monkeypatch.setattr(kernels.cuda, "pad", pad, raising=False)
+    assert "pad" in public_functions(kernels.cuda)
 
 
 def test_unknown_set_is_named():
@@ -245,3 +286,15 @@ def test_output_sizes_agree_with_the_one_rule():
         with kernels.use(name):
             y, _ = pool.max_pool2d_forward(x, 3, 2, 0, ceil_mode=True)
         assert y.shape[2:] == (conv_output_size(7, 3, 2, 0, ceil_mode=True),) * 2
+
+
+def test_the_benchmark_of_the_fast_sets_choices_runs_and_prints_its_four_tables():
+    """benchmarks/kernel_choices.py times what vectorized.py chose by speed (its numbers are in
+    kernel_choices.md); here it only has to run, once per case."""
+    script = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "kernel_choices.py"
+    result = subprocess.run([sys.executable, str(script), "--repeats", "1"], capture_output=True, text=True,
+                            env={**os.environ, "OPENBLAS_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr
+    assert [line[:2] for line in result.stdout.splitlines() if line[:2] in ("1.", "2.", "3.", "4.")] == \
+        ["1.", "2.", "3.", "4."]
+    assert "(route: per image)" in result.stdout and "(route: copy)" in result.stdout

@@ -48,3 +48,39 @@ def test_importing_every_module_of_a_package_leaves_the_layers_above_out(package
     imported, leaked = json.loads(result.stdout)
     assert len(imported) > 3
     assert leaked == []
+
+
+def private_uses(path, package):
+    """``module: name`` for each private name (``_x``) that ``path`` takes from another top-level
+    package: imported (``from minigrad.bench import _x``) or read off an imported module
+    (``bench._x`` after ``from minigrad import bench``)."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    other_modules, found = {}, []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            if node.module.split(".")[0] in LAYERS and node.module.split(".")[0] != package:
+                for alias in node.names:
+                    if alias.name.startswith("_"):
+                        found.append(f"{node.module}: {alias.name}")
+                    other_modules[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.split(".")[0] in LAYERS and alias.name.split(".")[0] != package:
+                    other_modules[alias.asname or alias.name.split(".")[0]] = alias.name
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) \
+                and node.value.id in other_modules and node.attr.startswith("_") \
+                and not node.attr.startswith("__") and node.attr not in NAMED_TUPLE_API:
+            found.append(f"{other_modules[node.value.id]}: {node.attr}")
+    return found
+
+
+LAYERS = ("minigrad", "googlenet", "zoo", "course", "notebooks")
+NAMED_TUPLE_API = {"_fields", "_replace", "_asdict", "_make"}      # public, despite the underscore
+
+
+@pytest.mark.parametrize("package", LAYERS)
+def test_no_module_takes_a_private_name_from_another_package(package):
+    offenders = [f"{path.relative_to(REPO)} uses {use}" for path in sorted((REPO / package).rglob("*.py"))
+                 for use in private_uses(path, package)]
+    assert offenders == []

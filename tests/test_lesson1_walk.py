@@ -9,7 +9,7 @@ from exercise_tests import standard_tests
 
 
 def _inputs(tensor):
-    return [] if tensor._node is None else [p for p in tensor._node.inputs if p is not None]
+    return [] if tensor.node is None else [p for p in tensor.node.inputs if p is not None]
 
 
 def reverse_post_order(root):
@@ -80,9 +80,9 @@ def no_visited_set(root):
 def walk(root, order, accumulate=True):
     gradients = {root: numpy.ones_like(root.data)}
     for tensor in order:
-        if tensor not in gradients or tensor._node is None:
+        if tensor not in gradients or tensor.node is None:
             continue
-        node = tensor._node
+        node = tensor.node
         for parent, g in zip(node.inputs, node.backward(gradients[tensor], node.cache)):
             if parent is None or g is None or not parent.requires_grad:
                 continue
@@ -99,8 +99,8 @@ def walk_reversed_strict(root, order):
     gradients = {root: numpy.ones_like(root.data)}
     for tensor in reversed(order):
         g = gradients[tensor]
-        if tensor._node is not None:
-            for parent, sent in zip(tensor._node.inputs, tensor._node.backward(g, tensor._node.cache)):
+        if tensor.node is not None:
+            for parent, sent in zip(tensor.node.inputs, tensor.node.backward(g, tensor.node.cache)):
                 if parent is not None and sent is not None:
                     gradients[parent] = gradients.get(parent, 0) + sent
     return gradients
@@ -116,9 +116,9 @@ def walk_every_path(root, order):
     gradients = {root: numpy.ones_like(root.data)}
 
     def visit(tensor):
-        if tensor._node is None:
+        if tensor.node is None:
             return
-        node = tensor._node
+        node = tensor.node
         for parent, g in zip(node.inputs, node.backward(gradients[tensor], node.cache)):
             if parent is None or g is None or not parent.requires_grad:
                 continue
@@ -131,8 +131,8 @@ def walk_every_path(root, order):
 def walk_without_skipping_none(root, order):
     gradients = {root: numpy.ones_like(root.data)}
     for tensor in order:
-        if tensor in gradients and tensor._node is not None:
-            node = tensor._node
+        if tensor in gradients and tensor.node is not None:
+            node = tensor.node
             for parent, g in zip(node.inputs, node.backward(gradients[tensor], node.cache)):
                 if parent.requires_grad:
                     gradients[parent] = gradients[parent] + g if parent in gradients else g
@@ -165,7 +165,7 @@ WRONG = {
              TWICE + r".*: h appears 2 times \(items \d+, \d+\).*each tensor goes in once"),
             ("reversed: inputs first", lambda root: reverse_post_order(root)[::-1],
              CHAIN + r": the output L comes last: this is the forward order, inputs first"),
-            ("the leaves left out", lambda root: [t for t in reverse_post_order(root) if t._node is not None],
+            ("the leaves left out", lambda root: [t for t in reverse_post_order(root) if t.node is not None],
              CHAIN + r": x is missing"),
             ("a set, which has no order", lambda root: set(reverse_post_order(root)),
              CHAIN + r": returned set, expected a list of the graph's tensors"),
@@ -213,8 +213,8 @@ def test_the_graphs_hold_what_the_mistakes_need():
     root, names = lesson1_walk._diamond()
     assert [t for t in pre_order(root)].index(names["a"]) < pre_order(root).index(names["e"])
     root, names = lesson1_walk._used_twice()
-    assert names["h*h"]._node.inputs == (names["h"], names["h"])
+    assert names["h*h"].node.inputs == (names["h"], names["h"])
     root, names = lesson1_walk._broadcasting()
     assert names["w"].shape == (3,) and names["z"].shape == (4, 3)
     root, names = lesson1_walk._no_bias()
-    assert names["y"]._node.inputs[2] is None
+    assert names["y"].node.inputs[2] is None

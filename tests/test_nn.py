@@ -316,11 +316,12 @@ def test_one_seed_builds_the_same_model():
 def test_layer_errors_name_the_layer_and_the_shapes():
     conv = nn.Conv2d(3, 64, 7, stride=2, padding=3)
     with pytest.raises(ValueError, match=r"^Conv2d\(3, 64, kernel_size=7, stride=2, padding=3\): "
-                                         r"expected input with 3 channels, got shape \(1, 4, 16, 16\)$"):
+                                         r"conv2d: expected input with 3 channels, got shape \(1, 4, 16, 16\)$"):
         conv(mg.zeros((1, 4, 16, 16)))
-    with pytest.raises(ValueError, match=r"expected input of shape \(N, 3, H, W\), got shape \(3, 16, 16\)"):
+    with pytest.raises(ValueError, match=r"^Conv2d\(3, 64, .*\): conv2d: expected x of shape \(N, C, H, W\), "
+                                         r"got shape \(3, 16, 16\)$"):
         conv(mg.zeros((3, 16, 16)))
-    with pytest.raises(ValueError, match=r"^Linear\(36, 5\): expected input of shape \(N, 36\), got shape \(2, 35\)"):
+    with pytest.raises(ValueError, match=r"^Linear\(36, 5\): linear: expected input of shape \(N, 36\), got shape \(2, 35\)"):
         nn.Linear(36, 5)(mg.zeros((2, 35)))
     with pytest.raises(ValueError, match=r"^MaxPool2d\(kernel_size=5, stride=5\): max_pool2d: .*kernel"):
         nn.MaxPool2d(5)(mg.zeros((1, 1, 3, 3)))
@@ -331,6 +332,17 @@ def test_layer_errors_name_the_layer_and_the_shapes():
     with pytest.raises(ValueError, match=r"padding must be an int or a pair of ints, got 0.5"):
         mg.functional.conv2d(mg.zeros((1, 1, 4, 4)), mg.zeros((1, 1, 3, 3)), padding=0.5)
 
+
+
+def test_a_layer_error_keeps_the_functions_error_as_its_cause():
+    """The layer's name goes in front of the function's message, and the function's own error
+    stays chained as the cause, with the traceback of the check that raised it."""
+    with pytest.raises(ValueError) as caught:
+        nn.MaxPool2d(5)(mg.zeros((1, 1, 3, 3)))
+    cause = caught.value.__cause__
+    assert isinstance(cause, ValueError) and str(cause).startswith("max_pool2d: ")
+    assert str(caught.value) == f"MaxPool2d(kernel_size=5, stride=5): {cause}"
+    assert cause.__traceback__ is not None
 
 # --- gradients through the Module API -----------------------------------------------------------
 def network_loss(model, x, labels):

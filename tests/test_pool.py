@@ -13,7 +13,7 @@ from minigrad import Tensor
 from minigrad.backend import to_numpy
 from minigrad.gradcheck import gradcheck
 from minigrad.ops import pool
-from minigrad.geometry import conv_output_size
+from minigrad.geometry import conv_output_size, window
 from minigrad.tolerance import assert_sum_close
 
 from conftest import KERNEL_SETS, skip_without_twin
@@ -203,6 +203,20 @@ def test_googlenet_table_sizes():
         assert x.shape == (1, 2, size, size)
     assert F.avg_pool2d(x, 7, stride=1).shape == (1, 2, 1, 1)
     assert F.avg_pool2d(np.zeros((1, 2, 14, 14)), 5, stride=3).shape == (1, 2, 4, 4)
+
+
+@pytest.mark.parametrize("case", EDGE_CASES)
+def test_each_window_covers_its_input_region_inside_the_padded_size(case):
+    _, _, h, w, kernel, stride, padding, ceil_mode = case
+    (kh, kw), (sh, sw), (ph, pw) = pair(kernel), pair(stride), pair(padding)
+    win = window((h, w), kernel, stride, padding, ceil_mode)
+    for i, j in itertools.product(range(win.out[0]), range(win.out[1])):
+        *_, first_row, end_row = window_bounds(i, h, kh, sh, ph)
+        *_, first_column, end_column = window_bounds(j, w, kw, sw, pw)
+        assert win.input_region(i, j) == (slice(first_row, end_row), slice(first_column, end_column))
+    # the padded input reaches exactly as far as the padding or the last window, whichever is further
+    assert win.padded_size == (max(h + 2 * ph, (win.out[0] - 1) * sh + kh),
+                               max(w + 2 * pw, (win.out[1] - 1) * sw + kw))
 
 
 def test_max_pool_pads_with_minus_infinity(xp, kernel_set):

@@ -2,7 +2,7 @@
 import os
 import re
 
-from minigrad.kernels import numpy as numpy_kernels
+from minigrad.kernels import vectorized
 
 README = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")
 
@@ -14,4 +14,4 @@ def readme_text():
 
 def test_the_per_image_threshold_of_1x1_convolutions_is_the_codes():
     stated = re.search(r"on maps of (\d+) pixels or more \(`PER_IMAGE_MIN_PIXELS`\)", readme_text())
-    assert stated and int(stated.group(1)) == numpy_kernels.PER_IMAGE_MIN_PIXELS
+    assert stated and int(stated.group(1)) == vectorized.PER_IMAGE_MIN_PIXELS

@@ -205,7 +205,7 @@ def test_command_modules_are_exactly_the_modules_that_register_commands():
     registering = {info.name for info in pkgutil.iter_modules(googlenet.__path__)
                    if not info.name.startswith("_")
                    and any(hasattr(importlib.import_module(f"googlenet.{info.name}"), h) for h in hooks)}
-    assert set(COMMAND_MODULES) == registering == {"summary", "gradcheck", "train", "predict", "bench", "zoo"}
+    assert set(COMMAND_MODULES) == registering == {"summary", "gradcheck", "train", "predict", "bench"}
 
 
 @pytest.mark.parametrize("argv, message", [

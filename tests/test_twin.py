@@ -264,3 +264,13 @@ def test_another_compiler_version_builds_its_own_library(fresh_cache, monkeypatc
     monkeypatch.setattr(launch, "compiler_version", lambda: "g++ (a newer one) 99.1.0\n")
     launch.twin_library.__wrapped__("pool.cu", "float")
     assert len(libraries_in(fresh_cache)) == 2 and os.path.basename(first) in libraries_in(fresh_cache)
+
+
+def test_a_changed_header_names_a_new_library(monkeypatch, tmp_path):
+    """pool.cu includes grid.h: a library built before grid.h changed must not be reused."""
+    for name in ("twin.h", "grid.h", "pool.cu"):
+        (tmp_path / name).write_text(launch.source(name))
+    monkeypatch.setattr(launch, "FOLDER", str(tmp_path))
+    before = launch.library_prefix("pool.cu", "float")
+    (tmp_path / "grid.h").write_text(launch.source("grid.h") + "// changed\n")
+    assert launch.library_prefix("pool.cu", "float") != before

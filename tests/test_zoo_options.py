@@ -6,11 +6,10 @@ import numpy
 import pytest
 
 import zoo
-from googlenet import zoo as comparison
 from minigrad import nn
 from zoo import summary
 
-NETWORKS = list(comparison.networks())          # every zoo network, and googlenet
+NETWORKS = list(zoo.load_all())          # every zoo network, googlenet among them
 
 BAD_OPTIONS = [
     ("num_classes", 0, "num_classes must be a positive int, got 0"),
@@ -27,7 +26,7 @@ BAD_OPTIONS = [
 
 
 def builder(name):
-    return comparison.networks()[name][0]
+    return zoo.load_all()[name][0]
 
 
 @pytest.mark.parametrize("option, value, message", BAD_OPTIONS)

@@ -246,13 +246,13 @@ def test_every_parameter_tensor_element_wise_in_training_mode():
 def test_a_wrong_batch_norm_backward_is_caught(monkeypatch):
     """g_x of every batch norm 1% too large, in training mode: the directional check fails."""
     loss, tensors = checkable("resnet18", 32, training=True)
-    right = F._batch_norm.backward
+    right = F.batch_norm.op.backward
 
     def wrong(gy, cache):
         gx, g_gamma, g_beta = right(gy, cache)
         return gx * 1.01, g_gamma, g_beta
 
-    monkeypatch.setattr(F._batch_norm, "backward", wrong)
+    monkeypatch.setattr(F.batch_norm.op, "backward", wrong)
     with pytest.raises(GradcheckError, match="directional check failed"):
         directional_check(loss, tensors, tolerance=1e-6)
 

@@ -96,11 +96,6 @@ def stem(input_size):
                      f"got {input_size}")
 
 
-def scale(count, width, multiple=1):
-    """``count * width`` rounded to a multiple of ``multiple``, at least ``multiple``."""
-    return multiple * max(1, int(count * width / multiple + 0.5))
-
-
 def _lrn():
     return nn.LocalResponseNorm(LRN_SIZE, alpha=LRN_ALPHA, beta=LRN_BETA, k=LRN_K)
 
@@ -123,8 +118,8 @@ def alexnet(num_classes=1000, in_channels=3, input_size=None, width=1.0, seed=0,
                          groups=towers if grouped else 1, rng=rng, weight_init=paper_gaussian,
                          bias_value=bias)
 
-    c1, c2, c3, c4, c5 = (scale(c, width, towers) for c in (96, 256, 384, 384, 256))
-    hidden = scale(HIDDEN_UNITS, width)
+    c1, c2, c3, c4, c5 = (nn.scale_channels(c, width, towers) for c in (96, 256, 384, 384, 256))
+    hidden = nn.scale_channels(HIDDEN_UNITS, width)
     features = dict(
         conv1=conv(in_channels, c1, **stem(input_size)), relu1=nn.ReLU(), norm1=_lrn(), pool1=_pool(),
         conv2=conv(c1, c2, 5, padding=2, grouped=True, bias=1.0), relu2=nn.ReLU(), norm2=_lrn(),

@@ -239,10 +239,6 @@ class EuclideanRBF(nn.Module):
 
 
 # --- the networks ------------------------------------------------------------------------------
-def _scaled(channels, width):
-    return max(1, int(channels * width + 0.5))
-
-
 def _c5_side(input_size):
     """The side of C5's maps: 1 at the paper's 32x32 (32 -> 28 -> 14 -> 10 -> 5 -> 1)."""
     side = ((input_size - KERNEL + 1) // 2 - KERNEL + 1) // 2 - KERNEL + 1
@@ -271,7 +267,7 @@ def build(num_classes=10, in_channels=1, input_size=None, width=1.0, seed=0):
     nn.check_network_options("lenet5", num_classes, in_channels, width)
     side = _c5_side(input_size)
     rng = numpy.random.default_rng(seed)
-    c1, c3, c5, f6 = (_scaled(n, width) for n in (C1_MAPS, C3_MAPS, C5_MAPS, F6_UNITS))
+    c1, c3, c5, f6 = (nn.scale_channels(n, width) for n in (C1_MAPS, C3_MAPS, C5_MAPS, F6_UNITS))
     return nn.Sequential(                      # built in order: the generator's draws go C1, S2, C3, ...
         c1=nn.Conv2d(in_channels, c1, KERNEL, rng=rng, weight_init=lecun_uniform),
         squash1=ScaledTanh(),
@@ -296,7 +292,7 @@ def build_modern(num_classes=10, in_channels=1, input_size=None, width=1.0, seed
     nn.check_network_options("lenet5-modern", num_classes, in_channels, width)
     side = _c5_side(input_size)
     rng = numpy.random.default_rng(seed)
-    c1, c3, c5, f6 = (_scaled(n, width) for n in (C1_MAPS, C3_MAPS, C5_MAPS, F6_UNITS))
+    c1, c3, c5, f6 = (nn.scale_channels(n, width) for n in (C1_MAPS, C3_MAPS, C5_MAPS, F6_UNITS))
     return nn.Sequential(
         c1=nn.Conv2d(in_channels, c1, KERNEL, rng=rng, weight_init="he"),
         relu1=nn.ReLU(),

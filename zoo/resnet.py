@@ -64,11 +64,6 @@ STAGE_CHANNELS = (64, 128, 256, 512)    # conv2_x .. conv5_x
 BLOCKS = {"resnet18": (2, 2, 2, 2), "resnet34": (3, 4, 6, 3)}
 
 
-def scale_channels(channels, width):
-    """``channels * width`` rounded half up, at least 1."""
-    return max(1, int(channels * width + 0.5))
-
-
 def conv_bn(in_channels, out_channels, kernel_size, stride, rng):
     """(convolution without bias, padded by half its kernel; BN): the pair after which the
     paper puts every activation."""
@@ -139,7 +134,7 @@ def resnet(blocks, num_classes=1000, in_channels=3, input_size=None, width=1.0, 
     input_size = INPUT_SIZE if input_size is None else input_size
     _check_options(num_classes, in_channels, input_size, width)
     rng = numpy.random.default_rng(seed)
-    channels = [scale_channels(c, width) for c in STAGE_CHANNELS]
+    channels = [nn.scale_channels(c, width) for c in STAGE_CHANNELS]
     layers = stem(in_channels, channels[0], input_size, rng)
     previous = channels[0]
     for index, (count, out_channels) in enumerate(zip(blocks, channels)):

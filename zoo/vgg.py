@@ -90,11 +90,6 @@ def parse(layer):
     return int(kernel), int(channels)
 
 
-def scale(count, width):
-    """``count * width`` rounded half up, at least 1."""
-    return max(1, int(count * width + 0.5))
-
-
 def vgg(configuration, num_classes=1000, in_channels=3, input_size=None, width=1.0, seed=0):
     """The VGG network of Table 1's column ``configuration`` ("A" ... "E"): an
     ``nn.Sequential`` of five blocks (``block1`` ... ``block5``) and the classifier layers
@@ -113,14 +108,14 @@ def vgg(configuration, num_classes=1000, in_channels=3, input_size=None, width=1
         layers = []
         for layer in block:
             kernel, filters = parse(layer)
-            filters = scale(filters, width)
+            filters = nn.scale_channels(filters, width)
             layers += [nn.Conv2d(channels, filters, kernel, padding=kernel // 2, rng=rng,
                                  weight_init="glorot"), nn.ReLU()]
             channels = filters
         blocks[f"block{number}"] = nn.Sequential(*layers, nn.MaxPool2d(2, stride=2))
     features = dict(**blocks, flatten=nn.Flatten())
     (flat,) = nn.Sequential(**features).output_shape((in_channels, input_size, input_size))
-    hidden = scale(HIDDEN_UNITS, width)
+    hidden = nn.scale_channels(HIDDEN_UNITS, width)
 
     def linear(n_in, n_out):
         return nn.Linear(n_in, n_out, rng=rng, weight_init="glorot")

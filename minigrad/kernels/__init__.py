@@ -1,23 +1,35 @@
 """Kernel sets: the same functions with the same shapes, written in different ways.
 
-    reference   plain loops and a plain im2col in (N, C, H, W) order: what a
-                learner reads first, and the oracle the tests hold the others to
-    numpy       fast array code (memory layouts, one GEMM per convolution); it
-                also runs on CuPy arrays, which makes it the "generic" GPU path
-    cuda        hand-written CUDA C kernels (cuda/*.cu) launched through CuPy; on
-                NumPy arrays they run on the CPU through their g++-compiled twin
-                (slow: for testing the kernels without a GPU)
+    reference   (reference.py) plain loops and a plain im2col in (N, C, H, W) order:
+                what a learner reads first, and the oracle the tests hold the others to
+    numpy       (vectorized.py) fast array code (memory layouts, one GEMM per
+                convolution); it also runs on CuPy arrays: the "generic" GPU path
+    cuda        (cuda/) hand-written CUDA C kernels launched through CuPy on a GPU; on
+                NumPy arrays the same kernels run on the CPU, through their g++-compiled
+                twin (slow: for testing the kernels without a GPU)
 
-Each set offers, for arrays in (N, C, H, W) order and a ``Window`` (see
-``minigrad.geometry``):
+The set called "numpy" is the file vectorized.py: the set keeps the name it is known by,
+the file a name that is not a library's.
 
-    conv2d_forward(x, W, b, win, groups) -> (y, cache)  conv2d_backward(gy, cache) -> (gx, gW, gb)
-    max_pool2d_forward(x, win) -> (y, cache)        max_pool2d_backward(gy, cache) -> gx
-    avg_pool2d_forward(x, win, divisor) -> (y, cache)   avg_pool2d_backward(gy, cache) -> gx
-    lrn_forward(x, size, alpha, beta, k) -> (y, cache)  lrn_backward(gy, cache) -> gx
+Every set offers exactly these functions, with these arguments, for arrays in
+(N, C, H, W) order and a ``Window`` (``minigrad.geometry``); C_out is the number of
+output channels (filters):
+
+    conv2d_forward(x, weight, bias, win, groups=1) -> (y, cache)
+        x (N, C, H, W), weight (C_out, C/groups, KH, KW), bias (C_out,) or None
+    conv2d_backward(gy, cache) -> (gx, gweight, gbias)       gbias None without a bias
+    max_pool2d_forward(x, win) -> (y, cache)             max_pool2d_backward(gy, cache) -> gx
+    avg_pool2d_forward(x, win, divisor) -> (y, cache)    avg_pool2d_backward(gy, cache) -> gx
+    lrn_forward(x, size, alpha, beta, k) -> (y, cache)   lrn_backward(gy, cache) -> gx
+    im2col(x, win) -> cols (N, C*KH*KW, OH*OW)           col2im(cols, x_shape, win) -> (N, C, H, W)
+
+A cache is the set's own small named tuple (``Conv2dCache``, ``MaxPool2dCache``, ...):
+what its backward needs, to hand back unchanged. Whatever else a set needs (a memory
+layout, a launcher) is private to it.
 
 The ops in ``minigrad.ops`` state the math, check their input and call ``current(x)``
-for the set to run. A lesson or benchmark picks one for a block of code:
+for the set to run; their cache is a ``KernelCache``, so that the backward runs on the
+set the forward ran on. A lesson or benchmark picks a set for a block of code:
 
     with minigrad.kernels.use("reference"):
         logits = model(x)            # every conv, pool and LRN runs on the reference set
@@ -28,15 +40,22 @@ Outside such a block the set is the default of the device the data lives on:
 """
 import contextlib
 import contextvars
+from types import ModuleType
+from typing import Any, NamedTuple
 
 from ..backend import device_of
-from . import cuda, reference
-from . import numpy as numpy_set
+from . import cuda, reference, vectorized
 
-SETS = {"reference": reference, "numpy": numpy_set, "cuda": cuda}
+SETS = {"reference": reference, "numpy": vectorized, "cuda": cuda}
 DEFAULT_FOR_DEVICE = {"cpu": "numpy", "cuda": "cuda"}
 
 _chosen = contextvars.ContextVar("minigrad_kernel_set", default=None)
+
+
+class KernelCache(NamedTuple):
+    """An op's cache: the kernel set its forward ran on and that set's own cache."""
+    kernel_set: ModuleType
+    kernel_cache: Any
 
 
 def get(name):

@@ -47,7 +47,29 @@ class _Container(Module):
 
 
 class Sequential(_Container):
-    """Apply the modules in order. ``seq[i]``, ``seq[a:b]``, ``len(seq)``, ``for m in seq``."""
+    """Apply the modules in order, each to the output of the one before.
+
+    ``seq[i]``, ``seq[a:b]`` (a Sequential), ``len(seq)``, ``for m in seq`` and
+    ``seq.append(m)`` work as for a list.
+
+    Args:
+        *modules (Module): the children, named "0", "1", ... by position; or
+        **named_modules (Module): the children by keyword, which names them (not both).
+
+    Shape:
+        what the children make of it: ``output_shape`` composes theirs, ``multiply_adds``
+        and ``depth`` add theirs up.
+
+    Example:
+        >>> model = nn.Sequential(nn.Conv2d(1, 4, 3, rng=0), nn.ReLU(), nn.Flatten(),
+        ...                       nn.Linear(4 * 6 * 6, 10, rng=0))
+        >>> model(mg.zeros((2, 1, 8, 8))).shape
+        (2, 10)
+        >>> model.output_shape((1, 8, 8)), model.depth()
+        ((10,), 2)
+        >>> [name for name, _ in model.named_parameters()]
+        ['0.weight', '0.bias', '3.weight', '3.bias']
+    """
 
     def __init__(self, *modules, **named_modules):
         super().__init__(modules, named_modules)
@@ -79,8 +101,27 @@ class Sequential(_Container):
 
 
 class Concat(_Container):
-    """Run every branch on the same input and concatenate the outputs along ``axis``
-    (the channel axis, 1, by default)."""
+    """Run every branch on the same input and join the outputs along ``axis`` (``F.concat``).
+
+    An Inception module is a Concat of four branches.
+
+    Args:
+        *branches (Module): the branches, named "0", "1", ... by position; or
+        **named_branches (Module): the branches by keyword, which names them (not both).
+        axis (int): the axis the outputs are joined along, counting the batch axis.
+            Default: 1, the channels.
+
+    Shape:
+        the branches' outputs agree on every axis but ``axis``, which adds up; the depth is
+        the deepest branch's.
+
+    Example:
+        >>> block = nn.Concat(conv=nn.Conv2d(3, 4, 1, rng=0), pool=nn.MaxPool2d(3, stride=1, padding=1))
+        >>> block(mg.zeros((2, 3, 8, 8))).shape
+        (2, 7, 8, 8)
+        >>> block.output_shape((3, 8, 8))
+        (7, 8, 8)
+    """
 
     def __init__(self, *branches, axis=1, **named_branches):
         super().__init__(branches, named_branches)

@@ -2,8 +2,8 @@
 
 Fan-in and fan-out count the inputs and outputs one weight connects:
 
-    Linear  W (out, in):          fan_in = in,          fan_out = out
-    Conv2d  W (F, C, KH, KW):     fan_in = C * KH * KW, fan_out = F * KH * KW
+    Linear  weight (out, in):          fan_in = in,          fan_out = out
+    Conv2d  weight (C_out, C, KH, KW): fan_in = C * KH * KW, fan_out = C_out * KH * KW
 
 Two different things are both called "Xavier", so the names here say which:
 
@@ -24,14 +24,14 @@ from ..backend import DEFAULT_DTYPE
 
 
 def fan_in_and_out(shape):
-    """(fan_in, fan_out) of a Linear (out, in) or Conv2d (F, C, KH, KW) weight shape."""
+    """(fan_in, fan_out) of a Linear (out, in) or Conv2d (C_out, C, KH, KW) weight shape."""
     if len(shape) == 2:
         fan_out, fan_in = shape
         return fan_in, fan_out
     if len(shape) == 4:
         filters, channels, kh, kw = shape
         return channels * kh * kw, filters * kh * kw
-    raise ValueError(f"fan_in_and_out: expected a weight of shape (out, in) or (F, C, KH, KW), "
+    raise ValueError(f"fan_in_and_out: expected a weight of shape (out, in) or (C_out, C, KH, KW), "
                      f"got {tuple(shape)}")
 
 

@@ -10,14 +10,19 @@ Every layer also answers, for one example (batch axis left out), without running
 layer with weights, 0 otherwise). Convolutions and pools take their output size
 from ``minigrad.geometry.window`` (one rule, ``conv_output_size``), as their ops do.
 
+Bad input is checked once, by the function's own check (``minigrad/ops/``). A layer
+checks only what its configuration adds: Conv2d's in_channels, Linear's in_features and
+2-D input, BatchNorm2d's 4-D input, in the function's words ("conv2d: expected ..., got
+..."); ``Module.__call__`` puts the layer in front of either message.
+
 Every layer with weights takes ``rng`` (a NumPy ``Generator``; ``None`` means a fresh
 unseeded one): pass one generator to every layer and the whole model is reproducible.
-"""
-import math
 
+This file holds the layers with weights (Linear, Conv2d, BatchNorm2d); ``weightless.py``
+the others (pooling, LRN, dropout, ReLU, Flatten).
+"""
 import numpy
 
-from .. import backend
 from .. import functional as F
 from ..geometry import pair, window
 from . import init
@@ -29,26 +34,29 @@ def _show(values):
     return values[0] if isinstance(values, tuple) and values[0] == values[1] else values
 
 
-class _Weightless(Module):
-    """A layer without weights: no multiply-adds counted, no depth."""
-
-    def multiply_adds(self, in_shape):
-        return 0
-
-    def depth(self):
-        return 0
-
-
-class ShapePreserving(_Weightless):
-    """A layer without weights whose output has its input's shape (ReLU, LRN, dropout);
-    a new one of that kind (a scaled tanh) subclasses it and gets its summary methods."""
-
-    def output_shape(self, in_shape):
-        return tuple(in_shape)
-
-
 class Linear(Module):
-    """Fully connected: y = x W^T + b, x (N, in_features) -> (N, out_features)."""
+    """Fully connected layer: y = x weight^T + bias (``F.linear``).
+
+    Args:
+        in_features (int): the size of each input row.
+        out_features (int): the size of each output row.
+        bias (bool): learn a bias. Default: True.
+        rng (Generator or int, optional): draws the weights (``numpy.random.default_rng(rng)``).
+        weight_init (str or function): "xavier" (Caffe's, the default), "glorot", "he", or a
+            function (shape, rng) -> array (``minigrad.nn.init``).
+        bias_value (float): every bias's initial value. Default: 0.
+
+    Shape:
+        x (N, in_features) -> y (N, out_features); weight (out_features, in_features),
+        bias (out_features,).
+
+    Example:
+        >>> layer = nn.Linear(3, 2, rng=0)
+        >>> layer(mg.ones((4, 3))).shape
+        (4, 2)
+        >>> layer.output_shape((3,)), layer.multiply_adds((3,)), layer.num_parameters()
+        ((2,), 6, 8)
+    """
 
     def __init__(self, in_features, out_features, bias=True, rng=None, weight_init="xavier",
                  bias_value=0.0):
@@ -59,8 +67,9 @@ class Linear(Module):
         self.bias = Parameter(init.constant((out_features,), bias_value)) if bias else None
 
     def forward(self, x):
-        if x.ndim != 2 or x.shape[1] != self.in_features:
-            raise ValueError(f"expected input of shape (N, {self.in_features}), got shape {x.shape}")
+        if x.ndim != 2 or x.shape[1] != self.in_features:      # F.linear takes (*, in_features)
+            raise ValueError(f"linear: expected input of shape (N, {self.in_features}), "
+                             f"got shape {x.shape}")
         return F.linear(x, self.weight, self.bias)
 
     def output_shape(self, in_shape):
@@ -80,11 +89,34 @@ class Linear(Module):
 
 
 class Conv2d(Module):
-    """2-D convolution, x (N, C, H, W) -> (N, F, OH, OW), weight (F, C/groups, KH, KW).
+    """2-D convolution layer: out_channels filters slid over the input (``F.conv2d``).
 
-    ``groups`` (dividing C and F) splits the channels and filters into that many
-    independent convolutions, each filter seeing C/groups channels: ``groups`` times
-    fewer weights and multiply-adds (AlexNet's two towers are groups=2).
+    Args:
+        in_channels (int): C, the input's channels.
+        out_channels (int): C_out, the number of filters.
+        kernel_size (int or (int, int)): the filters' (KH, KW).
+        stride (int or (int, int)): the step between windows. Default: 1.
+        padding (int or (int, int)): the zeros added on each side. Default: 0.
+        bias (bool): learn a bias per filter. Default: True.
+        rng (Generator or int, optional): draws the weights (``numpy.random.default_rng(rng)``).
+        weight_init (str or function): as for ``Linear``. Default: "xavier".
+        bias_value (float): every bias's initial value (0.2 in Caffe's GoogLeNet). Default: 0.
+        groups (int): split the channels and filters into that many independent
+            convolutions, each filter seeing C/groups channels: ``groups`` times fewer
+            weights and multiply-adds (AlexNet's two towers are groups=2). Default: 1.
+
+    Shape:
+        x (N, C, H, W) -> y (N, C_out, OH, OW), OH = floor((H + 2*PH - KH) / SH) + 1 and OW
+        alike; weight (C_out, C/groups, KH, KW), bias (C_out,).
+
+    Example:
+        >>> conv = nn.Conv2d(3, 8, kernel_size=3, padding=1, rng=0)
+        >>> conv
+        Conv2d(3, 8, kernel_size=3, stride=1, padding=1)
+        >>> conv(mg.zeros((2, 3, 32, 32))).shape
+        (2, 8, 32, 32)
+        >>> conv.multiply_adds((3, 32, 32))          # 8*3*3*3 weights at 32*32 positions
+        221184
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True,
@@ -103,10 +135,9 @@ class Conv2d(Module):
         self.bias = Parameter(init.constant((out_channels,), bias_value)) if bias else None
 
     def forward(self, x):
-        if x.ndim != 4:
-            raise ValueError(f"expected input of shape (N, {self.in_channels}, H, W), got shape {x.shape}")
-        if x.shape[1] != self.in_channels:
-            raise ValueError(f"expected input with {self.in_channels} channels, got shape {x.shape}")
+        if x.ndim == 4 and x.shape[1] != self.in_channels:       # F.conv2d checks the rest
+            raise ValueError(f"conv2d: expected input with {self.in_channels} channels, "
+                             f"got shape {x.shape}")
         return F.conv2d(x, self.weight, self.bias, stride=self.stride, padding=self.padding,
                         groups=self.groups)
 
@@ -135,79 +166,9 @@ class Conv2d(Module):
         return text + ("" if self.bias is not None else ", bias=False")
 
 
-class _Pool2d(_Weightless):
-    """What max and average pooling share: the window and how it moves."""
-
-    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False):
-        super().__init__()
-        for value, name in ((kernel_size, "kernel_size"), (stride, "stride"), (padding, "padding")):
-            if value is not None:
-                pair(value, name)           # fail here, not at the first forward
-        self.kernel_size = kernel_size
-        self.stride = kernel_size if stride is None else stride
-        self.padding, self.ceil_mode = padding, ceil_mode
-
-    def output_shape(self, in_shape):
-        channels, height, width = in_shape
-        out = window((height, width), self.kernel_size, self.stride, self.padding, self.ceil_mode).out
-        return (channels, *out)
-
-    def extra_repr(self):
-        text = f"kernel_size={self.kernel_size}, stride={self.stride}"
-        if self.padding != 0:
-            text += f", padding={self.padding}"
-        return text + (", ceil_mode=True" if self.ceil_mode else "")
-
-
-class MaxPool2d(_Pool2d):
-    """Max over each window; ``stride=None`` means stride = kernel_size."""
-
-    def forward(self, x):
-        return F.max_pool2d(x, self.kernel_size, stride=self.stride, padding=self.padding,
-                            ceil_mode=self.ceil_mode)
-
-
-class AvgPool2d(_Pool2d):
-    """Mean over each window; ``count_include_pad`` says whether padded zeros count."""
-
-    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
-        super().__init__(kernel_size, stride, padding, ceil_mode)
-        self.count_include_pad = count_include_pad
-
-    def forward(self, x):
-        return F.avg_pool2d(x, self.kernel_size, stride=self.stride, padding=self.padding,
-                            ceil_mode=self.ceil_mode, count_include_pad=self.count_include_pad)
-
-    def extra_repr(self):
-        return super().extra_repr() + ("" if self.count_include_pad else ", count_include_pad=False")
-
-
-class GlobalAvgPool2d(_Weightless):
-    """Mean over the whole map: (N, C, H, W) -> (N, C, 1, 1)."""
-
-    def forward(self, x):
-        return F.global_avg_pool2d(x)
-
-    def output_shape(self, in_shape):
-        return (in_shape[0], 1, 1)
-
-
-class LocalResponseNorm(ShapePreserving):
-    """LRN across channels (alpha divided by size, as in Caffe and PyTorch)."""
-
-    def __init__(self, size=5, alpha=1e-4, beta=0.75, k=1.0):
-        super().__init__()
-        self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
-
-    def forward(self, x):
-        return F.local_response_norm(x, size=self.size, alpha=self.alpha, beta=self.beta, k=self.k)
-
-    def extra_repr(self):
-        return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
-
-
 class BatchNorm2d(Module):
-    """Batch normalization per channel (Ioffe & Szegedy 2015), x (N, C, H, W) -> same shape:
+    """Batch normalization per channel (Ioffe & Szegedy 2015; ``F.batch_norm``).
+
     ``weight`` (gamma, ones) and ``bias`` (beta, zeros) are learned; the buffers
     ``running_mean`` (zeros) and ``running_var`` (ones) are updated by every training
     forward with PyTorch's ``momentum`` and used in eval mode (``minigrad.ops.batchnorm``).
@@ -216,6 +177,22 @@ class BatchNorm2d(Module):
     convolutions and fully connected layers, and in eval mode this affine map folds into
     the convolution before it (w' = w gamma / sigma, b' = (b - mu) gamma / sigma + beta);
     ResNet-18's 18 layers are its 17 convolutions and its fully connected layer.
+
+    Args:
+        num_features (int): C, the number of channels.
+        eps (float): added to the variance. Default: 1e-5.
+        momentum (float): the running averages' step. Default: 0.1.
+
+    Shape:
+        x (N, C, H, W) -> y of x's shape; weight, bias and the running statistics (C,).
+
+    Example:
+        >>> bn = nn.BatchNorm2d(2)
+        >>> y = bn(mg.tensor(numpy.arange(16, dtype=numpy.float32).reshape(2, 2, 2, 2)))
+        >>> y.numpy().mean(axis=(0, 2, 3)).round(4), y.numpy().std(axis=(0, 2, 3)).round(4)
+        (array([0., 0.], dtype=float32), array([1., 1.], dtype=float32))
+        >>> bn.running_mean                  # 0.1 of the way from 0 to the batch's means
+        array([0.55, 0.95], dtype=float32)
     """
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1):
@@ -229,8 +206,9 @@ class BatchNorm2d(Module):
         self.register_buffer("running_var", init.constant((num_features,), 1.0))
 
     def forward(self, x):
-        if x.ndim != 4:
-            raise ValueError(f"expected input of shape (N, {self.num_features}, H, W), got shape {x.shape}")
+        if x.ndim != 4:                              # F.batch_norm also takes (N, C)
+            raise ValueError(f"batch_norm: expected input of shape (N, {self.num_features}, H, W), "
+                             f"got shape {x.shape}")
         return F.batch_norm(x, self.weight, self.bias, self.running_mean, self.running_var,
                             training=self.training, momentum=self.momentum, eps=self.eps)
 
@@ -248,60 +226,3 @@ class BatchNorm2d(Module):
 
     def extra_repr(self):
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
-
-
-class Dropout(ShapePreserving):
-    """Zero each value with probability p while training (the rest scaled by 1/(1-p));
-    the identity in eval mode. The layer owns its generator: ``seed`` makes the masks
-    reproducible, ``reseed(seed)`` restarts them (a gradient check needs the same
-    mask in every evaluation). Masks are drawn on the input's device, by one generator
-    per device (CuPy's draws other numbers than NumPy's from the same seed)."""
-
-    def __init__(self, p=0.5, seed=None):
-        super().__init__()
-        if not 0 <= p <= 1:
-            raise ValueError(f"Dropout: p must be in [0, 1], got {p}")
-        self.p = p
-        self.reseed(seed)
-
-    def reseed(self, seed):
-        self.seed = seed
-        self.generators = {}            # device -> generator, made on first use
-        return self
-
-    def generator(self, device):
-        if device not in self.generators:
-            self.generators[device] = backend.default_rng(self.seed, device)
-        return self.generators[device]
-
-    def forward(self, x):
-        rng = self.generator(x.device) if self.training else None
-        return F.dropout(x, self.p, training=self.training, rng=rng)
-
-    def extra_repr(self):
-        return f"p={self.p}"
-
-
-class ReLU(ShapePreserving):
-    def forward(self, x):
-        return F.relu(x)
-
-
-class Flatten(_Weightless):
-    """(N, C, H, W) -> (N, C*H*W): merge every axis from ``start_axis`` on."""
-
-    def __init__(self, start_axis=1):
-        super().__init__()
-        self.start_axis = start_axis
-
-    def forward(self, x):
-        return F.flatten(x, self.start_axis)
-
-    def output_shape(self, in_shape):
-        start = self.start_axis % (len(in_shape) + 1)     # an axis of the batch: 0 is N
-        if start == 0:
-            raise ValueError(f"{self!r}: merges the batch axis, so an example has no shape of its own")
-        return tuple(in_shape[:start - 1]) + (math.prod(in_shape[start - 1:]),)
-
-    def extra_repr(self):
-        return "" if self.start_axis == 1 else f"start_axis={self.start_axis}"

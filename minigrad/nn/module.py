@@ -40,7 +40,22 @@ class Parameter(Tensor):
 class Module:
     """Base class of every layer and model: subclasses set attributes in
     ``__init__`` (after ``super().__init__()``) and write ``forward`` (and, for a
-    summary, ``output_shape``, ``multiply_adds`` and ``depth``)."""
+    summary, ``output_shape``, ``multiply_adds`` and ``depth``).
+
+    Example:
+        >>> class TwoLayers(nn.Module):
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.hidden = nn.Linear(4, 8, rng=0)
+        ...         self.out = nn.Linear(8, 2, rng=1)
+        ...     def forward(self, x):
+        ...         return self.out(self.hidden(x).relu())
+        >>> model = TwoLayers()
+        >>> [name for name, _ in model.named_parameters()]
+        ['hidden.weight', 'hidden.bias', 'out.weight', 'out.bias']
+        >>> model(mg.ones((3, 4))).shape
+        (3, 2)
+    """
 
     def __init__(self):
         object.__setattr__(self, "_parameters", {})
@@ -87,8 +102,9 @@ class Module:
         try:
             return self.forward(*inputs)
         except ValueError as error:
-            # A layer with no sub-modules names itself (its one-line repr) in bad-input errors.
-            raise ValueError(f"{self!r}: {error}").with_traceback(error.__traceback__) from None
+            # A layer with no sub-modules names itself (its one-line repr) in front of a bad-input
+            # error; the error itself stays chained as the cause, with its traceback.
+            raise ValueError(f"{self!r}: {error}") from error
 
     # --- walking the tree -----------------------------------------------------------
     def children(self):

@@ -1,4 +1,4 @@
-"""Matrix products. ``linear`` is the fully connected layer y = x W^T + b."""
+"""Matrix products. ``linear`` is the fully connected layer y = x W^T + b (W the weight)."""
 import math
 
 from .elementwise import unbroadcast
@@ -30,22 +30,23 @@ def matmul_backward(gy, cache):
     return unbroadcast(ga, a.shape), unbroadcast(gb, b.shape)
 
 
-def linear_forward(x, W, b=None):
-    """x: (*, in), W: (out, in), b: (out,) -> (*, out). Any number of leading axes, none
-    included (as torch.nn.functional.linear): each row x[..., :] is one sample."""
-    y = x @ W.T
-    if b is not None:
-        y += b
-    return y, (x, W, b is not None)
+def linear_forward(x, weight, bias=None):
+    """x (*, in), weight (out, in), bias (out,) or None -> (*, out). Any number of leading
+    axes, none included (as torch.nn.functional.linear): each row x[..., :] is one sample."""
+    y = x @ weight.T
+    if bias is not None:
+        y += bias
+    return y, (x, weight, bias is not None)
 
 
 def linear_backward(gy, cache):
-    # With the leading axes flattened into one batch axis of rows (gy2: (rows, out),
-    # x2: (rows, in)):  gx = gy W,  gW = gy2^T x2,  gb = sum of gy2 over the rows.
-    x, W, has_bias = cache
+    # y = x W^T + b. With the leading axes flattened into one batch axis of rows
+    # (gy2: (rows, out), x2: (rows, in)):
+    #     gx = gy W,    gW = gy2^T x2,    gb = sum of gy2 over the rows
+    x, weight, has_bias = cache
     rows = math.prod(x.shape[:-1])
-    gy2, x2 = gy.reshape(rows, W.shape[0]), x.reshape(rows, W.shape[1])
-    gx = gy @ W
+    gy2, x2 = gy.reshape(rows, weight.shape[0]), x.reshape(rows, weight.shape[1])
+    gx = gy @ weight
     gW = gy2.T @ x2
     gb = gy2.sum(axis=0) if has_bias else None
     return gx, gW, gb
@@ -61,12 +62,12 @@ def check_matmul(a, b):
                          f"({inner_a} != {inner_b})")
 
 
-def check_linear(x, W, b=None):
-    if x.ndim < 1 or W.ndim != 2:
-        raise ValueError(f"linear: expected x of shape (*, in) and W of shape (out, in), "
-                         f"got x {x.shape} and W {W.shape}")
-    if x.shape[-1] != W.shape[1]:
-        raise ValueError(f"linear: x has {x.shape[-1]} features but W expects {W.shape[1]} "
-                         f"(x {x.shape}, W {W.shape})")
-    if b is not None and b.shape != (W.shape[0],):
-        raise ValueError(f"linear: bias shape {b.shape} should be ({W.shape[0]},)")
+def check_linear(x, weight, bias=None):
+    if x.ndim < 1 or weight.ndim != 2:
+        raise ValueError(f"linear: expected x of shape (*, in) and weight of shape (out, in), "
+                         f"got x {x.shape} and weight {weight.shape}")
+    if x.shape[-1] != weight.shape[1]:
+        raise ValueError(f"linear: x has {x.shape[-1]} features but weight expects {weight.shape[1]} "
+                         f"(x {x.shape}, weight {weight.shape})")
+    if bias is not None and bias.shape != (weight.shape[0],):
+        raise ValueError(f"linear: bias shape {bias.shape} should be ({weight.shape[0]},)")

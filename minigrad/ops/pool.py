@@ -2,8 +2,8 @@
 
 The windows (kernel, stride, padding, ceil mode) are laid out by
 ``minigrad.geometry.window``: window (oh, ow) covers rows oh*SH - PH ... oh*SH - PH + KH - 1
-and columns alike, clipped to the input (padding holds no values). The work is
-done by the current kernel set (``minigrad.kernels``; ``kernels/reference.py``
+and columns alike, clipped to the input (padding holds no values): ``win.input_region(oh, ow)``.
+The work is done by the current kernel set (``minigrad.kernels``; ``kernels/reference.py``
 writes it out with a loop over the windows).
 
 Max pooling:  y = the largest value in the window; padding never wins. Its
@@ -32,17 +32,17 @@ from ..backend import array_module_for, device_of, get_array_module
 from ..geometry import check_not_empty, check_window, window
 
 
-def _window(x, kernel_size, stride, padding, ceil_mode):
-    """The windows over x's (H, W); a ``stride`` of None means ``kernel_size``."""
+def _pooling_window(x, kernel_size, stride, padding, ceil_mode):
+    """The ``Window`` of a pooling over x's (H, W); a ``stride`` of None means ``kernel_size``."""
     return window(x.shape[2:], kernel_size, kernel_size if stride is None else stride, padding, ceil_mode)
 
 
 def max_pool2d_forward(x, kernel_size, stride=None, padding=0, ceil_mode=False):
     """x (N, C, H, W) -> y (N, C, OH, OW); ``stride`` None means ``kernel_size``."""
-    win = _window(x, kernel_size, stride, padding, ceil_mode)
+    win = _pooling_window(x, kernel_size, stride, padding, ceil_mode)
     kernel_set = kernels.current(x)
     y, cache = kernel_set.max_pool2d_forward(x, win)
-    return y, (kernel_set, cache)
+    return y, kernels.KernelCache(kernel_set, cache)
 
 
 def max_pool2d_backward(gy, cache):
@@ -78,11 +78,11 @@ def _divisor_on_device(win, count_include_pad, dtype, device):
 def avg_pool2d_forward(x, kernel_size, stride=None, padding=0, ceil_mode=False,
                        count_include_pad=True):
     """x (N, C, H, W) -> y (N, C, OH, OW): window sums over ``avg_pool_divisor``."""
-    win = _window(x, kernel_size, stride, padding, ceil_mode)
+    win = _pooling_window(x, kernel_size, stride, padding, ceil_mode)
     divisor = _divisor_on_device(win, count_include_pad, x.dtype, device_of(x))
     kernel_set = kernels.current(x)
     y, cache = kernel_set.avg_pool2d_forward(x, win, divisor)
-    return y, (kernel_set, cache)
+    return y, kernels.KernelCache(kernel_set, cache)
 
 
 def avg_pool2d_backward(gy, cache):

@@ -14,7 +14,7 @@ SMALL = 6                        # tensors of at most this many elements show th
 
 def inputs_of(tensor):
     """The tensors the op that made ``tensor`` took (None left out); [] for a leaf."""
-    node = tensor._node
+    node = tensor.node
     return [] if node is None else [t for t in node.inputs if t is not None]
 
 
@@ -97,7 +97,7 @@ def _uses(root):
 
 
 def _sends(tensor, gradient):
-    node = tensor._node
+    node = tensor.node
     if node is None:
         return []
     sends = []
@@ -116,7 +116,7 @@ def _jacobian(tensor, slot, parent):
     for j in range(tensor.size):
         one_hot = xp.zeros(tensor.size, dtype=tensor.dtype)
         one_hot[j] = 1
-        row = tensor._node.backward(one_hot.reshape(tensor.shape), tensor._node.cache)[slot]
+        row = tensor.node.backward(one_hot.reshape(tensor.shape), tensor.node.cache)[slot]
         rows.append(backend.to_numpy(row).reshape(-1))
     return numpy.stack(rows)
 
@@ -145,9 +145,9 @@ def frame_title(frame, count, lookup=None):
     """'step 3 of 6: h has its whole gradient;\nadd's backward sends it to 2 inputs'."""
     lookup = lookup or {}
     tensor = frame.tensor
-    name = lookup.get(id(tensor)) or ("a leaf" if tensor.is_leaf else f"the output of {tensor._node.name}")
+    name = lookup.get(id(tensor)) or ("a leaf" if tensor.is_leaf else f"the output of {tensor.node.name}")
     text = f"step {frame.step} of {count}: {name} has its whole gradient;\n"
-    if tensor._node is None:
+    if tensor.node is None:
         return text + "a leaf: it goes into .grad"
     inputs = len(frame.sends)
-    return text + f"{tensor._node.name}'s backward sends it to {inputs} input{'s' * (inputs != 1)}"
+    return text + f"{tensor.node.name}'s backward sends it to {inputs} input{'s' * (inputs != 1)}"

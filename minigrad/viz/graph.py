@@ -114,11 +114,11 @@ def to_dot(tensor, names=None, rankdir="LR", values=False, gradients=None, frame
         kind = "finished" if frame is not None and t is frame.tensor else _kind(t, tensor)
         lines.append(f"  {ids[id(t)]} [label={label}, {_DOT_STYLE[kind]}];")
     for t in tensors:
-        if t._node is None:
+        if t.node is None:
             continue
         op = "op_" + ids[id(t)]
         color = FINISHED_OP_COLOR if frame is not None and t is frame.tensor else OP_COLOR
-        lines.append(f'  {op} [label={_quote(t._node.name)}, shape=ellipse, style=filled, '
+        lines.append(f'  {op} [label={_quote(t.node.name)}, shape=ellipse, style=filled, '
                      f'fillcolor={color}];')
         for slot, parent in _input_slots(t):
             edge = active.get((id(t), slot))
@@ -132,7 +132,7 @@ def to_dot(tensor, names=None, rankdir="LR", values=False, gradients=None, frame
 
 def _input_slots(tensor):
     """(position, input) for each input of the op that made ``tensor``; a repeated input repeats."""
-    return [(slot, parent) for slot, parent in enumerate(tensor._node.inputs) if parent is not None]
+    return [(slot, parent) for slot, parent in enumerate(tensor.node.inputs) if parent is not None]
 
 
 def _active_edges(frame):
@@ -226,7 +226,7 @@ def graph_layout(root):
     tensors = graph_tensors(root)
     level = _levels(tensors)
     keys = [(id(t), level[id(t)]) for t in tensors]
-    keys += [(("op", id(t)), level[id(t)] - 1) for t in tensors if t._node is not None]
+    keys += [(("op", id(t)), level[id(t)] - 1) for t in tensors if t.node is not None]
     rows = {}
     for key, at in keys:
         rows.setdefault(at, []).append(key)
@@ -237,7 +237,7 @@ def graph_layout(root):
                 for place, key in enumerate(row)}
     edges = []
     for t in tensors:
-        if t._node is None:
+        if t.node is None:
             continue
         op, slots = ("op", id(t)), _input_slots(t)
         for slot, parent in slots:
@@ -303,9 +303,9 @@ def _draw_boxes(ax, layout, lookup, values, gradients, frame, gid):
         label = _tensor_label(t, lookup.get(id(t)), values, gradients, frame)
         boxes[id(t)] = _box(ax, layout.position[id(t)], label, FINISHED_COLOR if finished else colors[kind],
                             "round,pad=0.3", gid(id(t)), dashed=kind == "constant", bold=finished)
-        if t._node is not None:
+        if t.node is not None:
             key = ("op", id(t))
-            boxes[key] = _box(ax, layout.position[key], t._node.name,
+            boxes[key] = _box(ax, layout.position[key], t.node.name,
                               FINISHED_OP_COLOR if finished else OP_COLOR, "ellipse,pad=0.2", gid(key),
                               bold=finished)
     return boxes

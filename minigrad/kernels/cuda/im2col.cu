@@ -6,9 +6,7 @@
 // (c, i, j) and column (oh, ow) hold x[n, c, oh*SH - PH + i, ow*SW - PW + j], or 0
 // where that falls in the padding (as minigrad/kernels/reference.py's im2col).
 
-#define GRID_STRIDE_LOOP(index, total) \
-    for (long long index = (long long)blockIdx.x * blockDim.x + threadIdx.x; index < (total); \
-         index += (long long)blockDim.x * gridDim.x)
+#include "grid.h"
 
 extern "C" __global__ void im2col(const real* x, real* cols, int N, int C, int H, int W,
                                   int KH, int KW, int SH, int SW, int PH, int PW, int OH, int OW) {

@@ -4,8 +4,11 @@ their twin (the same source compiled by g++ behind twin.h, called with ctypes).
     launcher = launcher_for(x)              # CuPy arrays: the GPU; NumPy arrays: the twin
     launcher.run("pool.cu", "max_pool_forward", threads, x, y, argmax, numpy.int32(N), ...)
 
+So the kernel set called "cuda" needs no GPU: given NumPy arrays, it runs on the CPU,
+through the twin, one simulated thread after another (slow; it is there for testing).
+
 ``threads`` is how many elements the kernel has work for; every kernel loops over
-them with a grid-stride loop, so any grid covers them. The GPU gets enough blocks
+them with a grid-stride loop (grid.h), so any grid covers them. The GPU gets enough blocks
 of 256 threads; the twin gets a deliberately small, odd grid (3 blocks of 5), so
 that every thread loops several times: the loop, not just the first pass, is tested.
 Arrays must be contiguous; scalars are passed as NumPy int32 / float types. Python
@@ -25,8 +28,8 @@ it is built again. A folder that cannot be written to (read-only) still serves t
 libraries cached in it; what is missing is built into the private temporary folder.
 
 A library's name says what it was built from: ``pool-float-<source>-<compiler>.so``,
-with <source> a SHA-256 of twin.h, the .cu file and the compiler flags, and <compiler>
-one of ``g++ --version``'s output. A new g++ builds anew; without g++ at all, a library
+with <source> a SHA-256 of twin.h, the .cu file with the headers it includes, and the
+compiler flags, and <compiler> one of ``g++ --version``'s output. A new g++ builds anew; without g++ at all, a library
 built from the same source and flags by any g++ is loaded. Each build writes a unique
 temporary file in the folder and renames it into place (atomic), so threads and
 processes building the same library at once never see each other's half-written file.
@@ -36,6 +39,7 @@ import ctypes
 import functools
 import hashlib
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -56,6 +60,16 @@ TWIN_FLAGS = ("-std=c++17", "-O1", "-shared", "-fPIC")
 def source(name):
     with open(os.path.join(FOLDER, name), encoding="utf-8") as file:
         return file.read()
+
+
+_INCLUDE = re.compile(r'^#include "([\w.]+)"$', re.MULTILINE)
+
+
+def expanded_source(name):
+    """The text of ``name`` with each ``#include "header"`` (a header of this folder) replaced
+    by the header's text, as the preprocessor would. NVRTC compiles this string, which has no
+    folder to look for headers in; and a cache keyed on it changes when a header does."""
+    return _INCLUDE.sub(lambda include: expanded_source(include.group(1)), source(name))
 
 
 def real_type(dtype):
@@ -85,7 +99,7 @@ class GpuLauncher:
 def gpu_function(file, kernel, real):
     """The compiled kernel (CuPy RawModule, compiled once per file and type, cached by CuPy)."""
     import cupy
-    module = cupy.RawModule(code=source(file), options=(f"-Dreal={real}",))
+    module = cupy.RawModule(code=expanded_source(file), options=(f"-Dreal={real}",))
     return module.get_function(kernel)
 
 
@@ -132,8 +146,8 @@ def _sha256(text):
 
 
 def library_prefix(file, real):
-    """'pool-float-<SHA-256 of twin.h, the source and the flags, 16 hex digits>'."""
-    built_from = "\n".join([*TWIN_FLAGS, f"-Dreal={real}", source("twin.h"), source(file)])
+    """'pool-float-<SHA-256 of twin.h, the source with its headers and the flags, 16 hex digits>'."""
+    built_from = "\n".join([*TWIN_FLAGS, f"-Dreal={real}", source("twin.h"), expanded_source(file)])
     return f"{os.path.splitext(file)[0]}-{real}-{_sha256(built_from)[:16]}"
 
 

@@ -1,19 +1,17 @@
 // Local response normalization across channels for the cuda kernel set (formula and
-// window: minigrad/ops/lrn.py). One thread per pixel (n, h, w) walks the channels,
-// summing each channel's window directly (size is small, 5 in GoogLeNet): no running
+// neighbours: minigrad/ops/lrn.py). One thread per pixel (n, h, w) walks the channels,
+// summing each channel's neighbours directly (size is small, 5 in GoogLeNet): no running
 // sum, so no rounding drift along the channels. x, s, y, gy, gx are (N, C, H, W),
 // contiguous; `real` is float or double.
 //
-//     s_c = k + alpha/size * sum_{c' in window(c)} x_c'^2,   y_c = x_c * s_c^-beta,
-//     window(c) = c - size/2 ... c + (size-1)/2, clipped to the channels.
+//     s_c = k + alpha/size * sum_{c' in neighbours(c)} x_c'^2,   y_c = x_c * s_c^-beta,
+//     neighbours(c) = c - size/2 ... c + (size-1)/2, clipped to the channels.
 //
-// The caller passes the window as `before` = min(size/2, C-1) and `after` = min((size-1)/2,
-// C-1) (a window reaching past every channel covers no more of them, so any size works
-// in int), and alpha_n = alpha / size.
+// The caller passes the neighbours' reach as `before` = min(size/2, C-1) and `after` =
+// min((size-1)/2, C-1) (reaching past every channel covers no more of them, so any size
+// works in int), and alpha_n = alpha / size.
 
-#define GRID_STRIDE_LOOP(index, total) \
-    for (long long index = (long long)blockIdx.x * blockDim.x + threadIdx.x; index < (total); \
-         index += (long long)blockDim.x * gridDim.x)
+#include "grid.h"
 
 extern "C" __global__ void lrn_forward(const real* x, real* s, real* y, int N, int C, int HW,
                                        int before, int after, real alpha_n, real beta, real k) {
@@ -32,8 +30,8 @@ extern "C" __global__ void lrn_forward(const real* x, real* s, real* y, int N, i
     }
 }
 
-// gx_j = gy_j s_j^-beta - 2 alpha_n beta * x_j * sum_{c : j in window(c)} gy_c y_c / s_c,
-// where j in window(c) means c runs over j - after ... j + before (the mirrored window).
+// gx_j = gy_j s_j^-beta - 2 alpha_n beta * x_j * sum_{c : j in neighbours(c)} gy_c y_c / s_c,
+// where j in neighbours(c) means c runs over j - after ... j + before (the mirrored reach).
 extern "C" __global__ void lrn_backward(const real* x, const real* s, const real* y, const real* gy,
                                         real* gx, int N, int C, int HW, int before, int after,
                                         real alpha_n, real beta) {

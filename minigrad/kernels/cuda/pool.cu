@@ -4,9 +4,7 @@
 // contiguous. Window (oh, ow) covers rows oh*SH - PH ... + KH - 1, clipped to the
 // input (padding holds no values).
 
-#define GRID_STRIDE_LOOP(index, total) \
-    for (long long index = (long long)blockIdx.x * blockDim.x + threadIdx.x; index < (total); \
-         index += (long long)blockDim.x * gridDim.x)
+#include "grid.h"
 
 // First and one-past-last output index whose window covers input position `at`
 // along one axis: window o covers o*S - P ... o*S - P + K - 1.

@@ -1,4 +1,4 @@
-"""CPU vs GPU, op by op: ``python -m googlenet bench --device cpu,cuda [--torch] [--out DIR]``.
+"""Every kernel set side by side, op by op: the CPU, the GPU's two paths and PyTorch.
 
 Each op of a network (its ``OpShape`` rows) is timed forward and backward in every
 configuration that can run here, side by side in one run:
@@ -6,24 +6,27 @@ configuration that can run here, side by side in one run:
     cpu numpy      the numpy kernel set on the CPU
     cuda numpy     the same array code on CuPy arrays: the "generic" GPU path
     cuda cuda      the hand-written CUDA kernels (minigrad/kernels/cuda/)
-    torch cpu      PyTorch at the same shapes (with --torch, when installed)
-    torch cuda     PyTorch with cuDNN on the GPU, TF32 off (float32 throughout)
+    cpu torch      PyTorch at the same shapes (when asked for and installed)
+    cuda torch     PyTorch with cuDNN on the GPU, TF32 off (float32 throughout)
 
 Times are medians after a warm-up; on a GPU each call is timed with CUDA events
-(``bench.time_op``), never a host clock around an asynchronous launch. A configuration
-that cannot run (no GPU, no PyTorch) is left out with the reason printed. With
-``--out DIR`` the table is also written as ``DIR/ops.csv`` (the columns lesson 8 reads:
-layer, batch, image_size, fwd_ms, bwd_ms, device, kernels, peak_gflops, bandwidth_gbs),
-drawn as ``DIR/ops.png`` (bars) and ``DIR/roofline.png`` (achieved GFLOP/s against FLOPs per
-byte, under each device's measured GEMM peak and copy bandwidth).
+(``timing.timed``), never a host clock around an asynchronous launch. A configuration
+that cannot run (no GPU, no PyTorch) is left out with the reason (``configurations``).
+``write_files`` writes the table as ``ops.csv`` (the columns lesson 8 reads: layer, batch,
+image_size, fwd_ms, bwd_ms, device, kernels, peak_gflops, bandwidth_gbs), draws it as
+``ops.png`` (bars) and ``roofline.png`` (achieved GFLOP/s against FLOPs per byte, under
+each device's measured GEMM peak and copy bandwidth). ``python -m googlenet bench
+--compare`` runs it on GoogLeNet's ops.
 """
 import csv
 import os
-import statistics
 
 import numpy
 
-from . import backend, bench, kernels
+from .. import backend, kernels
+from .op_times import KINDS, describe, time_op
+from .roofline import arithmetic_intensity, op_flops
+from .timing import medians_after_a_warm_up, torch_timed
 
 
 def configurations(devices, with_torch):
@@ -52,7 +55,12 @@ def time_configuration(shapes, device, kernel_set, repeats):
     if kernel_set == "torch":
         return {shape.name: time_torch_op(shape, device, repeats) for shape in shapes}
     with kernels.use(kernel_set):
-        return {shape.name: bench.time_op(shape, repeats, device) for shape in shapes}
+        return {shape.name: time_op(shape, repeats, device) for shape in shapes}
+
+
+def time_configurations(shapes, chosen, repeats):
+    """{(device, kernel set): its ``time_configuration``} for each of ``chosen``."""
+    return {configuration: time_configuration(shapes, *configuration, repeats) for configuration in chosen}
 
 
 def time_torch_op(shape, device, repeats, seed=0):
@@ -65,42 +73,26 @@ def time_torch_op(shape, device, repeats, seed=0):
     x, p, tF = tensor(*shape.x_shape), dict(shape.params), torch.nn.functional
     inputs = [x]
     if shape.op == "conv2d":
-        W = tensor(*p.pop("weight"))
-        b = tensor(W.shape[0])
-        inputs += [W, b]
-        forward = lambda: tF.conv2d(x, W, b, **p)
+        weight = tensor(*p.pop("weight"))
+        bias = tensor(weight.shape[0])
+        inputs += [weight, bias]
+        forward = lambda: tF.conv2d(x, weight, bias, **p)
     elif shape.op == "lrn":
         forward = lambda: tF.local_response_norm(x, p["size"], p["alpha"], p["beta"], p["k"])
     else:
         forward = lambda: getattr(tF, shape.op)(x, **p)
     gy = torch.ones_like(forward())
-    times = {"fwd": [], "bwd": []}
-    for run in range(repeats + 1):                      # run 0 is the warm-up
-        t_fwd, y = _torch_timed(forward, device)
-        t_bwd, _ = _torch_timed(lambda: torch.autograd.grad(y, inputs, gy), device)
-        if run:
-            times["fwd"].append(t_fwd)
-            times["bwd"].append(t_bwd)
-    return {key: statistics.median(values) for key, values in times.items()}
 
+    def measure():
+        t_fwd, y = torch_timed(forward, device)
+        t_bwd, _ = torch_timed(lambda: torch.autograd.grad(y, inputs, gy), device)
+        return {"fwd": t_fwd, "bwd": t_bwd}
 
-def _torch_timed(fn, device):
-    import time
-
-    import torch
-    if device == "cpu":
-        start = time.perf_counter()
-        result = fn()
-        return time.perf_counter() - start, result
-    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    start.record()
-    result = fn()
-    end.record()
-    end.synchronize()
-    return start.elapsed_time(end) / 1e3, result
+    return medians_after_a_warm_up(measure, repeats)
 
 
 def label(configuration):
+    """A configuration's name in tables and legends: "cpu numpy", "cuda cuda", "cpu torch"."""
     return " ".join(configuration)
 
 
@@ -115,7 +107,7 @@ def format_table(shapes, results):
         ms = {c: (results[c][shape.name]["fwd"] + results[c][shape.name]["bwd"]) * 1e3 for c in names}
         for c in names:
             totals[c] += ms[c]
-        lines.append(f"{shape.name:<16} {bench.describe(shape):<18}" + "".join(f" {ms[c]:>12.3f}" for c in names)
+        lines.append(f"{shape.name:<16} {describe(shape):<18}" + "".join(f" {ms[c]:>12.3f}" for c in names)
                      + "".join(f" {ms[names[0]] / ms[c]:>14.1f}" for c in names[1:]))
     lines.append(f"{'all ops':<16} {'':<18}" + "".join(f" {totals[c]:>12.1f}" for c in names)
                  + "".join(f" {totals[names[0]] / totals[c]:>14.1f}" for c in names[1:]))
@@ -135,9 +127,6 @@ def write_csv(path, shapes, results, batch, image_size, roofs):
                 writer.writerow([shape.name, batch, image_size, f"{t['fwd'] * 1e3:.6g}", f"{t['bwd'] * 1e3:.6g}",
                                  device, kernel_set, "" if peak is None else f"{peak:.6g}",
                                  "" if bandwidth is None else f"{bandwidth:.6g}"])
-
-
-KINDS = {"conv2d": "convolutions", "max_pool2d": "max pools", "avg_pool2d": "average pools", "lrn": "LRNs"}
 
 
 def kind_totals(shapes, results):
@@ -177,7 +166,7 @@ def draw_slowest(ax, shapes, results, count=12):
         ax.barh(numpy.arange(len(chosen)) + (i + 0.5) * height - 0.4,
                 [(timings[s.name]["fwd"] + timings[s.name]["bwd"]) * 1e3 for s in chosen], height,
                 label=label(configuration))
-    ax.set_yticks(numpy.arange(len(chosen)), [f"{s.name} ({bench.describe(s)})" for s in chosen], fontsize=7)
+    ax.set_yticks(numpy.arange(len(chosen)), [f"{s.name} ({describe(s)})" for s in chosen], fontsize=7)
     ax.invert_yaxis()
     ax.set_xscale("log")
     ax.set_xlabel("forward + backward, ms")
@@ -187,7 +176,7 @@ def draw_slowest(ax, shapes, results, count=12):
 def plot(path, shapes, results, title=None):
     """Two panels: every kind of op summed, and the slowest ops one by one; each bar one
     configuration, forward + backward ms, log scale."""
-    from .viz import load_pyplot
+    from ..viz import load_pyplot
     plt = load_pyplot()
     fig, (kinds, ops) = plt.subplots(1, 2, figsize=(12, 5), gridspec_kw=dict(width_ratios=(1, 1.3)))
     draw_kinds(kinds, shapes, results)
@@ -201,16 +190,16 @@ def plot(path, shapes, results, title=None):
 def plot_roofline(path, shapes, results, roofs, title=None):
     """Achieved forward GFLOP/s against arithmetic intensity (log-log), one marker per
     configuration, each device's two roofs (its measured GEMM peak and copy bandwidth)."""
-    from .viz import load_pyplot
+    from ..viz import load_pyplot
     plt = load_pyplot()
     fig, ax = plt.subplots(figsize=(8, 4.5))
-    intensity = numpy.array([bench.arithmetic_intensity(s) for s in shapes])
+    intensity = numpy.array([arithmetic_intensity(s) for s in shapes])
     x = numpy.logspace(numpy.log10(intensity.min() / 2), numpy.log10(intensity.max() * 2), 100)
     for (device, (peak, bandwidth)), style in zip(roofs.items(), ("-", "--", ":", "-.")):
         ax.plot(x, numpy.minimum(peak, x * bandwidth), style, color="black", linewidth=1,
                 label=f"{device} roofs: {peak:.0f} GFLOP/s, {bandwidth:.0f} GB/s")
     for configuration, timings in results.items():
-        achieved = [bench.op_flops(s) / timings[s.name]["fwd"] / 1e9 for s in shapes]
+        achieved = [op_flops(s) / timings[s.name]["fwd"] / 1e9 for s in shapes]
         ax.scatter(intensity, achieved, s=14, label=label(configuration))
     ax.set_xscale("log")
     ax.set_yscale("log")
@@ -223,22 +212,12 @@ def plot_roofline(path, shapes, results, roofs, title=None):
     plt.close(fig)
 
 
-def run_compare(args, shapes, network, devices):
-    """Time ``shapes`` in every configuration of ``devices``; print, and write --out files."""
-    chosen, missing = configurations(devices, args.torch)
-    for reason in missing:
-        print(reason)
-    print(f"minigrad CPU vs GPU, {network}: batch {args.batch}, {args.image_size}x{args.image_size}, "
-          f"median of {args.repeats} after a warm-up, float32; configurations: "
-          f"{', '.join(label(c) for c in chosen)}")
-    results = {c: time_configuration(shapes, *c, args.repeats) for c in chosen}
-    print(format_table(shapes, results))
-    if args.out:
-        os.makedirs(args.out, exist_ok=True)
-        roofs = {d: (bench.gemm_peak_gflops(device=d), bench.copy_bandwidth_gbs(device=d))
-                 for d in dict.fromkeys(device for device, _ in chosen)}
-        write_csv(os.path.join(args.out, "ops.csv"), shapes, results, args.batch, args.image_size, roofs)
-        plot(os.path.join(args.out, "ops.png"), shapes, results)
-        plot_roofline(os.path.join(args.out, "roofline.png"), shapes, results, roofs)
-        print(f"wrote {args.out}/ops.csv, ops.png and roofline.png")
-    return 0
+def write_files(folder, shapes, results, batch, image_size, roofs):
+    """``folder``/ops.csv, ops.png and roofline.png of a comparison (the folder is made when
+    missing); ``roofs``: {device: (peak GFLOP/s, bandwidth GB/s)}. Returns the three paths."""
+    os.makedirs(folder, exist_ok=True)
+    paths = [os.path.join(folder, name) for name in ("ops.csv", "ops.png", "roofline.png")]
+    write_csv(paths[0], shapes, results, batch, image_size, roofs)
+    plot(paths[1], shapes, results)
+    plot_roofline(paths[2], shapes, results, roofs)
+    return paths

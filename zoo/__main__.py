@@ -1,48 +1,36 @@
-"""``python -m googlenet zoo``: GoogLeNet beside every network of the survey (``zoo``).
+"""``python -m zoo``: every network of the survey side by side, GoogLeNet among them.
 
-    python -m googlenet zoo                          # every network at its paper's input
-    python -m googlenet zoo --quick --only lenet5,googlenet --plot zoo.png
-    python -m googlenet zoo --only lenet5 --layers   # and its table, layer by layer
+    python -m zoo                                   # every network at its paper's input
+    python -m zoo --quick --only lenet5,googlenet --plot zoo.png
+    python -m zoo --only lenet5 --layers            # and its table, layer by layer
 
 For each network: parameters, multiply-adds per image, depth (layers with weights on the
 longest path) and the median CPU time of one forward pass at batch 1, each at the paper's
 input (224x224 GoogLeNet, VGG and ResNet, 227x227 AlexNet, 32x32 LeNet) with the paper's
 classes and channels (the builders' defaults: 1,000 classes and 3 channels, LeNet-5 10
-and 1). How each figure is counted: ``zoo.summary``.
+and 1). How each figure is counted: ``zoo.summary``. GoogLeNet is counted as the network
+used for inference, without its auxiliary classifiers (``zoo/googlenet.py``).
 
-GoogLeNet is counted as the network used for inference: without its two auxiliary
-classifiers (used in training only; they add 6.4 M parameters at 1,000 classes).
+Its mistakes are refused as the ``googlenet`` commands refuse theirs: one line on stderr,
+exit status 2 (``googlenet.errors``).
 """
 import argparse
-import inspect
+import sys
 
 import zoo
+from googlenet.errors import (OneLineErrorParser, UserError, check_number, check_output_file,
+                              reports_user_errors)
 from minigrad.bench import blas_threads
+from minigrad.summary import format_summary
 from zoo import summary
 
-from .errors import UserError, check_number, check_output_file, reports_user_errors
-from .model import GoogLeNet
-
-NAME = "googlenet"
-PAPER_INPUT_SIZE = 224
 PLOT_SUFFIXES = (".png", ".pdf", ".svg")    # formats matplotlib writes everywhere
-
-
-def build_googlenet(num_classes=1000, in_channels=3, input_size=None, width=1.0, seed=0):
-    """GoogLeNet in the zoo's builder form: the inference network, without auxiliary heads."""
-    return GoogLeNet(num_classes=num_classes, in_channels=in_channels, width=width, aux_heads=False,
-                     seed=seed, input_size=PAPER_INPUT_SIZE if input_size is None else input_size)
-
-
-def networks():
-    """{name: (builder, paper input size)}: every registered zoo network, and GoogLeNet."""
-    return {**zoo.load_all(), NAME: (build_googlenet, PAPER_INPUT_SIZE)}
 
 
 def chosen(only=None):
     """The names to compare, in the registry's order (``only``: a subset); a UserError naming
     the known ones for a name that is not."""
-    known = networks()
+    known = zoo.load_all()
     if not only:
         return list(known)
     unknown = [name for name in only if name not in known]
@@ -51,34 +39,10 @@ def chosen(only=None):
     return [name for name in known if name in only]
 
 
-def build(name, input_size=None, width=1.0, seed=0):
-    """Network ``name`` with its builder's (the paper's) classes and channels, and its input
-    shape (C, H, W): at the paper's size unless ``input_size`` says otherwise."""
-    builder, paper_size = networks()[name]
-    size = paper_size if input_size is None else input_size
-    channels = inspect.signature(builder).parameters["in_channels"].default
-    return builder(input_size=size, width=width, seed=seed), (channels, size, size)
-
-
-def compare(names, repeats=5, input_size=None, width=1.0, progress=None):
-    """``summary.NetworkFigures`` for each name, timed with ``repeats`` forward passes (none
-    when 0); ``progress(figures)`` is called after each. One network is in memory at a time."""
-    rows = []
-    for name in names:
-        model, in_shape = build(name, input_size, width)
-        rows.append(summary.figures(name, model, in_shape, repeats))
-        del model
-        if progress:
-            progress(rows[-1])
-    return rows
-
-
-# --- command line (python -m googlenet zoo) ----------------------------------------------------
-def add_parser(subparsers):
-    """Register ``zoo`` on an argparse sub-parser collection."""
-    parser = subparsers.add_parser("zoo", help="GoogLeNet beside LeNet-5, AlexNet, VGG and ResNet: "
-                                   "parameters, multiply-adds, depth, CPU forward time",
-                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def build_parser():
+    """The parser of ``python -m zoo``."""
+    parser = OneLineErrorParser(prog="python -m zoo", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", type=lambda text: [n.strip() for n in text.split(",") if n.strip()],
                         metavar="NAMES", help="comma-separated networks, e.g. lenet5,googlenet")
     parser.add_argument("--quick", action="store_true", help="one timed forward per network, not 5")
@@ -91,7 +55,6 @@ def add_parser(subparsers):
     parser.add_argument("--width", type=float, default=1.0, help="channel width multiplier (default 1)")
     parser.add_argument("--blas-threads", type=int, default=None,
                         help="limit BLAS to this many threads (needs threadpoolctl)")
-    parser.set_defaults(func=run)
     return parser
 
 
@@ -114,17 +77,26 @@ def run(args):
     print(summary.comparison_header(width))
     try:
         with blas_threads(args.blas_threads):
-            rows = compare(names, repeats, args.input_size, args.width,
-                           progress=lambda row: print(summary.comparison_line(row, width), flush=True))
+            rows = summary.compare(names, repeats, args.input_size, args.width,
+                                   progress=lambda row: print(summary.comparison_line(row, width), flush=True))
     except ValueError as error:          # an input size or width a network refuses
         raise UserError(str(error)) from None
     if args.layers:
         for name in names:
-            model, in_shape = build(name, args.input_size, args.width)
-            print("\n" + summary.format_summary(model, in_shape, title=f"{name}, layer by layer"))
+            model, in_shape = zoo.build_at_input(name, args.input_size, args.width)
+            print("\n" + format_summary(model, in_shape, title=f"{name}, layer by layer"))
     if args.plot:
         summary.plot_comparison(rows, args.plot)
         print(f"\nplot: {args.plot}")
     print("\nParameters and multiply-adds (per image; biases, pooling and activations not counted) "
           "as the layers report them (zoo/summary.py); depth: layers with weights on the longest path.")
     return 0
+
+
+def main(argv=None):
+    """``python -m zoo [options]``; returns the exit status."""
+    return run(build_parser().parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

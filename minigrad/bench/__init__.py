@@ -1,0 +1,19 @@
+"""Measuring: the library behind the benchmarks, programs that print tables (not tests).
+
+    timing      clocks: a host clock on the CPU, CUDA events on a GPU; medians after a warm-up
+    op_times    each op of a network (its ``OpShape`` rows) timed forward and backward,
+                convolutions against bare GEMMs of their sizes, and the targets
+    roofline    each op's FLOPs and bytes, the machine's GEMM peak and copy bandwidth
+    compare     every kernel set side by side (CPU, generic GPU, hand-written CUDA, PyTorch):
+                a table, a CSV, bars and a roofline
+
+The framework knows no network: a network's package lists its ops as ``OpShape`` rows and
+owns the command line that times them (``python -m googlenet bench``, ``googlenet/bench.py``).
+The names below are the ones a benchmark or a lesson uses: ``bench.time_ops``,
+``bench.op_flops``, ``bench.median_seconds``...
+"""
+from .op_times import (HEADER, KINDS, TARGETS, OpShape, describe, format_row, misses, pair_functions,
+                       print_summary, time_op, time_ops)
+from .roofline import (BYTES_PER_NUMBER, arithmetic_intensity, attainable_gflops, copy_bandwidth_gbs,
+                       gemm_peak_gflops, im2col_bytes, op_bytes, op_flops, op_output_shape, roofs)
+from .timing import blas_threads, median_seconds, timed

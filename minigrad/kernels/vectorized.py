@@ -1,0 +1,442 @@
+"""The kernel set called "numpy": the fast array code behind convolution, pooling and LRN.
+
+It computes exactly what ``reference.py`` computes (the tests hold it to that),
+with the same functions and the same shapes, but arranged for speed: no Python
+loop over output positions, every convolution ONE matrix product, memory laid
+out so that NumPy's inner loops run long. Nothing here is NumPy-specific: every
+function takes its array module from its input, so the same code runs on CuPy
+arrays (the "generic" GPU path).
+
+What goes in and comes out at this file's edge is an (N, C, H, W) array; the
+outputs are often transposed VIEWS of a buffer in another order (see below).
+Every op accepts any strided array, so the next op never needs to know.
+
+Shapes use N (batch), C (channels), H, W (input), C_out (output channels, the
+filters), KH, KW (kernel), SH, SW (stride), PH, PW (padding), OH, OW (output).
+``win`` is a ``minigrad.geometry.Window``: the input size, kernel, stride, padding
+and output size of one sliding-window op.
+
+Two tricks carry everything:
+
+* a window VIEW: the KH x KW windows of a padded input are a strided view of
+  it (no copy): element [c, i, j, oh, ow, n] = x_pad[c, oh*SH + i, ow*SW + j, n];
+* offset loops: for each of the KH*KW kernel offsets (i, j), the elements that
+  offset touches in every window form one strided slice
+  x_pad[..., i : i + SH*OH : SH, j : j + SW*OW : SW, ...]  of OH x OW pixels.
+  A backward pass adds into such slices, one offset at a time. No slice names
+  an element twice, so ``+=`` is exact (no ``add.at`` needed).
+
+Memory layout matters as much as the arithmetic. NumPy pays a fixed cost for
+each inner loop, which runs over the innermost axis; on GoogLeNet's 14x14 and
+7x7 maps (2x2 on 32x32 inputs) an image row is only a few numbers long. So:
+
+* convolution works in (C, H, W, N) order, "batch last" (the layout cuda-convnet
+  used): the batch index varies fastest and a window row of all N images is one
+  run of OW*N numbers. ``im2col`` and ``col2im`` hand out and take the columns in
+  the (N, C*KH*KW, OH*OW) shape every set uses, as a view of that buffer;
+* pooling works pixels first, (H, W, N, C): every slice of an offset loop is
+  a run of N*C numbers per pixel.
+
+The choices below that were made by measuring (one product per convolution, the
+per-image 1x1 products, one BLAS call per group, the running argmax) are timed by
+``benchmarks/kernel_choices.py``; its last run is in ``benchmarks/kernel_choices.md``.
+"""
+from typing import Any, NamedTuple, Tuple
+
+import numpy
+
+from ..backend import get_array_module
+from ..geometry import Window
+
+
+# --- the two tricks: padding, kernel offsets, the strided window view -------------------------
+def _pad(x, win, value=0):
+    """x (H, W, ...) -> win.padded_size + (...), the border filled with ``value``.
+
+    0 for average pooling, -inf for max pooling. Returns ``x`` itself when there
+    is nothing to pad.
+    """
+    (ph, pw), (h, w) = win.padding, win.size
+    if win.padded_size == (h, w):
+        return x
+    xp = get_array_module(x)
+    x_pad = xp.full(win.padded_size + x.shape[2:], value, dtype=x.dtype)
+    x_pad[ph:ph + h, pw:pw + w] = x
+    return x_pad
+
+
+def _unpad(g_pad, win):
+    """The (H, W, ...) interior of a padded (H_pad, W_pad, ...) gradient (a view)."""
+    (ph, pw), (h, w) = win.padding, win.size
+    return g_pad[ph:ph + h, pw:pw + w]
+
+
+def _offsets(win):
+    """Yield (i, j, rows, cols) for each kernel offset (i, j): the pixels [rows, cols]
+    of the padded input are the OH x OW pixels that offset sees in every window."""
+    (kh, kw), (sh, sw), (oh, ow) = win.kernel, win.stride, win.out
+    for i in range(kh):
+        for j in range(kw):
+            yield i, j, slice(i, i + sh * (oh - 1) + 1, sh), slice(j, j + sw * (ow - 1) + 1, sw)
+
+
+def _strided_window_view(x_pad, win):
+    """A strided VIEW (C, KH, KW, OH, OW, N) of the windows of x_pad (C, H_pad, W_pad, N).
+
+    view[c, i, j, oh, ow, n] = x_pad[c, oh*SH + i, ow*SW + j, n]; no data is copied.
+    """
+    xp = get_array_module(x_pad)
+    (kh, kw), (sh, sw), (oh, ow) = win.kernel, win.stride, win.out
+    c, n = x_pad.shape[0], x_pad.shape[3]
+    s_c, s_h, s_w, s_n = x_pad.strides
+    return xp.lib.stride_tricks.as_strided(
+        x_pad, shape=(c, kh, kw, oh, ow, n), strides=(s_c, s_h, s_w, s_h * sh, s_w * sw, s_n))
+
+
+# --- im2col and col2im ---------------------------------------------------------------------
+def im2col(x, win):
+    """x (N, C, H, W) -> cols (N, C*KH*KW, OH*OW), as in every kernel set: a view of the
+    batch-last columns that the convolution multiplies (``_im2col_batch_last``)."""
+    n, c = x.shape[:2]
+    (kh, kw), (oh, ow) = win.kernel, win.out
+    return _im2col_batch_last(x, win).transpose(5, 0, 1, 2, 3, 4).reshape(n, c * kh * kw, oh * ow)
+
+
+def col2im(cols, x_shape, win):
+    """The adjoint of ``im2col``: cols (N, C*KH*KW, OH*OW) -> gx (N, C, H, W) = ``x_shape``."""
+    n, c = x_shape[:2]
+    (kh, kw), (oh, ow) = win.kernel, win.out
+    return _col2im_batch_last(cols.reshape(n, c, kh, kw, oh, ow).transpose(1, 2, 3, 4, 5, 0), win)
+
+
+def _im2col_batch_last(x, win):
+    """x (N, C, H, W) -> cols (C, KH, KW, OH, OW, N), a new C-contiguous array.
+
+    cols[c, i, j, oh, ow, n] = x_pad[n, c, oh*SH + i, ow*SW + j] (zero padding).
+    Reshaped to (C*KH*KW, OH*OW*N) (free: it is contiguous) it is the right-hand
+    side of the convolution GEMM  weight (C_out, C*KH*KW) @ cols -> (C_out, OH*OW*N).
+    The reduction axis (C, KH, KW) comes first, in weight's order; the batch comes
+    last, so that each copied run is OW*N numbers long (see the module docstring).
+    """
+    xp = get_array_module(x)
+    (ph, pw), (h, w) = win.padding, win.size
+    x_pad = xp.zeros((x.shape[1],) + win.padded_size + (x.shape[0],), dtype=x.dtype)
+    x_pad[:, ph:ph + h, pw:pw + w, :] = x.transpose(1, 2, 3, 0)
+    return xp.ascontiguousarray(_strided_window_view(x_pad, win))
+
+
+def _col2im_batch_last(cols, win):
+    """The adjoint of ``_im2col_batch_last``: cols (C, KH, KW, OH, OW, N) -> gx (N, C, H, W).
+
+    Every column entry is added back to the input pixel it was copied from;
+    pixels shared by overlapping windows receive the sum. One slice-add per
+    kernel offset (i, j), in (C, H, W, N) order; the result is a transposed
+    view of that buffer (no copy).
+    """
+    xp = get_array_module(cols)
+    (ph, pw), (h, w) = win.padding, win.size
+    g_pad = xp.zeros((cols.shape[0],) + win.padded_size + (cols.shape[-1],), dtype=cols.dtype)
+    for i, j, rows, columns in _offsets(win):
+        g_pad[:, rows, columns, :] += cols[:, i, j]
+    return g_pad[:, ph:ph + h, pw:pw + w, :].transpose(3, 0, 1, 2)
+
+
+# --- convolution -------------------------------------------------------------------------
+# Y = weight2 @ cols, one GEMM, with the columns running over (OH, OW, N), batch fastest
+# (with groups: one GEMM per group, on row blocks of weight2 and cols, see minigrad/ops/conv.py).
+#
+# A 1x1 convolution with stride 1 and no padding needs no im2col: each pixel's
+# channel vector already is a column, so x itself, channels first, is the column
+# matrix. Its columns may also run over (N, H, W) when that is cheaper to read.
+#
+# Every im2col product is ONE call to BLAS, never one per image: on a busy machine
+# each multi-threaded BLAS call may wait for a time slice, and one call waits at most
+# once where N calls may wait N times.
+# The exception is an ungrouped 1x1 convolution of an ordinary (N, C, H, W) array with maps of
+# at least PER_IMAGE_MIN_PIXELS pixels: there, N products weight2 @ x[n] read x where it
+# lies, while one product would first need a channels-first copy of x, which costs
+# about as much as the product itself when C_out is small (on 7x7 maps the copy wins).
+PER_IMAGE_MIN_PIXELS = 100
+_BATCH_LAST = (1, 2, 3, 0)    # (N, C, H, W) -> (C, H, W, N): columns run over (H, W, N)
+_BATCH_FIRST = (1, 0, 2, 3)   # (N, C, H, W) -> (C, N, H, W): columns run over (N, H, W)
+
+
+class Conv2dCache(NamedTuple):
+    """What ``conv2d_backward`` needs from a forward done as one product (per group)."""
+    x_shape: Tuple[int, ...]   # (N, C, H, W)
+    weight: Any                # (C_out, C/groups, KH, KW)
+    cols: Any                  # (C*KH*KW, pixels), pixels in ``order``: the GEMM's right-hand side
+    win: Window
+    order: Tuple[int, ...]     # _BATCH_LAST or _BATCH_FIRST
+    groups: int
+    has_bias: bool
+
+
+class PerImageConv2dCache(NamedTuple):
+    """What ``conv2d_backward`` needs from a 1x1 convolution done image by image."""
+    x3: Any                    # x seen as (N, C, H*W)
+    weight: Any                # (C_out, C, 1, 1)
+    has_bias: bool
+
+
+def _channels_first(a, order):
+    """(N, C, H, W) -> a (C, pixels) matrix, pixels in ``order`` (a view when the memory allows)."""
+    return a.transpose(order).reshape(a.shape[1], -1)
+
+
+def _unflatten(matrix, order, shape):
+    """The inverse of ``_channels_first``: a (C, pixels) matrix -> ``shape`` (N, C, H, W), a view."""
+    return matrix.reshape([shape[axis] for axis in order]).transpose(tuple(numpy.argsort(order)))
+
+
+def conv2d_forward(x, weight, bias, win, groups=1):
+    """x (N, C, H, W), weight (C_out, C/groups, KH, KW), bias (C_out,) or None ->
+    (y (N, C_out, OH, OW), cache)."""
+    n, c, h, w = x.shape
+    c_out, _, kh, kw = weight.shape
+    if win.is_pointwise and groups == 1 and x.flags.c_contiguous and h * w >= PER_IMAGE_MIN_PIXELS:
+        return _pointwise_per_image_forward(x, weight, bias)
+    if not win.is_pointwise:
+        order = _BATCH_LAST
+        cols = _im2col_batch_last(x, win).reshape(c * kh * kw, -1)
+    else:
+        # x itself is the column matrix. An (N, C, H, W) array is copied channels
+        # first image by image; the (C, H, W, N) and (H, W, N, C) layouts that
+        # conv2d and the pools hand out need no copy at all.
+        order = _BATCH_FIRST if x.flags.c_contiguous else _BATCH_LAST
+        cols = _channels_first(x, order)
+    Y = _grouped_product(_by_group(weight.reshape(c_out, -1), groups), _by_group(cols, groups))
+    if bias is not None:
+        Y += bias.reshape(c_out, 1)
+    y = _unflatten(Y, order, (n, c_out) + win.out)
+    return y, Conv2dCache(x.shape, weight, cols, win, order, groups, bias is not None)
+
+
+def conv2d_backward(gy, cache):
+    """gy (N, C_out, OH, OW) -> (gx, gweight, gbias), gbias None when the forward had no bias."""
+    if isinstance(cache, PerImageConv2dCache):
+        return _pointwise_per_image_backward(gy, cache)
+    x_shape, weight, cols, win, order, groups, has_bias = cache
+    c_out, _, kh, kw = weight.shape
+    gy2 = _channels_first(gy, order)                               # (C_out, pixels), columns as in cols
+    gy3, cols3 = _by_group(gy2, groups), _by_group(cols, groups)
+    gweight = _grouped_product(gy3, cols3.transpose(0, 2, 1)).reshape(weight.shape)
+    gcols = _grouped_product(_by_group(weight.reshape(c_out, -1), groups).transpose(0, 2, 1), gy3)
+    if win.is_pointwise:
+        gx = _unflatten(gcols, order, x_shape)
+    else:
+        gx = _col2im_batch_last(gcols.reshape(x_shape[1], kh, kw, *win.out, x_shape[0]), win)
+    return gx, gweight, gy2.sum(axis=1) if has_bias else None
+
+
+def _by_group(a, groups):
+    """(..., groups*R, P) -> (..., groups, R, P): row block k is group k's (a view). The rows
+    of cols run over (c, i, j), channel first, and those of weight2 over the filters, so
+    channel block k and filter block k are row block k."""
+    return a.reshape(a.shape[:-2] + (groups, -1, a.shape[-1]))
+
+
+def _grouped_product(a, b):
+    """a (G, M, K), b (G, K, P) -> (G*M, P): the product of each group's matrices, stacked.
+
+    One BLAS call per group on plain 2-D operands, each writing into its block of one
+    output (one call in all for groups = 1, as before groups existed).
+    """
+    xp = get_array_module(a)
+    out = xp.empty((a.shape[0], a.shape[1], b.shape[2]), dtype=a.dtype)
+    for k in range(a.shape[0]):
+        xp.matmul(a[k], b[k], out=out[k])
+    return out.reshape(-1, b.shape[2])
+
+
+def _pointwise_per_image_forward(x, weight, bias):
+    """A 1x1 convolution as N products y[n] = weight2 @ x[n], x[n] seen as (C, H*W)."""
+    n, c, h, w = x.shape
+    c_out = weight.shape[0]
+    x3 = x.reshape(n, c, h * w)                                    # a view: x is contiguous
+    Y = weight.reshape(c_out, c) @ x3                              # (N, C_out, H*W)
+    if bias is not None:
+        Y += bias.reshape(c_out, 1)
+    return Y.reshape(n, c_out, h, w), PerImageConv2dCache(x3, weight, bias is not None)
+
+
+def _pointwise_per_image_backward(gy, cache):
+    """gx[n] = weight2^T @ gy[n];  gweight = sum over n of gy[n] @ x[n]^T;  gbias = gy summed
+    over N, H, W."""
+    x3, weight, has_bias = cache
+    n, c, pixels = x3.shape
+    c_out = weight.shape[0]
+    gy3 = gy.reshape(n, c_out, pixels)
+    gx = (weight.reshape(c_out, c).T @ gy3).reshape(n, c, *gy.shape[2:])
+    gweight = (gy3 @ x3.transpose(0, 2, 1)).sum(axis=0).reshape(weight.shape)
+    return gx, gweight, gy3.sum(axis=(0, 2)) if has_bias else None
+
+
+# --- pooling: pixels first, (H, W, N, C) -------------------------------------------------------
+def _pixels_first(x):
+    """x (N, C, H, W) -> a contiguous (H, W, N, C) copy (free when x already lies so)."""
+    return get_array_module(x).ascontiguousarray(x.transpose(2, 3, 0, 1))
+
+
+def _batch_first(y):
+    """(H, W, N, C) -> (N, C, H, W), a view (no copy)."""
+    return y.transpose(2, 3, 0, 1)
+
+
+class MaxPool2dCache(NamedTuple):
+    """What ``max_pool2d_backward`` needs from the forward."""
+    argmax: Any                # (OH, OW, N, C): the winning kernel offset i*KW + j of each window
+    win: Window
+
+
+def max_pool2d_forward(x, win):
+    y, argmax = _max_pool(_pixels_first(x), win)
+    return _batch_first(y), MaxPool2dCache(argmax, win)
+
+
+def max_pool2d_backward(gy, cache):
+    return _batch_first(_max_pool_backward(_pixels_first(gy), cache.argmax, cache.win))
+
+
+class AvgPool2dCache(NamedTuple):
+    """What ``avg_pool2d_backward`` needs from the forward."""
+    divisor: Any               # (OH, OW, 1, 1): pixels first
+    win: Window
+
+
+def avg_pool2d_forward(x, win, divisor):
+    """``divisor`` (OH, OW) in x's dtype, on x's device."""
+    divisor = divisor[:, :, None, None]                            # (OH, OW, 1, 1): pixels first
+    return _batch_first(_window_sum(_pixels_first(x), win) / divisor), AvgPool2dCache(divisor, win)
+
+
+def avg_pool2d_backward(gy, cache):
+    return _batch_first(_window_sum_backward(_pixels_first(gy) / cache.divisor, cache.win))
+
+
+def _max_pool(x, win):
+    """x (H, W, ...) -> (out, argmax), both (OH, OW, ...); pixels first, batch axes after.
+
+    Padding is -inf, so a padded position never wins. ``argmax`` holds the
+    winning kernel offset i*KW + j of each window, by PyTorch's rule: the first
+    maximum on ties, the first real (unpadded) element of a window that is all
+    -inf, and the last NaN of a window that holds NaNs (its output is NaN).
+    """
+    xp = get_array_module(x)
+    x_pad = _pad(x, win, -numpy.inf)
+    index_type = numpy.min_scalar_type(win.kernel[0] * win.kernel[1])
+    out = argmax = None
+    for i, j, rows, columns in _offsets(win):
+        patch = x_pad[rows, columns]
+        if out is None:
+            out = patch.copy()
+            argmax = xp.empty(patch.shape, dtype=index_type)
+            first = xp.asarray(_first_real_offsets(win, index_type))
+            argmax[...] = first.reshape(win.out + (1,) * (patch.ndim - 2))
+            continue
+        # Offsets come in increasing order, so "the last offset that beat the
+        # running max" is the largest such offset: a maximum, not a masked write
+        # (masked writes with random masks are slow in NumPy).
+        offset = index_type.type(i * win.kernel[1] + j)
+        xp.maximum(argmax, (patch > out) * offset, out=argmax)
+        xp.maximum(out, patch, out=out)
+    nan_windows = xp.isnan(out)
+    if nan_windows.any():                       # rare: a second pass only when there are NaNs
+        _point_at_the_last_nan(x_pad, win, nan_windows, argmax)
+    return out, argmax
+
+
+def _first_real_offsets(win, index_type):
+    """(OH, OW): the kernel offset i*KW + j of the first element of each window that is
+    not padding (0 unless the window starts in the top or left padding). A NumPy array."""
+    kw, (sh, sw), (ph, pw), (oh, ow) = win.kernel[1], win.stride, win.padding, win.out
+    first_row = numpy.maximum(ph - sh * numpy.arange(oh), 0)
+    first_column = numpy.maximum(pw - sw * numpy.arange(ow), 0)
+    return (first_row[:, None] * kw + first_column[None, :]).astype(index_type)
+
+
+def _point_at_the_last_nan(x_pad, win, nan_windows, argmax):
+    """In windows holding NaN, make ``argmax`` the offset of their last NaN (in place)."""
+    xp = get_array_module(x_pad)
+    for i, j, rows, columns in _offsets(win):
+        is_nan = nan_windows & xp.isnan(x_pad[rows, columns])
+        argmax[is_nan] = i * win.kernel[1] + j
+
+
+def _max_pool_backward(gy, argmax, win):
+    """Route each window's gradient to the input it took its maximum from.
+
+    gy, argmax (OH, OW, ...) -> gx (H, W, ...).
+    """
+    xp = get_array_module(gy)
+    g_pad = xp.zeros(win.padded_size + gy.shape[2:], dtype=gy.dtype)
+    for i, j, rows, columns in _offsets(win):
+        g_pad[rows, columns] += gy * (argmax == i * win.kernel[1] + j)
+    return _unpad(g_pad, win)
+
+
+def _window_sum(x, win):
+    """x (H, W, ...) -> (OH, OW, ...): the sum over each window (zero padding)."""
+    x_pad = _pad(x, win, 0)
+    total = None
+    for _, _, rows, columns in _offsets(win):
+        patch = x_pad[rows, columns]
+        if total is None:
+            total = patch.copy()
+        else:
+            total += patch
+    return total
+
+
+def _window_sum_backward(gy, win):
+    """The adjoint of ``_window_sum``: every input receives the sum of gy over
+    the windows that contain it. gy (OH, OW, ...) -> gx (H, W, ...)."""
+    xp = get_array_module(gy)
+    g_pad = xp.zeros(win.padded_size + gy.shape[2:], dtype=gy.dtype)
+    for _, _, rows, columns in _offsets(win):
+        g_pad[rows, columns] += gy
+    return _unpad(g_pad, win)
+
+
+# --- local response normalization -------------------------------------------------------------
+# Both sums over neighbouring channels are ``size`` slice-adds over a zero-padded copy,
+# never a Python loop over channels. The backward's sum runs over the MIRRORED
+# neighbours (see minigrad/ops/lrn.py): `after` channels before j, `before` after it.
+class LrnCache(NamedTuple):
+    """What ``lrn_backward`` needs from the forward."""
+    x: Any                     # (N, C, ...)
+    y: Any                     # the output, x's shape
+    s: Any                     # the normalizer s, x's shape
+    size: int
+    alpha: float
+    beta: float
+
+
+def _neighbour_sum(v, before, after):
+    """out[:, c] = sum of v[:, c - before] ... v[:, c + after], zeros outside the channels.
+    Reaching more than C - 1 channels to one side covers no more channels than reaching
+    exactly C - 1, so ``before`` and ``after`` are clamped to that (any size works)."""
+    xp = get_array_module(v)
+    channels = v.shape[1]
+    reach = max(channels - 1, 0)
+    before, after = min(before, reach), min(after, reach)
+    padded = xp.zeros((v.shape[0], channels + before + after) + v.shape[2:], dtype=v.dtype)
+    padded[:, before:before + channels] = v
+    out = padded[:, 0:channels].copy()
+    for offset in range(1, before + after + 1):
+        out += padded[:, offset:offset + channels]
+    return out
+
+
+def lrn_forward(x, size, alpha, beta, k):
+    before, after = size // 2, (size - 1) // 2
+    s = k + (alpha / size) * _neighbour_sum(x * x, before, after)
+    y = x * s ** -beta
+    return y, LrnCache(x, y, s, size, alpha, beta)
+
+
+def lrn_backward(gy, cache):
+    x, y, s, size, alpha, beta = cache
+    before, after = size // 2, (size - 1) // 2
+    neighbours = _neighbour_sum(gy * y / s, after, before)         # sum of g_c b_c / s_c
+    return gy * s ** -beta - (2 * alpha * beta / size) * x * neighbours
