@@ -7,6 +7,7 @@ import math
 
 import numpy
 
+from .. import parallel
 from ..backend import DEFAULT_DTYPE, get_array_module
 
 
@@ -153,15 +154,24 @@ def sigmoid_backward(gy, e):
 
 
 def relu_forward(x):
-    """max(x, 0). NaN stays NaN and -inf gives 0 (x * (x > 0) would give -inf * 0 = NaN)."""
+    """max(x, 0). NaN stays NaN and -inf gives 0 (x * (x > 0) would give -inf * 0 = NaN).
+    Split over the threads (``minigrad.parallel``) in blocks of x's memory."""
     xp = get_array_module(x)
-    passes = ~(x <= 0)            # where the gradient flows: x > 0, and NaN (as in PyTorch)
-    return xp.maximum(x, 0), passes
+    y, passes = xp.empty_like(x), xp.empty_like(x, dtype=bool)
+
+    def relu(x, y, passes):
+        xp.maximum(x, 0, out=y)
+        xp.logical_not(x <= 0, out=passes)   # where the gradient flows: x > 0, and NaN (as in PyTorch)
+    parallel.for_chunks_of("relu", relu, x, y, passes, axis=parallel.outermost_axis(x))
+    return y, passes
 
 
 def relu_backward(gy, passes):
     xp = get_array_module(gy)
-    return (xp.where(passes, gy, 0),)
+    gx = xp.empty_like(gy)
+    parallel.for_chunks_of("relu backward", lambda gy, passes, gx: xp.copyto(gx, xp.where(passes, gy, 0)),
+                           gy, passes, gx, axis=parallel.outermost_axis(gy))
+    return (gx,)
 
 
 # --- input checks: name the op, what it expected and what it got ------------------
