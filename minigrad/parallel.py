@@ -10,8 +10,10 @@ again would put two threads on every core.
 The rule every caller keeps: a chunk computes exactly what the whole computes on its
 part, no sum crosses a chunk's edge and no order of additions changes, so every thread
 count gives the same bits (``tests/test_threads.py`` holds every threaded kernel to its
-one-thread result). Work is split only for NumPy arrays; on CuPy arrays it runs whole,
-as one call.
+one-thread result). The one exception is a NaN's sign, which carries no meaning and which
+NumPy itself does not keep: (+NaN) + (-NaN) gives either, depending on where in an array
+the pair lies; a NaN stays a NaN. Work is split only for NumPy arrays; on CuPy arrays it
+runs whole, as one call.
 
 How many threads: ``set_thread_count(n)`` for the process (the commands' ``--threads``),
 ``with threads(n):`` for a block of code, else the environment variable

@@ -6,6 +6,8 @@
     roofline    each op's FLOPs and bytes, the machine's GEMM peak and copy bandwidth
     compare     every kernel set side by side (CPU, generic GPU, hand-written CUDA, PyTorch):
                 a table, a CSV, bars and a roofline
+    threads     the memory-bound kernels timed on 1, 2, ... threads (``minigrad.parallel``),
+                their results checked to be the same bits at every count
 
 The framework knows no network: a network's package lists its ops as ``OpShape`` rows and
 owns the command line that times them (``python -m googlenet bench``, ``googlenet/bench.py``).
@@ -17,3 +19,4 @@ from .op_times import (HEADER, KINDS, TARGETS, OpShape, describe, format_row, mi
 from .roofline import (BYTES_PER_NUMBER, arithmetic_intensity, attainable_gflops, copy_bandwidth_gbs,
                        gemm_peak_gflops, im2col_bytes, op_bytes, op_flops, op_output_shape, roofs)
 from .timing import blas_threads, median_seconds, timed
+from .threads import concat_kernel, counts_up_to, same_bits, thread_scaling, threaded_kernels
