@@ -23,7 +23,7 @@ from minigrad.bench import OpShape, compare
 from minigrad.geometry import conv_output_size
 
 from . import table
-from .errors import UserError, check_number, check_output_folder, reports_user_errors
+from .errors import THREADS_HELP, UserError, check_number, check_output_folder, reports_user_errors, use_threads
 from .sizes import row_sizes
 
 
@@ -102,6 +102,7 @@ def add_parser(subparsers):
     parser.add_argument("--out", metavar="DIR", default=None,
                         help="with --compare: write DIR/ops.csv, DIR/ops.png and DIR/roofline.png")
     parser.add_argument("--blas-threads", type=int, default=None, help="limit BLAS to this many threads")
+    parser.add_argument("--threads", type=int, default=None, metavar="N", help=THREADS_HELP)
     parser.add_argument("--quick", action="store_true", help="smoke run: batch 1, one repeat")
     parser.set_defaults(func=run)
     return parser
@@ -137,6 +138,7 @@ def check_options(args):
                         ("--blas-threads", args.blas_threads)):
         if value is not None:
             check_number(flag, value, 1)
+    args.threads = use_threads(args.threads)
     if args.compare is None:
         check_one_device(args)
     else:
@@ -191,7 +193,8 @@ def run_one_device(args, shapes):
     kernel_set = args.kernels or kernels.DEFAULT_FOR_DEVICE[args.device.split(":")[0]]
     print(f"minigrad ops benchmark, GoogLeNet: device {args.device}, kernels {kernel_set}, batch {args.batch}, "
           f"{args.image_size}x{args.image_size} input, median of {args.repeats} after a warm-up, float32, "
-          f"NumPy {numpy.__version__}, BLAS threads {threads}, {os.cpu_count()} CPUs")
+          f"NumPy {numpy.__version__}, BLAS threads {threads}, kernel threads {args.threads}, "
+          f"{os.cpu_count()} CPUs")
     print(bench.HEADER)
     with kernels.use(kernel_set):
         rows = bench.time_ops(shapes, args.repeats, args.device,
@@ -206,7 +209,7 @@ def run_comparison(args, shapes):
     for reason in missing:
         print(reason)
     print(f"minigrad CPU vs GPU, GoogLeNet: batch {args.batch}, {args.image_size}x{args.image_size}, "
-          f"median of {args.repeats} after a warm-up, float32; configurations: "
+          f"median of {args.repeats} after a warm-up, float32, kernel threads {args.threads}; configurations: "
           f"{', '.join(compare.label(c) for c in chosen)}")
     results = compare.time_configurations(shapes, chosen, args.repeats)
     print(compare.format_table(shapes, results))

@@ -38,8 +38,8 @@ from minigrad.checkpoint import load_weights, save_checkpoint
 from minigrad.data import DataLoader, default_augmentation, load_dataset
 from minigrad.optim import SGD, Adam, WeightAverage, make_schedule
 
-from .errors import (USER_ERRORS, UserError, check_device, check_number, check_output_folder,
-                     reports_user_errors)
+from .errors import (THREADS_HELP, USER_ERRORS, UserError, check_device, check_number, check_output_folder,
+                     reports_user_errors, use_threads)
 from .evaluation import evaluate
 from .model import GoogLeNet, googlenet_loss
 from .run_files import empty_sums, plot_history, read_run, write_metrics
@@ -358,6 +358,7 @@ def add_parser(subparsers):
                         help="continue the run saved in CHECKPOINT (its settings, unless given here)")
     parser.add_argument("--no-progress", dest="progress", action="store_false", default=True,
                         help="no progress bar (one line per epoch only)")
+    parser.add_argument("--threads", type=int, default=None, metavar="N", help=THREADS_HELP)
     parser.set_defaults(func=run)
     return parser
 
@@ -416,6 +417,7 @@ def run(args):
     """``python -m googlenet train``: returns the exit status (2: bad options or data; 1: the
     loss diverged; 130: stopped by Ctrl-C)."""
     config = config_from_args(args)
+    use_threads(args.threads)
     try:
         trainer = Trainer(config, resume=args.resume, progress=args.progress)
     except ValueError as error:

@@ -364,3 +364,24 @@ def test_a_forked_child_starts_its_own_pool():
         print(np.array_equal(here, there))
         """)
     assert out.split() == ["True"]
+
+
+# --- the commands' --threads --------------------------------------------------------------------
+def test_train_and_bench_take_threads_and_refuse_a_bad_environment(monkeypatch, tmp_path, capsys):
+    from googlenet import __main__ as cli, train
+    monkeypatch.setattr(parallel, "_process_count", None)          # restored after the test
+    monkeypatch.delenv(parallel.ENVIRONMENT_VARIABLE, raising=False)
+    counts = []
+
+    def stand_in(*args, **kwargs):
+        counts.append(parallel.thread_count())
+        raise KeyboardInterrupt                # the training itself is not under test
+    monkeypatch.setattr(train, "Trainer", stand_in)
+    with pytest.raises(KeyboardInterrupt):
+        cli.main(["train", "--no-progress", "--threads", "3", "--out", str(tmp_path)])
+    assert counts == [3]
+    assert cli.main(["bench", "--quick", "--only", "3a/pool", "--threads", "2"]) == 0
+    assert "kernel threads 2," in capsys.readouterr().out
+    monkeypatch.setenv(parallel.ENVIRONMENT_VARIABLE, "zero")
+    assert cli.main(["bench", "--quick", "--only", "3a/pool"]) == 2
+    assert "error: MINIGRAD_THREADS: expected a positive whole number of threads, got 'zero'" in capsys.readouterr().err
