@@ -219,6 +219,21 @@ def test_relu_is_the_same_at_every_thread_count(data, shape, gy_seed):
 
 
 @settings(max_examples=40, deadline=None)
+@given(data=st.data(), shape=st.lists(st.integers(0, 6), min_size=0, max_size=4))
+def test_relu_backward_is_where_bit_for_bit(data, shape):
+    """The two-pass select (bits ANDed with a mask) gives numpy.where's bits: +0.0 where the
+    gradient stops, whatever it was (inf, NaN, -0.0, a negative number), gy itself elsewhere."""
+    x, gy = data.draw(arrays(tuple(shape))), data.draw(arrays(tuple(shape)))
+    gy = gy.astype(x.dtype)
+    passes = elementwise.relu_forward(x)[1]
+    (gx,) = elementwise.relu_backward(gy, passes)
+    expected = np.where(passes, gy, 0)
+    bits = f"u{gx.itemsize}"
+    assert gx.dtype == expected.dtype == gy.dtype
+    assert np.array_equal(np.atleast_1d(gx).view(bits), np.atleast_1d(expected).view(bits))
+
+
+@settings(max_examples=40, deadline=None)
 @given(data=st.data(), n=batches, widths=st.lists(st.integers(1, 5), min_size=1, max_size=4),
        axis=st.integers(-4, 3))
 def test_concat_is_the_same_at_every_thread_count(data, n, widths, axis):
@@ -302,13 +317,13 @@ def test_the_pool_shuts_down_cleanly_and_starts_again():
         x = np.random.default_rng(0).standard_normal((6, 3, 9, 9))
         with parallel.threads(3):
             first = pool.max_pool2d_forward(x, 3, 2)[0]
-            print(sum(t.name.startswith("minigrad") for t in threading.enumerate()))
+            print(sum(t.name.startswith("minigrad") for t in threading.enumerate()) > 0)
             parallel.shutdown()
             print(sum(t.name.startswith("minigrad") for t in threading.enumerate()))
             again = pool.max_pool2d_forward(x, 3, 2)[0]
         print(np.array_equal(first, again))
         """)                                       # and the interpreter exits with the pool idle
-    assert out.split() == ["2", "0", "True"]
+    assert out.split() == ["True", "0", "True"]
 
 
 def test_no_deadlock_when_chunks_ask_for_chunks_or_many_threads_call_at_once():

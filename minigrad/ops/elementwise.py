@@ -169,9 +169,20 @@ def relu_forward(x):
 def relu_backward(gy, passes):
     xp = get_array_module(gy)
     gx = xp.empty_like(gy)
-    parallel.for_chunks_of("relu backward", lambda gy, passes, gx: xp.copyto(gx, xp.where(passes, gy, 0)),
-                           gy, passes, gx, axis=parallel.outermost_axis(gy))
+    parallel.for_chunks_of("relu backward", _keep_where, passes, gy, gx, axis=parallel.outermost_axis(gy))
     return (gx,)
+
+
+def _keep_where(keep, values, out):
+    """out = where(keep, values, 0), bit for bit (+0.0 where not kept, whatever the value: an
+    inf or NaN gradient does not leak through), in two passes without a branch per element:
+    NumPy's ``where`` branches, and on a mask as random as ReLU's it runs about 4x slower.
+    Bits ANDed with all ones are the float itself; ANDed with all zeros they are +0.0."""
+    xp = get_array_module(values)
+    bits = out.view(f"u{out.itemsize}")
+    all_ones = bits.dtype.type(numpy.iinfo(bits.dtype).max)
+    xp.multiply(keep, all_ones, out=bits)                           # 0, or all ones
+    xp.bitwise_and(bits, values.view(bits.dtype), out=bits)
 
 
 # --- input checks: name the op, what it expected and what it got ------------------
