@@ -400,3 +400,29 @@ def test_train_and_bench_take_threads_and_refuse_a_bad_environment(monkeypatch, 
     monkeypatch.setenv(parallel.ENVIRONMENT_VARIABLE, "zero")
     assert cli.main(["bench", "--quick", "--only", "3a/pool"]) == 2
     assert "error: MINIGRAD_THREADS: expected a positive whole number of threads, got 'zero'" in capsys.readouterr().err
+
+
+# --- the benchmark's own check -------------------------------------------------------------------
+def test_thread_scaling_times_every_count_and_catches_other_bits():
+    from minigrad import bench
+    from googlenet.bench import googlenet_op_shapes
+    rng = np.random.default_rng(0)
+    shapes = {s.name: s for s in googlenet_op_shapes(2, 64)}
+    chosen = bench.threaded_kernels(shapes["conv2"], rng) + bench.threaded_kernels(shapes["lrn/conv2"], rng)
+    chosen += [bench.copy_kernel(1, rng), bench.concat_kernel("3a", [(2, 4, 3, 3), (2, 5, 3, 3)], rng)]
+    times = bench.thread_scaling(chosen, [1, 2, 3], repeats=1)
+    assert list(times) == ["conv2 im2col", "conv2 col2im", "conv2 relu fwd", "conv2 relu bwd",
+                           "lrn/conv2 fwd", "lrn/conv2 bwd", "copy 1 MB", "3a concat"]
+    assert all(list(t) == [1, 2, 3] and min(t.values()) > 0 for t in times.values())
+    wrong = ("wrong", lambda: np.full(3, float(parallel.thread_count())))
+    with pytest.raises(AssertionError, match="wrong: 2 threads computed other bits than 1"):
+        bench.thread_scaling([wrong], [1, 2], repeats=1)
+
+
+def test_same_bits_tells_signed_zeros_apart_and_takes_any_nan_for_any_nan():
+    from minigrad.bench import same_bits
+    nan = np.float32(np.nan)
+    assert same_bits(np.array([nan, 1.0], np.float32), np.array([-nan, 1.0], np.float32))
+    assert not same_bits(np.array([0.0]), np.array([-0.0]))
+    assert not same_bits(np.array([nan]), np.array([1.0]))
+    assert not same_bits(np.zeros(2, np.float32), np.zeros(2, np.float64))

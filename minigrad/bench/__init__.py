@@ -19,4 +19,4 @@ from .op_times import (HEADER, KINDS, TARGETS, OpShape, describe, format_row, mi
 from .roofline import (BYTES_PER_NUMBER, arithmetic_intensity, attainable_gflops, copy_bandwidth_gbs,
                        gemm_peak_gflops, im2col_bytes, op_bytes, op_flops, op_output_shape, roofs)
 from .timing import blas_threads, median_seconds, timed
-from .threads import concat_kernel, counts_up_to, same_bits, thread_scaling, threaded_kernels
+from .threads import concat_kernel, copy_kernel, counts_up_to, same_bits, thread_scaling, threaded_kernels

@@ -68,6 +68,19 @@ def concat_kernel(name, branch_shapes, rng):
     return f"{name} concat", lambda: shape_ops.concat_forward(*branches, axis=1)[0]
 
 
+def copy_kernel(megabytes, rng):
+    """(label, function): a copy of a float32 array of ``megabytes``, far larger than the
+    caches, split over the threads in blocks (the memory roof of ``copy_bandwidth_gbs``,
+    at each thread count)."""
+    source = rng.standard_normal(megabytes * 2**20 // 4, dtype=numpy.float32)
+    target = numpy.empty_like(source)
+
+    def copy():
+        parallel.for_chunks_of("copy", numpy.copyto, target, source)
+        return target
+    return f"copy {megabytes} MB", copy
+
+
 def thread_scaling(kernel_list, counts, repeats=5):
     """{label: {count: median seconds}} of each kernel at each thread count, on the numpy
     kernel set, after a warm-up at each; an AssertionError when a count's result differs
@@ -79,7 +92,7 @@ def thread_scaling(kernel_list, counts, repeats=5):
             with parallel.threads(count), kernels.use("numpy"):
                 result = function()
             if first is None:
-                first = result
+                first = numpy.array(result)          # a copy: a kernel may reuse its output
             elif not same_bits(result, first):
                 raise AssertionError(f"{label}: {count} threads computed other bits than {counts[0]}")
         runs = {count: [] for count in counts}
