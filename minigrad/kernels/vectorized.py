@@ -421,6 +421,7 @@ def _max_pool(x_pad, win, out, argmax):
     is all -inf, and the last NaN of a window that holds NaNs (its output is NaN).
     """
     xp = get_array_module(x_pad)
+    beats, candidate = xp.empty(out.shape, dtype=bool), xp.empty(out.shape, dtype=argmax.dtype)
     for i, j, rows, columns in _offsets(win):
         patch = x_pad[rows, columns]
         if i == j == 0:
@@ -430,9 +431,12 @@ def _max_pool(x_pad, win, out, argmax):
             continue
         # Offsets come in increasing order, so "the last offset that beat the
         # running max" is the largest such offset: a maximum, not a masked write
-        # (masked writes with random masks are slow in NumPy).
-        offset = argmax.dtype.type(i * win.kernel[1] + j)
-        xp.maximum(argmax, (patch > out) * offset, out=argmax)
+        # (masked writes with random masks are slow in NumPy). Every step writes
+        # into the same two buffers: a new temporary per offset costs more than the
+        # arithmetic (fresh memory is zeroed by the system page by page).
+        xp.greater(patch, out, out=beats)
+        xp.multiply(beats, argmax.dtype.type(i * win.kernel[1] + j), out=candidate)
+        xp.maximum(argmax, candidate, out=argmax)
         xp.maximum(out, patch, out=out)
     nan_windows = xp.isnan(out)
     if nan_windows.any():                       # rare: a second pass only when there are NaNs
@@ -459,8 +463,12 @@ def _point_at_the_last_nan(x_pad, win, nan_windows, argmax):
 def _max_pool_backward(gy, argmax, win, g_pad):
     """Route each window's gradient to the input it took its maximum from: gy, argmax
     (OH, OW, ...) are added into the padded gradient g_pad (H_pad, W_pad, ...)."""
+    xp = get_array_module(gy)
+    chosen, share = xp.empty(gy.shape, dtype=bool), xp.empty_like(gy)
     for i, j, rows, columns in _offsets(win):
-        g_pad[rows, columns] += gy * (argmax == i * win.kernel[1] + j)
+        xp.equal(argmax, i * win.kernel[1] + j, out=chosen)
+        xp.multiply(gy, chosen, out=share)                # gy where this offset won, else 0
+        g_pad[rows, columns] += share
 
 
 def _window_sum(x_pad, win, out):
