@@ -11,7 +11,8 @@ through the twin, one simulated thread after another (slow; it is there for test
 them with a grid-stride loop (grid.h), so any grid covers them. The GPU gets enough blocks
 of 256 threads; the twin gets a deliberately small, odd grid (3 blocks of 5), so
 that every thread loops several times: the loop, not just the first pass, is tested.
-Arrays must be contiguous; scalars are passed as NumPy int32 / float types. Python
+Arrays must be contiguous; scalars are passed as NumPy int32 / float types, and None as
+a NULL pointer (an optional array a kernel tests for, such as a bias). Python
 threads may launch twin kernels at once: the simulated built-ins (blockIdx, ...) are
 thread_local in twin.h, one copy per thread.
 
@@ -120,7 +121,10 @@ class TwinLauncher:
 
 
 def _c_argument(value):
-    """A ctypes argument: a pointer to an array's data, or a C scalar of the value's type."""
+    """A ctypes argument: a pointer to an array's data (NULL for None, as CuPy passes it), or
+    a C scalar of the value's type."""
+    if value is None:
+        return ctypes.c_void_p(None)
     if isinstance(value, numpy.ndarray):
         if not value.flags.c_contiguous:
             raise ValueError("the kernels need contiguous arrays")
