@@ -39,7 +39,7 @@ a mask for its backward; done by the convolution itself, it costs nothing on a G
 kernel that lays out the product's result applies it on the way) and the backward needs
 no mask: the gradient passes where the output is not <= 0 (y > 0, or NaN, as
 ``elementwise.relu_forward``), and the output says where. Same values, to the last bit, as
-``relu(conv2d(...))``; the backward is ``conv2d_backward`` (the cache knows the ReLU).
+``relu(conv2d(...))``; its backward is ``conv2d_backward`` (the cache knows the ReLU).
 
 The work is done by the current kernel set (``minigrad.kernels``):
 ``kernels/reference.py`` is this docstring written out with loops; ``kernels/vectorized.py``
@@ -56,16 +56,16 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0, groups=1):
 
     ``stride`` and ``padding`` are ints or (h, w) pairs; ``groups`` divides C and C_out.
     """
-    return _forward(x, weight, bias, stride, padding, groups, relu=False)
+    return _convolve(x, weight, bias, stride, padding, groups, relu=False)
 
 
 def conv2d_relu_forward(x, weight, bias=None, stride=1, padding=0, groups=1):
     """max(conv2d(x, weight, bias, ...), 0) in one op, the ReLU fused in (see above); the
-    arguments and shapes of ``conv2d_forward``, and its backward, ``conv2d_backward``."""
-    return _forward(x, weight, bias, stride, padding, groups, relu=True)
+    arguments and shapes of ``conv2d_forward``."""
+    return _convolve(x, weight, bias, stride, padding, groups, relu=True)
 
 
-def _forward(x, weight, bias, stride, padding, groups, relu):
+def _convolve(x, weight, bias, stride, padding, groups, relu):
     win = window(x.shape[2:], weight.shape[2:], stride, padding)
     kernel_set = kernels.current(x)
     y, cache = kernel_set.conv2d_forward(x, weight, bias, win, groups, relu)
@@ -77,6 +77,11 @@ def conv2d_backward(gy, cache):
     After ``conv2d_relu_forward``, gy passes only where the output is not <= 0."""
     kernel_set, kernel_cache = cache
     return kernel_set.conv2d_backward(gy, kernel_cache)
+
+
+def conv2d_relu_backward(gy, cache):
+    """``conv2d_backward``: the cache knows the ReLU, and gy passes where its output is not <= 0."""
+    return conv2d_backward(gy, cache)
 
 
 def conv2d_check(name):
