@@ -54,15 +54,49 @@ def test_channels_to_images_lays_the_product_out_adding_the_bias_and_the_relu(tw
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("masked", [False, True])
-def test_images_to_channels_masks_by_the_relu_output_as_relu_backward_does(twin, dtype, masked):
+@pytest.mark.parametrize("channels_around", [4, 9])
+def test_images_to_channels_masks_by_the_relu_output_as_relu_backward_does(twin, dtype, masked, channels_around):
+    """gy may be channels 2 ... 5 of images with more channels (a view, read where it lies)."""
     n, c, p = 3, 4, 5
-    gy = np.random.default_rng(3).standard_normal((n, c, p)).astype(dtype)
+    around = np.random.default_rng(3).standard_normal((n, channels_around, p)).astype(dtype)
+    gy = around[:, channels_around - c - 1:channels_around - 1] if channels_around > c else around
+    assert launch.is_channel_window(gy) and launch.images_channels(gy) == channels_around
     relu_output = elementwise.relu_forward(special_values((n, c, p), seed=4).astype(dtype))[0]
     out = np.full((c, n * p), 7.0, dtype)
     launch.launcher_for(gy).run("layout.cu", "images_to_channels", out.size, gy, relu_output if masked else None, out,
-                                *(np.int32(v) for v in (n, c, p)))
+                                *(np.int32(v) for v in (n, c, p, channels_around)))
     expected = elementwise.relu_backward(gy, ~(relu_output <= 0))[0] if masked else gy
     np.testing.assert_array_equal(out, expected.transpose(1, 0, 2).reshape(c, n * p))
+
+
+def test_which_views_are_windows_of_channels():
+    images = np.zeros((3, 6, 4, 5))
+    assert launch.is_channel_window(images) and launch.images_channels(images) == 6
+    assert launch.is_channel_window(images[:, 2:4]) and launch.images_channels(images[:, 2:4]) == 6
+    assert launch.is_channel_window(images[1:2, 2:4]) and launch.images_channels(images[1:2, 2:4]) == 2
+    for not_one in (images[:, :, 1:], images[:, ::2], images[::-1], images.transpose(1, 0, 2, 3), images[..., ::2]):
+        assert not launch.is_channel_window(not_one)
+    with pytest.raises(ValueError, match=r"the kernels need contiguous arrays \(or windows of channels of one\)"):
+        launch.launcher_for(images).run("layout.cu", "images_to_channels", 1, images[:, :, 1:], None,
+                                        np.zeros(6 * 3 * 15), *(np.int32(v) for v in (3, 6, 15, 6)))
+
+
+def test_a_branch_gradient_handed_out_as_a_view_is_read_where_it_lies(twin, monkeypatch):
+    """Concat's backward hands each Inception branch a window of its gradient's channels: the
+    convolution's backward reads it in place (no copy) and gives the gradients of a copy."""
+    rng = np.random.default_rng(15)
+    x, W, b = rng.standard_normal((2, 3, 5, 5)), rng.standard_normal((4, 3, 3, 3)), rng.standard_normal(4)
+    y, cache = cuda.conv2d_forward(x, W, b, conv_window(x, W, padding=1), relu=True)
+    concatenated = rng.standard_normal((2, 11, 5, 5))
+    gy = concatenated[:, 3:7]                                   # this branch's channels, a view
+    read = []
+    run = launch.TwinLauncher.run
+    monkeypatch.setattr(launch.TwinLauncher, "run", lambda self, file, kernel, threads, *args:
+                        read.append((kernel, args[0])) or run(self, file, kernel, threads, *args))
+    grads = cuda.conv2d_backward(gy, cache)
+    assert any(kernel == "images_to_channels" and array is gy for kernel, array in read)
+    for g, g_copy in zip(grads, cuda.conv2d_backward(np.ascontiguousarray(gy), cache)):
+        np.testing.assert_array_equal(g, g_copy)
 
 
 def test_the_public_im2col_is_a_view_of_the_columns_the_product_multiplies(twin):
@@ -132,11 +166,11 @@ def test_the_comparisons_conv_rows_run_the_one_product_path(twin, monkeypatch):
 
 
 # --- the fused ReLU: the same numbers as convolution then ReLU ------------------------------------
-def fused_and_unfused(x, W, b, params):
+def fused_and_unfused(x, W, b, params, xp=np):
     """(fused y, fused grads, unfused y, unfused grads) on the current kernel set, the
-    upstream gradient drawn once."""
+    upstream gradient drawn once (an ``xp`` array)."""
     y, cache = conv.conv2d_relu_forward(x, W, b, **params)
-    gy = np.random.default_rng(9).standard_normal(y.shape)
+    gy = xp.asarray(np.random.default_rng(9).standard_normal(y.shape))
     grads = conv.conv2d_relu_backward(gy, cache)
     pre, conv_cache = conv.conv2d_forward(x, W, b, **params)
     y_unfused, passes = elementwise.relu_forward(pre)

@@ -27,7 +27,7 @@ import numpy
 from ...backend import get_array_module
 from ...geometry import Window
 from .blas import gemm
-from .launch import launcher_for
+from .launch import images_channels, is_channel_window, launcher_for
 
 
 def _int32(*values):
@@ -102,12 +102,15 @@ def _col2im(cols, x_shape, win):
 
 def _images_to_channels(a, relu_output=None):
     """(N, C, H, W) -> (C, N*H*W), contiguous; zero where ``relu_output`` (a contiguous array of
-    a's shape, or None) is <= 0. By layout.cu's images_to_channels."""
+    a's shape, or None) is <= 0. By layout.cu's images_to_channels, which reads a window of
+    channels of a contiguous array (an Inception branch's gradient) where it lies."""
     xp = get_array_module(a)
-    a = xp.ascontiguousarray(a)
+    if not is_channel_window(a):
+        a = xp.ascontiguousarray(a)
     n, c, h, w = a.shape
     out = xp.empty((c, n * h * w), dtype=a.dtype)
-    launcher_for(a).run("layout.cu", "images_to_channels", out.size, a, relu_output, out, *_int32(n, c, h * w))
+    launcher_for(a).run("layout.cu", "images_to_channels", out.size, a, relu_output, out,
+                        *_int32(n, c, h * w, images_channels(a)))
     return out
 
 

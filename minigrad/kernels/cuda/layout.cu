@@ -36,11 +36,14 @@ extern "C" __global__ void channels_to_images(const real* from, const real* bias
 }
 
 // to[c, n, p] = from[n, c, p], or 0 where relu_output (N, C, P) is <= 0 (when it is not NULL).
+// `from` may be a window of C channels of images with from_C >= C channels each (the gradient
+// of one Inception branch, a view of the concatenation's): image n's channel c starts at
+// from + (n * from_C + c) * P, read where it lies, with no copy first.
 extern "C" __global__ void images_to_channels(const real* from, const real* relu_output, real* to,
-                                              int N, int C, int P) {
+                                              int N, int C, int P, int from_C) {
     GRID_STRIDE_LOOP(index, (long long)C * N * P) {
         const long long p = index % P, n = (index / P) % N, c = index / ((long long)P * N);
-        const long long at = (n * C + c) * P + p;
-        to[index] = (relu_output && relu_output[at] <= 0) ? (real)0 : from[at];
+        const bool stopped = relu_output && relu_output[(n * C + c) * P + p] <= 0;
+        to[index] = stopped ? (real)0 : from[(n * from_C + c) * P + p];
     }
 }
