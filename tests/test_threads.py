@@ -181,15 +181,17 @@ def test_lrn_is_the_same_at_every_thread_count(data, n, c, h, size, gy_seed):
 @settings(max_examples=50, deadline=None)
 @given(data=st.data(), n=batches, c=st.integers(1, 4), f=st.integers(1, 5), groups=st.integers(1, 2),
        h=st.integers(3, 12), kernel=st.sampled_from([1, 3, 5]), stride=st.integers(1, 2),
-       bias=st.booleans(), gy_seed=st.integers(0, 99))
-def test_conv2d_is_the_same_at_every_thread_count(data, n, c, f, groups, h, kernel, stride, bias, gy_seed):
+       bias=st.booleans(), relu=st.booleans(), gy_seed=st.integers(0, 99))
+def test_conv2d_is_the_same_at_every_thread_count(data, n, c, f, groups, h, kernel, stride, bias, relu,
+                                                   gy_seed):
     """All the numpy set's routes: im2col, 1x1 on small maps, 1x1 image by image (maps of 100
-    pixels or more), groups; with and without a bias."""
+    pixels or more), groups; with and without a bias, with and without the fused ReLU."""
     x = data.draw(arrays((n, c * groups, h, h), special=False))
     rng = np.random.default_rng(gy_seed)
     weight = rng.standard_normal((f * groups, c, kernel, kernel)).astype(x.dtype)
     b = rng.standard_normal(f * groups).astype(x.dtype) if bias else None
-    forward = lambda: conv.conv2d_forward(x, weight, b, stride=stride, padding=kernel // 2, groups=groups)
+    convolve = conv.conv2d_relu_forward if relu else conv.conv2d_forward
+    forward = lambda: convolve(x, weight, b, stride=stride, padding=kernel // 2, groups=groups)
     assert_same_at_every_count(forward_and_backward(forward, conv.conv2d_backward, gy_seed))
 
 
@@ -212,22 +214,22 @@ def test_relu_is_the_same_at_every_thread_count(data, shape, gy_seed):
     x = data.draw(arrays(tuple(shape)))
 
     def run():
-        y, passes = elementwise.relu_forward(x)
+        y, cache = elementwise.relu_forward(x)
         gy = np.random.default_rng(gy_seed).standard_normal(y.shape).astype(y.dtype)
-        return y, passes, elementwise.relu_backward(gy, passes)
+        return y, elementwise.relu_backward(gy, cache)
     assert_same_at_every_count(run)
 
 
 @settings(max_examples=40, deadline=None)
 @given(data=st.data(), shape=st.lists(st.integers(0, 6), min_size=0, max_size=4))
 def test_relu_backward_is_where_bit_for_bit(data, shape):
-    """The two-pass select (bits ANDed with a mask) gives numpy.where's bits: +0.0 where the
-    gradient stops, whatever it was (inf, NaN, -0.0, a negative number), gy itself elsewhere."""
+    """The select by a mask of whole words gives numpy.where's bits: +0.0 where the gradient
+    stops, whatever it was (inf, NaN, -0.0, a negative number), gy itself elsewhere."""
     x, gy = data.draw(arrays(tuple(shape))), data.draw(arrays(tuple(shape)))
     gy = gy.astype(x.dtype)
-    passes = elementwise.relu_forward(x)[1]
-    (gx,) = elementwise.relu_backward(gy, passes)
-    expected = np.where(passes, gy, 0)
+    y, cache = elementwise.relu_forward(x)
+    (gx,) = elementwise.relu_backward(gy, cache)
+    expected = np.where(~(x <= 0), gy, 0)              # the gradient flows where x > 0, and at NaN
     bits = f"u{gx.itemsize}"
     assert gx.dtype == expected.dtype == gy.dtype
     assert np.array_equal(np.atleast_1d(gx).view(bits), np.atleast_1d(expected).view(bits))

@@ -50,9 +50,9 @@ def _convolution_kernels(name, x, p, rng):
     y_batch_last = rng.standard_normal((c_out,) + win.out + (x.shape[0],), dtype=numpy.float32)
     y = y_batch_last.transpose(3, 0, 1, 2)
     gy = rng.standard_normal(y.shape, dtype=numpy.float32)
-    passes = elementwise.relu_forward(y)[1]
+    relu_output = elementwise.relu_forward(y)[0]
     found = [(f"{name} relu fwd", lambda: elementwise.relu_forward(y)[0]),
-             (f"{name} relu bwd", lambda: elementwise.relu_backward(gy, passes)[0])]
+             (f"{name} relu bwd", lambda: elementwise.relu_backward(gy, relu_output)[0])]
     if (kh, kw) != (1, 1):
         cols = numpy_set.im2col(x, win)
         found = [(f"{name} im2col", lambda: numpy_set.im2col(x, win)),

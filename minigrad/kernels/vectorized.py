@@ -55,6 +55,7 @@ import numpy
 from .. import parallel
 from ..backend import get_array_module
 from ..geometry import Window
+from ..ops.elementwise import relu_backward
 
 
 # --- the two tricks: padding, kernel offsets, the strided window view -------------------------
@@ -187,6 +188,7 @@ class Conv2dCache(NamedTuple):
     order: Tuple[int, ...]     # _BATCH_LAST or _BATCH_FIRST
     groups: int
     has_bias: bool
+    relu_output: Any           # y after a fused ReLU (where its gradient passes), else None
 
 
 class PerImageConv2dCache(NamedTuple):
@@ -194,6 +196,7 @@ class PerImageConv2dCache(NamedTuple):
     x3: Any                    # x seen as (N, C, H*W)
     weight: Any                # (C_out, C, 1, 1)
     has_bias: bool
+    relu_output: Any           # y after a fused ReLU, else None
 
 
 def _channels_first(a, order):
@@ -222,12 +225,20 @@ def _copy(a):
     return out
 
 
-def _add_bias(Y, bias):
-    """Y (C_out, pixels) or (N, C_out, pixels) += bias (C_out,) on every pixel, in place,
-    split over Y's first axis."""
+def _add_bias_and_relu(Y, bias, relu):
+    """Y (C_out, pixels) or (N, C_out, pixels) += bias (C_out,) on every pixel (unless bias is
+    None), then Y = max(Y, 0) with ``relu``: in place, both in one visit of each chunk of Y's
+    first axis, on the threads."""
     xp = get_array_module(Y)
-    each_pixel = xp.broadcast_to(bias.reshape(-1, 1), Y.shape)
-    parallel.for_chunks_of("conv2d bias", lambda y, b: xp.add(y, b, out=y), Y, each_pixel)
+    arrays = [Y] if bias is None else [Y, xp.broadcast_to(bias.reshape(-1, 1), Y.shape)]
+
+    def finish(y, b=None):
+        if b is not None:
+            xp.add(y, b, out=y)
+        if relu:
+            xp.maximum(y, 0, out=y)
+    if bias is not None or relu:
+        parallel.for_chunks_of("conv2d bias and relu", finish, *arrays)
 
 
 def _row_sums(m):
@@ -248,13 +259,13 @@ def _unflatten(matrix, order, shape):
     return matrix.reshape([shape[axis] for axis in order]).transpose(tuple(numpy.argsort(order)))
 
 
-def conv2d_forward(x, weight, bias, win, groups=1):
+def conv2d_forward(x, weight, bias, win, groups=1, relu=False):
     """x (N, C, H, W), weight (C_out, C/groups, KH, KW), bias (C_out,) or None ->
-    (y (N, C_out, OH, OW), cache)."""
+    (y (N, C_out, OH, OW), cache); with ``relu``, y = max(y, 0) in place (NaN kept)."""
     n, c, h, w = x.shape
     c_out, _, kh, kw = weight.shape
     if win.is_pointwise and groups == 1 and x.flags.c_contiguous and h * w >= PER_IMAGE_MIN_PIXELS:
-        return _pointwise_per_image_forward(x, weight, bias)
+        return _pointwise_per_image_forward(x, weight, bias, relu)
     if not win.is_pointwise:
         order = _BATCH_LAST
         cols = _im2col_batch_last(x, win).reshape(c * kh * kw, -1)
@@ -265,17 +276,19 @@ def conv2d_forward(x, weight, bias, win, groups=1):
         order = _BATCH_FIRST if x.flags.c_contiguous else _BATCH_LAST
         cols = _channels_first(x, order)
     Y = _grouped_product(_by_group(weight.reshape(c_out, -1), groups), _by_group(cols, groups))
-    if bias is not None:
-        _add_bias(Y, bias)
+    _add_bias_and_relu(Y, bias, relu)
     y = _unflatten(Y, order, (n, c_out) + win.out)
-    return y, Conv2dCache(x.shape, weight, cols, win, order, groups, bias is not None)
+    return y, Conv2dCache(x.shape, weight, cols, win, order, groups, bias is not None, y if relu else None)
 
 
 def conv2d_backward(gy, cache):
-    """gy (N, C_out, OH, OW) -> (gx, gweight, gbias), gbias None when the forward had no bias."""
+    """gy (N, C_out, OH, OW) -> (gx, gweight, gbias), gbias None when the forward had no bias.
+    After a fused ReLU, gy passes only where its output is not <= 0 (y > 0, or NaN)."""
+    if cache.relu_output is not None:
+        (gy,) = relu_backward(gy, cache.relu_output)             # the ReLU's own backward
     if isinstance(cache, PerImageConv2dCache):
         return _pointwise_per_image_backward(gy, cache)
-    x_shape, weight, cols, win, order, groups, has_bias = cache
+    x_shape, weight, cols, win, order, groups, has_bias, _ = cache
     c_out, _, kh, kw = weight.shape
     gy2 = _channels_first(gy, order)                               # (C_out, pixels), columns as in cols
     gy3, cols3 = _by_group(gy2, groups), _by_group(cols, groups)
@@ -308,21 +321,21 @@ def _grouped_product(a, b):
     return out.reshape(-1, b.shape[2])
 
 
-def _pointwise_per_image_forward(x, weight, bias):
+def _pointwise_per_image_forward(x, weight, bias, relu):
     """A 1x1 convolution as N products y[n] = weight2 @ x[n], x[n] seen as (C, H*W)."""
     n, c, h, w = x.shape
     c_out = weight.shape[0]
     x3 = x.reshape(n, c, h * w)                                    # a view: x is contiguous
     Y = weight.reshape(c_out, c) @ x3                              # (N, C_out, H*W)
-    if bias is not None:
-        _add_bias(Y, bias)
-    return Y.reshape(n, c_out, h, w), PerImageConv2dCache(x3, weight, bias is not None)
+    _add_bias_and_relu(Y, bias, relu)
+    y = Y.reshape(n, c_out, h, w)
+    return y, PerImageConv2dCache(x3, weight, bias is not None, y if relu else None)
 
 
 def _pointwise_per_image_backward(gy, cache):
     """gx[n] = weight2^T @ gy[n];  gweight = sum over n of gy[n] @ x[n]^T;  gbias = gy summed
     over H, W (each image's row sums), then over N."""
-    x3, weight, has_bias = cache
+    x3, weight, has_bias, _ = cache
     n, c, pixels = x3.shape
     c_out = weight.shape[0]
     gy3 = gy.reshape(n, c_out, pixels) if gy.flags.c_contiguous else _copy(gy).reshape(n, c_out, pixels)
