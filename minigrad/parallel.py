@@ -30,9 +30,9 @@ stop)`` for consecutive ranges that cover ``range(length)``, the first on the ca
 thread, the others on the pool's, returning when all are done. An error in any chunk
 reaches the caller, after every chunk has stopped, with a note naming the op and the
 chunk (Python 3.11 and later show notes under the traceback); every chunk runs under the
-caller's ``numpy.errstate``. A chunk that itself asks
-for chunks (a kernel inside a kernel) runs them in turn on its own thread, so the pool
-never waits for itself and cannot deadlock.
+caller's ``numpy.errstate``. A chunk that itself asks for chunks (a kernel inside a
+kernel) runs them in turn on its own thread, so the pool never waits for itself and
+cannot deadlock.
 """
 import concurrent.futures
 import contextlib
