@@ -29,7 +29,8 @@ def threaded_kernels(op_shape, rng):
     """The threaded kernels of one ``OpShape`` (``minigrad.bench.OpShape``) on random float32
     inputs drawn from ``rng``: forward and backward of a pool or an LRN; im2col and col2im
     of a convolution with a window larger than 1x1, and the ReLU after it, forward and
-    backward (on an array laid out as the convolution hands it out, batch last)."""
+    backward (on arrays laid out as the convolution hands out its output, batch last, as the
+    ReLU fused into a convolution sees them)."""
     x = rng.standard_normal(op_shape.x_shape, dtype=numpy.float32)
     p, name = dict(op_shape.params), op_shape.name
     if op_shape.op == "conv2d":
@@ -47,9 +48,8 @@ def _convolution_kernels(name, x, p, rng):
     c_out, _, kh, kw = p["weight"]
     win = window(x.shape[2:], (kh, kw), p.get("stride", 1), p.get("padding", 0))
     numpy_set = kernels.get("numpy")
-    y_batch_last = rng.standard_normal((c_out,) + win.out + (x.shape[0],), dtype=numpy.float32)
-    y = y_batch_last.transpose(3, 0, 1, 2)
-    gy = rng.standard_normal(y.shape, dtype=numpy.float32)
+    y, gy = (rng.standard_normal((c_out,) + win.out + (x.shape[0],), dtype=numpy.float32).transpose(3, 0, 1, 2)
+             for _ in range(2))
     relu_output = elementwise.relu_forward(y)[0]
     found = [(f"{name} relu fwd", lambda: elementwise.relu_forward(y)[0]),
              (f"{name} relu bwd", lambda: elementwise.relu_backward(gy, relu_output)[0])]

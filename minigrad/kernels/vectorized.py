@@ -283,14 +283,15 @@ def conv2d_forward(x, weight, bias, win, groups=1, relu=False):
 
 def conv2d_backward(gy, cache):
     """gy (N, C_out, OH, OW) -> (gx, gweight, gbias), gbias None when the forward had no bias.
-    After a fused ReLU, gy passes only where its output is not <= 0 (y > 0, or NaN)."""
-    if cache.relu_output is not None:
-        (gy,) = relu_backward(gy, cache.relu_output)             # the ReLU's own backward
+    After a fused ReLU, gy passes only where its output is not <= 0 (y > 0, or NaN): the
+    ReLU's own backward, once gy lies as the output does (both read in the same order)."""
     if isinstance(cache, PerImageConv2dCache):
         return _pointwise_per_image_backward(gy, cache)
-    x_shape, weight, cols, win, order, groups, has_bias, _ = cache
+    x_shape, weight, cols, win, order, groups, has_bias, relu_output = cache
     c_out, _, kh, kw = weight.shape
     gy2 = _channels_first(gy, order)                               # (C_out, pixels), columns as in cols
+    if relu_output is not None:
+        (gy2,) = relu_backward(gy2, _channels_first(relu_output, order))
     gy3, cols3 = _by_group(gy2, groups), _by_group(cols, groups)
     gweight = _grouped_product(gy3, cols3.transpose(0, 2, 1)).reshape(weight.shape)
     gcols = _grouped_product(_by_group(weight.reshape(c_out, -1), groups).transpose(0, 2, 1), gy3)
@@ -335,10 +336,12 @@ def _pointwise_per_image_forward(x, weight, bias, relu):
 def _pointwise_per_image_backward(gy, cache):
     """gx[n] = weight2^T @ gy[n];  gweight = sum over n of gy[n] @ x[n]^T;  gbias = gy summed
     over H, W (each image's row sums), then over N."""
-    x3, weight, has_bias, _ = cache
+    x3, weight, has_bias, relu_output = cache
     n, c, pixels = x3.shape
     c_out = weight.shape[0]
     gy3 = gy.reshape(n, c_out, pixels) if gy.flags.c_contiguous else _copy(gy).reshape(n, c_out, pixels)
+    if relu_output is not None:
+        (gy3,) = relu_backward(gy3, relu_output.reshape(n, c_out, pixels))
     gx = (weight.reshape(c_out, c).T @ gy3).reshape(n, c, *gy.shape[2:])
     gweight = (gy3 @ x3.transpose(0, 2, 1)).sum(axis=0).reshape(weight.shape)
     return gx, gweight, _row_sums(gy3).sum(axis=0) if has_bias else None
