@@ -403,9 +403,9 @@ def _window_sum_backward(gy, win):
 # never a Python loop over channels. The backward's sum runs over the MIRRORED
 # neighbours (see minigrad/ops/lrn.py): `after` channels before j, `before` after it.
 class LrnCache(NamedTuple):
-    """What ``lrn_backward`` needs from the forward."""
+    """What ``lrn_backward`` needs from the forward: x and the normalizer s, not the output
+    (the backward recomputes s^-beta, one power per element, rather than keep a third array)."""
     x: Any                     # (N, C, ...)
-    y: Any                     # the output, x's shape
     s: Any                     # the normalizer s, x's shape
     size: int
     alpha: float
@@ -431,12 +431,12 @@ def _neighbour_sum(v, before, after):
 def lrn_forward(x, size, alpha, beta, k):
     before, after = size // 2, (size - 1) // 2
     s = k + (alpha / size) * _neighbour_sum(x * x, before, after)
-    y = x * s ** -beta
-    return y, LrnCache(x, y, s, size, alpha, beta)
+    return x * s ** -beta, LrnCache(x, s, size, alpha, beta)
 
 
 def lrn_backward(gy, cache):
-    x, y, s, size, alpha, beta = cache
+    x, s, size, alpha, beta = cache
     before, after = size // 2, (size - 1) // 2
-    neighbours = _neighbour_sum(gy * y / s, after, before)         # sum of g_c b_c / s_c
-    return gy * s ** -beta - (2 * alpha * beta / size) * x * neighbours
+    scale = s ** -beta                                             # y = x * scale
+    neighbours = _neighbour_sum(gy * (x * scale) / s, after, before)   # sum of g_c y_c / s_c
+    return gy * scale - (2 * alpha * beta / size) * x * neighbours

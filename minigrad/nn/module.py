@@ -22,10 +22,16 @@ import numpy
 
 from .. import backend
 from ..autograd import Tensor
+from .flat import FlatParameters
 
 
 class Parameter(Tensor):
-    """A Tensor that a Module learns: always ``requires_grad=True``."""
+    """A Tensor that a Module learns: always ``requires_grad=True``.
+
+    ``flat_parameters`` is the ``FlatParameters`` whose buffers hold its data and gradient
+    (``Module.flatten_parameters``; ``minigrad/nn/flat.py`` says what changes then), or None.
+    """
+    flat_parameters = None
 
     def __init__(self, data, dtype=None):
         super().__init__(data, requires_grad=True, dtype=dtype)
@@ -182,9 +188,11 @@ class Module:
         return self.train(False)
 
     def to(self, device):
-        """Move every parameter (and its gradient) and buffer to ``device`` in place; returns self."""
+        """Move every parameter (and its gradient) and buffer to ``device`` in place; returns
+        self. Flat buffers are moved whole (their parameters become views of the moved ones)."""
         device = backend.parse_device(device)
-        for parameter in self.parameters():
+        loose = self._parameters_outside_flat_buffers("to", lambda flat: flat.to(device))
+        for parameter in loose:
             parameter.data = backend.to_device(parameter.data, device)
             if parameter.grad is not None:
                 parameter.grad = backend.to_device(parameter.grad, device)
@@ -194,8 +202,10 @@ class Module:
 
     def astype(self, dtype):
         """Cast every parameter and floating-point buffer in place (float64 for gradient
-        checks); returns self."""
-        for parameter in self.parameters():
+        checks) and drop the gradients; returns self. Flat buffers are cast whole (their
+        gradients become zeros)."""
+        loose = self._parameters_outside_flat_buffers("astype", lambda flat: flat.astype(dtype))
+        for parameter in loose:
             parameter.data = parameter.data.astype(dtype)
             parameter.grad = None
         for module, name in self._buffer_slots():
@@ -203,9 +213,39 @@ class Module:
                 setattr(module, name, module._buffers[name].astype(dtype))
         return self
 
+    def _parameters_outside_flat_buffers(self, method, apply):
+        """Call ``apply(flat)`` on each flat buffer that holds some of this module's
+        parameters, and return the others. A flat buffer that also holds parameters of
+        other modules is an error: moving or casting a part of it would break it."""
+        parameters = list(self.parameters())
+        flats = {id(p.flat_parameters): p.flat_parameters for p in parameters if p.flat_parameters}
+        mine = {id(p) for p in parameters}
+        for flat in flats.values():
+            if not all(id(p) in mine for p in flat.parameters):
+                raise ValueError(f"{type(self).__name__}.{method}: its parameters share a flat buffer "
+                                 f"({flat}) with parameters of other modules; call {method} on the "
+                                 f"module whose parameters were flattened")
+            apply(flat)
+        return [p for p in parameters if p.flat_parameters is None]
+
     def zero_grad(self):
-        for parameter in self.parameters():
-            parameter.grad = None
+        """Every parameter's gradient to None; the parameters of a flat buffer that holds
+        only this module's parameters get zeros instead (one fill)."""
+        parameters = list(self.parameters())
+        mine = {id(p) for p in parameters}
+        whole = {id(p.flat_parameters): p.flat_parameters for p in parameters
+                 if p.flat_parameters and all(id(q) in mine for q in p.flat_parameters.parameters)}
+        for flat in whole.values():
+            flat.zero_grad()
+        for parameter in parameters:
+            if id(parameter.flat_parameters) not in whole:
+                parameter.grad = None      # in a shared flat buffer: zeros at its next gather()
+
+    def flatten_parameters(self):
+        """Put every parameter into one flat data buffer and one flat gradient buffer, each
+        parameter a view (``minigrad/nn/flat.py``); returns the ``FlatParameters``. An
+        optimizer made afterwards from ``self.parameters()`` updates them all at once."""
+        return FlatParameters(self.parameters())
 
     # --- saving and loading ---------------------------------------------------------------
     def state_dict(self):
@@ -231,10 +271,8 @@ class Module:
                 if tuple(numpy.shape(state[name])) != tuple(array.shape):
                     raise ValueError(f"load_state_dict: {kind} {name!r} expected shape "
                                      f"{tuple(array.shape)}, got {tuple(numpy.shape(state[name]))}")
-        for name, parameter in parameters.items():
-            value = numpy.asarray(backend.to_numpy(state[name]), dtype=parameter.dtype)
-            parameter.data = backend.to_device(value.copy(), parameter.device)
-        for name, array in buffers.items():            # in place: the layer keeps its array
+        for name, array in [*((n, p.data) for n, p in parameters.items()), *buffers.items()]:
+            # in place: a layer keeps its array, a parameter in a flat buffer stays a view
             value = numpy.asarray(backend.to_numpy(state[name]), dtype=array.dtype)
             array[...] = backend.to_device(value, backend.device_of(array))
 
