@@ -84,6 +84,19 @@ def test_a_flat_step_is_the_per_parameter_step_bit_for_bit(make, dtype):
             assert_bitwise_equal(e, g)
 
 
+@pytest.mark.parametrize("make", [OPTIMIZERS["sgd nesterov weight decay"], OPTIMIZERS["adam weight decay"]],
+                         ids=["sgd", "adam"])
+def test_a_flat_step_on_the_device_is_the_per_parameter_step_bit_for_bit(xp, make):
+    device = "cpu" if xp is numpy else "cuda"
+    data = [(xp.asarray(x), labels) for x, labels in batches(numpy.float32, count=3)]
+    plain, flat = network().to(device), network().to(device)
+    flat.flatten_parameters()
+    expected = train(plain, make(plain.parameters()), data)[-1]
+    got = train(flat, make(flat.parameters()), data)[-1]
+    for e, g in zip(expected, got):
+        assert_bitwise_equal(e, g)
+
+
 def test_weight_decay_reaches_the_weights_and_not_the_biases():
     model = network()
     flat = model.flatten_parameters()

@@ -100,7 +100,9 @@ def rpow_backward(gy, cache):
         return (gy * (y * math.log(base)),)
     xp = get_array_module(gy)
     if base == 0:
-        return (gy * xp.where(x < 0, -math.inf, 0).astype(gy.dtype),)
+        local = xp.zeros_like(gy)              # in gy's dtype: no float64 detour
+        local[x < 0] = -math.inf
+        return (gy * local,)
     return (gy * math.nan,)
 
 
