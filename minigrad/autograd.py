@@ -213,8 +213,8 @@ class Tensor:
     ``data`` is the array, ``grad`` the gradient that ``backward`` accumulates (the first
     gradient a leaf gets is copied into a new array, later ones are added into it in place,
     as PyTorch does), ``node`` the ``Node`` of the op that made it (None for a leaf: a
-    tensor made directly). The
-    operators (``x + y``, ``x @ w``, ``x[i]``, ``x ** 2``) and methods such as ``x.sum()``,
+    tensor made directly). The operators (``x + y``, ``x @ w``, ``x[i]``, ``x ** 2``) and
+    methods such as ``x.sum()``,
     ``x.relu()``, ``x.reshape(...)``, ``x.to(device)``, ``x.astype(dtype)`` are the
     functions of ``minigrad.functional`` (``functional/tensor_methods.py`` lists them).
 

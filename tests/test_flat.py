@@ -200,6 +200,20 @@ def test_backward_adds_into_the_flat_gradient_and_zero_grad_is_one_fill():
     assert_views(model, flat)
 
 
+def test_zero_grad_of_a_part_of_a_flat_buffer_clears_that_part_only():
+    model = network()
+    flat = model.flatten_parameters()
+    x, labels = batches(numpy.float32, count=1)[0]
+    F.cross_entropy(model(mg.Tensor(x)), labels).backward()
+    head = model[-1].weight.grad.copy()
+    model[0].zero_grad()
+    assert model[0].weight.grad is None                     # out of the buffer until gathered
+    flat.gather()
+    assert_views(model, flat)
+    assert not model[0].weight.grad.any() and not model[0].bias.grad.any()
+    numpy.testing.assert_array_equal(model[-1].weight.grad, head)
+
+
 def test_a_parameter_no_loss_reached_holds_zeros_and_is_still_decayed():
     """Without flat buffers its grad stays None and a step skips it; with them its grad is
     its (zero) slice of the flat gradient, and a step updates it like any other."""

@@ -191,8 +191,9 @@ class Module:
         """Move every parameter (and its gradient) and buffer to ``device`` in place; returns
         self. Flat buffers are moved whole (their parameters become views of the moved ones)."""
         device = backend.parse_device(device)
-        loose = self._parameters_outside_flat_buffers("to", lambda flat: flat.to(device))
-        for parameter in loose:
+        for flat in self._whole_flat_buffers("to"):
+            flat.to(device)
+        for parameter in self._loose_parameters():
             parameter.data = backend.to_device(parameter.data, device)
             if parameter.grad is not None:
                 parameter.grad = backend.to_device(parameter.grad, device)
@@ -204,8 +205,9 @@ class Module:
         """Cast every parameter and floating-point buffer in place (float64 for gradient
         checks) and drop the gradients; returns self. Flat buffers are cast whole (their
         gradients become zeros)."""
-        loose = self._parameters_outside_flat_buffers("astype", lambda flat: flat.astype(dtype))
-        for parameter in loose:
+        for flat in self._whole_flat_buffers("astype"):
+            flat.astype(dtype)
+        for parameter in self._loose_parameters():
             parameter.data = parameter.data.astype(dtype)
             parameter.grad = None
         for module, name in self._buffer_slots():
@@ -213,39 +215,44 @@ class Module:
                 setattr(module, name, module._buffers[name].astype(dtype))
         return self
 
-    def _parameters_outside_flat_buffers(self, method, apply):
-        """Call ``apply(flat)`` on each flat buffer that holds some of this module's
-        parameters, and return the others. A flat buffer that also holds parameters of
-        other modules is an error: moving or casting a part of it would break it."""
-        parameters = list(self.parameters())
-        flats = {id(p.flat_parameters): p.flat_parameters for p in parameters if p.flat_parameters}
-        mine = {id(p) for p in parameters}
-        for flat in flats.values():
-            if not all(id(p) in mine for p in flat.parameters):
-                raise ValueError(f"{type(self).__name__}.{method}: its parameters share a flat buffer "
-                                 f"({flat}) with parameters of other modules; call {method} on the "
-                                 f"module whose parameters were flattened")
-            apply(flat)
-        return [p for p in parameters if p.flat_parameters is None]
-
     def zero_grad(self):
-        """Every parameter's gradient to None; the parameters of a flat buffer that holds
-        only this module's parameters get zeros instead (one fill)."""
-        parameters = list(self.parameters())
-        mine = {id(p) for p in parameters}
-        whole = {id(p.flat_parameters): p.flat_parameters for p in parameters
-                 if p.flat_parameters and all(id(q) in mine for q in p.flat_parameters.parameters)}
-        for flat in whole.values():
+        """Every parameter's gradient to None; in a flat buffer, zeros (one fill for the
+        buffer, when it holds this module's parameters only)."""
+        for flat in self._flat_buffers(shared=False):
             flat.zero_grad()
-        for parameter in parameters:
-            if id(parameter.flat_parameters) not in whole:
-                parameter.grad = None      # in a shared flat buffer: zeros at its next gather()
+        for parameter in self._loose_parameters():
+            parameter.grad = None
+        for flat in self._flat_buffers(shared=True):
+            for parameter in self.parameters():
+                if parameter.flat_parameters is flat:
+                    parameter.grad = None       # zeros again at the buffer's next gather()
 
     def flatten_parameters(self):
         """Put every parameter into one flat data buffer and one flat gradient buffer, each
         parameter a view (``minigrad/nn/flat.py``); returns the ``FlatParameters``. An
         optimizer made afterwards from ``self.parameters()`` updates them all at once."""
         return FlatParameters(self.parameters())
+
+    def _flat_buffers(self, shared):
+        """The FlatParameters that hold some of this module's parameters: those that also
+        hold other modules' (``shared=True``), or those that hold this module's only."""
+        mine = {id(p) for p in self.parameters()}
+        flats = {id(p.flat_parameters): p.flat_parameters for p in self.parameters() if p.flat_parameters}
+        return [flat for flat in flats.values()
+                if shared != all(id(p) in mine for p in flat.parameters)]
+
+    def _whole_flat_buffers(self, method):
+        """The flat buffers of this module, to move or cast whole: an error if one also holds
+        other modules' parameters (moving a part of a buffer would break it)."""
+        for flat in self._flat_buffers(shared=True):
+            raise ValueError(f"{type(self).__name__}.{method}: its parameters share a flat buffer "
+                             f"({flat}) with parameters of other modules; call {method} on the "
+                             f"module whose parameters were flattened")
+        return self._flat_buffers(shared=False)
+
+    def _loose_parameters(self):
+        """The parameters that are in no flat buffer."""
+        return [p for p in self.parameters() if p.flat_parameters is None]
 
     # --- saving and loading ---------------------------------------------------------------
     def state_dict(self):
