@@ -84,17 +84,15 @@ class FlatParameters:
                 f"dtype={self.data.dtype}, device={backend.device_of(self.data)})")
 
     # --- views --------------------------------------------------------------------------
-    def views(self, flat):
-        """One view of the 1-D array ``flat`` (of ``size`` elements) per parameter, in the
-        buffers' order, each of its parameter's shape."""
-        return [flat[start:start + p.size].reshape(p.shape)
-                for p, start in zip(self.parameters, self.offsets)]
-
     def view_of(self, flat, parameter):
-        """The view of ``flat`` that belongs to ``parameter``."""
-        k = self._position[id(parameter)]
-        start = self.offsets[k]
+        """The view of the 1-D array ``flat`` (of ``size`` elements, laid out as the buffers)
+        that belongs to ``parameter``: its slice, in its shape."""
+        start = self.offsets[self._position[id(parameter)]]
         return flat[start:start + parameter.size].reshape(parameter.shape)
+
+    def views(self, flat):
+        """``view_of(flat, p)`` for every parameter p, in the buffers' order."""
+        return [self.view_of(flat, p) for p in self.parameters]
 
     def holds_exactly(self, parameters):
         """Whether ``parameters`` are this buffer's parameters, each once, in any order."""
