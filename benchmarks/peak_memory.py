@@ -9,7 +9,7 @@ not counted; a process's RSS adds those). Prints a Markdown table:
 Three ways of running the same step:
 
 * caches kept: backward(retain_graph=True), every op's saved arrays alive until the step
-  ends (how the engine ran before it freed them), parameters one by one;
+  ends, parameters one by one;
 * caches freed: each op's saved arrays dropped as soon as its backward has used them;
 * flat buffers: caches freed, and parameters, gradients and momenta in one flat buffer each
   (``model.flatten_parameters()``), as ``python -m googlenet train`` runs.
