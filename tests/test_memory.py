@@ -252,7 +252,7 @@ def _largest_columns(tensors):
     made ``tensors``: what a convolution's forward, and its backward again, copies x into."""
     largest = 0
     for tensor in tensors:
-        if tensor.node is not None and tensor.node.name == "conv2d":
+        if tensor.node is not None and tensor.node.name in ("conv2d", "conv2d_relu"):
             x, weight = tensor.node.inputs[:2]
             n, _, oh, ow = tensor.shape
             largest = max(largest, weight.size // weight.shape[0] * x.shape[1] // weight.shape[1]
