@@ -218,7 +218,8 @@ def memory_figures(steps, batch, image_size, args):
         keywords = dict(batch=batch, image_size=image_size, width=args.width, device=args.device,
                         kernel_set=args.kernels)
         for name in [name for name in builders if name in steps]:
-            peak = memory.peak_rss_in_child(f"{__name__}:{builders[name]}", keywords, MEMORY_STEPS)
+            peak = memory.peak_rss_in_child(f"{__name__}:{builders[name]}", keywords, MEMORY_STEPS,
+                                            args.blas_threads)
             figures[name] = dict(peak_mb=peak.peak / 2 ** 20, step_mb=peak.step_bytes / 2 ** 20,
                                  memory=f"peak RSS of a fresh process, {MEMORY_STEPS} steps")
         return figures
@@ -286,7 +287,7 @@ COLUMNS = [("forward_ms", "forward ms", "{:.1f}"), ("forward_images_s", "fwd img
            ("step_images_s", "step img/s", "{:.2f}"), ("forward_gflops", "fwd GFLOP/s", "{:.1f}"),
            ("step_gflops", "step GFLOP/s", "{:.1f}"), ("step_percent_of_peak", "% peak", "{:.1f}"),
            ("peak_mb", "peak MB", "{:.0f}"), ("step_mb", "+steps MB", "{:.0f}")]
-RATIOS = [("forward_images_s", "forward"), ("step_images_s", "training step"), ("peak_mb", "peak memory")]
+SPEED_RATIOS = [("forward_images_s", "forward"), ("step_images_s", "training step")]
 
 
 def format_measurement(m):
@@ -298,8 +299,9 @@ def format_measurement(m):
         lines.append(f"  {name:<10}" + "".join(f"{cell:>13}" for cell in cells))
     if "pytorch" in m["sides"]:
         ours, theirs = m["sides"]["minigrad"], m["sides"]["pytorch"]
-        lines.append("  minigrad / PyTorch: " + ", ".join(
-            f"{label} {ours[key] / theirs[key]:.2f}x" for key, label in RATIOS) + " (images/s; memory: bytes)")
+        speeds = ", ".join(f"{label} {ours[key] / theirs[key]:.2f}x" for key, label in SPEED_RATIOS)
+        lines.append(f"  minigrad's images/s over PyTorch's: {speeds}; minigrad's peak memory over PyTorch's: "
+                     f"{ours['peak_mb'] / theirs['peak_mb']:.2f}x")
     lines += [f"  memory: {name}: {figures['memory']}" for name, figures in m["sides"].items()]
     lines += format_breakdown(m)
     return "\n".join(lines)
