@@ -185,6 +185,9 @@ def measure(batch, image_size, args, gemm_peak, with_torch):
                for name in steps}
     for name, figures in memory_figures(steps, batch, image_size, args).items():
         results[name].update(figures)
+    if args.device != "cpu":             # TF32 matters on a GPU only; PyTorch's is turned off
+        for name in results:
+            results[name]["tf32"] = backend.tf32_allowed() if name != "pytorch" else False
     hooks = [(ours.optimizer, "step", "optimizer"), (ours.optimizer, "zero_grad", "optimizer")]
     with profile.OpProfile(xp, hooks) as profiled:
         for _ in range(args.repeats):
@@ -335,7 +338,7 @@ def write_files(folder, measured, context):
     when missing. Returns the paths."""
     os.makedirs(folder, exist_ok=True)
     paths = [os.path.join(folder, name) for name in ("model.csv", "model-breakdown.csv", "model.json")]
-    keys = [key for key, _, _ in COLUMNS] + ["memory"]
+    keys = [key for key, _, _ in COLUMNS] + ["memory", "tf32"]
     with open(paths[0], "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["batch", "image_size", "side"] + keys)

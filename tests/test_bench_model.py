@@ -167,7 +167,12 @@ def test_the_machine_line_names_the_cpu_cores_avx512_numpy_and_blas():
     assert found["cpu"] and f"{found['cores']} cores" in line and "AVX-512" in line
     assert f"NumPy {np.__version__}" in line and "BLAS " in line and found["date"] in line
     assert machine.threads()["usable cores"] >= 1
-    assert machine.tf32_line() == "TF32 off (no switch yet)"
+    assert machine.tf32_line() == "TF32 off (backend.allow_tf32, MINIGRAD_TF32)"
+    try:
+        backend.allow_tf32(True)
+        assert machine.tf32_line().startswith("TF32 on")
+    finally:
+        backend.allow_tf32(None)
 
 
 @pytest.mark.skipif(not HAS_TORCH, reason="PyTorch is not installed")

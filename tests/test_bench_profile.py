@@ -111,9 +111,11 @@ def test_each_op_lands_in_its_kind_and_the_kinds_add_up_to_the_step(kernel_set):
     assert list(seconds) == list(KINDS)
     assert sum(seconds.values()) == pytest.approx(opened.step_seconds, rel=1e-12)
     assert all(value >= 0 for value in seconds.values())
-    # per step: conv forward + backward (GEMM), its im2col and col2im, max pool forward +
-    # backward, ReLU, sum forward + backward, concat forward + backward
-    assert calls["GEMM"] == 2 and calls["im2col/col2im"] == 2 and calls["pooling"] == 2
+    # per step: conv forward + backward (GEMM), its im2col and col2im (the cuda set makes the
+    # columns again in the backward), max pool forward + backward, ReLU, sum forward +
+    # backward, concat forward + backward
+    column_copies = 3 if kernel_set == "cuda" else 2
+    assert calls["GEMM"] == 2 and calls["im2col/col2im"] == column_copies and calls["pooling"] == 2
     assert calls["element-wise"] == 4 and calls["concat/split"] == 2 and calls["optimizer"] == 0
     assert calls["autograd"] == 5                          # sum, concat, max pool, ReLU, conv: one dispatch each
     for kind in ("GEMM", "im2col/col2im", "pooling", "element-wise", "concat/split", "autograd"):

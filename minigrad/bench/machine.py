@@ -98,6 +98,6 @@ def load_average():
 
 
 def tf32_line():
-    """Whether minigrad's float32 products may use TF32 (10-bit mantissa inputs) on a GPU.
-    minigrad has no switch for it yet: its products are plain float32."""
-    return "TF32 off (no switch yet)"
+    """Whether minigrad's float32 products on a GPU may use TF32 (inputs rounded to 10 bits of
+    mantissa): ``minigrad.backend.allow_tf32``, else the environment variable MINIGRAD_TF32."""
+    return f"TF32 {'on' if backend.tf32_allowed() else 'off'} (backend.allow_tf32, {backend.TF32_VARIABLE})"

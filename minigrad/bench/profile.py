@@ -67,7 +67,7 @@ KIND_OF_OP = {
 # calls them by these names, so replacing the module's attribute reaches its calls).
 COLUMN_FUNCTIONS = {"reference": ("im2col", "col2im"),
                     "numpy": ("_im2col_batch_last", "_col2im_batch_last"),
-                    "cuda": ("im2col", "col2im")}
+                    "cuda": ("_im2col", "_col2im")}
 AUTOGRAD_DISPATCH = "_send_to_inputs"      # minigrad.autograd: runs one node's backward
 
 
