@@ -132,8 +132,9 @@ def test_a_comparison_reads_its_device_names_the_same_way(monkeypatch):
 
 
 @pytest.mark.skipif(backend.is_gpu_available(), reason="a GPU is usable here")
-def test_cuda_without_a_gpu_is_a_one_line_error(capsys):
-    assert run_bench(["--device", "cuda", "--quick"]) == 2
+@pytest.mark.parametrize("mode", [["--quick"], ["--model", "--quick"], ["--main-job"]])
+def test_cuda_without_a_gpu_is_a_one_line_error(mode, capsys):
+    assert run_bench([*mode, "--device", "cuda"]) == 2
     assert "no GPU is usable" in one_error_line(capsys)
 
 

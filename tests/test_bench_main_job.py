@@ -16,6 +16,7 @@ TINY = ["--main-job", "--epochs", "1", "--width", "0.0625", "--held-out", "0.9"]
 needs_torch = pytest.mark.skipif(bench_model.torch_missing_reason() is not None, reason="PyTorch is not installed")
 
 
+@pytest.mark.slow
 @needs_torch
 def test_a_tiny_main_job_runs_both_sides_and_sets_them_side_by_side(tmp_path, capsys):
     assert main(["bench", *TINY, "--out", str(tmp_path)]) == 0

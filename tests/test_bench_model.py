@@ -39,6 +39,7 @@ def tiny_run(tmp_path_factory):
     return status, printed.getvalue(), folder
 
 
+@pytest.mark.slow
 def test_a_tiny_run_prints_every_column_the_machine_and_the_breakdown(tiny_run):
     status, out, _ = tiny_run
     assert status == 0
@@ -63,6 +64,7 @@ def test_a_tiny_run_prints_every_column_the_machine_and_the_breakdown(tiny_run):
         assert "no PyTorch columns: PyTorch is not installed" in out
 
 
+@pytest.mark.slow
 def test_a_tiny_run_writes_its_csv_and_json(tiny_run):
     _, _, folder = tiny_run
     rows = list(csv.DictReader(open(folder / "model.csv")))
@@ -81,6 +83,7 @@ def test_a_tiny_run_writes_its_csv_and_json(tiny_run):
     assert measured["measured_step"] > 0
 
 
+@pytest.mark.slow
 def test_the_peak_memory_of_a_step_holds_the_parameters_their_gradients_and_momenta():
     """Full width at 32x32, where the 9.4 M parameters (38 MB) outweigh the activations: in a
     fresh process, the steps add the gradients and the momenta (2 x the parameters' bytes) to
