@@ -151,7 +151,7 @@ def test_on_a_gpu_a_step_is_timed_by_cupyx_profiler_benchmark(monkeypatch):
     """cupyx.profiler.benchmark stood in for: one call, one repeat, its two clocks read."""
     asked = []
 
-    def benchmark(step, n_repeat, n_warmup):
+    def benchmark(step, n_repeat, n_warmup, name):
         asked.append((n_repeat, n_warmup))
         step()
         return types.SimpleNamespace(cpu_times=np.array([0.003]), gpu_times=np.array([[0.005]]))

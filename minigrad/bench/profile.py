@@ -17,8 +17,8 @@ autograd's dispatch) is subtracted from the one around it, so that each moment o
 counts once, for the innermost region. The kinds (``KINDS``):
 
     GEMM            the convolutions and linear layers, less their im2col/col2im: the matrix
-                    products with the bias added, its gradient summed, and the layout copies
-                    of a 1x1 convolution's input and of the output gradient
+                    products with the bias added (and a fused ReLU), the bias's gradient
+                    summed, the layout passes between images and channels-first matrices
     im2col/col2im   copying windows into columns and adding the column gradients back
     pooling, LRN    max, average and global pools; local response normalization
     element-wise    ReLU, dropout, add, the loss and the other element-wise ops and reductions

@@ -47,7 +47,7 @@ def time_once(step, xp=numpy):
         step()
         return StepTime(time.perf_counter() - start, None)
     from cupyx.profiler import benchmark
-    result = benchmark(step, n_repeat=1, n_warmup=0)
+    result = benchmark(step, n_repeat=1, n_warmup=0, name="step")     # a callable object has no __name__
     return StepTime(float(result.cpu_times[0]), float(result.gpu_times[0][0]))
 
 
