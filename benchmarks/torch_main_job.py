@@ -20,7 +20,8 @@ minigrad's run, taken from the project itself:
                 the weights (minigrad.optim.WeightAverage's rule: decay 0.99)
 
 Dropout masks come from PyTorch's generator (seeded with the run's seed), so the two runs
-differ in their masks and in float32 rounding, not in their work. One line per epoch; the
+differ in their masks and in float32 rounding, not in their work. On a GPU: float32 with
+TF32 off, as minigrad's default, and cuDNN's algorithm search on (``cudnn.benchmark``). One line per epoch; the
 last line, and the file of --json, give the result.
 """
 import argparse
@@ -92,6 +93,9 @@ def evaluate(net, loader, device):
 def train(config):
     """Train as ``googlenet.train.Trainer`` does; returns one dict per epoch."""
     device = "cpu" if config.device == "cpu" else "cuda"
+    if device == "cuda":                   # float32 as minigrad's (TF32 off), cuDNN's fastest algorithms
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cudnn.benchmark = True
     torch.manual_seed(config.seed)
     train_set, held_out = load_dataset(config.data, None, config.image_size, config.held_out, config.seed,
                                        config.channels)
