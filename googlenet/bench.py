@@ -1,5 +1,4 @@
-"""``python -m googlenet bench``: every convolution, pool and LRN of GoogLeNet timed, forward
-and backward, at its own layer shapes.
+"""``python -m googlenet bench``: GoogLeNet timed, op by op and whole.
 
     python -m googlenet bench                          # batch 8, 224x224 input, on the CPU
     python -m googlenet bench --quick --only 3a        # a smoke run of module 3a's ops
@@ -7,11 +6,20 @@ and backward, at its own layer shapes.
     python -m googlenet bench --compare --torch --out DIR
         # every kernel set side by side (CPU, generic GPU, hand-written CUDA, PyTorch),
         # then the whole network; DIR/ops.csv, ops.png and roofline.png
+    python -m googlenet bench --model [8x224 32x224 ...] [--device cuda] [--out DIR]
+        # the whole network, forward and training step, beside PyTorch: images/s,
+        # GFLOP/s against the GEMM peak, peak memory, where the step's time goes
+        # (googlenet/bench_model.py)
+    python -m googlenet bench --main-job [--device cuda]
+        # the README's main job by minigrad and by PyTorch: accuracy and wall time
+        # (googlenet/bench_main_job.py)
 
-What is measured and the targets: ``minigrad.bench``. ``googlenet_op_shapes`` lists the
-ops of Table 1 and the auxiliary heads; another network benchmarks its own layers by
-listing its ``OpShape`` rows the same way. ``time_network`` times the whole network:
-a forward pass, and a training step with the paper's loss.
+Without a mode, every convolution, pool and LRN of GoogLeNet is timed forward and
+backward at its own layer shapes. What is measured and the targets: ``minigrad.bench``.
+``googlenet_op_shapes`` lists the ops of Table 1 and the auxiliary heads; another network
+benchmarks its own layers by listing its ``OpShape`` rows the same way. ``time_network``
+times the whole network for the comparison: a forward pass, and a training step with the
+paper's loss.
 """
 import argparse
 import os
@@ -22,9 +30,10 @@ from minigrad import backend, bench, kernels
 from minigrad.bench import OpShape, compare
 from minigrad.geometry import conv_output_size
 
-from . import table
+from . import bench_main_job, bench_model, table
 from .errors import THREADS_HELP, UserError, check_number, check_output_folder, reports_user_errors, use_threads
 from .sizes import row_sizes
+from .train import TrainConfig
 
 
 def googlenet_op_shapes(batch=8, image_size=224):
@@ -80,27 +89,54 @@ def googlenet_op_shapes(batch=8, image_size=224):
 # --- command line (python -m googlenet bench) ------------------------------------------------
 COMPARED_DEVICES = ["cpu", "cuda"]
 
+# What the command does: the ops table unless one of the other three modes is asked for.
+MODES = {"ops": "the ops table", "compare": "--compare", "model": "--model", "main_job": "--main-job"}
+# The options of each mode (argparse's names). An option given to a mode that does not take
+# it is refused, never ignored.
+OPTIONS = {
+    "ops": {"batch", "repeats", "image_size", "only", "device", "kernels", "blas_threads", "threads", "quick"},
+    "compare": {"batch", "repeats", "image_size", "only", "torch", "out", "blas_threads", "threads", "quick"},
+    "model": {"repeats", "device", "kernels", "no_torch", "out", "blas_threads", "threads", "quick", "width"},
+    "main_job": {"batch", "device", "out", "width", "epochs", "held_out", "threads"},
+}
+
 
 def add_parser(subparsers):
     """Register ``bench`` on an argparse sub-parser collection."""
-    parser = subparsers.add_parser("bench", help="time every conv, pool and LRN of GoogLeNet, "
-                                   "forward and backward, against bare GEMMs", description=__doc__,
+    parser = subparsers.add_parser("bench", help="time GoogLeNet: every conv, pool and LRN against bare GEMMs "
+                                   "(--compare: every kernel set), the whole network (--model), the main job "
+                                   "(--main-job)", description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--batch", type=int, default=None, help="batch size (default 8; 1 with --quick)")
+    modes = parser.add_mutually_exclusive_group()
+    modes.add_argument("--compare", nargs="*", metavar="DEVICE", default=None,
+                       help="every kernel set of these devices side by side, then the whole network "
+                            f"(default: {' '.join(COMPARED_DEVICES)}; a missing GPU is a missing column)")
+    modes.add_argument("--model", nargs="*", metavar="BATCHxSIZE", default=None, type=batch_and_size,
+                       help="the whole network, forward and training step, beside PyTorch when installed "
+                            "(default: 8x224 32x224 64x32 on the CPU, 8x224 32x224 128x224 on a GPU)")
+    modes.add_argument("--main-job", action="store_true",
+                       help="the README's main job (python -m googlenet train) and the same job in PyTorch "
+                            "(benchmarks/torch_main_job.py): accuracy and wall time side by side")
+    parser.add_argument("--batch", type=int, default=None,
+                        help="batch size (default 8, 1 with --quick; --main-job: 32)")
     parser.add_argument("--repeats", type=int, default=None,
-                        help="timed runs per op (default 5; 1 with --quick)")
-    parser.add_argument("--image-size", type=int, default=224, help="input height and width (default 224)")
+                        help="timed runs (default 5, --model 3; 1 with --quick)")
+    parser.add_argument("--image-size", type=int, default=None, help="input height and width (default 224)")
     parser.add_argument("--only", nargs="+", metavar="TEXT",
                         help="only ops whose name or kind contains one of these (e.g. 3a pool conv1)")
     parser.add_argument("--device", default=None, help="cpu or cuda (or gpu, any case; default cpu)")
     parser.add_argument("--kernels", choices=sorted(kernels.SETS), default=None,
                         help="the kernel set to time (default: the device's, numpy on the CPU)")
-    parser.add_argument("--compare", nargs="*", metavar="DEVICE", default=None,
-                        help="every kernel set of these devices side by side, then the whole network "
-                             f"(default: {' '.join(COMPARED_DEVICES)}; a missing GPU is a missing column)")
     parser.add_argument("--torch", action="store_true", help="with --compare: PyTorch's columns too (when installed)")
+    parser.add_argument("--no-torch", action="store_true", help="with --model: leave PyTorch out")
+    parser.add_argument("--width", type=float, default=None,
+                        help="with --model and --main-job: the channel multiplier (default 1, Table 1)")
+    parser.add_argument("--epochs", type=int, default=None, help="with --main-job: epochs (default 15)")
+    parser.add_argument("--held-out", type=float, default=None,
+                        help="with --main-job: the share of the digits held out (default 0.2)")
     parser.add_argument("--out", metavar="DIR", default=None,
-                        help="with --compare: write DIR/ops.csv, DIR/ops.png and DIR/roofline.png")
+                        help="write the results to DIR: --compare: ops.csv, ops.png, roofline.png; --model: "
+                             "model.csv, model-breakdown.csv, model.json; --main-job: both runs and main-job.json")
     parser.add_argument("--blas-threads", type=int, default=None, help="limit BLAS to this many threads")
     parser.add_argument("--threads", type=int, default=None, metavar="N", help=THREADS_HELP)
     parser.add_argument("--quick", action="store_true", help="smoke run: batch 1, one repeat")
@@ -108,11 +144,33 @@ def add_parser(subparsers):
     return parser
 
 
+def batch_and_size(text):
+    """"8x224" -> (8, 224): a batch size and an image size."""
+    batch, _, size = text.lower().partition("x")
+    if not (batch.strip().isdigit() and size.strip().isdigit()):
+        raise argparse.ArgumentTypeError(f"expected BATCHxSIZE such as 8x224, got {text!r}")
+    return int(batch), int(size)
+
+
 @reports_user_errors
 def run(args):
-    """Prints the table; exit status 2 (one line on stderr) for options that cannot work.
+    """Prints the tables; exit status 2 (one line on stderr) for options that cannot work.
     A comparison (``--compare``) also times the whole network in each configuration."""
     check_options(args)
+    if args.mode == "main_job":
+        return bench_main_job.run_main_job(args)
+    with bench.blas_threads(args.blas_threads):
+        if args.mode == "model":
+            bench_model.run_model_benchmark(args)
+        elif args.mode == "compare":
+            run_comparison(args, chosen_shapes(args))
+        else:
+            run_one_device(args, chosen_shapes(args))
+    return 0
+
+
+def chosen_shapes(args):
+    """The op shapes of GoogLeNet at ``args.batch`` and ``args.image_size``, those of --only."""
     try:
         shapes = googlenet_op_shapes(args.batch, args.image_size)
     except ValueError as error:                # an image size the network refuses
@@ -121,28 +179,39 @@ def run(args):
         shapes = [s for s in shapes if any(w.lower() in f"{s.name} {s.op}".lower() for w in args.only)]
         if not shapes:
             raise UserError(f"--only {' '.join(args.only)} matches no op of GoogLeNet")
-    with bench.blas_threads(args.blas_threads):
-        if args.compare is not None:
-            run_comparison(args, shapes)
-        else:
-            run_one_device(args, shapes)
-    return 0
+    return shapes
 
 
 def check_options(args):
-    """Fill in the --quick defaults and read the device names; a UserError for an option that
-    cannot work, before any timing (--out included)."""
-    args.batch = (1 if args.quick else 8) if args.batch is None else args.batch
-    args.repeats = (1 if args.quick else 5) if args.repeats is None else args.repeats
+    """``args.mode``, the options it does not take refused, the defaults filled in, the numbers
+    and the device checked: a UserError for an option that cannot work, before any timing
+    (--out included)."""
+    args.mode = next((mode for mode in ("compare", "model") if getattr(args, mode) is not None),
+                     "main_job" if args.main_job else "ops")
+    refuse_options_of_other_modes(args)
+    fill_defaults(args)
     for flag, value in (("--batch", args.batch), ("--repeats", args.repeats), ("--image-size", args.image_size),
-                        ("--blas-threads", args.blas_threads)):
+                        ("--blas-threads", args.blas_threads), ("--epochs", args.epochs)):
         if value is not None:
             check_number(flag, value, 1)
     args.threads = use_threads(args.threads)
-    if args.compare is None:
-        check_one_device(args)
+    if args.width is not None:
+        check_number("--width", args.width, 0, low_open=True)
+    if args.held_out is not None:
+        check_number("--held-out", args.held_out, 0, 1, low_open=True, high_open=True)
+    for batch, size in args.model or ():
+        check_number("--model's batch size", batch, 1)
+        check_image_size(size)
+    if args.mode == "compare":
+        args.compare = list(dict.fromkeys(device.split(":")[0] for device in read_devices(args.compare)))
     else:
-        check_comparison(args)
+        args.device = usable_device(args.device)
+    if args.mode == "model":
+        device_kind = args.device.split(":")[0]
+        args.model = args.model or (bench_model.QUICK_SIZES if args.quick else bench_model.DEFAULT_SIZES[device_kind])
+        args.kernels = args.kernels or kernels.DEFAULT_FOR_DEVICE[device_kind]
+    if args.out:
+        check_output_folder("--out", args.out)
     if args.blas_threads is not None:
         try:
             import threadpoolctl  # noqa: F401  (only asking whether it is installed)
@@ -150,32 +219,56 @@ def check_options(args):
             raise UserError("--blas-threads needs threadpoolctl (pip install threadpoolctl)") from None
 
 
-# The options of one mode are refused in the other, never ignored: --out and --torch belong
-# to a comparison, which times every kernel set of its devices; --device and --kernels
-# choose the single configuration that is timed without one.
-def check_one_device(args):
-    """``args.device`` read (cpu unless given), and usable here."""
-    for flag, given in (("--out", args.out), ("--torch", args.torch)):
-        if given:
-            raise UserError(f"{flag} belongs to a comparison: give --compare (or leave {flag} out)")
-    args.device = read_devices(["cpu" if args.device is None else args.device])[0]
+def refuse_options_of_other_modes(args):
+    """A UserError for the first option given that ``args.mode`` does not take, naming the
+    modes that do."""
+    for name in sorted(set().union(*OPTIONS.values()) - OPTIONS[args.mode]):
+        given = getattr(args, name)
+        if given is None or given is False:
+            continue
+        flag = "--" + name.replace("_", "-")
+        owners = [MODES[mode] for mode in MODES if name in OPTIONS[mode]]
+        value = "" if given is True else f" {' '.join(given) if isinstance(given, list) else given}"
+        why = (" (a comparison times every kernel set of the devices it names)"
+               if args.mode == "compare" and name in ("device", "kernels") else "")
+        owners = ", ".join(owners[:-1]) + " and " + owners[-1] if len(owners) > 1 else owners[0]
+        raise UserError(f"{flag}{value}: not an option of {MODES[args.mode]}{why}; it belongs to {owners}")
+
+
+def fill_defaults(args):
+    """Each mode's defaults for the options not given (--quick: batch 1, one repeat)."""
+    if args.mode in ("ops", "compare"):
+        args.batch = (1 if args.quick else 8) if args.batch is None else args.batch
+        args.image_size = 224 if args.image_size is None else args.image_size
+        args.compare = (args.compare or COMPARED_DEVICES) if args.mode == "compare" else None
+    if args.mode in ("ops", "compare", "model"):
+        default_repeats = 3 if args.mode == "model" else 5
+        args.repeats = (1 if args.quick else default_repeats) if args.repeats is None else args.repeats
+    if args.mode in ("model", "main_job"):
+        args.width = 1.0 if args.width is None else args.width
+    if args.mode == "main_job":
+        defaults = TrainConfig()
+        args.batch = defaults.batch_size if args.batch is None else args.batch
+        args.epochs = defaults.epochs if args.epochs is None else args.epochs
+        args.held_out = defaults.held_out if args.held_out is None else args.held_out
+
+
+def check_image_size(size):
+    """A UserError unless GoogLeNet takes ``size``x``size`` images."""
     try:
-        backend.array_module_for(args.device)
-    except RuntimeError as error:              # cuda without a usable GPU
+        row_sizes(size)
+    except ValueError as error:
         raise UserError(str(error)) from None
 
 
-def check_comparison(args):
-    """``args.compare``: the devices to compare, read (cpu and cuda unless given); a missing
-    GPU is a missing column, not an error. --out must be a folder that can be written."""
-    for flag, given in (("--device", args.device), ("--kernels", args.kernels)):
-        if given is not None:
-            raise UserError(f"{flag} {given}: a comparison (--compare) times every kernel set of the "
-                            f"devices it names; {flag} chooses the single one timed without it")
-    devices = read_devices(args.compare or COMPARED_DEVICES)
-    args.compare = list(dict.fromkeys(device.split(":")[0] for device in devices))
-    if args.out:
-        check_output_folder("--out", args.out)
+def usable_device(name):
+    """The device ``name`` read (cpu when None) and usable here; a UserError otherwise."""
+    device = read_devices(["cpu" if name is None else name])[0]
+    try:
+        backend.array_module_for(device)
+    except RuntimeError as error:              # cuda without a usable GPU
+        raise UserError(str(error)) from None
+    return device
 
 
 def read_devices(names):

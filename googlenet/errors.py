@@ -12,6 +12,7 @@ import argparse
 import functools
 import math
 import numbers
+import os
 import sys
 
 from minigrad import backend, parallel, paths
@@ -73,9 +74,11 @@ THREADS_HELP = ("threads for the memory-bound kernels: pooling, LRN, im2col, ReL
 def use_threads(count, flag="--threads"):
     """Split the kernels over ``count`` threads from now on (None: MINIGRAD_THREADS, else every
     core the process may use) and return the count in force; a UserError naming ``flag``, or
-    the environment variable, for a count below 1."""
+    the environment variable, for a count below 1. A count given is also written into
+    MINIGRAD_THREADS, for the processes this one starts (a benchmark's measuring child)."""
     if count is not None:
         check_number(flag, count, 1)
+        os.environ[parallel.ENVIRONMENT_VARIABLE] = str(count)
     parallel.set_thread_count(count)
     try:
         return parallel.thread_count()

@@ -17,8 +17,11 @@ SMOKE = ["--quick", "--only", "3a/pool_proj"]       # one op, once: seconds even
 
 
 def run_bench(argv):
-    """The exit status of ``python -m googlenet bench ARGV``."""
-    return googlenet_main(["bench", *argv])
+    """The exit status of ``python -m googlenet bench ARGV`` (argparse's own refusals exit)."""
+    try:
+        return googlenet_main(["bench", *argv])
+    except SystemExit as exit:
+        return exit.code
 
 
 def one_error_line(capsys):
@@ -70,11 +73,24 @@ def test_the_kernel_set_is_chosen_and_named(kernel_set, monkeypatch, capsys):
     (["--only", "nothing"], "--only nothing matches no op of"),
     (["--compare", "cpu", "tpu"], "unknown device 'tpu'"),
     (["--device", "cpu,cuda", *SMOKE], "unknown device 'cpu,cuda'"),       # a comma is no comparison
-    (["--out", "results", *SMOKE], "--out belongs to a comparison: give --compare"),
-    (["--torch", *SMOKE], "--torch belongs to a comparison: give --compare"),
-    (["--compare", "--kernels", "numpy", *SMOKE],
-     "--kernels numpy: a comparison (--compare) times every kernel set"),
-    (["--compare", "--device", "cuda", *SMOKE], "--device cuda: a comparison (--compare) times every kernel set"),
+    (["--out", "results", *SMOKE],
+     "--out results: not an option of the ops table; it belongs to --compare, --model and --main-job"),
+    (["--torch", *SMOKE], "--torch: not an option of the ops table; it belongs to --compare"),
+    (["--compare", "--kernels", "numpy", *SMOKE], "--kernels numpy: not an option of --compare (a comparison "
+     "times every kernel set of the devices it names); it belongs to the ops table and --model"),
+    (["--compare", "--device", "cuda", *SMOKE], "--device cuda: not an option of --compare (a comparison"),
+    (["--model", "--only", "3a"], "--only 3a: not an option of --model; it belongs to the ops table and --compare"),
+    (["--model", "--batch", "8"], "--batch 8: not an option of --model; it belongs to the ops table, --compare"),
+    (["--main-job", "--repeats", "2"], "--repeats 2: not an option of --main-job"),
+    (["--main-job", "--no-torch"], "--no-torch: not an option of --main-job; it belongs to --model"),
+    (["--compare", "--epochs", "3"], "--epochs 3: not an option of --compare; it belongs to --main-job"),
+    (["--model", "8x16"], "smallest usable input is 31x31"),
+    (["--model", "0x224"], "--model's batch size must be at least 1, got 0"),
+    (["--model", "8by224"], "expected BATCHxSIZE such as 8x224, got '8by224'"),
+    (["--model", "--width", "0"], "--width must be finite and positive, got 0.0"),
+    (["--main-job", "--held-out", "1"], "--held-out must lie in (0, 1)"),
+    (["--main-job", "--epochs", "0"], "--epochs must be at least 1, got 0"),
+    (["--model", "--main-job"], "not allowed with argument"),
 ])
 def test_bad_options_are_one_line_errors(argv, message, capsys):
     assert run_bench(argv) == 2
@@ -116,8 +132,9 @@ def test_a_comparison_reads_its_device_names_the_same_way(monkeypatch):
 
 
 @pytest.mark.skipif(backend.is_gpu_available(), reason="a GPU is usable here")
-def test_cuda_without_a_gpu_is_a_one_line_error(capsys):
-    assert run_bench(["--device", "cuda", "--quick"]) == 2
+@pytest.mark.parametrize("mode", [["--quick"], ["--model", "--quick"], ["--main-job"]])
+def test_cuda_without_a_gpu_is_a_one_line_error(mode, capsys):
+    assert run_bench([*mode, "--device", "cuda"]) == 2
     assert "no GPU is usable" in one_error_line(capsys)
 
 

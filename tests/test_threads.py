@@ -387,7 +387,8 @@ def test_a_forked_child_starts_its_own_pool():
 def test_train_and_bench_take_threads_and_refuse_a_bad_environment(monkeypatch, tmp_path, capsys):
     from googlenet import __main__ as cli, train
     monkeypatch.setattr(parallel, "_process_count", None)          # restored after the test
-    monkeypatch.delenv(parallel.ENVIRONMENT_VARIABLE, raising=False)
+    monkeypatch.setenv(parallel.ENVIRONMENT_VARIABLE, "1")            # so that it is restored too
+    monkeypatch.delenv(parallel.ENVIRONMENT_VARIABLE)
     counts = []
 
     def stand_in(*args, **kwargs):
@@ -396,7 +397,7 @@ def test_train_and_bench_take_threads_and_refuse_a_bad_environment(monkeypatch, 
     monkeypatch.setattr(train, "Trainer", stand_in)
     with pytest.raises(KeyboardInterrupt):
         cli.main(["train", "--no-progress", "--threads", "3", "--out", str(tmp_path)])
-    assert counts == [3]
+    assert counts == [3] and os.environ[parallel.ENVIRONMENT_VARIABLE] == "3"   # for child processes too
     assert cli.main(["bench", "--quick", "--only", "3a/pool", "--threads", "2"]) == 0
     assert "kernel threads 2," in capsys.readouterr().out
     monkeypatch.setenv(parallel.ENVIRONMENT_VARIABLE, "zero")

@@ -6,6 +6,12 @@
     roofline    each op's FLOPs and bytes, the machine's GEMM peak and copy bandwidth
     compare     every kernel set side by side (CPU, generic GPU, hand-written CUDA, PyTorch):
                 a table, a CSV, bars and a roofline
+    step_times  a whole step (forward, training step, a graph replayed) as a callable: the
+                host's time and the GPU's (cupyx.profiler.benchmark); several alternately
+    profile     where a step's time goes by kind of op (GEMM, im2col/col2im, pooling, LRN,
+                element-wise, concat/split, optimizer, autograd, Python)
+    memory      a step's peak memory: RSS of a fresh process, the GPU pools' high-water marks
+    machine     what it ran on: CPU, cores, AVX-512, NumPy and BLAS, threads, load average
     threads     the memory-bound kernels timed on 1, 2, ... threads (``minigrad.parallel``),
                 their results checked to be the same bits at every count
 
@@ -18,5 +24,6 @@ from .op_times import (HEADER, KINDS, TARGETS, OpShape, describe, format_row, mi
                        print_summary, time_op, time_ops)
 from .roofline import (BYTES_PER_NUMBER, arithmetic_intensity, attainable_gflops, copy_bandwidth_gbs,
                        gemm_peak_gflops, im2col_bytes, op_bytes, op_flops, op_output_shape, roofs)
+from .step_times import StepTime, time_alternately, time_training_step
 from .timing import blas_threads, median_seconds, timed
 from .threads import concat_kernel, copy_kernel, counts_up_to, same_bits, thread_scaling, threaded_kernels

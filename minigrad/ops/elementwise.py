@@ -101,7 +101,9 @@ def rpow_backward(gy, cache):
         return (gy * (y * math.log(base)),)
     xp = get_array_module(gy)
     if base == 0:
-        return (gy * xp.where(x < 0, -math.inf, 0).astype(gy.dtype),)
+        local = xp.zeros_like(gy)              # in gy's dtype: no float64 detour
+        local[x < 0] = -math.inf
+        return (gy * local,)
     return (gy * math.nan,)
 
 
@@ -158,7 +160,8 @@ def relu_forward(x):
     Split over the threads (``minigrad.parallel``) in blocks of x's memory.
 
     The cache is the output itself, which the graph keeps anyway: y > 0 exactly where
-    x > 0, and y is NaN where x is, so the backward reads its mask from y."""
+    x > 0, and y is NaN where x is, so the backward reads its mask from y and the forward
+    saves nothing of its own."""
     xp = get_array_module(x)
     y = xp.empty_like(x)
     parallel.for_chunks_of("relu", lambda x, y: xp.maximum(x, 0, out=y), x, y, axis=parallel.outermost_axis(x))
