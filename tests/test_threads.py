@@ -429,3 +429,28 @@ def test_same_bits_tells_signed_zeros_apart_and_takes_any_nan_for_any_nan():
     assert not same_bits(np.array([0.0]), np.array([-0.0]))
     assert not same_bits(np.array([nan]), np.array([1.0]))
     assert not same_bits(np.zeros(2, np.float32), np.zeros(2, np.float64))
+
+
+# --- the optimizer over the flat buffers ---------------------------------------------------------
+@pytest.mark.parametrize("make", ["sgd", "nesterov", "adam"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_flat_update_is_the_same_at_every_thread_count(make, dtype):
+    """Three steps of each optimizer over a model's flat buffers (weights with weight decay,
+    biases without: chunks cross that boundary), at 1 to 5 threads."""
+    from minigrad import nn, optim
+
+    def steps():
+        model = nn.Sequential(nn.Conv2d(3, 5, 3, rng=1), nn.Conv2d(5, 4, 1, rng=2)).astype(dtype)
+        flat = model.flatten_parameters()
+        rng = np.random.default_rng(0)
+        optimizer = {"sgd": lambda p: optim.SGD(p, lr=0.1, momentum=0.9, weight_decay=0.01),
+                     "nesterov": lambda p: optim.SGD(p, lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01),
+                     "adam": lambda p: optim.Adam(p, lr=0.01, weight_decay=0.01)}[make](model.parameters())
+        for _ in range(3):
+            optimizer.zero_grad()
+            for p in model.parameters():
+                p.grad[...] = rng.standard_normal(p.shape)
+            optimizer.step()
+        assert optimizer.flat is flat                 # the update over the flat buffers
+        return [flat.data, flat.grad] + list(optimizer.flat_state.values())
+    assert_same_at_every_count(steps)
