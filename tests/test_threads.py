@@ -266,6 +266,34 @@ def test_a_threaded_training_step_of_a_small_googlenet_is_the_same_at_every_thre
     assert_same_at_every_count(step, counts=(1, 2, 5))
 
 
+def test_more_threads_add_only_numpys_buffers_to_the_peak_memory():
+    """A convolution with its ReLU, an LRN and a max pool, forward and backward: the traced
+    peak on 2 and 4 threads exceeds the one-thread peak by at most NumPy's iteration buffers
+    (``numpy.getbufsize()`` elements of up to 8 bytes for each of about 3 operands) per thread,
+    less than one of the arrays here: no chunk keeps a whole array of its own."""
+    import tracemalloc
+    from minigrad import Tensor, nn
+
+    def peak(count):
+        rng = np.random.default_rng(0)
+        layers = nn.Sequential(nn.Conv2d(32, 32, 3, padding=1, relu=True, rng=rng), nn.LocalResponseNorm(5),
+                               nn.MaxPool2d(3, 2, ceil_mode=True))
+        x = Tensor(rng.standard_normal((8, 32, 32, 32)).astype(np.float32), requires_grad=True)
+        with parallel.threads(count), tiny_chunks(), kernels.use("numpy"):
+            tracemalloc.start()
+            try:
+                y = layers(x)
+                y.backward(np.ones(y.shape, np.float32))
+                return tracemalloc.get_traced_memory()[1], x.data.nbytes
+            finally:
+                tracemalloc.stop()
+    peak(4)                                   # the pool's threads made before anything is traced
+    one, array = peak(1)
+    for count in (2, 4):
+        buffers = count * 3 * 8 * np.getbufsize()
+        assert buffers < array and peak(count)[0] - one <= buffers
+
+
 # --- errors, shutdown, deadlocks ------------------------------------------------------------------
 class Planted(Exception):
     pass
