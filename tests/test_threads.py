@@ -270,7 +270,7 @@ def test_more_threads_add_only_numpys_buffers_to_the_peak_memory():
     """A convolution with its ReLU, an LRN and a max pool, forward and backward: the traced
     peak on 2 and 4 threads exceeds the one-thread peak by at most NumPy's iteration buffers
     (``numpy.getbufsize()`` elements of up to 8 bytes for each of about 3 operands) per thread,
-    less than one of the arrays here: no chunk keeps a whole array of its own."""
+    less than one of the arrays here (test_memory.py bounds the one-thread peak itself)."""
     import tracemalloc
     from minigrad import Tensor, nn
 
