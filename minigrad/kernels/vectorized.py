@@ -359,10 +359,13 @@ def _pointwise_per_image_backward(gy, cache):
     return gx, gweight, _row_sums(gy3).sum(axis=0) if has_bias else None
 
 
-# --- pooling: pixels first, (H, W, N, C), by chunks of images ------------------------------------
-# Each chunk of images is copied once into a padded pixels-first buffer of its own, pooled
-# there, and written into its slice [:, :, start:stop] of the batch's output; the chunks
-# run on the threads (``minigrad.parallel``). The images never mix, so the chunks are exact.
+# --- pooling: pixels first, (H, W, N, C), by chunks of images or channels ---------------------
+# Each chunk of images (or of channels) is copied once into a padded pixels-first buffer of
+# its own, pooled there, and written into its part of the batch's output; the chunks run on
+# the threads (``minigrad.parallel``). Images and channels never mix in a pooling, so the
+# chunks are exact. Which of the two is cut: the one that lies further apart in memory in the
+# array read (images of an (N, C, H, W) array, channels of a convolution's batch-last output),
+# so that each thread reads whole blocks of it.
 def _pixels_first(x):
     """x (N, C, H, W) -> a contiguous (H, W, N, C) copy (free when x already lies so)."""
     return get_array_module(x).ascontiguousarray(x.transpose(2, 3, 0, 1))
@@ -371,6 +374,22 @@ def _pixels_first(x):
 def _batch_first(y):
     """(H, W, N, C) -> (N, C, H, W), a view (no copy)."""
     return y.transpose(2, 3, 0, 1)
+
+
+def _for_image_or_channel_chunks(op, a, work, numbers):
+    """``work(chunk)`` on the threads for chunks of a (N, C, H, W) array's images or channels,
+    whichever lie further apart in its memory; ``chunk`` is the (images, channels) pair of
+    slices to read a[chunk] with, and to write an (OH, OW, N, C) output[(:, :) + chunk]."""
+    axis = 0 if abs(a.strides[0]) >= abs(a.strides[1]) else 1
+
+    def on_chunk(start, stop):
+        chunk = [slice(None), slice(None)]
+        chunk[axis] = slice(start, stop)
+        work(tuple(chunk))
+    parallel.for_chunks(op, a.shape[axis], on_chunk, numbers, get_array_module(a))
+
+
+_PIXELS = (slice(None), slice(None))         # every (OH, OW) or (H, W) of a pixels-first array
 
 
 class MaxPool2dCache(NamedTuple):
@@ -385,10 +404,10 @@ def max_pool2d_forward(x, win):
     y = xp.empty(win.out + (n, c), dtype=x.dtype)
     argmax = xp.empty(win.out + (n, c), dtype=numpy.min_scalar_type(win.kernel[0] * win.kernel[1]))
 
-    def pool_images(start, stop):
-        x_pad = _pixels_first_padded(x[start:stop], win, -numpy.inf)
-        _max_pool(x_pad, win, y[:, :, start:stop], argmax[:, :, start:stop])
-    parallel.for_chunks("max_pool2d", n, pool_images, x.size, xp)
+    def pool(chunk):
+        x_pad = _pixels_first_padded(x[chunk], win, -numpy.inf)
+        _max_pool(x_pad, win, y[_PIXELS + chunk], argmax[_PIXELS + chunk])
+    _for_image_or_channel_chunks("max_pool2d", x, pool, x.size)
     return _batch_first(y), MaxPool2dCache(argmax, win)
 
 
@@ -398,9 +417,9 @@ def max_pool2d_backward(gy, cache):
     n, c = gy.shape[:2]
     g_pad = xp.zeros(win.padded_size + (n, c), dtype=gy.dtype)
 
-    def route_images(start, stop):
-        _max_pool_backward(_pixels_first(gy[start:stop]), argmax[:, :, start:stop], win, g_pad[:, :, start:stop])
-    parallel.for_chunks("max_pool2d backward", n, route_images, g_pad.size, xp)
+    def route(chunk):
+        _max_pool_backward(_pixels_first(gy[chunk]), argmax[_PIXELS + chunk], win, g_pad[_PIXELS + chunk])
+    _for_image_or_channel_chunks("max_pool2d backward", gy, route, g_pad.size)
     return _batch_first(_unpad(g_pad, win))
 
 
@@ -417,11 +436,11 @@ def avg_pool2d_forward(x, win, divisor):
     divisor = divisor[:, :, None, None]                            # (OH, OW, 1, 1): pixels first
     y = xp.empty(win.out + (n, c), dtype=x.dtype)
 
-    def pool_images(start, stop):
-        sums = y[:, :, start:stop]
-        _window_sum(_pixels_first_padded(x[start:stop], win, 0), win, sums)
+    def pool(chunk):
+        sums = y[_PIXELS + chunk]
+        _window_sum(_pixels_first_padded(x[chunk], win, 0), win, sums)
         xp.divide(sums, divisor, out=sums)
-    parallel.for_chunks("avg_pool2d", n, pool_images, x.size, xp)
+    _for_image_or_channel_chunks("avg_pool2d", x, pool, x.size)
     return _batch_first(y), AvgPool2dCache(divisor, win)
 
 
@@ -431,11 +450,12 @@ def avg_pool2d_backward(gy, cache):
     n, c = gy.shape[:2]
     g_pad = xp.zeros(win.padded_size + (n, c), dtype=gy.dtype)
 
-    def spread_images(start, stop):
-        shares = xp.empty(win.out + (stop - start, c), dtype=gy.dtype)    # gy / divisor, pixels first
-        xp.divide(gy[start:stop].transpose(2, 3, 0, 1), divisor, out=shares)
-        _window_sum_backward(shares, win, g_pad[:, :, start:stop])
-    parallel.for_chunks("avg_pool2d backward", n, spread_images, g_pad.size, xp)
+    def spread(chunk):
+        part = gy[chunk].transpose(2, 3, 0, 1)
+        shares = xp.empty(part.shape, dtype=gy.dtype)                  # gy / divisor, pixels first
+        xp.divide(part, divisor, out=shares)
+        _window_sum_backward(shares, win, g_pad[_PIXELS + chunk])
+    _for_image_or_channel_chunks("avg_pool2d backward", gy, spread, g_pad.size)
     return _batch_first(_unpad(g_pad, win))
 
 
