@@ -20,8 +20,8 @@ from conftest import skip_without_twin
 SOURCES = sorted(glob.glob(os.path.join(launch.FOLDER, "*.cu")))
 
 
-def test_there_are_kernels_for_convolution_pooling_and_lrn():
-    assert [os.path.basename(s) for s in SOURCES] == ["im2col.cu", "lrn.cu", "pool.cu"]
+def test_there_are_kernels_for_convolution_pooling_lrn_and_dropout_masks():
+    assert [os.path.basename(s) for s in SOURCES] == ["counter_random.cu", "im2col.cu", "lrn.cu", "pool.cu"]
 
 
 @pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc is not installed")
@@ -32,7 +32,7 @@ def test_each_source_compiles_to_ptx_for_sm_90(source, real, tmp_path):
                              "-o", str(tmp_path / "out.ptx")], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     ptx = (tmp_path / "out.ptx").read_text()
-    names = {"im2col.cu": ["im2col", "col2im"], "lrn.cu": ["lrn_forward", "lrn_backward"],
+    names = {"counter_random.cu": ["uniform"], "im2col.cu": ["im2col", "col2im"], "lrn.cu": ["lrn_forward", "lrn_backward"],
              "pool.cu": ["max_pool_forward", "max_pool_backward", "avg_pool_forward", "avg_pool_backward"]}
     for kernel in names[os.path.basename(source)]:
         assert f".entry {kernel}(" in ptx, f"{kernel} missing (extern \"C\" keeps the name unmangled)"
