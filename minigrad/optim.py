@@ -57,10 +57,17 @@ class Optimizer:
     def step(self):
         """Update every parameter that has a gradient."""
         self.steps += 1
+        self.update_parameters(self.lr)
+
+    def update_parameters(self, lr):
+        """The arrays' share of ``step`` (``steps`` is counted by ``step``): move every
+        parameter that has a gradient, at learning rate ``lr``: a number, or a 0-d array of
+        the parameters' dtype on their device (a replayed CUDA graph reads it there; see
+        minigrad/graph.py)."""
         for index, p in enumerate(self.params):
             if p.grad is None:
                 continue
-            self.update(index, p.data, self.decayed_gradient(p))
+            self.update(index, p.data, self.decayed_gradient(p), lr)
 
     def decayed_gradient(self, p):
         """dL/dw plus the weight-decay term wd * w (weights only, not biases)."""
@@ -76,7 +83,7 @@ class Optimizer:
             buffers[index] = xp.zeros_like(like)
         return buffers[index]
 
-    def update(self, index, w, g):
+    def update(self, index, w, g, lr):
         raise NotImplementedError
 
     # --- checkpoints --------------------------------------------------------------
@@ -139,14 +146,14 @@ class SGD(Optimizer):
         if momentum == 0:
             self.state = {}
 
-    def update(self, index, w, g):
+    def update(self, index, w, g, lr):
         if self.momentum == 0:
-            w -= self.lr * g
+            w -= lr * g
             return
         v = self.buffer("velocity", index, w)
         v *= self.momentum
         v += g
-        w -= self.lr * (g + self.momentum * v if self.nesterov else v)
+        w -= lr * (g + self.momentum * v if self.nesterov else v)
 
 
 class Adam(Optimizer):
@@ -168,7 +175,7 @@ class Adam(Optimizer):
         self.eps = float(eps)
         super().__init__(params, lr, weight_decay)
 
-    def update(self, index, w, g):
+    def update(self, index, w, g, lr):
         m = self.buffer("m", index, w)
         v = self.buffer("v", index, w)
         m *= self.beta1
@@ -178,7 +185,7 @@ class Adam(Optimizer):
         xp = backend.get_array_module(w)
         m_hat = m / (1 - self.beta1 ** self.steps)
         v_hat = v / (1 - self.beta2 ** self.steps)
-        w -= self.lr * m_hat / (xp.sqrt(v_hat) + self.eps)
+        w -= lr * m_hat / (xp.sqrt(v_hat) + self.eps)
 
 
 # --- learning-rate schedules: lr = schedule(epoch), epoch may be fractional ----------
@@ -288,12 +295,21 @@ class WeightAverage:
 
     def update(self):
         """Fold the current weights into the average (call after each optimizer step)."""
+        self.fold_in(self.count_update())
+
+    def count_update(self):
+        """The host's share of ``update``: count one more iterate and return the weight it
+        gets in the average."""
         self.updates += 1
         n = self.updates
         if self.decay is None:
-            weight_of_new = 1.0 / n
-        else:
-            weight_of_new = 1.0 - min(self.decay, (1.0 + n) / (10.0 + n))
+            return 1.0 / n
+        return 1.0 - min(self.decay, (1.0 + n) / (10.0 + n))
+
+    def fold_in(self, weight_of_new):
+        """The arrays' share of ``update``: avg <- avg + weight_of_new * (w - avg) for every
+        parameter; ``weight_of_new`` a number, or a 0-d array on the parameters' device (a
+        replayed CUDA graph reads it there)."""
         for average, p in zip(self.averages, self.params):
             average += weight_of_new * (p.data - average)
 
