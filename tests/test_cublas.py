@@ -238,6 +238,23 @@ def _same_layout_on_gpu(cupy, host, how, rng):
 
 @pytest.mark.gpu
 @gpu
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("transpose_a, transpose_b", [(False, False), (True, False), (False, True), (True, True)])
+def test_gemm_takes_blas_gemm_arguments_transposes_alpha_and_beta(dtype, transpose_a, transpose_b):
+    cupy = backend.array_module_for("cuda")
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal((5, 7) if not transpose_a else (7, 5)).astype(dtype)
+    b = rng.standard_normal((7, 3) if not transpose_b else (3, 7)).astype(dtype)
+    c = rng.standard_normal((5, 3)).astype(dtype)
+    out = cupy.asarray(c)
+    cublas.gemm(cupy.asarray(a), cupy.asarray(b), out, transpose_a, transpose_b, alpha=2.0, beta=0.5)
+    expected = 2.0 * ((a.T if transpose_a else a) @ (b.T if transpose_b else b)) + 0.5 * c
+    tolerance = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(cupy.asnumpy(out), expected, rtol=tolerance, atol=tolerance)
+
+
+@pytest.mark.gpu
+@gpu
 def test_gemm_writes_into_out_and_into_a_transposed_out():
     cupy = backend.array_module_for("cuda")
     a, b = cupy.arange(6.0).reshape(2, 3), cupy.arange(12.0).reshape(3, 4)

@@ -210,6 +210,8 @@ def plan(a, b, out):
     """The Plan of out = a @ b, or None when an operand must be copied first or ``out`` is
     not row-major (``gemm`` then copies). a (M, K) or (batch, M, K), b (K, N) or (batch, K,
     N), out (M, N) or (batch, M, N), as ``gemm`` checked them."""
+    if any(s % x.itemsize for x in (a, b, out) for s in x.strides):
+        return None
     m, k = a.shape[-2:]
     n = b.shape[-1]
     batch = out.shape[0] if out.ndim == 3 else 1
@@ -252,32 +254,40 @@ def result_shape(a, b):
     return (a.shape[-2], b.shape[-1]) if batch is None else (batch, a.shape[-2], b.shape[-1])
 
 
-def gemm(a, b, out=None, tf32=False):
-    """out = a @ b for CuPy arrays, through this module's cuBLAS handle on the current stream
-    (capturable). a (M, K) or (batch, M, K), b (K, N) or (batch, K, N), float32 or float64;
-    a stack of one matrix is used for every product. ``tf32``: float32 products with TF32
-    tensor cores (faster, 10-bit mantissas in the products). Returns ``out`` (made when None)."""
+def gemm(a, b, out=None, transpose_a=False, transpose_b=False, alpha=1.0, beta=0.0, tf32=False):
+    """out = alpha op(a) @ op(b) + beta out for CuPy arrays, through this module's cuBLAS
+    handle on the current stream (capturable); op(a) is a's transpose (its last two axes)
+    when ``transpose_a``, op(b) alike: the arguments of ``blas.gemm``, plus ``tf32``.
+
+    op(a) (M, K) or (batch, M, K), op(b) (K, N) or (batch, K, N), float32 or float64, in any
+    layout (a view is read where it lies when cuBLAS can read it, copied otherwise); a stack
+    of one matrix serves every product. ``out`` (made when None) may not be row-major (then
+    the product is made aside and copied in); ``beta`` != 0 reads it. ``tf32``: float32
+    products on TF32 tensor cores (10-bit mantissas in the products). Returns ``out``."""
     xp = get_array_module(a)
     if xp is numpy or get_array_module(b) is numpy:
         raise TypeError("gemm: cuBLAS multiplies CuPy arrays; on the CPU use numpy.matmul")
+    a = xp.swapaxes(a, -1, -2) if transpose_a else a
+    b = xp.swapaxes(b, -1, -2) if transpose_b else b
     check_operands(a, b, out)
+    if beta != 0 and out is None:
+        raise ValueError(f"gemm: beta={beta} reads out, but no out was given")
     result = out if out is not None else xp.empty(result_shape(a, b), dtype=a.dtype)
     if result.size == 0:
         return result
-    if a.shape[-1] == 0:                        # an empty sum
-        result.fill(0)
+    if a.shape[-1] == 0:                        # an empty sum: alpha * 0 + beta * out
+        if beta == 0:
+            result.fill(0)                      # as BLAS: out is not read when beta is 0
+        else:
+            result *= result.dtype.type(beta)
         return result
-    target = result
-    if out is not None and (xp.may_share_memory(out, a) or xp.may_share_memory(out, b)):
-        target = xp.empty(result.shape, dtype=result.dtype)
-    arguments = plan(a, b, target)
-    if arguments is None:
-        a, b = _readable(xp, a), _readable(xp, b)
-        if plan(a, b, target) is None:
-            target = xp.empty(result.shape, dtype=result.dtype)
-        arguments = plan(a, b, target)
-    _call(arguments, a, b, target, tf32)
-    if target is not result:
+    a, b = _readable(xp, a), _readable(xp, b)
+    aside = plan(a, b, result) is None or xp.may_share_memory(result, a) or xp.may_share_memory(result, b)
+    target = xp.empty(result.shape, dtype=result.dtype) if aside else result
+    if aside and beta != 0:
+        target[...] = result
+    _call(plan(a, b, target), a, b, target, alpha, beta, tf32)
+    if aside:
         result[...] = target
     return result
 
@@ -285,27 +295,27 @@ def gemm(a, b, out=None, tf32=False):
 def _readable(xp, operand):
     """The operand as it is when cuBLAS can read its matrices, else a contiguous copy."""
     rows, cols = operand.shape[-2:]
-    readable = operand_layout(rows, cols, *_element_strides(operand)[-2:]) is not None
+    whole_elements = all(s % operand.itemsize == 0 for s in operand.strides)
+    readable = whole_elements and operand_layout(rows, cols, *_element_strides(operand)[-2:]) is not None
     if not readable or (operand.ndim == 3 and operand.strides[0] < 0):
         return xp.ascontiguousarray(operand)
     return operand
 
 
-def _call(p, a, b, out, tf32):
-    """The cuBLAS call of Plan ``p``: out = a @ b."""
+def _call(p, a, b, out, alpha, beta, tf32):
+    """The cuBLAS call of Plan ``p``: out = alpha a @ b + beta out."""
     handle = handle_for_current_stream(tf32).handle
-    if a.dtype == numpy.float32:
-        scalar, one, zero = ctypes.c_float, ctypes.c_float(1.0), ctypes.c_float(0.0)
-    else:
-        scalar, one, zero = ctypes.c_double, ctypes.c_double(1.0), ctypes.c_double(0.0)
+    single = a.dtype == numpy.float32
+    scalar = ctypes.c_float if single else ctypes.c_double
+    alpha, beta = scalar(alpha), scalar(beta)
     if p.batch == 1:
-        name = "cublasSgemm_v2" if scalar is ctypes.c_float else "cublasDgemm_v2"
-        call(name, handle, p.op_b, p.op_a, p.m, p.n, p.k, ctypes.byref(one), b.data.ptr, p.ld_b,
-             a.data.ptr, p.ld_a, ctypes.byref(zero), out.data.ptr, p.ld_out)
+        name = "cublasSgemm_v2" if single else "cublasDgemm_v2"
+        call(name, handle, p.op_b, p.op_a, p.m, p.n, p.k, ctypes.byref(alpha), b.data.ptr, p.ld_b,
+             a.data.ptr, p.ld_a, ctypes.byref(beta), out.data.ptr, p.ld_out)
         return
-    data_type = CUDA_R_32F if scalar is ctypes.c_float else CUDA_R_64F
-    compute = COMPUTE_64F if data_type == CUDA_R_64F else (COMPUTE_32F_FAST_TF32 if tf32 else COMPUTE_32F)
-    call("cublasGemmStridedBatchedEx", handle, p.op_b, p.op_a, p.m, p.n, p.k, ctypes.addressof(one),
+    data_type = CUDA_R_32F if single else CUDA_R_64F
+    compute = (COMPUTE_32F_FAST_TF32 if tf32 else COMPUTE_32F) if single else COMPUTE_64F
+    call("cublasGemmStridedBatchedEx", handle, p.op_b, p.op_a, p.m, p.n, p.k, ctypes.addressof(alpha),
          b.data.ptr, data_type, p.ld_b, p.stride_b, a.data.ptr, data_type, p.ld_a, p.stride_a,
-         ctypes.addressof(zero), out.data.ptr, data_type, p.ld_out, p.stride_out, p.batch,
+         ctypes.addressof(beta), out.data.ptr, data_type, p.ld_out, p.stride_out, p.batch,
          compute, GEMM_DEFAULT)
