@@ -216,3 +216,18 @@ def test_labels_are_checked_on_the_host_before_a_replay():
     with pytest.raises(ValueError, match=r"cross_entropy: labels must lie in \[0, 10\) for 10 classes, "
                                          r"got values from 0 to 10"):
         check_label_range("cross_entropy", np.array([0, 10]), 10)
+
+
+def test_no_graph_on_the_command_line_switches_the_graph_off_and_the_cpu_has_no_gpu_step(tmp_path):
+    import argparse
+    from googlenet.train import Trainer, add_parser, config_from_args
+    from minigrad.data import load_digits
+    parser = argparse.ArgumentParser()
+    add_parser(parser.add_subparsers())
+    args = parser.parse_args(["train", "--no-graph", "--out", str(tmp_path)])
+    assert config_from_args(args).graph is False
+    assert config_from_args(parser.parse_args(["train", "--out", str(tmp_path)])).graph is True
+    train, held_out = load_digits(32).split(0.2, seed=0)
+    config = config_from_args(args)
+    trainer = Trainer(config, data=(train.subset(np.arange(8)), held_out.subset(np.arange(4))), progress=False)
+    assert trainer.gpu_step is None                      # the CPU runs the plain step
