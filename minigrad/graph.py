@@ -36,6 +36,7 @@ on the CPU, and a step whose capture fails (a warning says why, once).
         optimizer.lr = schedule(...)          # read by the replay from a device scalar
         loss = step(x, y)                     # a 0-d array on the GPU, overwritten next call
 """
+import contextlib
 import warnings
 
 import numpy
@@ -188,11 +189,23 @@ class TrainingStep:
         loss, *reports = result if isinstance(result, tuple) else (result,)
         self.optimizer.zero_grad()
         loss.backward()
-        self.optimizer.update_parameters(self.lr)
+        with learning_rate_read_from(self.optimizer, self.lr):
+            self.optimizer.update_parameters()
         if self.average is not None:
             self.average.fold_in(self.average_weight)
         arrays = tuple(r.data if isinstance(r, Tensor) else r for r in (loss, *reports))
         return arrays if reports else arrays[0]
+
+
+@contextlib.contextmanager
+def learning_rate_read_from(optimizer, device_scalar):
+    """Inside the block the optimizer's ``lr`` is ``device_scalar`` (its update rules take a
+    number or a 0-d array alike), so a replay reads the rate from device memory."""
+    number, optimizer.lr = optimizer.lr, device_scalar
+    try:
+        yield
+    finally:
+        optimizer.lr = number
 
 
 def use_counter_dropout(model, seed, device):

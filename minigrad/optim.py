@@ -57,17 +57,16 @@ class Optimizer:
     def step(self):
         """Update every parameter that has a gradient."""
         self.steps += 1
-        self.update_parameters(self.lr)
+        self.update_parameters()
 
-    def update_parameters(self, lr):
-        """The arrays' share of ``step`` (``steps`` is counted by ``step``): move every
-        parameter that has a gradient, at learning rate ``lr``: a number, or a 0-d array of
-        the parameters' dtype on their device (a replayed CUDA graph reads it there; see
-        minigrad/graph.py)."""
+    def update_parameters(self):
+        """The arrays' share of ``step`` (which also counts it): move every parameter that
+        has a gradient. ``lr`` may be a number or a 0-d array of the parameters' dtype on
+        their device, which a replayed CUDA graph reads there (minigrad/graph.py)."""
         for index, p in enumerate(self.params):
             if p.grad is None:
                 continue
-            self.update(index, p.data, self.decayed_gradient(p), lr)
+            self.update(index, p.data, self.decayed_gradient(p))
 
     def decayed_gradient(self, p):
         """dL/dw plus the weight-decay term wd * w (weights only, not biases)."""
@@ -83,7 +82,7 @@ class Optimizer:
             buffers[index] = xp.zeros_like(like)
         return buffers[index]
 
-    def update(self, index, w, g, lr):
+    def update(self, index, w, g):
         raise NotImplementedError
 
     # --- checkpoints --------------------------------------------------------------
@@ -146,14 +145,14 @@ class SGD(Optimizer):
         if momentum == 0:
             self.state = {}
 
-    def update(self, index, w, g, lr):
+    def update(self, index, w, g):
         if self.momentum == 0:
-            w -= lr * g
+            w -= self.lr * g
             return
         v = self.buffer("velocity", index, w)
         v *= self.momentum
         v += g
-        w -= lr * (g + self.momentum * v if self.nesterov else v)
+        w -= self.lr * (g + self.momentum * v if self.nesterov else v)
 
 
 class Adam(Optimizer):
@@ -175,7 +174,7 @@ class Adam(Optimizer):
         self.eps = float(eps)
         super().__init__(params, lr, weight_decay)
 
-    def update(self, index, w, g, lr):
+    def update(self, index, w, g):
         m = self.buffer("m", index, w)
         v = self.buffer("v", index, w)
         m *= self.beta1
@@ -185,7 +184,7 @@ class Adam(Optimizer):
         xp = backend.get_array_module(w)
         m_hat = m / (1 - self.beta1 ** self.steps)
         v_hat = v / (1 - self.beta2 ** self.steps)
-        w -= lr * m_hat / (xp.sqrt(v_hat) + self.eps)
+        w -= self.lr * m_hat / (xp.sqrt(v_hat) + self.eps)
 
 
 # --- learning-rate schedules: lr = schedule(epoch), epoch may be fractional ----------
