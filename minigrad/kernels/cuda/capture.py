@@ -44,10 +44,12 @@ class StreamCapture:
             caller = self.cupy.cuda.get_current_stream()
             caller.record(self.caller_done)
             self.stream.wait_event(self.caller_done)
-            with self.stream, self.cupy.cuda.using_allocator(self.pool.malloc):
-                yield
-            self.stream.record(self.stream_done)
-            caller.wait_event(self.stream_done)
+            try:
+                with self.stream, self.cupy.cuda.using_allocator(self.pool.malloc):
+                    yield
+            finally:
+                self.stream.record(self.stream_done)
+                caller.wait_event(self.stream_done)
 
     def run(self, function):
         """``function()`` run now on this stream (a warm-up); what it returns."""
