@@ -36,7 +36,7 @@ from minigrad import functional as F
 from minigrad.autograd import Tensor, no_grad
 from minigrad.checkpoint import load_weights, save_checkpoint
 from minigrad.data import DataLoader, default_augmentation, load_dataset
-from minigrad.graph import TrainingStep
+from minigrad.cuda_graph import TrainingStep
 from minigrad.ops.loss import check_label_range
 from minigrad.optim import SGD, Adam, WeightAverage, make_schedule
 
@@ -255,7 +255,7 @@ class Trainer:
         return loss, main_loss, correct
 
     def train_step_on_gpu(self, images, labels):
-        """The step as ``minigrad.graph.TrainingStep`` runs it: replayed from a CUDA graph
+        """The step as ``minigrad.cuda_graph.TrainingStep`` runs it: replayed from a CUDA graph
         (eagerly with --no-graph, for the short last batch, and for Adam). Its dropout masks
         come from counter generators keyed by the seed and the step count, not from the
         per-step reseeding of the CPU path. The labels are checked here, on the host: a

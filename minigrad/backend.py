@@ -133,7 +133,7 @@ def default_rng(seed=None, device="cpu"):
 
 
 def is_capturing(array):
-    """Whether the current CUDA stream is being captured into a graph (minigrad/graph.py) on
+    """Whether the current CUDA stream is being captured into a graph (minigrad/cuda_graph.py) on
     ``array``'s GPU: then no value may be read back to the host. False for NumPy arrays."""
     if get_array_module(array) is numpy:
         return False

@@ -62,7 +62,7 @@ class Optimizer:
     def update_parameters(self):
         """The arrays' share of ``step`` (which also counts it): move every parameter that
         has a gradient. ``lr`` may be a number or a 0-d array of the parameters' dtype on
-        their device, which a replayed CUDA graph reads there (minigrad/graph.py)."""
+        their device, which a replayed CUDA graph reads there (minigrad/cuda_graph.py)."""
         for index, p in enumerate(self.params):
             if p.grad is None:
                 continue

@@ -1,4 +1,4 @@
-"""The CUDA side of minigrad/graph.py: a stream of its own to capture a function's kernels
+"""The CUDA side of minigrad/cuda_graph.py: a stream of its own to capture a function's kernels
 into a CUDA graph and replay them, ordered with the caller's stream.
 
 Memory. A replay reads and writes the very addresses the capture used: the blocks the

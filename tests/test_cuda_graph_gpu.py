@@ -1,4 +1,4 @@
-"""On a GPU: the training step replayed as one CUDA graph (minigrad/graph.py) against the
+"""On a GPU: the training step replayed as one CUDA graph (minigrad/cuda_graph.py) against the
 same step run eagerly, bit for bit; without a GPU every test here skips with the reason.
 
 From the pieces up: a cuBLAS product of our own handle captured and replayed on new inputs,
@@ -19,7 +19,7 @@ import pytest
 import minigrad.functional as F
 from minigrad import Tensor, backend
 from minigrad.counter_random import CounterGenerator, set_counter
-from minigrad.graph import TrainingStep
+from minigrad.cuda_graph import TrainingStep
 from minigrad.optim import SGD, PaperSchedule, WeightAverage
 
 pytestmark = [pytest.mark.gpu,

@@ -1,11 +1,11 @@
-"""The training step as a CUDA graph (minigrad/graph.py), as far as the CPU can check it:
+"""The training step as a CUDA graph (minigrad/cuda_graph.py), as far as the CPU can check it:
 which calls warm up, capture, replay or run eagerly; the static inputs refreshed before
 every replay; a failed capture falling back to eager with a warning; the eager step equal to
 the plain one, bit for bit; the per-step numbers read from device scalars, not baked in.
 
 Without a GPU the CUDA work is done by ``RerunCapture``, a stand-in that keeps the captured
 function and, at each replay, refreshes the static inputs and runs the function on them
-again: it checks the wrapper's bookkeeping, not CUDA (tests/test_graph_gpu.py does, on a GPU).
+again: it checks the wrapper's bookkeeping, not CUDA (tests/test_cuda_graph_gpu.py does, on a GPU).
 """
 import warnings
 
@@ -14,7 +14,7 @@ import pytest
 
 import minigrad.functional as F
 from minigrad import Tensor, nn
-from minigrad.graph import CapturedStep, TrainingStep, capture_training_step, signature
+from minigrad.cuda_graph import CapturedStep, TrainingStep, capture_training_step, signature
 from minigrad.ops.loss import check_label_range
 from minigrad.optim import SGD, Adam, WeightAverage
 
