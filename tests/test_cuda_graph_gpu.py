@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import minigrad.functional as F
-from minigrad import Tensor, backend
+from minigrad import backend
 from minigrad.counter_random import CounterGenerator, set_counter
 from minigrad.cuda_graph import TrainingStep
 from minigrad.optim import SGD, PaperSchedule, WeightAverage
