@@ -231,3 +231,30 @@ def test_no_graph_on_the_command_line_switches_the_graph_off_and_the_cpu_has_no_
     config = config_from_args(args)
     trainer = Trainer(config, data=(train.subset(np.arange(8)), held_out.subset(np.arange(4))), progress=False)
     assert trainer.gpu_step is None                      # the CPU runs the plain step
+
+
+def test_the_trainers_graph_path_with_the_stand_in_trains_as_the_plain_path(tmp_path):
+    """The Trainer's GPU path (TrainingStep, the labels checked on the host, the reports read
+    back) run on the CPU with the stand-in: two epochs of three batches (16, 16 and 8), give
+    the plain path's history and weights to the bit (no dropout: the two paths draw masks
+    differently)."""
+    from googlenet.train import TrainConfig, Trainer
+    from minigrad.data import load_digits
+    train, held_out = load_digits(32).split(0.2, seed=0)
+    data = (train.subset(np.arange(40)), held_out.subset(np.arange(10)))
+    runs = []
+    for stand_in in (None, RerunCapture()):
+        config = TrainConfig(width=1 / 16, epochs=2, batch_size=16, dropout=0.0, aux_dropout=0.0,
+                             schedule="cosine", out=str(tmp_path / str(stand_in is None)))
+        trainer = Trainer(config, data=data, progress=False)
+        if stand_in is not None:
+            trainer.gpu_step = TrainingStep(trainer.model, trainer.losses_and_hits, trainer.optimizer,
+                                            trainer.average, capture=stand_in)
+        history = trainer.run()
+        runs.append(([{k: v for k, v in row.items() if not k.endswith("seconds") and k != "images_per_second"}
+                      for row in history], [p.data.copy() for p in trainer.model.parameters()]))
+    (plain_history, plain_weights), (history, weights) = runs
+    assert history == plain_history
+    for got, expected in zip(weights, plain_weights, strict=True):
+        assert got.tobytes() == expected.tobytes()
+    assert trainer.gpu_step.captured.runs == {"eager": 2, "warm-up": 1, "capture": 1, "replay": 3}
