@@ -44,6 +44,7 @@ import numpy
 from . import backend
 from .autograd import Tensor
 from .counter_random import CounterGenerator, make_counter, set_counter
+from .nn import Dropout
 from .optim import SGD
 
 
@@ -147,6 +148,9 @@ class TrainingStep:
     layers), at the counter ``optimizer.steps`` (the steps taken before this one), so that a
     run's masks are a function of its seed and progress. Only SGD is captured: Adam's bias
     correction uses the step count on the host (its steps run eagerly).
+
+    On a GPU the first call is the warm-up and the second captures and replays: time a
+    replayed step from the third call on (``captured.runs`` counts them).
     """
 
     def __init__(self, model, loss_fn, optimizer, average=None, graph=True, warmup_steps=1,
@@ -211,7 +215,6 @@ def learning_rate_read_from(optimizer, device_scalar):
 def use_counter_dropout(model, seed, device):
     """Make every Dropout layer of ``model`` draw its masks on ``device`` from a
     ``CounterGenerator`` keyed by [seed, its index], all sharing one counter: returned."""
-    from .nn import Dropout
     counter = make_counter(device)
     dropouts = [m for m in model.modules() if isinstance(m, Dropout)]
     for index, layer in enumerate(dropouts):
