@@ -142,7 +142,7 @@ C_TYPES = {
     "const float*": {P(ctypes.c_float), ctypes.c_void_p}, "float*": {ctypes.c_void_p},
     "const double*": {P(ctypes.c_double), ctypes.c_void_p}, "double*": {ctypes.c_void_p},
     **{enum: {ctypes.c_int} for enum in ("cublasOperation_t", "cudaDataType", "cublasComputeType_t",
-                                         "cublasGemmAlgo_t", "cublasMath_t", "libraryPropertyType")},
+                                         "cublasGemmAlgo_t", "libraryPropertyType")},
 }
 
 
@@ -176,12 +176,11 @@ def enum_value(text, name):
 
 def test_the_constants_match_the_headers():
     text = header("cublas_api.h")
-    assert [enum_value(text, n) for n in ("CUBLAS_OP_N", "CUBLAS_OP_T", "CUBLAS_DEFAULT_MATH",
-                                          "CUBLAS_TF32_TENSOR_OP_MATH", "CUBLAS_COMPUTE_32F",
+    assert [enum_value(text, n) for n in ("CUBLAS_OP_N", "CUBLAS_OP_T", "CUBLAS_COMPUTE_32F",
                                           "CUBLAS_COMPUTE_32F_FAST_TF32", "CUBLAS_COMPUTE_64F",
                                           "CUBLAS_GEMM_DEFAULT", "CUBLAS_STATUS_SUCCESS")] == [
-        cublas.OP_N, cublas.OP_T, cublas.DEFAULT_MATH, cublas.TF32_TENSOR_OP_MATH, cublas.COMPUTE_32F,
-        cublas.COMPUTE_32F_FAST_TF32, cublas.COMPUTE_64F, cublas.GEMM_DEFAULT, cublas.STATUS_SUCCESS]
+        cublas.OP_N, cublas.OP_T, cublas.COMPUTE_32F, cublas.COMPUTE_32F_FAST_TF32, cublas.COMPUTE_64F,
+        cublas.GEMM_DEFAULT, cublas.STATUS_SUCCESS]
     for name, value in cublas.STATUS_NAMES.items():
         assert enum_value(text, "CUBLAS_STATUS_" + value) == name
     types = header("library_types.h")

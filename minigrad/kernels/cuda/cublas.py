@@ -13,7 +13,9 @@ stream (the capturing one during a capture) with that stream's own 32 MiB worksp
     cublasSetWorkspace_v2(handle, workspace, 32 MiB)       resets the workspace, so set it after
     cublasSgemm_v2 / cublasDgemm_v2                        one product
     cublasGemmStridedBatchedEx                             a batch of products spaced evenly in
-                                                           memory (a stride of 0 repeats an operand)
+                                                           memory (a stride of 0 repeats an operand),
+                                                           and any TF32 product (its compute type
+                                                           says TF32 explicitly)
 
 Row-major arrays in a column-major library. cuBLAS reads a matrix column by column: the
 buffer of a row-major (M, K) array with rows ``ld`` elements apart is, to cuBLAS, the
@@ -44,7 +46,6 @@ WORKSPACE_BYTES = 32 * 1024 * 1024
 
 # cublas_api.h and library_types.h
 OP_N, OP_T = 0, 1
-DEFAULT_MATH, TF32_TENSOR_OP_MATH = 0, 3
 COMPUTE_32F, COMPUTE_32F_FAST_TF32, COMPUTE_64F = 68, 77, 70
 CUDA_R_32F, CUDA_R_64F = 0, 1
 GEMM_DEFAULT = -1
@@ -62,7 +63,6 @@ SIGNATURES = {
     "cublasGetProperty": [_int, ctypes.POINTER(_int)],
     "cublasSetStream_v2": [_handle_p, _pointer],
     "cublasSetWorkspace_v2": [_handle_p, _pointer, ctypes.c_size_t],
-    "cublasSetMathMode": [_handle_p, _int],
     "cublasSgemm_v2": [_handle_p, _int, _int, _int, _int, _int, _float_p, _pointer, _int,
                        _pointer, _int, _float_p, _pointer, _int],
     "cublasDgemm_v2": [_handle_p, _int, _int, _int, _int, _int, _double_p, _pointer, _int,
@@ -127,10 +127,9 @@ class Handle:
         self.handle = handle
         self.workspaces = {}            # stream pointer -> its workspace (kept alive here)
         self.stream = None
-        self.math_mode = DEFAULT_MATH
 
-    def use(self, stream_ptr, math_mode):
-        """Work on stream ``stream_ptr`` (with its workspace) in ``math_mode`` from now on."""
+    def use(self, stream_ptr):
+        """Work on stream ``stream_ptr``, with its workspace, from now on."""
         if stream_ptr != self.stream:
             import cupy
             if stream_ptr not in self.workspaces:
@@ -138,22 +137,19 @@ class Handle:
             call("cublasSetStream_v2", self.handle, stream_ptr)
             call("cublasSetWorkspace_v2", self.handle, self.workspaces[stream_ptr].ptr, WORKSPACE_BYTES)
             self.stream = stream_ptr
-        if math_mode != self.math_mode:
-            call("cublasSetMathMode", self.handle, math_mode)
-            self.math_mode = math_mode
 
 
 _handles = {}                           # device id -> Handle
 
 
-def handle_for_current_stream(tf32):
-    """The current GPU's handle, set to the current stream and to TF32 or plain float32."""
+def handle_for_current_stream():
+    """The current GPU's handle, set to the current stream."""
     import cupy
     device = cupy.cuda.Device().id
     if device not in _handles:
         _handles[device] = Handle()
     handle = _handles[device]
-    handle.use(cupy.cuda.get_current_stream().ptr, TF32_TENSOR_OP_MATH if tf32 else DEFAULT_MATH)
+    handle.use(cupy.cuda.get_current_stream().ptr)
     return handle
 
 
@@ -304,11 +300,11 @@ def _readable(xp, operand):
 
 def _call(p, a, b, out, alpha, beta, tf32):
     """The cuBLAS call of Plan ``p``: out = alpha a @ b + beta out."""
-    handle = handle_for_current_stream(tf32).handle
+    handle = handle_for_current_stream().handle
     single = a.dtype == numpy.float32
     scalar = ctypes.c_float if single else ctypes.c_double
     alpha, beta = scalar(alpha), scalar(beta)
-    if p.batch == 1:
+    if p.batch == 1 and not (single and tf32):
         name = "cublasSgemm_v2" if single else "cublasDgemm_v2"
         call(name, handle, p.op_b, p.op_a, p.m, p.n, p.k, ctypes.byref(alpha), b.data.ptr, p.ld_b,
              a.data.ptr, p.ld_a, ctypes.byref(beta), out.data.ptr, p.ld_out)
