@@ -79,6 +79,20 @@ def test_a_captured_dropout_draw_follows_the_counter_set_before_each_replay(cupy
         same_bits(replayed, eager.random((16, 100)), f"draw at counter {counter}")
 
 
+def test_a_step_that_reads_a_value_back_falls_back_to_eager_and_the_gpu_goes_on(cupy):
+    """float() during a capture cannot work (it waits for the GPU): the capture fails, a
+    warning names the error, this call and the next run eagerly, and the stream still works."""
+    from minigrad.cuda_graph import CapturedStep
+    step = CapturedStep(lambda x: x * float(x.sum()), "cuda")
+    x = cupy.arange(4.0)
+    step(x)                                                  # the warm-up
+    with pytest.warns(RuntimeWarning, match="cannot be captured as a CUDA graph"):
+        same_bits(step(x), x * 6.0, "the eager fallback")
+    same_bits(step(2 * x), 2 * x * 12.0, "the next call, eager")
+    assert step.runs == {"eager": 2, "warm-up": 1, "capture": 0, "replay": 0}, step.not_capturable
+    same_bits(step.cuda().run(lambda: x + 1), x + 1, "work on the capture stream after the failure")
+
+
 def googlenet_step(graph, width=0.25, seed=0):
     from googlenet.model import GoogLeNet, googlenet_loss
     model = GoogLeNet(num_classes=10, in_channels=1, width=width, input_size=32, seed=seed).to("cuda")
