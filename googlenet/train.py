@@ -119,6 +119,9 @@ class Trainer:
         self.held_out_loader = DataLoader(held_out, config.eval_batch_size, mean=mean, std=std)
         self.options = model_options(config, len(train_set.classes), train_set.channels)
         self.model = GoogLeNet(**self.options).to(self.device)
+        # Every parameter, gradient, momentum and average in one flat buffer each (layers hold
+        # views): zero_grad is one fill and each update a few whole-array expressions.
+        self.model.flatten_parameters()
         self.optimizer = make_optimizer(config, self.model.parameters())
         self.schedule = make_schedule(config.schedule, config.lr, config.epochs)
         self.average = None
