@@ -140,14 +140,18 @@ def everything(model, optimizer, average):
             + list(average.averages))
 
 
+@pytest.mark.parametrize("flat", [False, True], ids=["per parameter", "flat buffers"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("capture", [None, RerunCapture], ids=["eager on the cpu", "stand-in replays"])
-def test_the_training_step_equals_the_plain_step_bit_for_bit(dtype, capture):
+def test_the_training_step_equals_the_plain_step_bit_for_bit(dtype, capture, flat):
     """Steps with the learning rate changed between them, the last batch short: the same
-    losses, counts, weights, velocities and averages as the plain step, to the bit."""
+    losses, counts, weights, velocities and averages as the plain step, to the bit, with the
+    parameters on their own or in flat buffers (minigrad/nn/flat.py)."""
     results = {}
     for way in ("plain", "training step"):
         model = small_network(dtype)
+        if flat:
+            model.flatten_parameters()
         optimizer = SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=0.01)
         average = WeightAverage(model.parameters(), decay=0.99)
         step = TrainingStep(model, loss_and_hits, optimizer, average,
