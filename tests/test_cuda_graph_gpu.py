@@ -97,6 +97,7 @@ def googlenet_step(graph, width=0.25, seed=0):
     from googlenet.model import GoogLeNet, googlenet_loss
     model = GoogLeNet(num_classes=10, in_channels=1, width=width, input_size=32, seed=seed).to("cuda")
     model.train()
+    model.flatten_parameters()                      # as the Trainer does
     optimizer = SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=2e-4)
     average = WeightAverage(model.parameters(), decay=0.99)
 
