@@ -36,6 +36,8 @@ from minigrad import functional as F
 from minigrad.autograd import Tensor, no_grad
 from minigrad.checkpoint import load_weights, save_checkpoint
 from minigrad.data import DataLoader, default_augmentation, load_dataset
+from minigrad.cuda_graph import TrainingStep
+from minigrad.ops.loss import check_label_range
 from minigrad.optim import SGD, Adam, WeightAverage, make_schedule
 
 from .errors import (USER_ERRORS, UserError, check_device, check_number, check_output_folder,
@@ -72,6 +74,7 @@ class TrainConfig:
     augment: bool = False
     seed: int = 0
     device: str = "cpu"
+    graph: bool = True              # on a GPU, replay each step as one CUDA graph
     out: str = "runs/googlenet"
     eval_batch_size: int = 200
 
@@ -125,6 +128,10 @@ class Trainer:
         if config.average is not None:
             self.average = WeightAverage(self.model.parameters(), config.average or None)
         self.dropouts = [m for m in self.model.modules() if isinstance(m, nn.Dropout)]
+        self.gpu_step = None
+        if self.device != "cpu":
+            self.gpu_step = TrainingStep(self.model, self.losses_and_hits, self.optimizer, self.average,
+                                         graph=config.graph, dropout_seed=config.seed)
         self.data_info = dict(name=config.data, title=train_set.name.split(" (")[0],
                               classes=list(train_set.classes),
                               mean=mean.tolist(), std=std.tolist(), image_size=train_set.image_size,
@@ -227,20 +234,38 @@ class Trainer:
         cross-entropy, comparable with the held-out loss) and how many it got right."""
         steps = len(self.train_loader)
         self.optimizer.lr = self.schedule(self.epoch + self.step / steps)
+        if self.gpu_step is not None:           # the same step, replayed as one CUDA graph
+            return self.train_step_on_gpu(images, labels)
         for index, dropout in enumerate(self.dropouts):
             dropout.reseed([self.config.seed, self.epoch, self.step, index])
         output = self.model(Tensor(images, device=self.device))
-        loss = googlenet_loss(output, labels, self.config.aux_weight)
+        loss, main_loss, correct = self.losses_and_hits(output, labels)
         self.optimizer.zero_grad()
         loss.backward()
         self.optimizer.step()
         if self.average is not None:
             self.average.update()
+        return loss.item(), main_loss.item(), int(correct)
+
+    def losses_and_hits(self, output, labels):
+        """The paper's loss, the main classifier's cross-entropy and the count of right
+        answers, all on the model's device: nothing is read back (a CUDA graph replays it)."""
+        loss = googlenet_loss(output, labels, self.config.aux_weight)
         logits = output.logits if hasattr(output, "logits") else output
         with no_grad():
-            main_loss = F.cross_entropy(logits, labels).item()
-        correct = int((backend.to_numpy(logits.data).argmax(axis=1) == labels).sum())
-        return loss.item(), main_loss, correct
+            main_loss = F.cross_entropy(logits, labels)
+        correct = (logits.data.argmax(axis=1) == labels).sum()
+        return loss, main_loss, correct
+
+    def train_step_on_gpu(self, images, labels):
+        """The step as ``minigrad.cuda_graph.TrainingStep`` runs it: replayed from a CUDA graph
+        (eagerly with --no-graph, for the short last batch, and for Adam). Its dropout masks
+        come from counter generators keyed by the seed and the step count, not from the
+        per-step reseeding of the CPU path. The labels are checked here, on the host: a
+        replay reads no value back."""
+        check_label_range("cross_entropy", labels, self.options["num_classes"])
+        loss, main_loss, correct = self.gpu_step(images, labels)
+        return float(loss), float(main_loss), int(correct)
 
     def check_weights_are_finite(self):
         """A TrainingDiverged error when any weight is NaN or infinite (a finite loss can
@@ -333,6 +358,8 @@ HELP = {
     "augment": "random crops and photometric jitter (and flips, except for digits)",
     "seed": "seed of the weights, the batch order, augmentation and dropout",
     "device": "cpu or cuda",
+    "graph": "on a GPU, replay each training step as one CUDA graph (--no-graph: launch "
+             "every kernel from Python)",
     "out": "output folder for checkpoint.npz, metrics.jsonl and curves.png",
     "eval_batch_size": "images per step when evaluating",
 }

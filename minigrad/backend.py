@@ -136,6 +136,14 @@ def default_rng(seed=None, device="cpu"):
         return cupy.random.default_rng(seed)
 
 
+def is_capturing(array):
+    """Whether the current CUDA stream is being captured into a graph (minigrad/cuda_graph.py) on
+    ``array``'s GPU: then no value may be read back to the host. False for NumPy arrays."""
+    if get_array_module(array) is numpy:
+        return False
+    return bool(_cupy_module.cuda.get_current_stream().is_capturing())
+
+
 def scatter_add(target, index, values):
     """target[index] += values, adding every time an index repeats (NumPy's add.at;
     CuPy's cupyx.scatter_add)."""

@@ -79,6 +79,13 @@ class Optimizer:
         """Update every parameter that has a gradient (with flat buffers: every parameter,
         in one pass over the buffers)."""
         self.steps += 1
+        self.update_parameters()
+
+    def update_parameters(self):
+        """The arrays' share of ``step`` (which also counts it): move every parameter that
+        has a gradient (with flat buffers: every parameter, in one pass over the buffers).
+        ``lr`` may be a number or a 0-d array of the parameters' dtype on their device,
+        which a replayed CUDA graph reads there (minigrad/cuda_graph.py)."""
         if self.flat is not None:
             self.flat.gather()
             self.create_flat_state()
@@ -368,12 +375,21 @@ class WeightAverage:
 
     def update(self):
         """Fold the current weights into the average (call after each optimizer step)."""
+        self.fold_in(self.count_update())
+
+    def count_update(self):
+        """The host's share of ``update``: count one more iterate and return the weight it
+        gets in the average."""
         self.updates += 1
         n = self.updates
         if self.decay is None:
-            weight_of_new = 1.0 / n
-        else:
-            weight_of_new = 1.0 - min(self.decay, (1.0 + n) / (10.0 + n))
+            return 1.0 / n
+        return 1.0 - min(self.decay, (1.0 + n) / (10.0 + n))
+
+    def fold_in(self, weight_of_new):
+        """The arrays' share of ``update``: avg <- avg + weight_of_new * (w - avg) for every
+        parameter; ``weight_of_new`` a number, or a 0-d array on the parameters' device (a
+        replayed CUDA graph reads it there)."""
         if self.flat is not None:
             self.flat.gather()
             self.flat_average += weight_of_new * (self.flat.data - self.flat_average)
