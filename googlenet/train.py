@@ -74,7 +74,8 @@ class TrainConfig:
     augment: bool = False
     seed: int = 0
     device: str = "cpu"
-    graph: bool = True              # on a GPU, replay each step as one CUDA graph
+    graph: bool = False             # on a GPU, replay each step as one CUDA graph (opt-in until
+                                    # a GPU run has checked it: see README, GPU)
     out: str = "runs/googlenet"
     eval_batch_size: int = 200
 
@@ -358,8 +359,8 @@ HELP = {
     "augment": "random crops and photometric jitter (and flips, except for digits)",
     "seed": "seed of the weights, the batch order, augmentation and dropout",
     "device": "cpu or cuda",
-    "graph": "on a GPU, replay each training step as one CUDA graph (--no-graph: launch "
-             "every kernel from Python)",
+    "graph": "on a GPU, replay each training step as one CUDA graph (off by default until its "
+             "first GPU run; --no-graph launches every kernel from Python)",
     "out": "output folder for checkpoint.npz, metrics.jsonl and curves.png",
     "eval_batch_size": "images per step when evaluating",
 }

@@ -230,7 +230,8 @@ def test_no_graph_on_the_command_line_switches_the_graph_off_and_the_cpu_has_no_
     add_parser(parser.add_subparsers())
     args = parser.parse_args(["train", "--no-graph", "--out", str(tmp_path)])
     assert config_from_args(args).graph is False
-    assert config_from_args(parser.parse_args(["train", "--out", str(tmp_path)])).graph is True
+    assert config_from_args(parser.parse_args(["train", "--graph", "--out", str(tmp_path)])).graph is True
+    assert config_from_args(parser.parse_args(["train", "--out", str(tmp_path)])).graph is False   # opt-in for now
     train, held_out = load_digits(32).split(0.2, seed=0)
     config = config_from_args(args)
     trainer = Trainer(config, data=(train.subset(np.arange(8)), held_out.subset(np.arange(4))), progress=False)
