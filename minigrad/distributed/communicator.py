@@ -24,6 +24,7 @@ the program was started. The NCCL one, for CuPy arrays, is in ``distributed/nccl
 Importing this module never imports mpi4py: only making an MpiCommunicator does.
 """
 import contextlib
+import importlib.util
 import os
 import socket
 import sys
@@ -47,12 +48,13 @@ def launched_by_mpiexec():
 
 
 def mpi_unavailable_reason():
-    """Why MPI cannot be used here, as one sentence; None when mpi4py imports."""
+    """Why MPI cannot be used here, as one sentence; None when mpi4py is installed. (Only
+    looks: importing ``mpi4py.MPI`` would start MPI in this process.)"""
     try:
-        import mpi4py.MPI                                  # noqa: F401  (starts MPI)
+        found = importlib.util.find_spec("mpi4py.MPI") is not None
     except ImportError as error:
         return MPI_MISSING.format(error=error)
-    return None
+    return None if found else MPI_MISSING.format(error="mpi4py has no MPI module")
 
 
 def parameters_of(model):
