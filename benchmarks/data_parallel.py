@@ -167,6 +167,7 @@ def main(argv=None):
     parser.add_argument("--timeout", type=float, default=600, help="seconds for each configuration")
     parser.add_argument("--quick", action="store_true", help="width 1/4, 4 steps after 1")
     parser.add_argument("--cost-model-only", action="store_true")
+    parser.add_argument("--no-cost-model", action="store_true")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.quick:
@@ -175,7 +176,8 @@ def main(argv=None):
         return worker(args)
     if not args.cost_model_only:
         measure(args)
-    cost_model()
+    if not args.no_cost_model:
+        cost_model()
 
 
 if __name__ == "__main__":
