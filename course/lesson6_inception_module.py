@@ -4,7 +4,7 @@ layers' shapes, and, with googlenet's weights copied in, its output."""
 import numpy
 
 from googlenet.model import Inception
-from minigrad import nn
+from minigrad import functional as F, nn
 from minigrad.autograd import Tensor
 from .cases import as_numpy, cases_text, join, run_learners_code
 from .check import registers
@@ -96,7 +96,8 @@ def _branch_hint(name, branch, theirs, x, got):
         return "Hint: it has negative outputs: every convolution is followed by a ReLU (nn.ReLU())."
     if name in ("3x3", "5x5"):
         reduce, conv = _convolutions(theirs)
-        without = conv(nn.Conv2d.forward(reduce, Tensor(x)))       # no ReLU after the reduction
+        reduced = F.conv2d(Tensor(x), reduce.weight, reduce.bias, stride=reduce.stride, padding=reduce.padding)
+        without = conv(reduced)                                      # no ReLU after the reduction
         if numpy.allclose(got, as_numpy(without), rtol=1e-10, atol=1e-12):
             return "Hint: the 1x1 reduction is followed by a ReLU too, before the 3x3 (5x5) convolution."
     return "Hint: conv, ReLU for every convolution; the pool branch is MaxPool2d(3, stride=1, padding=1), then its 1x1 conv and ReLU."

@@ -48,6 +48,8 @@ def module_text(module):
         text = f"conv {_window_text(module.kernel_size, module.stride)}, {module.out_channels}"
         if isinstance(module, ConvReLU):
             text += (" + BN" if module.bn is not None else "") + " + ReLU"
+        elif module.relu:
+            text += " + ReLU"
         return text, "conv"
     if isinstance(module, nn.MaxPool2d):
         return "max pool " + _window_text(module.kernel_size, module.stride, module.padding), "pool"

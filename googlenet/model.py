@@ -59,18 +59,19 @@ CLASSIFIER_BIAS = 0.0    # Caffe: loss1/2/3 classifiers
 
 
 class ConvReLU(nn.Conv2d):
-    """A convolution padded by half its kernel (size-preserving at stride 1), then a ReLU;
-    with ``batch_norm``, a convolution without bias, then batch norm [bn], then the ReLU."""
+    """A convolution padded by half its kernel (size-preserving at stride 1), then a ReLU,
+    fused into the convolution's op (``F.conv2d_relu``); with ``batch_norm``, a convolution
+    without bias, then batch norm [bn], then the ReLU (an op of its own)."""
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, rng=None, batch_norm=False):
         super().__init__(in_channels, out_channels, kernel_size, stride=stride,
                          padding=kernel_size // 2, bias=not batch_norm, rng=rng,
-                         weight_init="xavier", bias_value=CONV_BIAS)
+                         weight_init="xavier", bias_value=CONV_BIAS, relu=not batch_norm)
         self.bn = nn.BatchNorm2d(out_channels) if batch_norm else None
 
     def forward(self, x):
         x = super().forward(x)
-        return F.relu(x if self.bn is None else self.bn(x))
+        return x if self.bn is None else F.relu(self.bn(x))
 
 
 class Inception(nn.Concat):

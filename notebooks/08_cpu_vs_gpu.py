@@ -470,8 +470,10 @@ for batch, recorded_comparison in comparisons.items():
 # hand-written kernels beat the generic path (eight times or more for the max pools): one fused
 # pass over the data, where the generic path makes one pass per window offset. The
 # convolutions go the other way: the generic path (one GEMM over the whole batch) is faster
-# than the hand-written kernels (one matrix product per image), at both batches; at batch 32
-# PyTorch's cuDNN is faster than both.
+# than the hand-written kernels of that run (one matrix product per image), at both batches; at
+# batch 32 PyTorch's cuDNN is faster than both. (The cuda set has since changed to one GEMM over
+# the whole batch, its bias and ReLU fused into the kernel that lays out the product:
+# `minigrad/kernels/cuda/__init__.py`.)
 #
 # Then the small convolutions. At batch 8 the 1x1 convolutions differ a lot in their work,
 # and hardly at all in their GPU time: a kernel this small finishes before the next one is

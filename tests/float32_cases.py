@@ -10,7 +10,9 @@ most ``minigrad.tolerance``'s bound: gamma_n times the sum of the terms' magnitu
 the most roundings any term goes through (Higham, Lemma 3.1 and eq. 3.5). For a linear op the
 magnitudes are the op itself run on absolute values in float64 (``conv(|x|, |W|) + |b|``).
 A max pool's y is exact (a maximum rounds nothing); its gx sums the gradients of the windows
-that chose an element.
+that chose an element. A ReLU fused into a convolution keeps the convolution's bounds
+(|max(a, 0) - max(b, 0)| <= |a - b|), with an upstream gradient that is 0 where the exact
+output lies within its bound of 0 (``upstream_clear_of_the_kink``).
 """
 from collections import namedtuple
 
@@ -19,7 +21,7 @@ import numpy
 from minigrad import kernels
 from minigrad.backend import to_numpy
 from minigrad.ops import conv, lrn, pool
-from minigrad.tolerance import assert_sum_close
+from minigrad.tolerance import assert_sum_close, sum_tolerance
 
 EXACT = "exact"
 
@@ -104,7 +106,29 @@ def lrn_bounds(inputs, params, gy):
     return [(numpy.abs(y), m + POW_ROUNDINGS + 1), (gx_magnitude, 2 * m + POW_ROUNDINGS + size + 8)]
 
 
-Case = namedtuple("Case", "forward backward inputs params bounds")
+def upstream_clear_of_the_kink(inputs, params, shape):
+    """The upstream gradient of a convolution + ReLU case: ``upstream(shape)``, but 0 wherever
+    the exact (float64) convolution lies within twice its float32 bound of 0. There two correct
+    runs may round to opposite sides of 0 and so disagree on the ReLU's mask: a difference of
+    a whole term, which no rounding bound covers; elsewhere both pass or both stop gy."""
+    exact_inputs = [None if a is None else a.astype(numpy.float64) for a in inputs]
+    with kernels.use("reference"):
+        y, _ = conv.conv2d_forward(*exact_inputs, **params)
+    (magnitude, terms), *_ = conv_bounds(inputs, params, numpy.zeros(y.shape))
+    gy = upstream(shape)
+    gy[numpy.abs(y) <= 2 * sum_tolerance(magnitude, terms, numpy.float32)] = 0
+    return gy
+
+
+Case = namedtuple("Case", "forward backward inputs params bounds upstream", defaults=(None,))
+
+
+def conv_relu_case(inputs, params):
+    """A convolution with the ReLU fused in: conv2d's bounds, gy clear of the ReLU's kink."""
+    return Case(conv.conv2d_relu_forward, conv.conv2d_relu_backward, inputs, params, conv_bounds,
+                lambda shape: upstream_clear_of_the_kink(inputs, params, shape))
+
+
 CASES = {
     "conv 3x3 pad 1": Case(conv.conv2d_forward, conv.conv2d_backward,
                            (float32(4, 16, 14, 14), float32(32, 16, 3, 3, seed=1), float32(32, seed=2)),
@@ -117,6 +141,10 @@ CASES = {
     "conv 3x3/2 groups 2": Case(conv.conv2d_forward, conv.conv2d_backward,
                                 (float32(2, 8, 9, 9), float32(6, 4, 3, 3, seed=1), float32(6, seed=2)),
                                 dict(stride=2, groups=2), conv_bounds),
+    "conv 3x3 pad 1 + relu": conv_relu_case((float32(4, 16, 14, 14), float32(32, 16, 3, 3, seed=1),
+                                             float32(32, seed=2)), dict(padding=1)),
+    "conv 1x1 + relu": conv_relu_case((float32(4, 64, 7, 7), float32(16, 64, 1, 1, seed=1), float32(16, seed=2)),
+                                      {}),
     "max pool 3x3/2 ceil": Case(pool.max_pool2d_forward, pool.max_pool2d_backward, (float32(4, 8, 15, 15),),
                                 dict(kernel_size=3, stride=2, ceil_mode=True), max_pool_bounds),
     "max pool 3x3/1 pad 1": Case(pool.max_pool2d_forward, pool.max_pool2d_backward, (float32(4, 8, 14, 14),),
@@ -144,7 +172,7 @@ def run(name, kernel_set, xp=numpy, dtype=numpy.float32):
     with kernels.use(kernel_set):
         y, cache = case.forward(*[None if a is None else xp.asarray(a.astype(dtype)) for a in case.inputs],
                                 **case.params)
-    gy = upstream(y.shape).astype(dtype)
+    gy = (case.upstream or upstream)(y.shape).astype(dtype)
     grads = case.backward(xp.asarray(gy), cache)
     return to_numpy(y), [None if g is None else to_numpy(g) for g in grads], gy
 

@@ -21,7 +21,7 @@ SOURCES = sorted(glob.glob(os.path.join(launch.FOLDER, "*.cu")))
 
 
 def test_there_are_kernels_for_convolution_pooling_and_lrn():
-    assert [os.path.basename(s) for s in SOURCES] == ["im2col.cu", "lrn.cu", "pool.cu"]
+    assert [os.path.basename(s) for s in SOURCES] == ["im2col.cu", "layout.cu", "lrn.cu", "pool.cu"]
 
 
 @pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc is not installed")
@@ -32,7 +32,8 @@ def test_each_source_compiles_to_ptx_for_sm_90(source, real, tmp_path):
                              "-o", str(tmp_path / "out.ptx")], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     ptx = (tmp_path / "out.ptx").read_text()
-    names = {"im2col.cu": ["im2col", "col2im"], "lrn.cu": ["lrn_forward", "lrn_backward"],
+    names = {"im2col.cu": ["im2col", "col2im"], "layout.cu": ["channels_to_images", "images_to_channels"],
+             "lrn.cu": ["lrn_forward", "lrn_backward"],
              "pool.cu": ["max_pool_forward", "max_pool_backward", "avg_pool_forward", "avg_pool_backward"]}
     for kernel in names[os.path.basename(source)]:
         assert f".entry {kernel}(" in ptx, f"{kernel} missing (extern \"C\" keeps the name unmangled)"
@@ -70,12 +71,16 @@ def test_each_twin_compiles_without_warnings(source, real, tmp_path):
 def run_every_kernel(x, gy_seed=1):
     """Every kernel of the set once, on x (N, C, H, W): their outputs, in a list."""
     rng = np.random.default_rng(gy_seed)
-    W = rng.standard_normal((3, x.shape[1], 3, 2)).astype(x.dtype)
-    conv_win = window(x.shape[2:], (3, 2), (2, 1), (1, 1))
+    W, W_1x1 = (rng.standard_normal((3, x.shape[1]) + kernel).astype(x.dtype) for kernel in ((3, 2), (1, 1)))
+    b = rng.standard_normal(3).astype(x.dtype)
     pool_win = window(x.shape[2:], 3, 2, 1, ceil_mode=True)
-    y, cache = cuda.conv2d_forward(x, W, None, conv_win)
-    outputs = [y, *[g for g in cuda.conv2d_backward(rng.standard_normal(y.shape).astype(x.dtype), cache)
-                    if g is not None]]
+    outputs = []
+    for weight, bias, conv_win, relu in [(W, None, window(x.shape[2:], (3, 2), (2, 1), (1, 1)), False),
+                                         (W, b, window(x.shape[2:], (3, 2), (1, 2), (0, 1)), True),
+                                         (W_1x1, b, window(x.shape[2:], 1, 1, 0), True)]:
+        y, cache = cuda.conv2d_forward(x, weight, bias, conv_win, relu=relu)
+        outputs += [y, *[g for g in cuda.conv2d_backward(rng.standard_normal(y.shape).astype(x.dtype), cache)
+                         if g is not None]]
     y, cache = cuda.max_pool2d_forward(x, pool_win)
     outputs += [y, cuda.max_pool2d_backward(rng.standard_normal(y.shape).astype(x.dtype), cache)]
     divisor = avg_pool_divisor(pool_win, count_include_pad=False).astype(x.dtype)

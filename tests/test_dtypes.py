@@ -55,6 +55,7 @@ CASES = {
     "matmul": (*pair(linalg, "matmul"), (f32(2, 3), f32(3, 4))),
     "linear": (*pair(linalg, "linear"), (f32(2, 3), f32(4, 3), f32(4))),
     "conv2d": (*pair(conv, "conv2d", stride=2, padding=1), (f32(*IMAGE), f32(*FILTERS), f32(4))),
+    "conv2d_relu": (*pair(conv, "conv2d_relu", stride=2, padding=1), (f32(*IMAGE), f32(*FILTERS), f32(4))),
     "max_pool2d": (*pair(pool, "max_pool2d", kernel_size=3, stride=2, ceil_mode=True), (f32(*IMAGE),)),
     "avg_pool2d": (*pair(pool, "avg_pool2d", kernel_size=3, padding=1), (f32(*IMAGE),)),
     "global_avg_pool2d": (*pair(pool, "global_avg_pool2d"), (f32(*IMAGE),)),

@@ -75,3 +75,78 @@ def test_dropout_masks_are_drawn_on_the_gpu():
     layer = nn.Dropout(0.5, seed=1)
     layer(Tensor(float32(8, 8), device="cuda"))
     assert list(layer.generators) == [backend.parse_device("cuda")]
+
+
+# --- the cuda set's convolution: one product over the batch, the fused ReLU, TF32 ------------------
+@pytest.mark.parametrize("real", ["float", "double"])
+@pytest.mark.parametrize("source, kernel", [("im2col.cu", "im2col"), ("im2col.cu", "col2im"),
+                                            ("layout.cu", "channels_to_images"),
+                                            ("layout.cu", "images_to_channels")])
+def test_nvrtc_compiles_the_convolution_kernels(source, kernel, real):
+    from minigrad.kernels.cuda import launch
+    assert launch.gpu_function(source, kernel, real) is not None
+
+
+CONVOLUTIONS = {  # name: (x shape, weight shape, stride, padding, groups)
+    "3x3 pad 1": ((3, 4, 9, 8), (6, 4, 3, 3), 1, 1, 1),
+    "1x1": ((3, 8, 7, 7), (5, 8, 1, 1), 1, 0, 1),
+    "7x7/2 pad 3": ((2, 3, 16, 16), (4, 3, 7, 7), 2, 3, 1),
+    "3x3/2 groups 2": ((2, 6, 9, 9), (4, 3, 3, 3), 2, 0, 2),
+}
+
+
+@pytest.mark.parametrize("relu", [False, True])
+@pytest.mark.parametrize("name", CONVOLUTIONS)
+def test_the_one_product_convolution_on_the_gpu_matches_the_reference_set_in_float64(name, relu):
+    from minigrad.ops import conv
+    cupy = backend.array_module_for("cuda")
+    x_shape, w_shape, stride, padding, groups = CONVOLUTIONS[name]
+    rng = numpy.random.default_rng(13)
+    x, W, b = rng.standard_normal(x_shape), rng.standard_normal(w_shape), rng.standard_normal(w_shape[0])
+    forward = conv.conv2d_relu_forward if relu else conv.conv2d_forward
+    params = dict(stride=stride, padding=padding, groups=groups)
+    with kernels.use("reference"):
+        y_ref, cache = forward(x, W, b, **params)
+    gy = rng.standard_normal(y_ref.shape)
+    grads_ref = conv.conv2d_backward(gy, cache)
+    with kernels.use("cuda"):
+        y, cache = forward(cupy.asarray(x), cupy.asarray(W), cupy.asarray(b), **params)
+    grads = conv.conv2d_backward(cupy.asarray(gy), cache)
+    for ours, theirs in zip([y, *grads], [y_ref, *grads_ref]):
+        assert isinstance(ours, cupy.ndarray)
+        numpy.testing.assert_allclose(backend.to_numpy(ours), theirs, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("kernel_set", GPU_SETS)
+@pytest.mark.parametrize("name", CONVOLUTIONS)
+def test_the_fused_relu_on_the_gpu_gives_exactly_the_unfused_results(kernel_set, name):
+    from test_cuda_conv import fused_and_unfused
+    cupy = backend.array_module_for("cuda")
+    x_shape, w_shape, stride, padding, groups = CONVOLUTIONS[name]
+    rng = numpy.random.default_rng(14)
+    x, W, b = (cupy.asarray(rng.standard_normal(shape)) for shape in (x_shape, w_shape, w_shape[:1]))
+    with kernels.use(kernel_set):
+        y, grads, y_unfused, grads_unfused = fused_and_unfused(
+            x, W, b, dict(stride=stride, padding=padding, groups=groups), xp=cupy)
+    for fused, unfused in zip([y, *grads], [y_unfused, *grads_unfused]):
+        numpy.testing.assert_array_equal(backend.to_numpy(fused), backend.to_numpy(unfused))
+
+
+def test_gemm_on_the_gpu_runs_tf32_only_when_allowed():
+    """1 + 2^-12 needs 13 bits of mantissa: float32 keeps it, TF32 (10 bits) rounds it to 1. So
+    a product of 4096 of them with ones is 4097 in float32 and 4096 in TF32 (every partial sum
+    is exact in float32). CuPy's own setting is back as it was after each product."""
+    from minigrad.kernels.cuda.blas import gemm
+    cupy = backend.array_module_for("cuda")
+    a = cupy.full((256, 4096), 1 + 2.0 ** -12, dtype=cupy.float32)
+    b = cupy.ones((4096, 256), dtype=cupy.float32)
+    cupys_own = cupy._core.get_compute_type(numpy.float32)
+    try:
+        backend.allow_tf32(False)
+        assert (backend.to_numpy(gemm(a, b)) == 4097).all()
+        backend.allow_tf32(True)
+        assert (backend.to_numpy(gemm(a, b)) == 4096).all()
+        assert (backend.to_numpy(gemm(a.astype(cupy.float64), b.astype(cupy.float64))) == 4097).all()
+        assert cupy._core.get_compute_type(numpy.float32) == cupys_own
+    finally:
+        backend.allow_tf32(None)

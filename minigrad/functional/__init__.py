@@ -14,7 +14,7 @@ the import above and ``import numpy``); the derivations are in ``minigrad/ops/``
     elementwise.py   add sub mul div neg pow rpow exp log tanh sigmoid relu
     arrays.py        sum mean max matmul reshape transpose getitem concat split flatten
                      to_device astype
-    layers.py        linear conv2d max_pool2d avg_pool2d global_avg_pool2d
+    layers.py        linear conv2d conv2d_relu max_pool2d avg_pool2d global_avg_pool2d
                      local_response_norm dropout batch_norm
     losses.py        softmax log_softmax cross_entropy accuracy topk_accuracy
 
@@ -27,7 +27,7 @@ from . import tensor_methods
 from .arrays import (astype, concat, flatten, getitem, matmul, max, mean, reshape, split, sum,
                      to_device, transpose)
 from .elementwise import add, div, exp, log, mul, neg, pow, relu, rpow, sigmoid, sub, tanh
-from .layers import (avg_pool2d, batch_norm, conv2d, dropout, global_avg_pool2d, linear,
+from .layers import (avg_pool2d, batch_norm, conv2d, conv2d_relu, dropout, global_avg_pool2d, linear,
                      local_response_norm, max_pool2d)
 from .losses import accuracy, cross_entropy, log_softmax, softmax, topk_accuracy
 
@@ -35,6 +35,6 @@ tensor_methods.attach_to(Tensor)
 
 __all__ = ["add", "sub", "mul", "div", "neg", "pow", "rpow", "exp", "log", "tanh", "sigmoid",
            "relu", "sum", "mean", "max", "matmul", "reshape", "transpose", "getitem", "concat",
-           "split", "flatten", "to_device", "astype", "linear", "conv2d", "max_pool2d",
+           "split", "flatten", "to_device", "astype", "linear", "conv2d", "conv2d_relu", "max_pool2d",
            "avg_pool2d", "global_avg_pool2d", "local_response_norm", "dropout", "batch_norm",
            "softmax", "log_softmax", "cross_entropy", "accuracy", "topk_accuracy"]

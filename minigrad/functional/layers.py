@@ -1,8 +1,8 @@
-"""The functions behind ``minigrad.nn``'s layers: linear, convolution, pooling, local response
-normalization, dropout and batch normalization. The math, its derivation and the input
-checks are in ``minigrad/ops/`` (``linalg.py``, ``conv.py``, ``pool.py``, ``lrn.py``,
-``dropout.py``, ``batchnorm.py``); convolution, pooling and LRN run on the current kernel set
-(``minigrad.kernels``)."""
+"""The functions behind ``minigrad.nn``'s layers: linear, convolution (alone or with the ReLU
+after it), pooling, local response normalization, dropout and batch normalization. The
+math, its derivation and the input checks are in ``minigrad/ops/`` (``linalg.py``,
+``conv.py``, ``pool.py``, ``lrn.py``, ``dropout.py``, ``batchnorm.py``); convolution,
+pooling and LRN run on the current kernel set (``minigrad.kernels``)."""
 from ..autograd import Op
 from ..ops import batchnorm, conv, dropout as dropout_ops, linalg, lrn, pool
 from .plain_arrays import array_of, on_device_of
@@ -63,6 +63,38 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, groups=1):
     """
     inputs = (x, weight) if bias is None else (x, weight, bias)
     return conv2d.op(*inputs, stride=stride, padding=padding, groups=groups)
+
+
+def conv2d_relu(x, weight, bias=None, stride=1, padding=0, groups=1):
+    """A convolution and the ReLU after it, in one op: max(conv2d(x, weight, bias, ...), 0).
+
+    The same values, to the last bit, as ``relu(conv2d(...))``, and the same gradients, but one
+    op instead of two: on a GPU the ReLU costs no pass of its own, and its backward needs no
+    saved mask (the gradient passes where the output is not <= 0; ``minigrad/ops/conv.py``).
+
+    Args:
+        x (Tensor): the images, floating-point.
+        weight (Tensor): the C_out filters, each C/groups x KH x KW.
+        bias (Tensor, optional): one value per filter; None (default) adds nothing.
+        stride (int or (int, int)): the step (SH, SW) between windows. Default: 1.
+        padding (int or (int, int)): the zeros (PH, PW) added on each side. Default: 0.
+        groups (int): independent convolutions on channel blocks, as for ``conv2d``. Default: 1.
+
+    Shape:
+        x (N, C, H, W), weight (C_out, C/groups, KH, KW), bias (C_out,) -> out (N, C_out, OH, OW),
+        sized as for ``conv2d``.
+
+    Returns:
+        Tensor: the rectified feature maps.
+
+    Example:
+        >>> x = mg.tensor(numpy.arange(16, dtype=numpy.float32).reshape(1, 1, 4, 4))
+        >>> F.conv2d_relu(x, mg.ones((1, 1, 2, 2)), mg.tensor([-20.0]), stride=2)
+        Tensor([[[[ 0.,  0.],
+                  [22., 30.]]]], dtype=float32)
+    """
+    inputs = (x, weight) if bias is None else (x, weight, bias)
+    return conv2d_relu.op(*inputs, stride=stride, padding=padding, groups=groups)
 
 
 def max_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False):
@@ -251,6 +283,7 @@ def batch_norm(x, gamma, beta, running_mean=None, running_var=None, training=Tru
 # --- each function's Op: its pair from minigrad.ops and its check (F.conv2d.op) ------------
 linear.op = Op("linear", linalg.linear_forward, linalg.linear_backward, linalg.check_linear)
 conv2d.op = Op("conv2d", conv.conv2d_forward, conv.conv2d_backward, conv.check_conv2d)
+conv2d_relu.op = Op("conv2d_relu", conv.conv2d_relu_forward, conv.conv2d_relu_backward, conv.check_conv2d_relu)
 max_pool2d.op = Op("max_pool2d", pool.max_pool2d_forward, pool.max_pool2d_backward,
                    pool.check_pool2d("max_pool2d"))
 avg_pool2d.op = Op("avg_pool2d", pool.avg_pool2d_forward, pool.avg_pool2d_backward,

@@ -15,9 +15,11 @@ Every set offers exactly these functions, with these arguments, for arrays in
 (N, C, H, W) order and a ``Window`` (``minigrad.geometry``); C_out is the number of
 output channels (filters):
 
-    conv2d_forward(x, weight, bias, win, groups=1) -> (y, cache)
-        x (N, C, H, W), weight (C_out, C/groups, KH, KW), bias (C_out,) or None
-    conv2d_backward(gy, cache) -> (gx, gweight, gbias)       gbias None without a bias
+    conv2d_forward(x, weight, bias, win, groups=1, relu=False) -> (y, cache)
+        x (N, C, H, W), weight (C_out, C/groups, KH, KW), bias (C_out,) or None; with
+        relu, y = max(y, 0) too (the ReLU after the convolution, fused in)
+    conv2d_backward(gy, cache) -> (gx, gweight, gbias)       gbias None without a bias;
+        after a fused ReLU, gy passes only where y is not <= 0
     max_pool2d_forward(x, win) -> (y, cache)             max_pool2d_backward(gy, cache) -> gx
     avg_pool2d_forward(x, win, divisor) -> (y, cache)    avg_pool2d_backward(gy, cache) -> gx
     lrn_forward(x, size, alpha, beta, k) -> (y, cache)   lrn_backward(gy, cache) -> gx

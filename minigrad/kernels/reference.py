@@ -83,12 +83,15 @@ class Conv2dCache(NamedTuple):
     win: Window
     groups: int
     has_bias: bool
+    relu_output: Any = None    # y when the forward applied a ReLU (where its gradient passes)
 
 
-def conv2d_forward(x, weight, bias, win, groups=1):
+def conv2d_forward(x, weight, bias, win, groups=1, relu=False):
     """y[n, o] = weight2 @ cols[n] + bias[o], with weight2 = weight reshaped
     (C_out, C/groups*KH*KW), group by group: filter block k times the rows of channel
-    block k. x (N, C, H, W) -> y (N, C_out, OH, OW)."""
+    block k. x (N, C, H, W) -> y (N, C_out, OH, OW). With ``relu``, y = max(y, 0) (NaN
+    kept), the ReLU that follows the convolution done in the same call."""
+    xp = get_array_module(x)
     c_out = weight.shape[0]
     cols = im2col(x, win)                                      # (N, K, P), K = C*KH*KW, P = OH*OW
     weight3 = _by_group(weight.reshape(c_out, -1), groups)     # (G, C_out/G, K/G)
@@ -96,16 +99,22 @@ def conv2d_forward(x, weight, bias, win, groups=1):
     y = y.reshape(x.shape[0], c_out, -1)                       # (N, C_out, P)
     if bias is not None:
         y += bias.reshape(c_out, 1)
-    return y.reshape((x.shape[0], c_out) + win.out), Conv2dCache(x.shape, weight, cols, win, groups,
-                                                                 bias is not None)
+    y = y.reshape((x.shape[0], c_out) + win.out)
+    if relu:
+        y = xp.maximum(y, 0)
+    return y, Conv2dCache(x.shape, weight, cols, win, groups, bias is not None, y if relu else None)
 
 
 def conv2d_backward(gy, cache):
     """Group by group: gweight = sum_n gy[n] @ cols[n]^T;  gcols[n] = weight2^T @ gy[n], then
     col2im; gbias = sum of gy over N, OH, OW. Returns (gx, gweight, gbias), gbias None
-    without a bias."""
+    without a bias. After a ReLU, gy first passes only where the output is not <= 0 (y > 0,
+    or NaN: as minigrad/ops/elementwise.py's ReLU)."""
+    xp = get_array_module(gy)
     weight, cols, groups = cache.weight, cache.cols, cache.groups
     c_out = weight.shape[0]
+    if cache.relu_output is not None:
+        gy = xp.where(~(cache.relu_output <= 0), gy, 0)
     gy3 = gy.reshape(gy.shape[0], c_out, -1)                   # (N, C_out, P)
     gy4, cols4 = _by_group(gy3, groups), _by_group(cols, groups)   # (N, G, C_out/G, P), (N, G, K/G, P)
     gweight = (gy4 @ cols4.transpose(0, 1, 3, 2)).sum(axis=0).reshape(weight.shape)

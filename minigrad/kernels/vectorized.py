@@ -170,6 +170,7 @@ class Conv2dCache(NamedTuple):
     order: Tuple[int, ...]     # _BATCH_LAST or _BATCH_FIRST
     groups: int
     has_bias: bool
+    relu_output: Any           # y after a fused ReLU (where its gradient passes), else None
 
 
 class PerImageConv2dCache(NamedTuple):
@@ -177,6 +178,7 @@ class PerImageConv2dCache(NamedTuple):
     x3: Any                    # x seen as (N, C, H*W)
     weight: Any                # (C_out, C, 1, 1)
     has_bias: bool
+    relu_output: Any           # y after a fused ReLU, else None
 
 
 def _channels_first(a, order):
@@ -189,13 +191,13 @@ def _unflatten(matrix, order, shape):
     return matrix.reshape([shape[axis] for axis in order]).transpose(tuple(numpy.argsort(order)))
 
 
-def conv2d_forward(x, weight, bias, win, groups=1):
+def conv2d_forward(x, weight, bias, win, groups=1, relu=False):
     """x (N, C, H, W), weight (C_out, C/groups, KH, KW), bias (C_out,) or None ->
-    (y (N, C_out, OH, OW), cache)."""
+    (y (N, C_out, OH, OW), cache); with ``relu``, y = max(y, 0) in place (NaN kept)."""
     n, c, h, w = x.shape
     c_out, _, kh, kw = weight.shape
     if win.is_pointwise and groups == 1 and x.flags.c_contiguous and h * w >= PER_IMAGE_MIN_PIXELS:
-        return _pointwise_per_image_forward(x, weight, bias)
+        return _pointwise_per_image_forward(x, weight, bias, relu)
     if not win.is_pointwise:
         order = _BATCH_LAST
         cols = _im2col_batch_last(x, win).reshape(c * kh * kw, -1)
@@ -208,15 +210,20 @@ def conv2d_forward(x, weight, bias, win, groups=1):
     Y = _grouped_product(_by_group(weight.reshape(c_out, -1), groups), _by_group(cols, groups))
     if bias is not None:
         Y += bias.reshape(c_out, 1)
+    if relu:
+        get_array_module(Y).maximum(Y, 0, out=Y)
     y = _unflatten(Y, order, (n, c_out) + win.out)
-    return y, Conv2dCache(x.shape, weight, cols, win, order, groups, bias is not None)
+    return y, Conv2dCache(x.shape, weight, cols, win, order, groups, bias is not None, y if relu else None)
 
 
 def conv2d_backward(gy, cache):
-    """gy (N, C_out, OH, OW) -> (gx, gweight, gbias), gbias None when the forward had no bias."""
+    """gy (N, C_out, OH, OW) -> (gx, gweight, gbias), gbias None when the forward had no bias.
+    After a fused ReLU, gy passes only where its output is not <= 0 (y > 0, or NaN)."""
+    if cache.relu_output is not None:
+        gy = get_array_module(gy).where(~(cache.relu_output <= 0), gy, 0)
     if isinstance(cache, PerImageConv2dCache):
         return _pointwise_per_image_backward(gy, cache)
-    x_shape, weight, cols, win, order, groups, has_bias = cache
+    x_shape, weight, cols, win, order, groups, has_bias, _ = cache
     c_out, _, kh, kw = weight.shape
     gy2 = _channels_first(gy, order)                               # (C_out, pixels), columns as in cols
     gy3, cols3 = _by_group(gy2, groups), _by_group(cols, groups)
@@ -249,7 +256,7 @@ def _grouped_product(a, b):
     return out.reshape(-1, b.shape[2])
 
 
-def _pointwise_per_image_forward(x, weight, bias):
+def _pointwise_per_image_forward(x, weight, bias, relu):
     """A 1x1 convolution as N products y[n] = weight2 @ x[n], x[n] seen as (C, H*W)."""
     n, c, h, w = x.shape
     c_out = weight.shape[0]
@@ -257,13 +264,16 @@ def _pointwise_per_image_forward(x, weight, bias):
     Y = weight.reshape(c_out, c) @ x3                              # (N, C_out, H*W)
     if bias is not None:
         Y += bias.reshape(c_out, 1)
-    return Y.reshape(n, c_out, h, w), PerImageConv2dCache(x3, weight, bias is not None)
+    if relu:
+        get_array_module(Y).maximum(Y, 0, out=Y)
+    y = Y.reshape(n, c_out, h, w)
+    return y, PerImageConv2dCache(x3, weight, bias is not None, y if relu else None)
 
 
 def _pointwise_per_image_backward(gy, cache):
     """gx[n] = weight2^T @ gy[n];  gweight = sum over n of gy[n] @ x[n]^T;  gbias = gy summed
     over N, H, W."""
-    x3, weight, has_bias = cache
+    x3, weight, has_bias, _ = cache
     n, c, pixels = x3.shape
     c_out = weight.shape[0]
     gy3 = gy.reshape(n, c_out, pixels)

@@ -104,6 +104,8 @@ class Conv2d(Module):
         groups (int): split the channels and filters into that many independent
             convolutions, each filter seeing C/groups channels: ``groups`` times fewer
             weights and multiply-adds (AlexNet's two towers are groups=2). Default: 1.
+        relu (bool): apply the ReLU that follows, in the same op (``F.conv2d_relu``: the
+            same values as a ``ReLU`` layer after it, one pass fewer). Default: False.
 
     Shape:
         x (N, C, H, W) -> y (N, C_out, OH, OW), OH = floor((H + 2*PH - KH) / SH) + 1 and OW
@@ -117,15 +119,19 @@ class Conv2d(Module):
         (2, 8, 32, 32)
         >>> conv.multiply_adds((3, 32, 32))          # 8*3*3*3 weights at 32*32 positions
         221184
+        >>> nn.Conv2d(3, 8, kernel_size=1, relu=True)(mg.ones((1, 3, 2, 2))).node.name
+        'conv2d_relu'
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True,
-                 rng=None, weight_init="xavier", bias_value=0.0, groups=1):
+                 rng=None, weight_init="xavier", bias_value=0.0, groups=1, relu=False):
         super().__init__()
+        if not isinstance(relu, bool):
+            raise ValueError(f"Conv2d: relu must be True or False, got {relu!r}")
         if not isinstance(groups, int) or groups < 1 or in_channels % groups or out_channels % groups:
             raise ValueError(f"Conv2d: groups must be a positive integer dividing in_channels "
                              f"({in_channels}) and out_channels ({out_channels}), got {groups!r}")
-        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
+        self.in_channels, self.out_channels, self.groups, self.relu = in_channels, out_channels, groups, relu
         self.kernel_size = pair(kernel_size, "kernel_size")
         self.stride = pair(stride, "stride")
         self.padding = pair(padding, "padding")
@@ -138,8 +144,9 @@ class Conv2d(Module):
         if x.ndim == 4 and x.shape[1] != self.in_channels:       # F.conv2d checks the rest
             raise ValueError(f"conv2d: expected input with {self.in_channels} channels, "
                              f"got shape {x.shape}")
-        return F.conv2d(x, self.weight, self.bias, stride=self.stride, padding=self.padding,
-                        groups=self.groups)
+        convolution = F.conv2d_relu if self.relu else F.conv2d
+        return convolution(x, self.weight, self.bias, stride=self.stride, padding=self.padding,
+                           groups=self.groups)
 
     def output_shape(self, in_shape):
         channels, height, width = in_shape
@@ -163,7 +170,8 @@ class Conv2d(Module):
             text += f", padding={_show(self.padding)}"
         if self.groups != 1:
             text += f", groups={self.groups}"
-        return text + ("" if self.bias is not None else ", bias=False")
+        text += "" if self.bias is not None else ", bias=False"
+        return text + (", relu=True" if self.relu else "")
 
 
 class BatchNorm2d(Module):

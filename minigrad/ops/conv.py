@@ -33,6 +33,14 @@ by block:
 
 (groups = 1 is the ordinary convolution; groups = C = C_out is a depthwise one.)
 
+The ReLU fused in (``conv2d_relu_forward``). Almost every convolution of these networks is
+followed by a ReLU, max(y, 0). Done as a second op it reads and writes y once more and keeps
+a mask for its backward; done by the convolution itself, it costs nothing on a GPU (the
+kernel that lays out the product's result applies it on the way) and the backward needs
+no mask: the gradient passes where the output is not <= 0 (y > 0, or NaN, as
+``elementwise.relu_forward``), and the output says where. Same values, to the last bit, as
+``relu(conv2d(...))``; its backward is ``conv2d_backward`` (the cache knows the ReLU).
+
 The work is done by the current kernel set (``minigrad.kernels``):
 ``kernels/reference.py`` is this docstring written out with loops; ``kernels/vectorized.py``
 is the fast version of the same.
@@ -48,49 +56,73 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0, groups=1):
 
     ``stride`` and ``padding`` are ints or (h, w) pairs; ``groups`` divides C and C_out.
     """
+    return _convolve(x, weight, bias, stride, padding, groups, relu=False)
+
+
+def conv2d_relu_forward(x, weight, bias=None, stride=1, padding=0, groups=1):
+    """max(conv2d(x, weight, bias, ...), 0) in one op, the ReLU fused in (see above); the
+    arguments and shapes of ``conv2d_forward``."""
+    return _convolve(x, weight, bias, stride, padding, groups, relu=True)
+
+
+def _convolve(x, weight, bias, stride, padding, groups, relu):
     win = window(x.shape[2:], weight.shape[2:], stride, padding)
     kernel_set = kernels.current(x)
-    y, cache = kernel_set.conv2d_forward(x, weight, bias, win, groups)
+    y, cache = kernel_set.conv2d_forward(x, weight, bias, win, groups, relu)
     return y, kernels.KernelCache(kernel_set, cache)
 
 
 def conv2d_backward(gy, cache):
-    """gy (N, C_out, OH, OW) -> (gx, gweight, gbias); gbias is None when the forward had no bias."""
+    """gy (N, C_out, OH, OW) -> (gx, gweight, gbias); gbias is None when the forward had no bias.
+    After ``conv2d_relu_forward``, gy passes only where the output is not <= 0."""
     kernel_set, kernel_cache = cache
     return kernel_set.conv2d_backward(gy, kernel_cache)
 
 
-def check_conv2d(x, weight, bias=None, stride=1, padding=0, groups=1):
-    """Raise a ValueError naming conv2d, what it expected and what it got."""
-    if x.ndim != 4:
-        raise ValueError(f"conv2d: expected x of shape (N, C, H, W), got shape {x.shape}")
-    if weight.ndim != 4:
-        shape = "(C_out, C, KH, KW)" if groups == 1 else "(C_out, C/groups, KH, KW)"
-        raise ValueError(f"conv2d: expected weight of shape {shape}, got shape {weight.shape}")
-    for name, array in (("x", x), ("weight", weight), ("bias", bias)):
-        if array is not None and array.dtype.kind != "f":
-            raise ValueError(f"conv2d: expected a floating-point {name}, got dtype {array.dtype}")
-    check_not_empty("conv2d", x.shape)
-    if weight.shape[0] < 1:
-        raise ValueError(f"conv2d: expected at least one filter, got weight of shape {weight.shape}")
-    check_groups(x.shape, weight.shape, groups)
-    if bias is not None and bias.shape != (weight.shape[0],):
-        raise ValueError(f"conv2d: expected bias of shape ({weight.shape[0]},), got {bias.shape}")
-    check_window("conv2d", x.shape, weight.shape[2:], stride, padding)
+def conv2d_relu_backward(gy, cache):
+    """``conv2d_backward``: the cache knows the ReLU, and gy passes where its output is not <= 0."""
+    return conv2d_backward(gy, cache)
 
 
-def check_groups(x_shape, weight_shape, groups):
+def conv2d_check(name):
+    """The input check of the convolution op called ``name`` ("conv2d" or "conv2d_relu"):
+    ``check(x, weight, bias=None, stride=1, padding=0, groups=1)`` raises a ValueError naming
+    the op, what it expected and what it got."""
+    def check(x, weight, bias=None, stride=1, padding=0, groups=1):
+        if x.ndim != 4:
+            raise ValueError(f"{name}: expected x of shape (N, C, H, W), got shape {x.shape}")
+        if weight.ndim != 4:
+            shape = "(C_out, C, KH, KW)" if groups == 1 else "(C_out, C/groups, KH, KW)"
+            raise ValueError(f"{name}: expected weight of shape {shape}, got shape {weight.shape}")
+        for argument, array in (("x", x), ("weight", weight), ("bias", bias)):
+            if array is not None and array.dtype.kind != "f":
+                raise ValueError(f"{name}: expected a floating-point {argument}, got dtype {array.dtype}")
+        check_not_empty(name, x.shape)
+        if weight.shape[0] < 1:
+            raise ValueError(f"{name}: expected at least one filter, got weight of shape {weight.shape}")
+        check_groups(x.shape, weight.shape, groups, name)
+        if bias is not None and bias.shape != (weight.shape[0],):
+            raise ValueError(f"{name}: expected bias of shape ({weight.shape[0]},), got {bias.shape}")
+        check_window(name, x.shape, weight.shape[2:], stride, padding)
+    return check
+
+
+check_conv2d = conv2d_check("conv2d")
+check_conv2d_relu = conv2d_check("conv2d_relu")
+
+
+def check_groups(x_shape, weight_shape, groups, name="conv2d"):
     """``groups`` a positive int dividing C and C_out; weight's second axis C/groups."""
     channels, filters = x_shape[1], weight_shape[0]
     if not isinstance(groups, (int, numpy.integer)) or isinstance(groups, bool) or groups < 1:
-        raise ValueError(f"conv2d: groups must be a positive integer, got {groups!r}")
+        raise ValueError(f"{name}: groups must be a positive integer, got {groups!r}")
     if channels % groups:
-        raise ValueError(f"conv2d: groups={groups} must divide the {channels} channels of x "
+        raise ValueError(f"{name}: groups={groups} must divide the {channels} channels of x "
                          f"(x {x_shape})")
     if filters % groups:
-        raise ValueError(f"conv2d: groups={groups} must divide the {filters} filters of weight "
+        raise ValueError(f"{name}: groups={groups} must divide the {filters} filters of weight "
                          f"(weight {weight_shape})")
     if weight_shape[1] != channels // groups:
         per_group = "" if groups == 1 else f" ({channels // groups} per group, groups={groups})"
-        raise ValueError(f"conv2d: x has {channels} channels{per_group} but weight expects {weight_shape[1]} "
+        raise ValueError(f"{name}: x has {channels} channels{per_group} but weight expects {weight_shape[1]} "
                          f"(x {x_shape}, weight {weight_shape})")

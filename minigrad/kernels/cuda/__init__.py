@@ -6,16 +6,19 @@ through their twin (the same source compiled by g++, run one simulated thread af
 another by ``launch.py``). That is how the tests check the kernels' index arithmetic on a
 machine without a GPU; it is slow (one C call per simulated thread), for testing only.
 
-The same functions and shapes as ``reference.py`` and ``vectorized.py``. Convolution is
-im2col (a kernel) and batched matrix products (cuBLAS, through CuPy; a grouped
-convolution adds a group axis to the batch), its backward col2im in gather form; pooling
-and LRN are one kernel each way. Every kernel is written one thread per output element
-(or per input element for a backward, gathering what it receives: no atomics), in a
-grid-stride loop (``grid.h``), so any grid covers the work.
+The same functions and shapes as ``reference.py`` and ``vectorized.py``. A convolution is
+im2col (a kernel, ``im2col.cu``), then ONE matrix product over the whole batch (per group;
+cuBLAS, through ``blas.gemm``), then one kernel (``layout.cu``) that lays the product out
+as images with the bias and, when asked, the ReLU that follows; its backward is the same
+in reverse, with col2im in gather form. Pooling and LRN are one kernel each way. Every
+kernel is written one thread per output element (or per input element for a backward,
+gathering what it receives: no atomics), in a grid-stride loop (``grid.h``), so any grid
+covers the work.
 
-Layouts: arrays go in and come out as contiguous (N, C, H, W) arrays; the columns
-of a convolution are (N, C*KH*KW, OH*OW), as in ``reference.py``. Each forward's
-cache is a small named tuple of what its backward needs.
+Layouts: arrays go in and come out as contiguous (N, C, H, W) arrays. Inside a
+convolution the columns are (C*KH*KW, N, OH*OW), every image side by side in each row
+(the public ``im2col`` hands them out as the (N, C*KH*KW, OH*OW) of every set, a view).
+Each forward's cache is a small named tuple of what its backward needs.
 """
 from typing import Any, NamedTuple, Tuple
 
@@ -23,7 +26,8 @@ import numpy
 
 from ...backend import get_array_module
 from ...geometry import Window
-from .launch import launcher_for
+from .blas import gemm
+from .launch import images_channels, is_channel_window, launcher_for
 
 
 def _int32(*values):
@@ -42,76 +46,145 @@ def _real(array, value):
 
 
 # --- convolution -----------------------------------------------------------------------------
+# ONE matrix product per convolution (per group, for a grouped one), over the whole batch:
+#
+#     Y (C_out, N*P) = weight2 (C_out, C*KH*KW) @ cols (C*KH*KW, N*P),      P = OH*OW,
+#
+# where each row of cols holds every image's columns side by side (im2col.cu). One product
+# as large as the convolution keeps the GPU busy where a product per image, or a batched
+# product that repeats the weight for every image, runs many small ones. A 1x1 convolution
+# (stride 1, no padding) needs no im2col: its columns are x itself, channels first.
+#
+# Y lies channels first, (C_out, N, P); layout.cu's channels_to_images lays it out as images
+# (N, C_out, OH, OW), adding the bias and, when the convolution is followed by a ReLU
+# (``relu``), applying it: one pass for all three. The backward, with gY the upstream
+# gradient channels first (images_to_channels: one pass that also applies the fused ReLU's
+# mask, read from the output):
+#
+#     gweight = gY @ cols^T        the sum over the images is inside the product
+#     gcols   = weight2^T @ gY     then col2im (for a 1x1, channels_to_images) -> gx
+#     gbias   = gY summed along its rows
+#
+# Every product goes through blas.gemm. The columns are not kept from the forward to the
+# backward: the backward makes them again from x (one memory-bound pass), where keeping
+# them would hold about KH*KW copies of every convolution's input from its forward to its
+# backward: 4.2 GB of columns for GoogLeNet at batch 128 (224x224), and 2.0 GB more of the
+# 1x1 convolutions' channels-first inputs.
 def im2col(x, win):
-    """x (N, C, H, W) -> cols (N, C*KH*KW, OH*OW), by the im2col kernel."""
-    xp = get_array_module(x)
-    x = xp.ascontiguousarray(x)
-    n, c = x.shape[:2]
-    (kh, kw), (oh, ow) = win.kernel, win.out
-    cols = xp.empty((n, c * kh * kw, oh * ow), dtype=x.dtype)
-    launcher_for(x).run("im2col.cu", "im2col", cols.size, x, cols, *_geometry(x.shape, win))
-    return cols
+    """x (N, C, H, W) -> cols (N, C*KH*KW, OH*OW), as in every kernel set: a view of the
+    (C*KH*KW, N, OH*OW) columns the convolution multiplies (``_im2col``)."""
+    return _im2col(x, win).transpose(1, 0, 2)
 
 
 def col2im(cols, x_shape, win):
     """The adjoint of ``im2col``, gathering: cols (N, C*KH*KW, OH*OW) -> (N, C, H, W) = ``x_shape``."""
+    return _col2im(get_array_module(cols).ascontiguousarray(cols.transpose(1, 0, 2)), x_shape, win)
+
+
+def _im2col(x, win):
+    """x (N, C, H, W) -> cols (C*KH*KW, N, OH*OW), contiguous, by the im2col kernel."""
+    xp = get_array_module(x)
+    x = xp.ascontiguousarray(x)
+    n, c = x.shape[:2]
+    (kh, kw), (oh, ow) = win.kernel, win.out
+    cols = xp.empty((c * kh * kw, n, oh * ow), dtype=x.dtype)
+    launcher_for(x).run("im2col.cu", "im2col", cols.size, x, cols, *_geometry(x.shape, win))
+    return cols
+
+
+def _col2im(cols, x_shape, win):
+    """Contiguous cols (C*KH*KW, N, OH*OW) (or that matrix, (C*KH*KW, N*OH*OW)) -> gx ``x_shape``."""
     xp = get_array_module(cols)
-    cols = xp.ascontiguousarray(cols)
     gx = xp.empty(x_shape, dtype=cols.dtype)
     launcher_for(cols).run("im2col.cu", "col2im", gx.size, cols, gx, *_geometry(x_shape, win))
     return gx
 
 
-def _by_group(a, groups):
-    """(..., groups*R, P) -> (..., groups, R, P): row block k of each matrix is group k's (a
-    view of a contiguous array; see minigrad/ops/conv.py for why the blocks line up)."""
-    return a.reshape(a.shape[:-2] + (groups, -1, a.shape[-1]))
+def _images_to_channels(a, relu_output=None):
+    """(N, C, H, W) -> (C, N*H*W), contiguous; zero where ``relu_output`` (a contiguous array of
+    a's shape, or None) is <= 0. By layout.cu's images_to_channels, which reads a window of
+    channels of a contiguous array (an Inception branch's gradient) where it lies."""
+    xp = get_array_module(a)
+    if not is_channel_window(a):
+        a = xp.ascontiguousarray(a)
+    n, c, h, w = a.shape
+    out = xp.empty((c, n * h * w), dtype=a.dtype)
+    launcher_for(a).run("layout.cu", "images_to_channels", out.size, a, relu_output, out,
+                        *_int32(n, c, h * w, images_channels(a)))
+    return out
 
 
-def _group_rows(a, groups):
-    """(N, groups*R, P) -> (groups, R, N*P): group k's rows with every image's columns side
-    by side (a copy), so that one product per group sums over the images too."""
-    n, rows, p = a.shape
-    return _by_group(a, groups).transpose(1, 2, 0, 3).reshape(groups, rows // groups, n * p)
+def _channels_to_images(matrix, bias, relu, shape):
+    """(C, N*H*W) -> (N, C, H, W) = ``shape``, plus ``bias`` (C,) unless None, then max(., 0)
+    when ``relu``. By layout.cu's channels_to_images."""
+    xp = get_array_module(matrix)
+    n, c, h, w = shape
+    out = xp.empty(shape, dtype=matrix.dtype)
+    bias = None if bias is None else xp.ascontiguousarray(bias)
+    launcher_for(matrix).run("layout.cu", "channels_to_images", out.size, matrix, bias, out,
+                             *_int32(n, c, h * w, relu))
+    return out
+
+
+def _columns(x, win):
+    """The right-hand side of the convolution's product: (C*KH*KW, N*OH*OW), images side by side."""
+    if win.is_pointwise:
+        return _images_to_channels(x)
+    return _im2col(x, win).reshape(-1, x.shape[0] * win.out[0] * win.out[1])
+
+
+def _weight_matrix(weight):
+    """weight (C_out, C/groups, KH, KW) -> weight2 (C_out, C/groups*KH*KW), contiguous."""
+    return get_array_module(weight).ascontiguousarray(weight).reshape(weight.shape[0], -1)
+
+
+def _grouped_gemm(a, b, groups, transpose_a=False, transpose_b=False):
+    """op(a_k) @ op(b_k) for each group k, stacked: a_k, b_k and the result's block k are row
+    block k of a, b and the result (a group's filters, its channels' rows of cols). One product
+    in all without groups. a, b contiguous matrices; see minigrad/ops/conv.py for why the
+    blocks line up."""
+    xp = get_array_module(a)
+    rows = a.shape[1] if transpose_a else a.shape[0] // groups
+    columns = b.shape[0] // groups if transpose_b else b.shape[1]
+    out = xp.empty((groups * rows, columns), dtype=a.dtype)
+    for a_k, b_k, out_k in zip(_row_blocks(a, groups), _row_blocks(b, groups), _row_blocks(out, groups)):
+        gemm(a_k, b_k, out=out_k, transpose_a=transpose_a, transpose_b=transpose_b)
+    return out
+
+
+def _row_blocks(matrix, groups):
+    """(groups*R, P) -> (groups, R, P): row block k is group k's (each a contiguous matrix)."""
+    return matrix.reshape(groups, -1, matrix.shape[1])
 
 
 class Conv2dCache(NamedTuple):
     """What ``conv2d_backward`` needs from the forward."""
-    x_shape: Tuple[int, ...]   # (N, C, H, W)
+    x: Any                     # (N, C, H, W): the backward makes the columns again from it
     weight: Any                # (C_out, C/groups, KH, KW)
-    cols: Any                  # (N, C*KH*KW, OH*OW); for a pointwise window x itself, (N, C, H*W)
     win: Window
     groups: int
     has_bias: bool
+    relu_output: Any           # y after a fused ReLU (where its gradient passes), else None
 
 
-def conv2d_forward(x, weight, bias, win, groups=1):
-    """y[n] = weight2 @ cols[n] (+ bias), group by group: one batched product over the images
-    and the groups; a 1x1 convolution needs no im2col."""
-    xp = get_array_module(x)
-    n, c, h, w = x.shape
-    c_out = weight.shape[0]
-    cols = xp.ascontiguousarray(x).reshape(n, c, h * w) if win.is_pointwise else im2col(x, win)
-    weight3 = weight.reshape(groups, c_out // groups, -1)          # (G, C_out/G, K/G)
-    y = xp.matmul(weight3, _by_group(cols, groups))                   # (N, G, C_out/G, P)
-    y = y.reshape(n, c_out, -1)
-    if bias is not None:
-        y += bias.reshape(c_out, 1)
-    return y.reshape((n, c_out) + win.out), Conv2dCache(x.shape, weight, cols, win, groups, bias is not None)
+def conv2d_forward(x, weight, bias, win, groups=1, relu=False):
+    """y = weight2 @ cols (+ bias), ONE product over the whole batch (per group), laid out as
+    images by channels_to_images, which applies the ReLU too when ``relu``."""
+    n, c_out = x.shape[0], weight.shape[0]
+    Y = _grouped_gemm(_weight_matrix(weight), _columns(x, win), groups)       # (C_out, N*OH*OW)
+    y = _channels_to_images(Y, bias, relu, (n, c_out) + win.out)
+    return y, Conv2dCache(x, weight, win, groups, bias is not None, y if relu else None)
 
 
 def conv2d_backward(gy, cache):
-    """Per group: gweight = the sum over n of gy[n] @ cols[n]^T (one product, images side by
-    side); gcols = weight2^T @ gy; gx = col2im(gcols)."""
-    xp = get_array_module(gy)
-    x_shape, weight, cols, win, groups, has_bias = cache
-    c_out = weight.shape[0]
-    gy3 = xp.ascontiguousarray(gy).reshape(gy.shape[0], c_out, -1)   # (N, C_out, OH*OW)
-    gweight = xp.matmul(_group_rows(gy3, groups), _group_rows(cols, groups).transpose(0, 2, 1))
-    weight3 = weight.reshape(groups, c_out // groups, -1)          # (G, C_out/G, K/G)
-    gcols = xp.matmul(weight3.transpose(0, 2, 1), _by_group(gy3, groups)).reshape(cols.shape)
-    gx = gcols.reshape(x_shape) if win.is_pointwise else col2im(gcols, x_shape, win)
-    return gx, gweight.reshape(weight.shape), gy3.sum(axis=(0, 2)) if has_bias else None
+    """gweight = gY @ cols^T and gcols = weight2^T @ gY (per group), gx = col2im(gcols),
+    gbias = gY's row sums, with gY = gy channels first, masked by a fused ReLU's output."""
+    x, weight, win, groups, has_bias, relu_output = cache
+    gY = _images_to_channels(gy, relu_output)                                    # (C_out, N*OH*OW)
+    gweight = _grouped_gemm(gY, _columns(x, win), groups, transpose_b=True)
+    gcols = _grouped_gemm(_weight_matrix(weight), gY, groups, transpose_a=True)  # (C*KH*KW, N*OH*OW)
+    gx = _channels_to_images(gcols, None, False, x.shape) if win.is_pointwise else _col2im(gcols, x.shape, win)
+    return gx, gweight.reshape(weight.shape), gY.sum(axis=1) if has_bias else None
 
 
 # --- pooling ---------------------------------------------------------------------------------------

@@ -11,7 +11,10 @@ through the twin, one simulated thread after another (slow; it is there for test
 them with a grid-stride loop (grid.h), so any grid covers them. The GPU gets enough blocks
 of 256 threads; the twin gets a deliberately small, odd grid (3 blocks of 5), so
 that every thread loops several times: the loop, not just the first pass, is tested.
-Arrays must be contiguous; scalars are passed as NumPy int32 / float types. Python
+Arrays must be contiguous (or a window of channels of a contiguous array, for a kernel
+that takes the channel count of the array around it: ``is_channel_window``); scalars are
+passed as NumPy int32 / float types, and None as a NULL pointer (an optional array a kernel
+tests for, such as a bias). Python
 threads may launch twin kernels at once: the simulated built-ins (blockIdx, ...) are
 thread_local in twin.h, one copy per thread.
 
@@ -119,11 +122,32 @@ class TwinLauncher:
                 function(*c_args)
 
 
+def is_channel_window(array):
+    """Whether an (N, C, ...) array is C consecutive channels of a contiguous (N, C', ...)
+    array, C' >= C (a contiguous array is one, C' = C): each image contiguous, the images
+    a whole number of channels apart. A kernel reads image n's channel c at the first element
+    plus (n*C' + c) * pixels, C' = ``images_channels(array)``."""
+    if array.ndim < 2 or not array[0].flags.c_contiguous:
+        return False
+    channel = array[0, 0].size * array.itemsize
+    return array.shape[0] == 1 or (array.strides[0] % channel == 0 and array.strides[0] >= array[0].nbytes)
+
+
+def images_channels(array):
+    """C' of ``is_channel_window``: the channels per image of the array around ``array``."""
+    if array.shape[0] == 1:
+        return array.shape[1]
+    return array.strides[0] // (array[0, 0].size * array.itemsize)
+
+
 def _c_argument(value):
-    """A ctypes argument: a pointer to an array's data, or a C scalar of the value's type."""
+    """A ctypes argument: a pointer to an array's first element (NULL for None, as CuPy
+    passes it), or a C scalar of the value's type."""
+    if value is None:
+        return ctypes.c_void_p(None)
     if isinstance(value, numpy.ndarray):
-        if not value.flags.c_contiguous:
-            raise ValueError("the kernels need contiguous arrays")
+        if not (value.flags.c_contiguous or is_channel_window(value)):
+            raise ValueError("the kernels need contiguous arrays (or windows of channels of one)")
         return ctypes.c_void_p(value.ctypes.data)
     return {numpy.int32: ctypes.c_int, numpy.float32: ctypes.c_float,
             numpy.float64: ctypes.c_double}[type(value)](value)
