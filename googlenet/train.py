@@ -20,6 +20,11 @@ nothing: the last checkpoint written stays as it was. Training is a pure functio
 the seed: batch order, augmentation and dropout masks are drawn from generators
 seeded by (seed, epoch, step), so a resumed run ends with the same weights as one
 never interrupted.
+
+``mpiexec -n N python -m googlenet train`` trains on N processes (``minigrad.distributed``):
+each takes its share of every global batch of N x ``--batch-size`` images, one all-reduce a
+step sums the gradients, and only rank 0 writes and prints. The steps are those of one
+process with N x ``--batch-size`` (dropout masks and augmentation are drawn per rank).
 """
 import contextlib
 import dataclasses

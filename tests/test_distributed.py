@@ -258,3 +258,11 @@ def test_the_efficiency_falls_with_the_ranks_and_the_time_adds_up():
     assert cost.scaling_efficiency(0.1, 53.5e6, 8, 50e9, 5e-6) == pytest.approx(0.1 / (0.1 + seconds))
     for link, efficiencies in cost.efficiency_table(0.0582, 53.5e6):
         assert efficiencies == sorted(efficiencies, reverse=True) and 0 < efficiencies[-1] < 1, link.name
+
+
+def test_parameters_of_two_dtypes_cannot_share_one_buffer():
+    model = small_model()
+    model.linear.weight.data = model.linear.weight.data.astype(numpy.float32)
+    with pytest.raises(ValueError, match="Twins: the parameters must share one dtype to travel in one "
+                                         "buffer, got float32, float64"):
+        Twins().bcast_data(model)

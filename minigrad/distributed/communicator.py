@@ -96,6 +96,10 @@ class Communicator:
 
     def pack(self, purpose, params, arrays):
         """The arrays one after another in one flat buffer (zeros for a None)."""
+        dtypes = sorted({str(p.dtype) for p in params})
+        if len(dtypes) > 1:
+            raise ValueError(f"{type(self).__name__}: the parameters must share one dtype to travel in "
+                             f"one buffer, got {', '.join(dtypes)}")
         total = sum(p.size for p in params)
         key = (purpose, params[0].dtype, params[0].device)
         if key not in self.buffers or self.buffers[key].size != total:
