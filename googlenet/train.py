@@ -130,6 +130,10 @@ class Trainer:
                                           config.eval_batch_size, mean=mean, std=std)
         self.options = model_options(config, len(train_set.classes), train_set.channels)
         self.model = GoogLeNet(**self.options).to(self.device)
+        # Every parameter, gradient, momentum and average in one flat buffer each (layers hold
+        # views): zero_grad is one fill, each update a few whole-array expressions, and the
+        # ranks exchange the weights (once) and the gradients (every step) in one call each.
+        self.model.flatten_parameters()
         self.comm.bcast_data(self.model)
         self.optimizer = make_optimizer(config, self.model.parameters())
         self.schedule = make_schedule(config.schedule, config.lr, config.epochs)

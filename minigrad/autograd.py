@@ -5,7 +5,10 @@ the op's forward function on their arrays and, when gradients are wanted,
 remembers a ``Node``: which backward function to call, the forward's cache, and
 the input tensors (``tensor.node``). ``Tensor.backward`` walks those nodes from the
 output back to the leaves in topological order, summing the gradient that reaches a
-tensor along every path (a tensor used twice gets both contributions).
+tensor along every path (a tensor used twice gets both contributions). Each node's
+cache is freed as soon as its backward has used it (the memory it held is what a
+training step needs most of), so a second ``backward`` through the same graph is an
+error, unless the first was asked to keep the graph: ``backward(retain_graph=True)``.
 
 Every op in minigrad is a pair of plain-array functions (see ``minigrad.ops``);
 this file is the only place that knows about graphs, and it knows no op: the
@@ -41,11 +44,30 @@ class Node:
     """How a tensor was made (``tensor.node``): ``name``, the op's name; ``inputs``, the
     tensors it was applied to, in order (``None`` for an absent optional input such as a
     bias; a tensor used twice appears twice); ``backward`` and ``cache``, so that
-    ``node.backward(g, node.cache)`` gives one gradient per input from the output's ``g``."""
-    __slots__ = ("name", "backward", "cache", "inputs")
+    ``node.backward(g, node.cache)`` gives one gradient per input from the output's ``g``.
+
+    Once ``backward`` has run through the node (without ``retain_graph=True``) its cache is
+    freed: reading ``node.cache`` is then a RuntimeError that says so.
+    """
+    __slots__ = ("name", "backward", "_cache", "inputs")
 
     def __init__(self, name, backward, cache, inputs):
-        self.name, self.backward, self.cache, self.inputs = name, backward, cache, inputs
+        self.name, self.backward, self._cache, self.inputs = name, backward, cache, inputs
+
+    @property
+    def cache(self):
+        if self._cache is _FREED:
+            raise RuntimeError(f"{self.name}: backward has already run through this op and freed "
+                               f"what its forward saved; to run backward through the same graph "
+                               f"again, pass retain_graph=True to the first backward")
+        return self._cache
+
+    def free(self):
+        """Drop the cache (the arrays the forward saved for the backward)."""
+        self._cache = _FREED
+
+
+_FREED = object()       # the cache of a node whose backward has run: see Node.cache
 
 
 class Op:
@@ -68,10 +90,17 @@ class Op:
     is float32; conv2d's check refuses an integer x instead). Every gradient a
     backward returns must have its input's dtype (a backward that turns float32 into
     float64 is an error naming the op).
+
+    ``needs_input_grad=True`` is for a backward that can save work on an input that needs
+    no gradient (a convolution's image): it is then called as ``backward(gy, cache,
+    needs_input_grad=(one bool per input))`` and may return None for an input marked
+    False (it is called so through ``node.backward`` too, so that anyone walking the
+    graph gets the same gradients as ``Tensor.backward``).
     """
 
-    def __init__(self, name, forward, backward, check=None):
+    def __init__(self, name, forward, backward, check=None, needs_input_grad=False):
         self.name, self.forward, self.backward, self.check = name, forward, backward, check
+        self.needs_input_grad = needs_input_grad
 
     def __repr__(self):
         return f"Op({self.name})"
@@ -92,8 +121,17 @@ class Op:
         differentiable = result.dtype.kind == "f"     # astype(int), comparisons: no gradient
         if _grad_enabled and differentiable and any(t.requires_grad for t in present):
             result.requires_grad = True
-            result._node = Node(self.name, self.backward, cache, tensors)
+            result._node = Node(self.name, self._backward_for(tensors), cache, tensors)
         return result
+
+    def _backward_for(self, tensors):
+        """The backward a node of these inputs calls: this Op's, told which inputs need a
+        gradient when it asked to be (``needs_input_grad``)."""
+        backward = self.backward
+        if not self.needs_input_grad:
+            return backward
+        needs = tuple(t is not None and t.requires_grad for t in tensors)
+        return lambda gy, cache: backward(gy, cache, needs_input_grad=needs)
 
 
 def _check_same_device(name, tensors):
@@ -172,9 +210,11 @@ def _to_array(data, dtype):
 class Tensor:
     """An array that can remember how it was computed and carry a gradient.
 
-    ``data`` is the array, ``grad`` the gradient that ``backward`` accumulates, ``node``
-    the ``Node`` of the op that made it (None for a leaf: a tensor made directly). The
-    operators (``x + y``, ``x @ w``, ``x[i]``, ``x ** 2``) and methods such as ``x.sum()``,
+    ``data`` is the array, ``grad`` the gradient that ``backward`` accumulates (the first
+    gradient a leaf gets is copied into a new array, later ones are added into it in place,
+    as PyTorch does), ``node`` the ``Node`` of the op that made it (None for a leaf: a
+    tensor made directly). The operators (``x + y``, ``x @ w``, ``x[i]``, ``x ** 2``) and
+    methods such as ``x.sum()``,
     ``x.relu()``, ``x.reshape(...)``, ``x.to(device)``, ``x.astype(dtype)`` are the
     functions of ``minigrad.functional`` (``functional/tensor_methods.py`` lists them).
 
@@ -257,35 +297,50 @@ class Tensor:
         return self.data.reshape(()).item()
 
     # --- backpropagation -------------------------------------------------------
-    def backward(self, grad=None):
+    def backward(self, grad=None, retain_graph=False):
         """Accumulate d(self)/d(leaf) into every leaf's ``.grad``.
 
         ``grad`` is the upstream gradient; it may be omitted for a one-element tensor.
+        Each op's cache is freed once its backward has run; ``retain_graph=True`` keeps
+        them, so that backward can run through this graph again.
         """
-        for _ in self.backward_steps(grad):
+        for _ in self.backward_steps(grad, retain_graph):
             pass
 
-    def backward_steps(self, grad=None):
+    def backward_steps(self, grad=None, retain_graph=False):
         """``backward`` one tensor at a time, for watching it work (the first lesson does).
 
         Yields ``(tensor, gradient)`` for each tensor of the graph, outputs first, at the
         moment its gradient is complete (every path from ``self`` to it has delivered its
-        share), just before that gradient is sent on to the tensor's inputs. Leaves (and
-        tensors that ``retain_grad``) have their ``.grad`` updated when they are yielded.
+        share), just before that gradient is sent on to the tensor's inputs (its node's
+        cache is still there then; it is freed after, unless ``retain_graph``). Leaves
+        (and tensors that ``retain_grad``) have their ``.grad`` updated when they are
+        yielded.
         """
-        return self._backward_walk({id(self): self._upstream_gradient(grad)})   # errors now, not lazily
+        pending = _Pending(id(self), self._upstream_gradient(grad))   # errors now, not lazily
+        return self._backward_walk(pending, retain_graph)
 
-    def _backward_walk(self, pending):
+    def _backward_walk(self, pending, retain_graph):
         needs_grad = lambda tensor: tensor.requires_grad
         for tensor in reversed(graph_order(self, follow=needs_grad)):  # outputs first
-            g = pending.pop(id(tensor), None)
+            g = pending.pop(id(tensor))
             if g is None:
                 continue
             if tensor._node is None or tensor._retains_grad:
-                tensor.grad = g.copy() if tensor.grad is None else tensor.grad + g
+                tensor._accumulate_grad(g)
             yield tensor, g
             if tensor._node is not None:
                 _send_to_inputs(tensor._node, g, pending)
+                if not retain_graph:
+                    tensor._node.free()
+
+    def _accumulate_grad(self, g):
+        """Add ``g`` to ``.grad``: into it in place, or into a copy of ``g`` the first time
+        (``g`` may be an array that an op or the caller still holds)."""
+        if self.grad is None:
+            self.grad = g.copy()
+        else:
+            self.grad += g
 
     def _upstream_gradient(self, grad):
         """``grad`` as an array of this tensor's shape, dtype and device (ones if None)."""
@@ -351,5 +406,32 @@ def _send_to_inputs(node, gy, pending):
         if g.dtype != parent.dtype:
             raise RuntimeError(f"backward of {node.name!r} returned a {g.dtype} gradient for input "
                                f"{position} of dtype {parent.dtype}: a backward must keep its input's dtype")
-        key = id(parent)
-        pending[key] = g if key not in pending else pending[key] + g
+        pending.add(id(parent), g)
+
+
+class _Pending:
+    """The gradients that have reached each tensor so far, by ``id``, during one walk.
+
+    The first share a tensor gets is kept as it came (it may be a view of another
+    gradient, or an array a cache holds: never written to); the second is added into a
+    new array, which belongs to the walk, so the third and later are added into it in
+    place (an Inception module's input, used by four branches, costs one new array, not
+    three).
+    """
+
+    def __init__(self, key, gradient):
+        self.gradients, self.owned = {key: gradient}, set()
+
+    def add(self, key, g):
+        if key not in self.gradients:
+            self.gradients[key] = g
+        elif key in self.owned:
+            self.gradients[key] += g
+        else:
+            self.gradients[key] = self.gradients[key] + g
+            self.owned.add(key)
+
+    def pop(self, key):
+        """The complete gradient of tensor ``key`` (None if nothing reached it), forgotten."""
+        self.owned.discard(key)
+        return self.gradients.pop(key, None)

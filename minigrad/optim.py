@@ -21,6 +21,19 @@ GoogLeNet whose biases have ``decay_mult: 0``.
 The update rules work on whichever array module holds the parameters (NumPy or
 CuPy) and change parameters in place. ``state_dict()`` returns NumPy arrays, so a
 checkpoint written on a GPU loads on a CPU.
+
+Flat buffers. When the parameters given are exactly those of one ``FlatParameters``
+(``model.flatten_parameters()`` before making the optimizer; ``minigrad/nn/flat.py``),
+the optimizer keeps its state in flat buffers too (one "velocity" array for all the
+parameters, each parameter's velocity a view) and a step is one pass of the same update
+rule over the whole buffers: a few whole-array expressions, the same arithmetic element by
+element, so the same results bit for bit as the step parameter by parameter.
+``update_range(start, stop)`` is that pass over the elements start:stop only; the rules
+are element-wise, so disjoint ranges may be updated in any order, or at once. The numbers
+a rule reads (the learning rate, Adam's bias corrections) may be Python floats or 0-d
+arrays of the parameters' dtype on their device, so that a captured step can read them
+from device memory. Without flat buffers every parameter that has a gradient is updated
+on its own, as before; with them every parameter is (a gradient nothing reached is zeros).
 """
 import contextlib
 import math
@@ -28,13 +41,17 @@ import math
 import numpy
 
 from . import backend
+from .nn.flat import flat_buffer_of
 
 
 class Optimizer:
     """What every optimizer shares: the parameter list, ``lr``, a step count and state.
 
     ``self.state`` maps a buffer name ("velocity", "m", ...) to one array per
-    parameter, created (as zeros) the first time a step needs it.
+    parameter, created (as zeros) the first time a step needs it. ``self.flat`` is the
+    ``FlatParameters`` the parameters fill exactly, or None (see the module docstring);
+    with one, ``self.flat_state`` maps each buffer name to its flat array, whose views are
+    the arrays of ``self.state``.
     """
     buffer_names = ()
 
@@ -48,19 +65,30 @@ class Optimizer:
         self.lr = float(lr)
         self.weight_decay = float(weight_decay)
         self.steps = 0
+        self.flat = flat_buffer_of(self.params)
+        self.flat_state = {}
         self.state = {name: [None] * len(self.params) for name in self.buffer_names}
 
     def zero_grad(self):
+        if self.flat is not None:
+            self.flat.zero_grad()
+            return
         for p in self.params:
             p.grad = None
 
     def step(self):
-        """Update every parameter that has a gradient."""
+        """Update every parameter that has a gradient (with flat buffers: every parameter,
+        in one pass over the buffers)."""
         self.steps += 1
+        if self.flat is not None:
+            self.flat.gather()
+            self.create_flat_state()
+            self.update_range(0, self.flat.size)
+            return
         for index, p in enumerate(self.params):
             if p.grad is None:
                 continue
-            self.update(index, p.data, self.decayed_gradient(p))
+            self.update(p.data, self.decayed_gradient(p), self.buffers_of(index, p.data))
 
     def decayed_gradient(self, p):
         """dL/dw plus the weight-decay term wd * w (weights only, not biases)."""
@@ -68,16 +96,44 @@ class Optimizer:
             return p.grad + self.weight_decay * p.data
         return p.grad
 
-    def buffer(self, name, index, like):
-        """The ``name`` buffer of parameter ``index``, zeros the first time."""
-        buffers = self.state[name]
-        if buffers[index] is None:
-            xp = backend.get_array_module(like)
-            buffers[index] = xp.zeros_like(like)
-        return buffers[index]
+    def buffers_of(self, index, like):
+        """{name: the ``name`` buffer of parameter ``index``}, zeros the first time."""
+        buffers = {}
+        for name, arrays in self.state.items():
+            if arrays[index] is None:
+                arrays[index] = backend.get_array_module(like).zeros_like(like)
+            buffers[name] = arrays[index]
+        return buffers
 
-    def update(self, index, w, g):
+    def update(self, w, g, buffers):
+        """The update rule, in place on the arrays ``w`` and ``buffers`` (a dict by buffer
+        name), given the gradient ``g`` (weight decay included): one parameter's, or a range
+        of the flat buffers."""
         raise NotImplementedError
+
+    # --- flat buffers -----------------------------------------------------------------------
+    def create_flat_state(self):
+        """The flat state buffers (zeros), made at the first step; each parameter's state is
+        a view of them."""
+        if self.flat_state or not self.state:
+            return
+        xp = backend.get_array_module(self.flat.data)
+        for name in self.state:
+            self.flat_state[name] = xp.zeros_like(self.flat.data)
+            self.state[name] = [self.flat.view_of(self.flat_state[name], p) for p in self.params]
+
+    def update_range(self, start, stop):
+        """Update the flat elements start:stop (after ``gather`` and ``create_flat_state``):
+        the part that holds weights with weight decay, the rest without."""
+        flat = self.flat
+        boundary = min(max(flat.weights.stop, start), stop)
+        for lo, hi, decay in ((start, boundary, self.weight_decay), (boundary, stop, 0.0)):
+            if lo >= hi:
+                continue
+            w, g = flat.data[lo:hi], flat.grad[lo:hi]
+            if decay:
+                g = g + decay * w                  # as decayed_gradient: the same arithmetic
+            self.update(w, g, {name: array[lo:hi] for name, array in self.flat_state.items()})
 
     # --- checkpoints --------------------------------------------------------------
     def state_dict(self):
@@ -91,7 +147,8 @@ class Optimizer:
         return state
 
     def load_state_dict(self, state):
-        """Restore what ``state_dict`` returned; buffers move to each parameter's device."""
+        """Restore what ``state_dict`` returned; buffers move to each parameter's device
+        (with flat buffers: into the flat state, zeros for a parameter that has no entry)."""
         name = type(self).__name__
         for key in ("steps", "lr"):
             if key not in state:
@@ -113,7 +170,15 @@ class Optimizer:
                 numpy.array(array, dtype=param.dtype), param.device)
         self.steps = int(state["steps"])
         self.lr = float(state["lr"])
-        self.state = buffers
+        if self.flat is None:
+            self.state = buffers
+            return
+        self.flat_state = {}
+        self.create_flat_state()
+        for name_, arrays in self.state.items():
+            for view, loaded in zip(arrays, buffers[name_]):
+                if loaded is not None:
+                    view[...] = loaded
 
 
 class SGD(Optimizer):
@@ -135,15 +200,15 @@ class SGD(Optimizer):
         if nesterov and momentum == 0:
             raise ValueError("SGD: Nesterov momentum needs momentum > 0")
         self.momentum, self.nesterov = float(momentum), bool(nesterov)
-        super().__init__(params, lr, weight_decay)
         if momentum == 0:
-            self.state = {}
+            self.buffer_names = ()
+        super().__init__(params, lr, weight_decay)
 
-    def update(self, index, w, g):
+    def update(self, w, g, buffers):
         if self.momentum == 0:
             w -= self.lr * g
             return
-        v = self.buffer("velocity", index, w)
+        v = buffers["velocity"]
         v *= self.momentum
         v += g
         w -= self.lr * (g + self.momentum * v if self.nesterov else v)
@@ -168,16 +233,20 @@ class Adam(Optimizer):
         self.eps = float(eps)
         super().__init__(params, lr, weight_decay)
 
-    def update(self, index, w, g):
-        m = self.buffer("m", index, w)
-        v = self.buffer("v", index, w)
+    def bias_corrections(self):
+        """(1 - b1^t, 1 - b2^t) for the step count t."""
+        return 1 - self.beta1 ** self.steps, 1 - self.beta2 ** self.steps
+
+    def update(self, w, g, buffers):
+        m, v = buffers["m"], buffers["v"]
         m *= self.beta1
         m += (1 - self.beta1) * g
         v *= self.beta2
         v += (1 - self.beta2) * g * g
         xp = backend.get_array_module(w)
-        m_hat = m / (1 - self.beta1 ** self.steps)
-        v_hat = v / (1 - self.beta2 ** self.steps)
+        correction1, correction2 = self.bias_corrections()
+        m_hat = m / correction1
+        v_hat = v / correction2
         w -= self.lr * m_hat / (xp.sqrt(v_hat) + self.eps)
 
 
@@ -284,7 +353,13 @@ class WeightAverage:
         self.params = list(params)
         self.decay = decay
         self.updates = 0
-        self.averages = [p.data.copy() for p in self.params]
+        self.flat = flat_buffer_of(self.params)
+        if self.flat is None:
+            self.averages = [p.data.copy() for p in self.params]
+        else:       # one flat average, each parameter's a view (as the optimizers' state)
+            self.flat.gather()
+            self.flat_average = self.flat.data.copy()
+            self.averages = [self.flat.view_of(self.flat_average, p) for p in self.params]
 
     def update(self):
         """Fold the current weights into the average (call after each optimizer step)."""
@@ -294,12 +369,26 @@ class WeightAverage:
             weight_of_new = 1.0 / n
         else:
             weight_of_new = 1.0 - min(self.decay, (1.0 + n) / (10.0 + n))
+        if self.flat is not None:
+            self.flat.gather()
+            self.flat_average += weight_of_new * (self.flat.data - self.flat_average)
+            return
         for average, p in zip(self.averages, self.params):
             average += weight_of_new * (p.data - average)
 
     @contextlib.contextmanager
     def swapped_in(self):
-        """Inside ``with average.swapped_in():`` the parameters hold the averages."""
+        """Inside ``with average.swapped_in():`` the parameters hold the averages (with flat
+        buffers: copied into them, and the weights copied back after)."""
+        if self.flat is not None:
+            self.flat.gather()
+            current = self.flat.data.copy()
+            self.flat.data[...] = self.flat_average
+            try:
+                yield
+            finally:
+                self.flat.data[...] = current
+            return
         current = [p.data for p in self.params]
         for p, average in zip(self.params, self.averages):
             p.data = average.copy()
@@ -324,5 +413,10 @@ class WeightAverage:
                 raise ValueError(f"WeightAverage.load_state_dict: {key!r} has shape "
                                  f"{tuple(state[key].shape)}, parameter {index} has {tuple(p.shape)}")
         self.updates = int(state["updates"])
-        self.averages = [backend.to_device(numpy.array(state[f"average.{i}"], dtype=p.dtype), p.device)
-                         for i, p in enumerate(self.params)]
+        loaded = [backend.to_device(numpy.array(state[f"average.{i}"], dtype=p.dtype), p.device)
+                  for i, p in enumerate(self.params)]
+        if self.flat is None:
+            self.averages = loaded
+            return
+        for average, values in zip(self.averages, loaded):
+            average[...] = values

@@ -108,14 +108,19 @@ print("w.grad =", w.grad, " b.grad =", b.grad)
 # in two losses gets the sum of both gradients, and a model can add the gradients of several
 # small batches before one update. The price: before each new backward pass you clear the old
 # gradients yourself, with `tensor.zero_grad()` (or `optimizer.zero_grad()` for all of a
-# model's parameters, lesson 3). Forget it and each pass adds another copy:
+# model's parameters, lesson 3). Forget it and each pass adds another copy.
+#
+# To show it, the cell below runs backward through one graph several times. `backward()`
+# normally frees what each op's forward saved for it as soon as it has used it (the memory of
+# a training step is mostly that), so a second pass through the same graph is an error that
+# says so; `retain_graph=True` keeps it.
 
 # %%
 v = mg.tensor([1.0, -2.0], dtype="float64", requires_grad=True)
 square_sum = (v * v).sum()                        # gradient 2v = [2, -4]
 passes = []
 for _ in range(3):
-    square_sum.backward()
+    square_sum.backward(retain_graph=True)
     passes.append(v.grad.copy())
 print("v.grad after 1, 2 and 3 backward passes:", [g.tolist() for g in passes])
 v.zero_grad()

@@ -2,9 +2,10 @@
 tests/distributed_worker.py MODE OUT``. Rank 0 writes what the ranks did into the folder
 OUT (``steps.npz``, ``trainer.json``, ...); the test compares it with one process.
 
-steps     SGD steps of a small GoogLeNet in float64 through MultiNodeOptimizer: the ranks
-          start from different weights; saved: the weights after the broadcast and after
-          every step, from every rank, and the packed all-reduce beside a per-tensor one
+steps     SGD steps of a small GoogLeNet in float64 (its parameters in flat buffers) through
+          MultiNodeOptimizer: the ranks start from different weights; saved: the weights after
+          the broadcast and after every step, from every rank, and the all-reduce of the flat
+          gradient buffer beside a per-tensor one
 trainer   googlenet.train's Trainer on 2 ranks: a whole run, and the same run stopped (asked
           on rank 0 only) and resumed; saved: the final weights, whether the ranks' weights
           were identical after every step, and which files rank 1 tried to write
@@ -45,6 +46,7 @@ def steps_mode(comm, out):
     train, _ = digits()
     data = train.subset(numpy.arange(STEPS_DATA["images"]))
     model = GoogLeNet(**NETWORK, seed=comm.rank).astype(numpy.float64)      # a different start per rank
+    model.flatten_parameters()                     # as the Trainer does: one buffer for all gradients
     before = comm.comm.gather(flat_weights(model))
     optimizer = distributed.MultiNodeOptimizer(SGD(model.parameters(), lr=0.05, momentum=0.9,
                                                    weight_decay=1e-3), comm)
@@ -69,7 +71,8 @@ def steps_mode(comm, out):
 
 def packed_and_per_tensor_sums(comm, model, loader):
     """The first batch's gradients summed over the ranks twice: one tensor at a time, and
-    packed in one all-reduce (``allreduce_grad``). The gradients are cleared afterwards."""
+    in one all-reduce of the flat gradient buffer (``allreduce_grad``). The gradients are
+    cleared afterwards."""
     images, labels = next(loader.batches(0))
     googlenet_loss(model(Tensor(images.astype(numpy.float64))), labels, 0.3).backward()
     per_tensor = per_tensor_sum(comm, model)

@@ -101,8 +101,8 @@ def test_deep_chain_does_not_hit_the_recursion_limit(depth):
 def test_gradients_accumulate_across_backward_calls_until_zeroed():
     x = Tensor(numpy.array([1.0, 2.0]), requires_grad=True)
     y = (x * x).sum()
-    y.backward()
-    y.backward()                   # the graph is kept: a second walk adds again
+    y.backward(retain_graph=True)
+    y.backward()                   # the graph was kept: a second walk adds again
     numpy.testing.assert_array_equal(x.grad, [4.0, 8.0])
     x.zero_grad()
     assert x.grad is None

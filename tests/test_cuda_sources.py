@@ -34,7 +34,8 @@ def test_each_source_compiles_to_ptx_for_sm_90(source, real, tmp_path):
     ptx = (tmp_path / "out.ptx").read_text()
     names = {"im2col.cu": ["im2col", "col2im"], "layout.cu": ["channels_to_images", "images_to_channels"],
              "lrn.cu": ["lrn_forward", "lrn_backward"],
-             "pool.cu": ["max_pool_forward", "max_pool_backward", "avg_pool_forward", "avg_pool_backward"]}
+             "pool.cu": ["max_pool_forward", "max_pool_backward", "max_pool_forward_wide",
+                         "max_pool_backward_wide", "avg_pool_forward", "avg_pool_backward"]}
     for kernel in names[os.path.basename(source)]:
         assert f".entry {kernel}(" in ptx, f"{kernel} missing (extern \"C\" keeps the name unmangled)"
 

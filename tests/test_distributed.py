@@ -164,6 +164,19 @@ def test_bcast_data_writes_into_the_parameters_arrays_and_reuses_its_buffer():
     assert len(comm.buffers) == 1 and len(comm.calls) == 2
 
 
+def test_a_model_in_flat_buffers_sends_its_buffers_as_they_are():
+    model, comm = small_model(), Twins()
+    flat = model.flatten_parameters()
+    comm.bcast_data(model)
+    googlenet_loss(model(Tensor(numpy.ones((2, 1, 32, 32)))), numpy.array([1, 2]), 0.3).backward()
+    expected = 2 * flat.grad
+    views = [p.grad for p in model.parameters()]
+    comm.allreduce_grad(model)
+    assert comm.calls == [("broadcast", flat.size), ("allreduce", flat.size)] and comm.buffers == {}
+    assert numpy.array_equal(flat.grad, expected)
+    assert all(p.grad is v for p, v in zip(model.parameters(), views))       # still views of it
+
+
 # --- the multi-node optimizer ---------------------------------------------------------------------------
 def test_the_multi_node_optimizer_broadcasts_once_then_steps_on_the_summed_gradients():
     plain, wrapped = small_model(), small_model()

@@ -99,7 +99,7 @@ def test_two_ranks_take_the_steps_of_one_process_with_the_whole_batch(steps):
         numpy.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-14)
 
 
-def test_the_packed_all_reduce_equals_one_per_tensor(steps):
+def test_the_all_reduce_of_the_flat_gradient_buffer_equals_one_per_tensor(steps):
     # two ranks: one addition per element whichever way the sum is split, so equal bit for bit
     assert steps["packed"].shape == steps["per_tensor"].shape
     assert numpy.array_equal(steps["packed"], steps["per_tensor"])

@@ -33,6 +33,7 @@ import traceback
 import numpy
 
 from .. import backend
+from ..nn.flat import flat_buffer_of
 
 # Environment variables a launcher sets in every process it starts: MPICH's and Intel
 # MPI's mpiexec (hydra) and Slurm set PMI_SIZE, Open MPI sets OMPI_COMM_WORLD_SIZE,
@@ -66,8 +67,10 @@ class Communicator:
     """What every communicator shares: the packed parameter and gradient exchanges.
 
     Subclasses give ``rank``, ``size``, ``allreduce``, ``broadcast``, ``barrier``,
-    ``sum_numbers`` and ``abort``. The gradients travel in ONE call: they are packed into
-    one flat buffer (kept between steps), summed, and copied back.
+    ``sum_numbers`` and ``abort``. The gradients travel in ONE call: a model whose parameters
+    are in flat buffers (``Module.flatten_parameters``, ``minigrad/nn/flat.py``) sends its
+    gradient buffer as it is; any other model's gradients are packed into one buffer (kept
+    between steps), summed, and copied back.
     """
     rank, size, local_rank = 0, 1, 0
 
@@ -79,6 +82,11 @@ class Communicator:
         params = parameters_of(model)
         if not params:
             return
+        flat = flat_buffer_of(params)
+        if flat is not None:                 # the parameters are views of one buffer already
+            flat.gather()
+            self.broadcast(flat.data, root=0)
+            return
         buffer = self.pack("data", params, [p.data for p in params])
         self.broadcast(buffer, root=0)
         self.unpack(buffer, params, "data")
@@ -89,6 +97,11 @@ class Communicator:
         zeros, and gets the sum like the others."""
         params = parameters_of(model)
         if not params:
+            return
+        flat = flat_buffer_of(params)
+        if flat is not None:                 # the gradients are views of one buffer already
+            flat.gather()
+            self.allreduce(flat.grad)
             return
         buffer = self.pack("grad", params, [p.grad for p in params])
         self.allreduce(buffer)

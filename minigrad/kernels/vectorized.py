@@ -162,12 +162,17 @@ _BATCH_FIRST = (1, 0, 2, 3)   # (N, C, H, W) -> (C, N, H, W): columns run over (
 
 
 class Conv2dCache(NamedTuple):
-    """What ``conv2d_backward`` needs from a forward done as one product (per group)."""
-    x_shape: Tuple[int, ...]   # (N, C, H, W)
+    """What ``conv2d_backward`` needs from a forward done as one product (per group).
+
+    x itself, not its columns: the backward copies them again (``_columns``) rather than
+    keep KH*KW copies of the input alive from the forward to the backward. The columns of
+    a 3x3 convolution are 9 times its input, and GoogLeNet's add up to most of what its
+    ops save (benchmarks/peak_memory.py); one more copy per convolution is what it costs.
+    """
+    x: Any                     # (N, C, H, W)
     weight: Any                # (C_out, C/groups, KH, KW)
-    cols: Any                  # (C*KH*KW, pixels), pixels in ``order``: the GEMM's right-hand side
     win: Window
-    order: Tuple[int, ...]     # _BATCH_LAST or _BATCH_FIRST
+    order: Tuple[int, ...]     # _BATCH_LAST or _BATCH_FIRST: how the columns run over pixels
     groups: int
     has_bias: bool
     relu_output: Any           # y after a fused ReLU (where its gradient passes), else None
@@ -191,29 +196,33 @@ def _unflatten(matrix, order, shape):
     return matrix.reshape([shape[axis] for axis in order]).transpose(tuple(numpy.argsort(order)))
 
 
+def _columns(x, win, order):
+    """The right-hand side of the convolution's GEMM: (C*KH*KW, pixels), pixels in ``order``.
+
+    For a 1x1 convolution x itself is the column matrix. An (N, C, H, W) array is copied
+    channels first image by image (``order`` _BATCH_FIRST); the (C, H, W, N) and
+    (H, W, N, C) layouts that conv2d and the pools hand out need no copy at all."""
+    if win.is_pointwise:
+        return _channels_first(x, order)
+    return _im2col_batch_last(x, win).reshape(x.shape[1] * win.kernel[0] * win.kernel[1], -1)
+
+
 def conv2d_forward(x, weight, bias, win, groups=1, relu=False):
     """x (N, C, H, W), weight (C_out, C/groups, KH, KW), bias (C_out,) or None ->
     (y (N, C_out, OH, OW), cache); with ``relu``, y = max(y, 0) in place (NaN kept)."""
     n, c, h, w = x.shape
-    c_out, _, kh, kw = weight.shape
+    c_out = weight.shape[0]
     if win.is_pointwise and groups == 1 and x.flags.c_contiguous and h * w >= PER_IMAGE_MIN_PIXELS:
         return _pointwise_per_image_forward(x, weight, bias, relu)
-    if not win.is_pointwise:
-        order = _BATCH_LAST
-        cols = _im2col_batch_last(x, win).reshape(c * kh * kw, -1)
-    else:
-        # x itself is the column matrix. An (N, C, H, W) array is copied channels
-        # first image by image; the (C, H, W, N) and (H, W, N, C) layouts that
-        # conv2d and the pools hand out need no copy at all.
-        order = _BATCH_FIRST if x.flags.c_contiguous else _BATCH_LAST
-        cols = _channels_first(x, order)
+    order = _BATCH_FIRST if win.is_pointwise and x.flags.c_contiguous else _BATCH_LAST
+    cols = _columns(x, win, order)
     Y = _grouped_product(_by_group(weight.reshape(c_out, -1), groups), _by_group(cols, groups))
     if bias is not None:
         Y += bias.reshape(c_out, 1)
     if relu:
         get_array_module(Y).maximum(Y, 0, out=Y)
     y = _unflatten(Y, order, (n, c_out) + win.out)
-    return y, Conv2dCache(x.shape, weight, cols, win, order, groups, bias is not None, y if relu else None)
+    return y, Conv2dCache(x, weight, win, order, groups, bias is not None, y if relu else None)
 
 
 def conv2d_backward(gy, cache):
@@ -223,11 +232,14 @@ def conv2d_backward(gy, cache):
         gy = get_array_module(gy).where(~(cache.relu_output <= 0), gy, 0)
     if isinstance(cache, PerImageConv2dCache):
         return _pointwise_per_image_backward(gy, cache)
-    x_shape, weight, cols, win, order, groups, has_bias, _ = cache
+    x, weight, win, order, groups, has_bias, _ = cache
+    x_shape = x.shape
     c_out, _, kh, kw = weight.shape
     gy2 = _channels_first(gy, order)                               # (C_out, pixels), columns as in cols
-    gy3, cols3 = _by_group(gy2, groups), _by_group(cols, groups)
+    gy3 = _by_group(gy2, groups)
+    cols3 = _by_group(_columns(x, win, order), groups)             # copied again: see Conv2dCache
     gweight = _grouped_product(gy3, cols3.transpose(0, 2, 1)).reshape(weight.shape)
+    del cols3                                                      # before the column gradient exists
     gcols = _grouped_product(_by_group(weight.reshape(c_out, -1), groups).transpose(0, 2, 1), gy3)
     if win.is_pointwise:
         gx = _unflatten(gcols, order, x_shape)
@@ -413,9 +425,9 @@ def _window_sum_backward(gy, win):
 # never a Python loop over channels. The backward's sum runs over the MIRRORED
 # neighbours (see minigrad/ops/lrn.py): `after` channels before j, `before` after it.
 class LrnCache(NamedTuple):
-    """What ``lrn_backward`` needs from the forward."""
+    """What ``lrn_backward`` needs from the forward: x and the normalizer s, not the output
+    (the backward recomputes s^-beta, one power per element, rather than keep a third array)."""
     x: Any                     # (N, C, ...)
-    y: Any                     # the output, x's shape
     s: Any                     # the normalizer s, x's shape
     size: int
     alpha: float
@@ -441,12 +453,12 @@ def _neighbour_sum(v, before, after):
 def lrn_forward(x, size, alpha, beta, k):
     before, after = size // 2, (size - 1) // 2
     s = k + (alpha / size) * _neighbour_sum(x * x, before, after)
-    y = x * s ** -beta
-    return y, LrnCache(x, y, s, size, alpha, beta)
+    return x * s ** -beta, LrnCache(x, s, size, alpha, beta)
 
 
 def lrn_backward(gy, cache):
-    x, y, s, size, alpha, beta = cache
+    x, s, size, alpha, beta = cache
     before, after = size // 2, (size - 1) // 2
-    neighbours = _neighbour_sum(gy * y / s, after, before)         # sum of g_c b_c / s_c
-    return gy * s ** -beta - (2 * alpha * beta / size) * x * neighbours
+    scale = s ** -beta                                             # y = x * scale
+    neighbours = _neighbour_sum(gy * (x * scale) / s, after, before)   # sum of g_c y_c / s_c
+    return gy * scale - (2 * alpha * beta / size) * x * neighbours

@@ -22,10 +22,16 @@ import numpy
 
 from .. import backend
 from ..autograd import Tensor
+from .flat import FlatParameters
 
 
 class Parameter(Tensor):
-    """A Tensor that a Module learns: always ``requires_grad=True``."""
+    """A Tensor that a Module learns: always ``requires_grad=True``.
+
+    ``flat_parameters`` is the ``FlatParameters`` whose buffers hold its data and gradient
+    (``Module.flatten_parameters``; ``minigrad/nn/flat.py`` says what changes then), or None.
+    """
+    flat_parameters = None
 
     def __init__(self, data, dtype=None):
         super().__init__(data, requires_grad=True, dtype=dtype)
@@ -182,9 +188,12 @@ class Module:
         return self.train(False)
 
     def to(self, device):
-        """Move every parameter (and its gradient) and buffer to ``device`` in place; returns self."""
+        """Move every parameter (and its gradient) and buffer to ``device`` in place; returns
+        self. Flat buffers are moved whole (their parameters become views of the moved ones)."""
         device = backend.parse_device(device)
-        for parameter in self.parameters():
+        for flat in self._whole_flat_buffers("to"):
+            flat.to(device)
+        for parameter in self._loose_parameters():
             parameter.data = backend.to_device(parameter.data, device)
             if parameter.grad is not None:
                 parameter.grad = backend.to_device(parameter.grad, device)
@@ -194,8 +203,11 @@ class Module:
 
     def astype(self, dtype):
         """Cast every parameter and floating-point buffer in place (float64 for gradient
-        checks); returns self."""
-        for parameter in self.parameters():
+        checks) and drop the gradients; returns self. Flat buffers are cast whole (their
+        gradients become zeros)."""
+        for flat in self._whole_flat_buffers("astype"):
+            flat.astype(dtype)
+        for parameter in self._loose_parameters():
             parameter.data = parameter.data.astype(dtype)
             parameter.grad = None
         for module, name in self._buffer_slots():
@@ -204,8 +216,43 @@ class Module:
         return self
 
     def zero_grad(self):
-        for parameter in self.parameters():
+        """Every parameter's gradient to None; in a flat buffer, zeros (one fill for the
+        buffer, when it holds this module's parameters only)."""
+        for flat in self._flat_buffers(shared=False):
+            flat.zero_grad()
+        for parameter in self._loose_parameters():
             parameter.grad = None
+        for flat in self._flat_buffers(shared=True):
+            for parameter in self.parameters():
+                if parameter.flat_parameters is flat:
+                    parameter.grad = None       # zeros again at the buffer's next gather()
+
+    def flatten_parameters(self):
+        """Put every parameter into one flat data buffer and one flat gradient buffer, each
+        parameter a view (``minigrad/nn/flat.py``); returns the ``FlatParameters``. An
+        optimizer made afterwards from ``self.parameters()`` updates them all at once."""
+        return FlatParameters(self.parameters())
+
+    def _flat_buffers(self, shared):
+        """The FlatParameters that hold some of this module's parameters: those that also
+        hold other modules' (``shared=True``), or those that hold this module's only."""
+        mine = {id(p) for p in self.parameters()}
+        flats = {id(p.flat_parameters): p.flat_parameters for p in self.parameters() if p.flat_parameters}
+        return [flat for flat in flats.values()
+                if shared != all(id(p) in mine for p in flat.parameters)]
+
+    def _whole_flat_buffers(self, method):
+        """The flat buffers of this module, to move or cast whole: an error if one also holds
+        other modules' parameters (moving a part of a buffer would break it)."""
+        for flat in self._flat_buffers(shared=True):
+            raise ValueError(f"{type(self).__name__}.{method}: its parameters share a flat buffer "
+                             f"({flat}) with parameters of other modules; call {method} on the "
+                             f"module whose parameters were flattened")
+        return self._flat_buffers(shared=False)
+
+    def _loose_parameters(self):
+        """The parameters that are in no flat buffer."""
+        return [p for p in self.parameters() if p.flat_parameters is None]
 
     # --- saving and loading ---------------------------------------------------------------
     def state_dict(self):
@@ -231,10 +278,8 @@ class Module:
                 if tuple(numpy.shape(state[name])) != tuple(array.shape):
                     raise ValueError(f"load_state_dict: {kind} {name!r} expected shape "
                                      f"{tuple(array.shape)}, got {tuple(numpy.shape(state[name]))}")
-        for name, parameter in parameters.items():
-            value = numpy.asarray(backend.to_numpy(state[name]), dtype=parameter.dtype)
-            parameter.data = backend.to_device(value.copy(), parameter.device)
-        for name, array in buffers.items():            # in place: the layer keeps its array
+        for name, array in [*((n, p.data) for n, p in parameters.items()), *buffers.items()]:
+            # in place: a layer keeps its array, a parameter in a flat buffer stays a view
             value = numpy.asarray(backend.to_numpy(state[name]), dtype=array.dtype)
             array[...] = backend.to_device(value, backend.device_of(array))
 

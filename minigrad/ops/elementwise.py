@@ -100,7 +100,9 @@ def rpow_backward(gy, cache):
         return (gy * (y * math.log(base)),)
     xp = get_array_module(gy)
     if base == 0:
-        return (gy * xp.where(x < 0, -math.inf, 0).astype(gy.dtype),)
+        local = xp.zeros_like(gy)              # in gy's dtype: no float64 detour
+        local[x < 0] = -math.inf
+        return (gy * local,)
     return (gy * math.nan,)
 
 
@@ -153,14 +155,19 @@ def sigmoid_backward(gy, e):
 
 
 def relu_forward(x):
-    """max(x, 0). NaN stays NaN and -inf gives 0 (x * (x > 0) would give -inf * 0 = NaN)."""
+    """max(x, 0). NaN stays NaN and -inf gives 0 (x * (x > 0) would give -inf * 0 = NaN).
+
+    The cache is the output itself, which the graph keeps anyway: y > 0 exactly where
+    x > 0, and y is NaN where x is, so the backward reads its mask from y and the forward
+    saves nothing of its own."""
     xp = get_array_module(x)
-    passes = ~(x <= 0)            # where the gradient flows: x > 0, and NaN (as in PyTorch)
-    return xp.maximum(x, 0), passes
+    y = xp.maximum(x, 0)
+    return y, y
 
 
-def relu_backward(gy, passes):
+def relu_backward(gy, y):
     xp = get_array_module(gy)
+    passes = ~(y <= 0)            # where the gradient flows: x > 0, and NaN (as in PyTorch)
     return (xp.where(passes, gy, 0),)
 
 

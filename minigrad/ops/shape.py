@@ -54,14 +54,15 @@ def concat_forward(*arrays, axis=0):
 
 
 def concat_backward(gy, cache):
+    """Each input's gradient is its slice of gy along ``axis``: a view, nothing is copied."""
     sizes, axis = cache
-    xp = get_array_module(gy)
-    boundaries = []
-    total = 0
-    for size in sizes[:-1]:
-        total += size
-        boundaries.append(total)
-    return tuple(xp.split(gy, boundaries, axis=axis))
+    index = [slice(None)] * gy.ndim
+    grads, start = [], 0
+    for size in sizes:
+        index[axis] = slice(start, start + size)
+        grads.append(gy[tuple(index)])
+        start += size
+    return tuple(grads)
 
 
 # --- input checks: name the op, what it expected and what it got ------------------

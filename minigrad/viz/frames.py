@@ -65,7 +65,9 @@ class BackwardFrame(NamedTuple):
 def backward_frames(root, grad=None):
     """Run ``root.backward(grad)`` one step at a time and record each step as a BackwardFrame.
 
-    This IS a backward pass: the leaves' ``.grad`` accumulate as with ``backward()``. Each
+    This IS a backward pass: the leaves' ``.grad`` accumulate as with ``backward()``. It
+    keeps the graph (``retain_graph=True``): a picture of a backward pass is for looking,
+    and a lesson may step through the same graph again, or walk it by hand after. Each
     op's backward is also called again on the side (it is a pure function of the upstream
     gradient and the cache) to record what it sent along each input edge, and, for small
     tensors, the local derivative: backward with a one-hot upstream gradient e_j returns row
@@ -73,7 +75,7 @@ def backward_frames(root, grad=None):
     """
     uses = _uses(root)
     complete, arrived, frames = {}, {}, []
-    for step, (tensor, gradient) in enumerate(root.backward_steps(grad), start=1):
+    for step, (tensor, gradient) in enumerate(root.backward_steps(grad, retain_graph=True), start=1):
         complete[id(tensor)] = gradient
         arrived.pop(id(tensor), None)
         sends = _sends(tensor, gradient)

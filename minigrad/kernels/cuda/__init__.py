@@ -190,22 +190,35 @@ def conv2d_backward(gy, cache):
 # --- pooling ---------------------------------------------------------------------------------------
 class MaxPool2dCache(NamedTuple):
     """What ``max_pool2d_backward`` needs from the forward."""
-    argmax: Any                # (N, C, OH, OW) int32: h*W + w of each window's maximum
+    argmax: Any                # (N, C, OH, OW): the offset i*KW + j of each window's maximum
     x_shape: Tuple[int, ...]   # (N, C, H, W)
     win: Window
+
+
+SMALL_WINDOW = 256             # a window of up to this many elements: one-byte argmax offsets
+
+
+def _argmax_kernel(kernel, win):
+    """pool.cu's ``kernel`` for this window and its offsets' dtype: uint8, or int32 (the
+    ``_wide`` kernel) for windows of more than SMALL_WINDOW elements."""
+    if win.kernel[0] * win.kernel[1] <= SMALL_WINDOW:
+        return kernel, numpy.uint8
+    return kernel + "_wide", numpy.int32
 
 
 def max_pool2d_forward(x, win):
     xp = get_array_module(x)
     x = xp.ascontiguousarray(x)
     y = xp.empty(x.shape[:2] + win.out, dtype=x.dtype)
-    argmax = xp.empty(y.shape, dtype=numpy.int32)
-    launcher_for(x).run("pool.cu", "max_pool_forward", y.size, x, y, argmax, *_geometry(x.shape, win))
+    kernel, offset_type = _argmax_kernel("max_pool_forward", win)
+    argmax = xp.empty(y.shape, dtype=offset_type)
+    launcher_for(x).run("pool.cu", kernel, y.size, x, y, argmax, *_geometry(x.shape, win))
     return y, MaxPool2dCache(argmax, x.shape, win)
 
 
 def max_pool2d_backward(gy, cache):
-    return _pool_backward("max_pool_backward", gy, cache.argmax, cache.x_shape, cache.win)
+    kernel, _ = _argmax_kernel("max_pool_backward", cache.win)
+    return _pool_backward(kernel, gy, cache.argmax, cache.x_shape, cache.win)
 
 
 class AvgPool2dCache(NamedTuple):
@@ -248,10 +261,10 @@ def _neighbour_reach(size, channels):
 
 
 class LrnCache(NamedTuple):
-    """What ``lrn_backward`` needs from the forward (all arrays contiguous, x's shape)."""
+    """What ``lrn_backward`` needs from the forward (both arrays contiguous, x's shape): x and
+    the normalizer s, not the output (the backward computes y = x s^-beta again)."""
     x: Any
     s: Any                     # the normalizer s
-    y: Any                     # the output
     size: int
     alpha: float
     beta: float
@@ -266,16 +279,16 @@ def lrn_forward(x, size, alpha, beta, k):
     s, y = xp.empty_like(x), xp.empty_like(x)
     launcher_for(x).run("lrn.cu", "lrn_forward", n * pixels, x, s, y, *_int32(n, c, pixels),
                         *_neighbour_reach(size, c), _real(x, alpha / size), _real(x, beta), _real(x, k))
-    return y, LrnCache(x, s, y, size, alpha, beta)
+    return y, LrnCache(x, s, size, alpha, beta)
 
 
 def lrn_backward(gy, cache):
     xp = get_array_module(gy)
-    x, s, y, size, alpha, beta = cache
+    x, s, size, alpha, beta = cache
     gy = xp.ascontiguousarray(gy)
     n, c = x.shape[:2]
     pixels = x.size // max(n * c, 1)
     gx = xp.empty_like(x)
-    launcher_for(x).run("lrn.cu", "lrn_backward", n * pixels, x, s, y, gy, gx, *_int32(n, c, pixels),
+    launcher_for(x).run("lrn.cu", "lrn_backward", n * pixels, x, s, gy, gx, *_int32(n, c, pixels),
                         *_neighbour_reach(size, c), _real(x, alpha / size), _real(x, beta))
     return gx

@@ -32,16 +32,17 @@ extern "C" __global__ void lrn_forward(const real* x, real* s, real* y, int N, i
 
 // gx_j = gy_j s_j^-beta - 2 alpha_n beta * x_j * sum_{c : j in neighbours(c)} gy_c y_c / s_c,
 // where j in neighbours(c) means c runs over j - after ... j + before (the mirrored reach).
-extern "C" __global__ void lrn_backward(const real* x, const real* s, const real* y, const real* gy,
-                                        real* gx, int N, int C, int HW, int before, int after,
-                                        real alpha_n, real beta) {
+// The forward keeps x and s only: y_c = x_c s_c^-beta is computed again here.
+extern "C" __global__ void lrn_backward(const real* x, const real* s, const real* gy, real* gx,
+                                        int N, int C, int HW, int before, int after, real alpha_n,
+                                        real beta) {
     GRID_STRIDE_LOOP(pixel, (long long)N * HW) {
         const long long base = (pixel / HW) * C * HW + pixel % HW;
         for (int j = 0; j < C; ++j) {
             real through_s = 0;
             for (int c = max(j - after, 0); c <= min(j + before, C - 1); ++c) {
                 const long long at = base + (long long)c * HW;
-                through_s += gy[at] * y[at] / s[at];
+                through_s += gy[at] * (x[at] * pow(s[at], -beta)) / s[at];
             }
             const long long at = base + (long long)j * HW;
             gx[at] = gy[at] * pow(s[at], -beta) - 2 * alpha_n * beta * x[at] * through_s;
