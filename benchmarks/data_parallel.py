@@ -47,6 +47,7 @@ def worker(args):
 
     comm = distributed.communicator()
     model = GoogLeNet(num_classes=10, in_channels=1, width=args.width, input_size=args.image_size, seed=0)
+    model.flatten_parameters()                   # as the Trainer does: one gradient buffer
     optimizer = distributed.MultiNodeOptimizer(SGD(model.parameters(), lr=0.01, momentum=0.9), comm)
     rng = numpy.random.default_rng(comm.rank)
     images = rng.standard_normal((args.batch, 1, args.image_size, args.image_size)).astype(numpy.float32)

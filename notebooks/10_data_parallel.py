@@ -206,9 +206,11 @@ print(inspect.getsource(distributed.MpiCommunicator.allreduce))
 print(inspect.getsource(distributed.Communicator.allreduce_grad))
 
 # %% [markdown]
-# `allreduce_grad` packs every gradient into one flat buffer, so that a step makes **one**
-# all-reduce instead of one per tensor (GoogLeNet has 116 of them, many tiny: each call pays a
-# latency), and copies the sums back. On GPUs the same job goes to NCCL (`distributed/nccl.py`),
+# `allreduce_grad` makes **one** all-reduce a step, not one per tensor (GoogLeNet has more
+# than a hundred, many tiny, and each call pays a latency): a model whose parameters live in
+# flat buffers (`model.flatten_parameters()`, as the training command does) sends its one
+# gradient buffer as it is; any other model's gradients are packed into one buffer and the
+# sums copied back. On GPUs the same job goes to NCCL (`distributed/nccl.py`),
 # which moves GPU memory directly over NVLink or InfiniBand, queued on the stream that ran
 # the backward pass.
 #
