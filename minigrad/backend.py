@@ -54,6 +54,31 @@ def is_gpu_available():
         return False
 
 
+def nccl_unavailable_reason():
+    """Why NCCL (GPU collectives, through CuPy) cannot be used, as one sentence; None when
+    it can."""
+    reason = gpu_unavailable_reason()
+    if reason is not None:
+        return reason
+    try:
+        from cupy.cuda import nccl
+    except Exception as error:
+        return f"CuPy's NCCL binding does not import ({error.__class__.__name__}: {error})"
+    if not nccl.available:
+        return ("CuPy found no NCCL library (pip install nvidia-nccl-cu13 for a CUDA 13 driver, "
+                "nvidia-nccl-cu12 for CUDA 12)")
+    return None
+
+
+def nccl():
+    """CuPy's NCCL binding, ``cupy.cuda.nccl``; a RuntimeError saying why when it is not usable."""
+    reason = nccl_unavailable_reason()
+    if reason is not None:
+        raise RuntimeError(f"NCCL requested but not usable: {reason}")
+    from cupy.cuda import nccl
+    return nccl
+
+
 def get_array_module(*arrays):
     """``cupy`` if any argument is a CuPy array, else ``numpy``.
 

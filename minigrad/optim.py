@@ -41,6 +41,7 @@ import math
 import numpy
 
 from . import backend
+from .nn.flat import flat_buffer_of
 
 
 class Optimizer:
@@ -64,7 +65,7 @@ class Optimizer:
         self.lr = float(lr)
         self.weight_decay = float(weight_decay)
         self.steps = 0
-        self.flat = _flat_buffer_of(self.params)
+        self.flat = flat_buffer_of(self.params)
         self.flat_state = {}
         self.state = {name: [None] * len(self.params) for name in self.buffer_names}
 
@@ -185,12 +186,6 @@ class Optimizer:
             for view, loaded in zip(arrays, buffers[name_]):
                 if loaded is not None:
                     view[...] = loaded
-
-
-def _flat_buffer_of(params):
-    """The FlatParameters that holds exactly ``params``, or None."""
-    flat = getattr(params[0], "flat_parameters", None)
-    return flat if flat is not None and flat.holds_exactly(params) else None
 
 
 class SGD(Optimizer):
@@ -365,7 +360,7 @@ class WeightAverage:
         self.params = list(params)
         self.decay = decay
         self.updates = 0
-        self.flat = _flat_buffer_of(self.params)
+        self.flat = flat_buffer_of(self.params)
         if self.flat is None:
             self.averages = [p.data.copy() for p in self.params]
         else:       # one flat average, each parameter's a view (as the optimizers' state)
