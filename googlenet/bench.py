@@ -188,20 +188,10 @@ def check_options(args):
     (--out included)."""
     args.mode = next((mode for mode in ("compare", "model") if getattr(args, mode) is not None),
                      "main_job" if args.main_job else "ops")
+    check_given_numbers(args)
+    args.threads = use_threads(args.threads)
     refuse_options_of_other_modes(args)
     fill_defaults(args)
-    for flag, value in (("--batch", args.batch), ("--repeats", args.repeats), ("--image-size", args.image_size),
-                        ("--blas-threads", args.blas_threads), ("--epochs", args.epochs)):
-        if value is not None:
-            check_number(flag, value, 1)
-    args.threads = use_threads(args.threads)
-    if args.width is not None:
-        check_number("--width", args.width, 0, low_open=True)
-    if args.held_out is not None:
-        check_number("--held-out", args.held_out, 0, 1, low_open=True, high_open=True)
-    for batch, size in args.model or ():
-        check_number("--model's batch size", batch, 1)
-        check_image_size(size)
     if args.mode == "compare":
         args.compare = list(dict.fromkeys(device.split(":")[0] for device in read_devices(args.compare)))
     else:
@@ -217,6 +207,21 @@ def check_options(args):
             import threadpoolctl  # noqa: F401  (only asking whether it is installed)
         except ImportError:
             raise UserError("--blas-threads needs threadpoolctl (pip install threadpoolctl)") from None
+
+
+def check_given_numbers(args):
+    """A UserError for a number given out of range, whatever the mode (the defaults are in range)."""
+    for flag, value in (("--batch", args.batch), ("--repeats", args.repeats), ("--image-size", args.image_size),
+                        ("--blas-threads", args.blas_threads), ("--epochs", args.epochs)):
+        if value is not None:
+            check_number(flag, value, 1)
+    if args.width is not None:
+        check_number("--width", args.width, 0, low_open=True)
+    if args.held_out is not None:
+        check_number("--held-out", args.held_out, 0, 1, low_open=True, high_open=True)
+    for batch, size in args.model or ():
+        check_number("--model's batch size", batch, 1)
+        check_image_size(size)
 
 
 def refuse_options_of_other_modes(args):

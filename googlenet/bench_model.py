@@ -67,6 +67,7 @@ class MinigradWork:
         self.device = backend.parse_device(device)
         self.kernel_set = kernel_set or kernels.DEFAULT_FOR_DEVICE[self.device.split(":")[0]]
         self.model = GoogLeNet(num_classes=CLASSES, width=width, input_size=image_size, seed=seed).to(self.device)
+        self.model.flatten_parameters()            # as the Trainer runs it: one update over flat buffers
         self.optimizer = SGD(self.model.parameters(), lr=LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
         rng = numpy.random.default_rng(seed)
         self.images = rng.standard_normal((batch, 3, image_size, image_size), dtype=numpy.float32)

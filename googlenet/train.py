@@ -20,6 +20,11 @@ nothing: the last checkpoint written stays as it was. Training is a pure functio
 the seed: batch order, augmentation and dropout masks are drawn from generators
 seeded by (seed, epoch, step), so a resumed run ends with the same weights as one
 never interrupted.
+
+``mpiexec -n N python -m googlenet train`` trains on N processes (``minigrad.distributed``):
+each takes its share of every global batch of N x ``--batch-size`` images, one all-reduce a
+step sums the gradients, and only rank 0 writes and prints. The steps are those of one
+process with N x ``--batch-size`` (dropout masks and augmentation are drawn per rank).
 """
 import contextlib
 import dataclasses
@@ -31,11 +36,13 @@ import time
 
 import numpy
 
-from minigrad import backend, nn
+from minigrad import backend, distributed, nn
 from minigrad import functional as F
 from minigrad.autograd import Tensor, no_grad
 from minigrad.checkpoint import load_weights, save_checkpoint
-from minigrad.data import DataLoader, default_augmentation, load_dataset
+from minigrad.cuda_graph import TrainingStep
+from minigrad.data import DataLoader, default_augmentation, load_dataset, shard_of
+from minigrad.ops.loss import check_label_range
 from minigrad.optim import SGD, Adam, WeightAverage, make_schedule
 
 from .errors import (THREADS_HELP, USER_ERRORS, UserError, check_device, check_number, check_output_folder,
@@ -72,6 +79,8 @@ class TrainConfig:
     augment: bool = False
     seed: int = 0
     device: str = "cpu"
+    graph: bool = False             # on a GPU, replay each step as one CUDA graph (opt-in until
+                                    # a GPU run has checked it: see README, GPU)
     out: str = "runs/googlenet"
     eval_batch_size: int = 200
 
@@ -101,30 +110,45 @@ def make_optimizer(config, params):
 
 
 class Trainer:
-    """One training run: the model, its optimizer and data, and where it has got to."""
+    """One training run: the model, its optimizer and data, and where it has got to.
 
-    def __init__(self, config, data=None, resume=None, progress=True):
+    ``comm`` (``minigrad.distributed``): data-parallel training over the ranks ``mpiexec``
+    started. Each rank takes its share of every global batch of ``batch_size`` x ranks
+    images and of the held-out split; one all-reduce a step sums the gradients; only rank 0
+    writes files and reports. Without it, one process.
+    """
+
+    def __init__(self, config, data=None, resume=None, progress=True, comm=None):
+        self.comm = comm if comm is not None else distributed.SingleProcess()
         self.config, self.show_progress = config, progress
-        self.device = check_device(config.device)
+        self.device = self.comm.device_for(check_device(config.device))
         train_set, held_out = data if data is not None else load_dataset(
             config.data, config.data_path, config.image_size, config.held_out, config.seed,
             config.channels)
         mean, std = train_set.channel_stats()
         augmentation = default_augmentation(config.data) if config.augment else None
-        self.train_loader = DataLoader(train_set, config.batch_size, shuffle=True, seed=config.seed,
-                                       augmentation=augmentation, mean=mean, std=std)
-        self.held_out_loader = DataLoader(held_out, config.eval_batch_size, mean=mean, std=std)
+        rank, ranks = self.comm.rank, self.comm.size
+        self.train_loader = DataLoader(train_set, config.batch_size * ranks, shuffle=True, seed=config.seed,
+                                       augmentation=augmentation, mean=mean, std=std, shard=(rank, ranks))
+        self.held_out_loader = DataLoader(held_out.subset(shard_of(numpy.arange(len(held_out)), rank, ranks)),
+                                          config.eval_batch_size, mean=mean, std=std)
         self.options = model_options(config, len(train_set.classes), train_set.channels)
         self.model = GoogLeNet(**self.options).to(self.device)
         # Every parameter, gradient, momentum and average in one flat buffer each (layers hold
-        # views): zero_grad is one fill and each update a few whole-array expressions.
+        # views): zero_grad is one fill, each update a few whole-array expressions, and the
+        # ranks exchange the weights (once) and the gradients (every step) in one call each.
         self.model.flatten_parameters()
+        self.comm.bcast_data(self.model)
         self.optimizer = make_optimizer(config, self.model.parameters())
         self.schedule = make_schedule(config.schedule, config.lr, config.epochs)
         self.average = None
         if config.average is not None:
             self.average = WeightAverage(self.model.parameters(), config.average or None)
         self.dropouts = [m for m in self.model.modules() if isinstance(m, nn.Dropout)]
+        self.gpu_step = None
+        if self.device != "cpu" and self.comm.size == 1:    # several ranks: the eager step and its all-reduce
+            self.gpu_step = TrainingStep(self.model, self.losses_and_hits, self.optimizer, self.average,
+                                         graph=config.graph, dropout_seed=config.seed)
         self.data_info = dict(name=config.data, title=train_set.name.split(" (")[0],
                               classes=list(train_set.classes),
                               mean=mean.tolist(), std=std.tolist(), image_size=train_set.image_size,
@@ -142,6 +166,9 @@ class Trainer:
         return {name: os.path.join(out, name) for name in ("checkpoint.npz", "metrics.jsonl", "curves.png")}
 
     def save(self):
+        """Write the checkpoint (rank 0 only: the ranks' weights are the same)."""
+        if self.comm.rank != 0:
+            return
         progress = {"epoch": self.epoch, "step": self.step, "steps": len(self.train_loader),
                     "images": len(self.train_loader.dataset), **self.sums}
         config = {"train": dataclasses.asdict(self.config), "model": self.options,
@@ -179,12 +206,14 @@ class Trainer:
     def run(self, after_step=None):
         """Train from where the run stands to ``config.epochs``. Returns the history
         (one dict per epoch). ``after_step(trainer)`` is called after every step."""
-        os.makedirs(self.config.out, exist_ok=True)
         steps = len(self.train_loader)
-        bar = progress_bar(self.config.epochs * steps, self.epoch * steps + self.step,
-                           self.show_progress)
+        if self.comm.rank == 0:
+            os.makedirs(self.config.out, exist_ok=True)
+            bar = progress_bar(self.config.epochs * steps, self.epoch * steps + self.step, self.show_progress)
+        else:
+            bar = SilentBar()
         with bar, stop_on_ctrl_c(self):
-            while self.epoch < self.config.epochs and not self.stop_requested:
+            while self.epoch < self.config.epochs and not self.stop_agreed():
                 self.train_epoch(bar, after_step)
                 if self.step == steps:              # the epoch is complete
                     self.finish_epoch(bar)
@@ -204,14 +233,17 @@ class Trainer:
         for images, labels in self.train_loader.batches(self.epoch, start=self.step):
             started = time.perf_counter()
             loss, main_loss, correct = self.train_step(images, labels)
-            if not math.isfinite(loss):
-                raise TrainingDiverged(f"the training loss became {loss} at epoch {self.epoch + 1}, "
+            # every rank's share summed: the global batch's totals, the same on every rank
+            loss_sum, main_loss_sum, correct, seen = self.comm.sum_numbers(
+                [loss * len(labels), main_loss * len(labels), correct, len(labels)])
+            if not math.isfinite(loss_sum):
+                raise TrainingDiverged(f"the training loss became {loss_sum / seen} at epoch {self.epoch + 1}, "
                                        f"step {self.step + 1} of {steps}; {self.nothing_saved()}")
             self.sums["seconds"] += time.perf_counter() - started
-            self.sums["loss"] += loss * len(labels)
-            self.sums["main_loss"] += main_loss * len(labels)
-            self.sums["correct"] += correct
-            self.sums["seen"] += len(labels)
+            self.sums["loss"] += loss_sum
+            self.sums["main_loss"] += main_loss_sum
+            self.sums["correct"] += int(correct)
+            self.sums["seen"] += int(seen)
             self.step += 1
             bar.update(1)
             bar.set_postfix(loss=f"{self.sums['loss'] / self.sums['seen']:.3f}",
@@ -219,28 +251,66 @@ class Trainer:
                             img_s=f"{self.sums['seen'] / self.sums['seconds']:.0f}")
             if after_step is not None:
                 after_step(self)
-            if self.stop_requested and self.step < steps:
+            if self.stop_agreed() and self.step < steps:
                 return
+
+    def stop_agreed(self):
+        """Whether to stop now. A stop asked on any rank (Ctrl-C reaches each at its own
+        moment) is agreed on by all in one exchange, so that every rank stops after the
+        same step; the answer is that exchange's, whatever arrives after it."""
+        stop = self.comm.any(self.stop_requested)
+        self.stop_requested = self.stop_requested or stop
+        return stop
 
     def train_step(self, images, labels):
         """One SGD step. Returns the loss, the main classifier's share of it (its
-        cross-entropy, comparable with the held-out loss) and how many it got right."""
+        cross-entropy, comparable with the held-out loss) and how many it got right, on
+        this rank's share of the batch."""
         steps = len(self.train_loader)
         self.optimizer.lr = self.schedule(self.epoch + self.step / steps)
-        for index, dropout in enumerate(self.dropouts):
-            dropout.reseed([self.config.seed, self.epoch, self.step, index])
-        output = self.model(Tensor(images, device=self.device))
-        loss = googlenet_loss(output, labels, self.config.aux_weight)
+        if self.gpu_step is not None:           # the same step, replayed as one CUDA graph
+            return self.train_step_on_gpu(images, labels)
         self.optimizer.zero_grad()
-        loss.backward()
+        result = (0.0, 0.0, 0)          # fewer images than ranks: this rank only joins the sum
+        if len(labels):
+            result = self.forward_backward(images, labels)
+        self.comm.allreduce_grad(self.model)
         self.optimizer.step()
         if self.average is not None:
             self.average.update()
+        return result
+
+    def forward_backward(self, images, labels):
+        """The paper's loss on a batch, and its gradients (weighted by this rank's share of
+        the global batch, so that the ranks' summed gradients are those of the mean loss over
+        the whole global batch); the loss, the main classifier's share and the count right."""
+        rank_key = [] if self.comm.size == 1 else [self.comm.rank]      # each rank its own masks
+        for index, dropout in enumerate(self.dropouts):
+            dropout.reseed([self.config.seed, self.epoch, self.step, index, *rank_key])
+        output = self.model(Tensor(images, device=self.device))
+        loss, main_loss, correct = self.losses_and_hits(output, backend.to_device(labels, self.device))
+        loss.backward(len(labels) / self.train_loader.images_in_batch(self.step))
+        return loss.item(), main_loss.item(), int(correct)
+
+    def losses_and_hits(self, output, labels):
+        """The paper's loss, the main classifier's cross-entropy and the count of right
+        answers, all on the model's device: nothing is read back (a CUDA graph replays it)."""
+        loss = googlenet_loss(output, labels, self.config.aux_weight)
         logits = output.logits if hasattr(output, "logits") else output
         with no_grad():
-            main_loss = F.cross_entropy(logits, labels).item()
-        correct = int((backend.to_numpy(logits.data).argmax(axis=1) == labels).sum())
-        return loss.item(), main_loss, correct
+            main_loss = F.cross_entropy(logits, labels)
+        correct = (logits.data.argmax(axis=1) == labels).sum()
+        return loss, main_loss, correct
+
+    def train_step_on_gpu(self, images, labels):
+        """The step as ``minigrad.cuda_graph.TrainingStep`` runs it: replayed from a CUDA graph
+        (eagerly with --no-graph, for the short last batch, and for Adam). Its dropout masks
+        come from counter generators keyed by the seed and the step count, not from the
+        per-step reseeding of the CPU path. The labels are checked here, on the host: a
+        replay reads no value back."""
+        check_label_range("cross_entropy", labels, self.options["num_classes"])
+        loss, main_loss, correct = self.gpu_step(images, labels)
+        return float(loss), float(main_loss), int(correct)
 
     def check_weights_are_finite(self):
         """A TrainingDiverged error when any weight is NaN or infinite (a finite loss can
@@ -262,7 +332,7 @@ class Trainer:
         self.check_weights_are_finite()
         started = time.perf_counter()
         with self.average.swapped_in() if self.average else contextlib.nullcontext():
-            loss, accuracy, _ = evaluate(self.model, self.held_out_loader, self.device)
+            loss, accuracy = self.evaluate_held_out()
         seen = self.sums["seen"]
         row = dict(epoch=self.epoch + 1, train_loss=self.sums["loss"] / seen,
                    train_main_loss=self.sums["main_loss"] / seen,
@@ -276,9 +346,20 @@ class Trainer:
                   f"{loss:.4f} acc {accuracy:.4f} | {row['images_per_second']:.0f} img/s")
         self.epoch, self.step = self.epoch + 1, 0
         self.sums = empty_sums()
-        write_metrics(self.paths["metrics.jsonl"], self.history)
-        plot_history(self.paths["curves.png"], self.history)
+        if self.comm.rank == 0:
+            write_metrics(self.paths["metrics.jsonl"], self.history)
+            plot_history(self.paths["curves.png"], self.history)
         self.save()
+
+    def evaluate_held_out(self):
+        """(mean loss, accuracy) over the held-out split, each rank on its share of it."""
+        count = len(self.held_out_loader.dataset)
+        loss_sum, correct = 0.0, 0
+        if count:
+            loss, _, predictions = evaluate(self.model, self.held_out_loader, self.device)
+            loss_sum, correct = loss * count, int((predictions == self.held_out_loader.dataset.labels).sum())
+        loss_sum, correct, count = self.comm.sum_numbers([loss_sum, correct, count])
+        return loss_sum / count, correct / count
 
 
 # --- helpers: progress bar, Ctrl-C -------------------------------------------------------
@@ -287,6 +368,28 @@ def progress_bar(total, initial, enabled):
     from tqdm.auto import tqdm
     return tqdm(total=total, initial=initial, unit="step", disable=None if enabled else True,
                 dynamic_ncols=True)
+
+
+class SilentBar:
+    """The progress bar of every rank but 0: only rank 0 reports."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *error):
+        return False
+
+    def update(self, steps=1):
+        pass
+
+    def set_description(self, text):
+        pass
+
+    def set_postfix(self, **values):
+        pass
+
+    def write(self, text):
+        pass
 
 
 @contextlib.contextmanager
@@ -333,6 +436,8 @@ HELP = {
     "augment": "random crops and photometric jitter (and flips, except for digits)",
     "seed": "seed of the weights, the batch order, augmentation and dropout",
     "device": "cpu or cuda",
+    "graph": "on a GPU, replay each training step as one CUDA graph (off by default until its "
+             "first GPU run; --no-graph launches every kernel from Python)",
     "out": "output folder for checkpoint.npz, metrics.jsonl and curves.png",
     "eval_batch_size": "images per step when evaluating",
 }
@@ -418,11 +523,23 @@ def check_numbers(config):
 @reports_user_errors
 def run(args):
     """``python -m googlenet train``: returns the exit status (2: bad options or data; 1: the
-    loss diverged; 130: stopped by Ctrl-C)."""
+    loss diverged; 130: stopped by Ctrl-C). Under ``mpiexec -n N`` the N processes train
+    together (``Trainer``'s ``comm``); an error on one rank ends all of them, naming it."""
     config = config_from_args(args)
     use_threads(args.threads)
+    comm = distributed.communicator(check_device(config.device))
+    with distributed.ends_every_rank_on_error(comm, agreed=(TrainingDiverged,),
+                                              statuses={error: 2 for error in USER_ERRORS}):
+        return train(config, comm, args)
+
+
+def train(config, comm, args):
+    """The run itself, on the ranks of ``comm``; only rank 0 prints."""
+    say = print if comm.rank == 0 else (lambda *text, **where: None)
+    if comm.size > 1:
+        say(comm.describe())
     try:
-        trainer = Trainer(config, resume=args.resume, progress=args.progress)
+        trainer = Trainer(config, resume=args.resume, progress=args.progress, comm=comm)
     except ValueError as error:
         if isinstance(error, USER_ERRORS):
             raise
@@ -430,12 +547,12 @@ def run(args):
     try:
         history = trainer.run()
     except TrainingDiverged as error:
-        print(f"error: {error} (a smaller --lr usually helps)", file=sys.stderr)
+        say(f"error: {error} (a smaller --lr usually helps)", file=sys.stderr)
         return 1
     if trainer.stop_requested:
         return 130
     if history:
         last = history[-1]
-        print(f"done: held-out accuracy {last['val_accuracy']:.4f} after {last['epoch']} epochs; "
-              f"outputs in {config.out}")
+        say(f"done: held-out accuracy {last['val_accuracy']:.4f} after {last['epoch']} epochs; "
+            f"outputs in {config.out}")
     return 0

@@ -54,6 +54,31 @@ def is_gpu_available():
         return False
 
 
+def nccl_unavailable_reason():
+    """Why NCCL (GPU collectives, through CuPy) cannot be used, as one sentence; None when
+    it can."""
+    reason = gpu_unavailable_reason()
+    if reason is not None:
+        return reason
+    try:
+        from cupy.cuda import nccl
+    except Exception as error:
+        return f"CuPy's NCCL binding does not import ({error.__class__.__name__}: {error})"
+    if not nccl.available:
+        return ("CuPy found no NCCL library (pip install nvidia-nccl-cu13 for a CUDA 13 driver, "
+                "nvidia-nccl-cu12 for CUDA 12)")
+    return None
+
+
+def nccl():
+    """CuPy's NCCL binding, ``cupy.cuda.nccl``; a RuntimeError saying why when it is not usable."""
+    reason = nccl_unavailable_reason()
+    if reason is not None:
+        raise RuntimeError(f"NCCL requested but not usable: {reason}")
+    from cupy.cuda import nccl
+    return nccl
+
+
 def get_array_module(*arrays):
     """``cupy`` if any argument is a CuPy array, else ``numpy``.
 
@@ -134,6 +159,14 @@ def default_rng(seed=None, device="cpu"):
         seed = int(numpy.random.SeedSequence(seed).generate_state(1, dtype=numpy.uint64)[0])
     with cupy.cuda.Device(index):
         return cupy.random.default_rng(seed)
+
+
+def is_capturing(array):
+    """Whether the current CUDA stream is being captured into a graph (minigrad/cuda_graph.py) on
+    ``array``'s GPU: then no value may be read back to the host. False for NumPy arrays."""
+    if get_array_module(array) is numpy:
+        return False
+    return bool(_cupy_module.cuda.get_current_stream().is_capturing())
 
 
 def scatter_add(target, index, values):

@@ -329,14 +329,23 @@ class DataLoader:
     generator seeded by (seed, epoch) and augments batch b with one seeded by
     (seed, epoch, b): any batch of any epoch can be rebuilt on its own.
     Iterating over the loader itself gives epoch 0's batches.
+
+    ``shard=(rank, ranks)``: data-parallel training (``minigrad.distributed``). Every
+    rank draws the same batches of ``batch_size`` images (the global batch) and yields
+    only its own share of each (``shard_of``); ``len(loader)`` still counts the global
+    batches, every rank takes the same steps. A rank augments its share with a generator
+    seeded by (seed, epoch, b, rank): its own random crops, as many as it has images.
     """
 
     def __init__(self, dataset, batch_size=32, shuffle=False, seed=0, augmentation=None,
-                 mean=None, std=None, drop_last=False):
+                 mean=None, std=None, drop_last=False, shard=(0, 1)):
         if batch_size < 1:
             raise ValueError(f"DataLoader: batch_size must be at least 1, got {batch_size}")
+        rank, ranks = shard
+        if not 0 <= rank < ranks:
+            raise ValueError(f"DataLoader: shard must be (rank, ranks) with 0 <= rank < ranks, got {shard}")
         self.dataset, self.batch_size, self.shuffle, self.seed = dataset, batch_size, shuffle, seed
-        self.augmentation, self.drop_last = augmentation, drop_last
+        self.augmentation, self.drop_last, self.shard = augmentation, drop_last, (rank, ranks)
         channels = dataset.channels
         self.mean = numpy.zeros(channels) if mean is None else numpy.asarray(mean, dtype=numpy.float64)
         self.std = numpy.ones(channels) if std is None else numpy.asarray(std, dtype=numpy.float64)
@@ -354,11 +363,18 @@ class DataLoader:
         return numpy.random.default_rng([self.seed, epoch]).permutation(len(self.dataset))
 
     def batches(self, epoch, start=0):
-        """The batches of ``epoch``, beginning at batch number ``start``."""
+        """The batches of ``epoch`` (this rank's shares of them), beginning at batch number
+        ``start``."""
         order = self.order(epoch)
+        rank, ranks = self.shard
         for b in range(start, len(self)):
-            indices = order[b * self.batch_size:(b + 1) * self.batch_size]
-            yield self.make_batch(indices, numpy.random.default_rng([self.seed, epoch, b]))
+            indices = shard_of(order[b * self.batch_size:(b + 1) * self.batch_size], rank, ranks)
+            key = [self.seed, epoch, b] if ranks == 1 else [self.seed, epoch, b, rank]
+            yield self.make_batch(indices, numpy.random.default_rng(key))
+
+    def images_in_batch(self, b):
+        """How many images batch ``b`` holds, all ranks' shares together."""
+        return min(self.batch_size, len(self.dataset) - b * self.batch_size)
 
     def make_batch(self, indices, rng):
         images = self.dataset.images[indices].astype(numpy.float32) / 255.0
@@ -366,6 +382,13 @@ class DataLoader:
             images = self.augmentation(images, rng)
         images = normalize(images, self.mean, self.std)
         return images, self.dataset.labels[indices]
+
+
+def shard_of(items, rank, ranks):
+    """Rank ``rank``'s share of ``items`` when ``ranks`` processes split them: contiguous
+    slices in rank order, the first ``len(items) % ranks`` ranks one item more (a rank
+    gets none when there are fewer items than ranks)."""
+    return numpy.array_split(items, ranks)[rank]
 
 
 def normalize(images, mean, std):

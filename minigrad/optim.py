@@ -41,6 +41,7 @@ import math
 import numpy
 
 from . import backend, parallel
+from .nn.flat import flat_buffer_of
 
 
 class Optimizer:
@@ -64,7 +65,7 @@ class Optimizer:
         self.lr = float(lr)
         self.weight_decay = float(weight_decay)
         self.steps = 0
-        self.flat = _flat_buffer_of(self.params)
+        self.flat = flat_buffer_of(self.params)
         self.flat_state = {}
         self.state = {name: [None] * len(self.params) for name in self.buffer_names}
 
@@ -79,6 +80,13 @@ class Optimizer:
         """Update every parameter that has a gradient (with flat buffers: every parameter,
         in one pass over the buffers)."""
         self.steps += 1
+        self.update_parameters()
+
+    def update_parameters(self):
+        """The arrays' share of ``step`` (which also counts it): move every parameter that
+        has a gradient (with flat buffers: every parameter, in one pass over the buffers).
+        ``lr`` may be a number or a 0-d array of the parameters' dtype on their device,
+        which a replayed CUDA graph reads there (minigrad/cuda_graph.py)."""
         if self.flat is not None:
             self.flat.gather()
             self.create_flat_state()
@@ -182,12 +190,6 @@ class Optimizer:
             for view, loaded in zip(arrays, buffers[name_]):
                 if loaded is not None:
                     view[...] = loaded
-
-
-def _flat_buffer_of(params):
-    """The FlatParameters that holds exactly ``params``, or None."""
-    flat = getattr(params[0], "flat_parameters", None)
-    return flat if flat is not None and flat.holds_exactly(params) else None
 
 
 class SGD(Optimizer):
@@ -362,7 +364,7 @@ class WeightAverage:
         self.params = list(params)
         self.decay = decay
         self.updates = 0
-        self.flat = _flat_buffer_of(self.params)
+        self.flat = flat_buffer_of(self.params)
         if self.flat is None:
             self.averages = [p.data.copy() for p in self.params]
         else:       # one flat average, each parameter's a view (as the optimizers' state)
@@ -372,12 +374,21 @@ class WeightAverage:
 
     def update(self):
         """Fold the current weights into the average (call after each optimizer step)."""
+        self.fold_in(self.count_update())
+
+    def count_update(self):
+        """The host's share of ``update``: count one more iterate and return the weight it
+        gets in the average."""
         self.updates += 1
         n = self.updates
         if self.decay is None:
-            weight_of_new = 1.0 / n
-        else:
-            weight_of_new = 1.0 - min(self.decay, (1.0 + n) / (10.0 + n))
+            return 1.0 / n
+        return 1.0 - min(self.decay, (1.0 + n) / (10.0 + n))
+
+    def fold_in(self, weight_of_new):
+        """The arrays' share of ``update``: avg <- avg + weight_of_new * (w - avg) for every
+        parameter; ``weight_of_new`` a number, or a 0-d array on the parameters' device (a
+        replayed CUDA graph reads it there)."""
         if self.flat is not None:
             self.flat.gather()
             self.flat_average += weight_of_new * (self.flat.data - self.flat_average)

@@ -80,13 +80,21 @@ def command_argv(entry, command):
     return [command] if entry == "googlenet" else []
 
 
+def reads_a_number(option_type):
+    """True when an option's type reads "1" as a number (a type that refuses "1", such as
+    bench's BATCHxSIZE, is not a numeric option)."""
+    try:
+        return isinstance(option_type("1"), (int, float))
+    except (argparse.ArgumentTypeError, ValueError):
+        return False
+
+
 def numeric_options():
     """[(entry, command, flag)] for every option whose type reads "1" as a number."""
     options = []
     for (entry, command), parser in command_parsers().items():
         for action in parser._actions:
-            if action.option_strings and action.type is not None \
-                    and isinstance(action.type("1"), (int, float)):
+            if action.option_strings and action.type is not None and reads_a_number(action.type):
                 options.append((entry, command, action.option_strings[-1]))
     return options
 

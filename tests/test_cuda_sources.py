@@ -20,8 +20,9 @@ from conftest import skip_without_twin
 SOURCES = sorted(glob.glob(os.path.join(launch.FOLDER, "*.cu")))
 
 
-def test_there_are_kernels_for_convolution_pooling_and_lrn():
-    assert [os.path.basename(s) for s in SOURCES] == ["im2col.cu", "layout.cu", "lrn.cu", "pool.cu"]
+def test_there_are_kernels_for_convolution_pooling_lrn_and_dropout_masks():
+    assert [os.path.basename(s) for s in SOURCES] == ["counter_random.cu", "im2col.cu", "layout.cu",
+                                                      "lrn.cu", "pool.cu"]
 
 
 @pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc is not installed")
@@ -32,8 +33,8 @@ def test_each_source_compiles_to_ptx_for_sm_90(source, real, tmp_path):
                              "-o", str(tmp_path / "out.ptx")], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     ptx = (tmp_path / "out.ptx").read_text()
-    names = {"im2col.cu": ["im2col", "col2im"], "layout.cu": ["channels_to_images", "images_to_channels"],
-             "lrn.cu": ["lrn_forward", "lrn_backward"],
+    names = {"counter_random.cu": ["uniform"], "im2col.cu": ["im2col", "col2im"],
+             "layout.cu": ["channels_to_images", "images_to_channels"], "lrn.cu": ["lrn_forward", "lrn_backward"],
              "pool.cu": ["max_pool_forward", "max_pool_backward", "max_pool_forward_wide",
                          "max_pool_backward_wide", "avg_pool_forward", "avg_pool_backward"]}
     for kernel in names[os.path.basename(source)]:

@@ -26,7 +26,8 @@ counts once, for the innermost region. The kinds (``KINDS``):
     optimizer       the methods named in ``hooks`` (the optimizer's zero_grad and step)
     autograd        dispatching each node's backward, less the backward itself: the checks
                     of each gradient's shape and dtype, and the sum where a tensor feeds
-                    several ops (an Inception module's input feeds four branches)
+                    several ops (an Inception module's input feeds four branches); adding
+                    each parameter's gradient into its .grad
     Python/other    the rest of the step: making Tensors and nodes, each op's input checks,
                     ordering the graph, the Python between the ops
 
@@ -69,6 +70,7 @@ COLUMN_FUNCTIONS = {"reference": ("im2col", "col2im"),
                     "numpy": ("_im2col_batch_last", "_col2im_batch_last"),
                     "cuda": ("_im2col", "_col2im")}
 AUTOGRAD_DISPATCH = "_send_to_inputs"      # minigrad.autograd: runs one node's backward
+LEAF_ACCUMULATION = "_accumulate_grad"     # minigrad.autograd.Tensor: adds into a leaf's .grad
 
 
 def kind_of_op(name):
@@ -142,6 +144,7 @@ class OpProfile:
         for set_name, names in COLUMN_FUNCTIONS.items():
             self.replaced += [(kernels.SETS[set_name], name, "im2col/col2im", f"{set_name} {name}") for name in names]
         self.replaced.append((autograd, AUTOGRAD_DISPATCH, "autograd", "autograd dispatch"))
+        self.replaced.append((autograd.Tensor, LEAF_ACCUMULATION, "autograd", "leaf gradients"))
         self.replaced += [(owner, name, kind, name) for owner, name, kind in hooks]
         self.originals = []
         self.stack = None

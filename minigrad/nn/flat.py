@@ -46,6 +46,13 @@ def _aligned(offset):
     return -(-offset // ALIGNMENT) * ALIGNMENT
 
 
+def flat_buffer_of(parameters):
+    """The FlatParameters that holds exactly ``parameters`` (in any order), or None: then an
+    optimizer or a communicator can work on its buffers whole."""
+    flat = getattr(parameters[0], "flat_parameters", None)
+    return flat if flat is not None and flat.holds_exactly(parameters) else None
+
+
 class FlatParameters:
     """The parameters ``parameters`` (Tensors that require a gradient, all of one dtype and
     device, none already in a flat buffer) moved into one data and one gradient buffer.

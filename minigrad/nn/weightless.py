@@ -209,6 +209,13 @@ class Dropout(ShapePreserving):
         self.generators = {}            # device -> generator, made on first use
         return self
 
+    def use_generator(self, generator):
+        """Draw the masks on ``generator.device`` from ``generator`` (anything with a
+        ``random(shape)`` method, such as ``minigrad.counter_random.CounterGenerator``) until
+        the next ``reseed``."""
+        self.generators[generator.device] = generator
+        return self
+
     def generator(self, device):
         if device not in self.generators:
             self.generators[device] = backend.default_rng(self.seed, device)

@@ -1,6 +1,13 @@
-"""Matrix products. ``linear`` is the fully connected layer y = x W^T + b (W the weight)."""
+"""Matrix products. ``linear`` is the fully connected layer y = x W^T + b (W the weight).
+
+A linear layer's products go through ``gemm`` (minigrad/kernels/cuda/blas.py), as the
+convolutions' do: NumPy's matmul on the CPU; on a GPU a cuBLAS call that a CUDA graph can
+capture (minigrad/cuda_graph.py). gemm(a, b, transpose_b=True) is a @ b^T, reading b where
+it lies."""
 import math
 
+from ..backend import get_array_module
+from ..kernels.cuda.blas import gemm
 from .elementwise import unbroadcast
 
 
@@ -33,10 +40,10 @@ def matmul_backward(gy, cache):
 def linear_forward(x, weight, bias=None):
     """x (*, in), weight (out, in), bias (out,) or None -> (*, out). Any number of leading
     axes, none included (as torch.nn.functional.linear): each row x[..., :] is one sample."""
-    y = x @ weight.T
+    y = gemm(_rows(x), _contiguous(weight), transpose_b=True)          # x W^T, row by row
     if bias is not None:
         y += bias
-    return y, (x, weight, bias is not None)
+    return y.reshape(x.shape[:-1] + (weight.shape[0],)), (x, weight, bias is not None)
 
 
 def linear_backward(gy, cache):
@@ -44,12 +51,20 @@ def linear_backward(gy, cache):
     # (gy2: (rows, out), x2: (rows, in)):
     #     gx = gy W,    gW = gy2^T x2,    gb = sum of gy2 over the rows
     x, weight, has_bias = cache
-    rows = math.prod(x.shape[:-1])
-    gy2, x2 = gy.reshape(rows, weight.shape[0]), x.reshape(rows, weight.shape[1])
-    gx = gy @ weight
-    gW = gy2.T @ x2
+    gy2, x2 = _rows(gy), _rows(x)
+    gx = gemm(gy2, _contiguous(weight)).reshape(x.shape)
+    gW = gemm(gy2, x2, transpose_a=True)
     gb = gy2.sum(axis=0) if has_bias else None
     return gx, gW, gb
+
+
+def _contiguous(a):
+    return get_array_module(a).ascontiguousarray(a)
+
+
+def _rows(a):
+    """a (*, features) as a C-contiguous (rows, features) matrix (a view when it can be)."""
+    return _contiguous(a).reshape(math.prod(a.shape[:-1]), a.shape[-1])
 
 
 def check_matmul(a, b):

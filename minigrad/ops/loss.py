@@ -13,7 +13,7 @@ Backward, with p = softmax(x):
 """
 import math
 
-from ..backend import get_array_module, to_numpy
+from ..backend import get_array_module, is_capturing, to_numpy
 
 
 def _log_softmax(x, axis):
@@ -128,12 +128,17 @@ def check_labels(name, logits, labels, empty_batch=False):
     if labels.shape != logits.shape[:1]:
         raise ValueError(f"{name}: expected labels of shape ({logits.shape[0]},) for logits of shape "
                          f"{logits.shape}, got shape {labels.shape}")
-    if labels.size == 0:
-        return
+    if labels.size == 0 or is_capturing(labels):    # a graph being captured cannot read values:
+        return                                      # its owner checks the labels it copies in
+    check_label_range(name, labels, logits.shape[1])
+
+
+def check_label_range(name, labels, classes):
+    """Integer labels in [0, classes): one transfer when they are on a GPU."""
     xp = get_array_module(labels)
-    low, high = (int(v) for v in to_numpy(xp.stack([labels.min(), labels.max()])))   # one transfer
-    if low < 0 or high >= logits.shape[1]:
-        raise ValueError(f"{name}: labels must lie in [0, {logits.shape[1]}) for {logits.shape[1]} "
+    low, high = (int(v) for v in to_numpy(xp.stack([labels.min(), labels.max()])))
+    if low < 0 or high >= classes:
+        raise ValueError(f"{name}: labels must lie in [0, {classes}) for {classes} "
                          f"classes, got values from {low} to {high}")
 
 

@@ -10,21 +10,20 @@ op(A) is A or its transpose. The operands are C-contiguous matrices as they lie 
 a transpose is a flag, never a copy (BLAS reads the same memory the other way round).
 
 Every matrix product of the cuda set goes through this function, so what runs a product
-can change in one place: here it is NumPy's or CuPy's ``matmul`` (cuBLAS on a GPU), and the
-operands' rules (2-D, C-contiguous, one dtype) are those a direct cuBLAS call needs, checked
-on the CPU too.
+can change in one place: on the CPU, NumPy's ``matmul``; on a GPU, a direct cuBLAS call
+through a handle of our own (``cublas.py``), which a CUDA graph can capture (CuPy refuses
+cuBLAS calls while a graph is captured; ``minigrad/cuda_graph.py``). The operands' rules
+(2-D, C-contiguous, one dtype) are those of that direct call, checked on the CPU too.
 
 TF32: on a GPU, a float32 product runs in TF32 only when ``minigrad.backend.tf32_allowed()``
-says so (off by default). CuPy keeps its choice in one global setting (its "compute type",
-``cupy._core.set_compute_type``, the only interface it offers); ``gemm`` sets it for its own
-product and puts it back, so CuPy's other products (the generic path) keep CuPy's own.
+says so (off by default); CuPy's own setting, which its products (the generic path) follow,
+is left alone.
 """
-import contextlib
-
 import numpy
 
 from ... import backend
 from ...backend import get_array_module
+from . import cublas
 
 FLOATS = (numpy.dtype(numpy.float32), numpy.dtype(numpy.float64))
 
@@ -39,11 +38,11 @@ def gemm(a, b, out=None, transpose_a=False, transpose_b=False, alpha=1.0, beta=0
     """
     op_a, op_b = (a.T if transpose_a else a), (b.T if transpose_b else b)
     _check(a, b, op_a, op_b, out, beta)
-    xp = get_array_module(a)
-    with _tf32_as_switched(xp, a.dtype):
-        if alpha == 1 and beta == 0:
-            return xp.matmul(op_a, op_b, out=out)
-        product = xp.matmul(op_a, op_b)
+    if get_array_module(a) is not numpy:
+        return cublas.gemm(a, b, out, transpose_a, transpose_b, alpha, beta, tf32=backend.tf32_allowed())
+    if alpha == 1 and beta == 0:
+        return numpy.matmul(op_a, op_b, out=out)
+    product = numpy.matmul(op_a, op_b)
     product *= product.dtype.type(alpha)
     if out is None:
         return product
@@ -77,23 +76,3 @@ def _check(a, b, op_a, op_b, out, beta):
             or get_array_module(out) is not get_array_module(a):
         raise ValueError(f"gemm: expected out C-contiguous, of shape {shape} and dtype {a.dtype} on a's "
                          f"device, got shape {out.shape}, dtype {out.dtype}, strides {out.strides}")
-
-
-@contextlib.contextmanager
-def _tf32_as_switched(xp, dtype):
-    """On CuPy, in float32: CuPy's compute type set to TF32 or plain float32 as
-    ``backend.tf32_allowed()`` says, for the block; put back after it."""
-    if xp is numpy or dtype != numpy.float32:
-        yield
-        return
-    from cupy._core import _routines_linalg as linalg
-    wanted = linalg.COMPUTE_TYPE_TF32 if backend.tf32_allowed() else linalg.COMPUTE_TYPE_DEFAULT
-    before = xp._core.get_compute_type(dtype)
-    if before == wanted:
-        yield
-        return
-    xp._core.set_compute_type(dtype, wanted)
-    try:
-        yield
-    finally:
-        xp._core.set_compute_type(dtype, before)
