@@ -194,3 +194,31 @@ def plot_kernel_sets(ax, results, title=None):
     ax.legend(fontsize=6)
     if title:
         ax.set_title(title, fontsize=9)
+
+
+def scaling_table(times):
+    """Lines of a table: each kernel's milliseconds at each thread count and its speed-up over
+    the first count. ``times``: ``bench.thread_scaling``'s {label: {count: seconds}}."""
+    counts = list(next(iter(times.values())))
+    lines = [f"{'kernel':<22}" + "".join(f"{f'{c} thr ms':>10}" for c in counts)
+             + "".join(f"{f'x{c}':>7}" for c in counts[1:])]
+    for label, t in times.items():
+        lines.append(f"{label:<22}" + "".join(f"{t[c] * 1e3:>10.2f}" for c in counts)
+                     + "".join(f"{t[counts[0]] / t[c]:>7.2f}" for c in counts[1:]))
+    return lines
+
+
+def plot_thread_scaling(ax, times, title=None):
+    """Each kernel's speed-up over one thread against the thread count, and the ideal (n threads,
+    n times faster) dashed. ``times``: ``bench.thread_scaling``'s {label: {count: seconds}}."""
+    counts = list(next(iter(times.values())))
+    ax.plot(counts, counts, color="gray", linestyle="--", linewidth=1, label="ideal: n threads, n times faster")
+    for label, t in times.items():
+        ax.plot(counts, [t[counts[0]] / t[c] for c in counts], marker="o", label=label)
+    ax.set_xticks(counts)
+    ax.set_xlabel("threads")
+    ax.set_ylabel(f"speed-up over {counts[0]} thread{'s' if counts[0] > 1 else ''}")
+    ax.set_ylim(bottom=0)
+    ax.legend(fontsize=7)
+    if title:
+        ax.set_title(title, fontsize=9)

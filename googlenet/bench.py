@@ -31,7 +31,7 @@ from minigrad.bench import OpShape, compare
 from minigrad.geometry import conv_output_size
 
 from . import bench_main_job, bench_model, table
-from .errors import UserError, check_number, check_output_folder, reports_user_errors
+from .errors import THREADS_HELP, UserError, check_number, check_output_folder, reports_user_errors, use_threads
 from .sizes import row_sizes
 from .train import TrainConfig
 
@@ -94,10 +94,10 @@ MODES = {"ops": "the ops table", "compare": "--compare", "model": "--model", "ma
 # The options of each mode (argparse's names). An option given to a mode that does not take
 # it is refused, never ignored.
 OPTIONS = {
-    "ops": {"batch", "repeats", "image_size", "only", "device", "kernels", "blas_threads", "quick"},
-    "compare": {"batch", "repeats", "image_size", "only", "torch", "out", "blas_threads", "quick"},
-    "model": {"repeats", "device", "kernels", "no_torch", "out", "blas_threads", "quick", "width"},
-    "main_job": {"batch", "device", "out", "width", "epochs", "held_out"},
+    "ops": {"batch", "repeats", "image_size", "only", "device", "kernels", "blas_threads", "threads", "quick"},
+    "compare": {"batch", "repeats", "image_size", "only", "torch", "out", "blas_threads", "threads", "quick"},
+    "model": {"repeats", "device", "kernels", "no_torch", "out", "blas_threads", "threads", "quick", "width"},
+    "main_job": {"batch", "device", "out", "width", "epochs", "held_out", "threads"},
 }
 
 
@@ -138,6 +138,7 @@ def add_parser(subparsers):
                         help="write the results to DIR: --compare: ops.csv, ops.png, roofline.png; --model: "
                              "model.csv, model-breakdown.csv, model.json; --main-job: both runs and main-job.json")
     parser.add_argument("--blas-threads", type=int, default=None, help="limit BLAS to this many threads")
+    parser.add_argument("--threads", type=int, default=None, metavar="N", help=THREADS_HELP)
     parser.add_argument("--quick", action="store_true", help="smoke run: batch 1, one repeat")
     parser.set_defaults(func=run)
     return parser
@@ -188,6 +189,7 @@ def check_options(args):
     args.mode = next((mode for mode in ("compare", "model") if getattr(args, mode) is not None),
                      "main_job" if args.main_job else "ops")
     check_given_numbers(args)
+    args.threads = use_threads(args.threads)
     refuse_options_of_other_modes(args)
     fill_defaults(args)
     if args.mode == "compare":
@@ -289,7 +291,8 @@ def run_one_device(args, shapes):
     kernel_set = args.kernels or kernels.DEFAULT_FOR_DEVICE[args.device.split(":")[0]]
     print(f"minigrad ops benchmark, GoogLeNet: device {args.device}, kernels {kernel_set}, batch {args.batch}, "
           f"{args.image_size}x{args.image_size} input, median of {args.repeats} after a warm-up, float32, "
-          f"NumPy {numpy.__version__}, BLAS threads {threads}, {os.cpu_count()} CPUs")
+          f"NumPy {numpy.__version__}, BLAS threads {threads}, kernel threads {args.threads}, "
+          f"{os.cpu_count()} CPUs")
     print(bench.HEADER)
     with kernels.use(kernel_set):
         rows = bench.time_ops(shapes, args.repeats, args.device,
@@ -304,7 +307,7 @@ def run_comparison(args, shapes):
     for reason in missing:
         print(reason)
     print(f"minigrad CPU vs GPU, GoogLeNet: batch {args.batch}, {args.image_size}x{args.image_size}, "
-          f"median of {args.repeats} after a warm-up, float32; configurations: "
+          f"median of {args.repeats} after a warm-up, float32, kernel threads {args.threads}; configurations: "
           f"{', '.join(compare.label(c) for c in chosen)}")
     results = compare.time_configurations(shapes, chosen, args.repeats)
     print(compare.format_table(shapes, results))

@@ -265,7 +265,8 @@ def header_lines(args, found, gemm_peak, with_torch):
     """The lines above the tables: what runs, on what, with how many threads."""
     sides = "minigrad and PyTorch alternately" if with_torch else "minigrad"
     threads = machine.threads()
-    thread_text = f"{threads['usable cores']} usable cores; BLAS {threads['BLAS threads']} threads"
+    thread_text = (f"{threads['usable cores']} usable cores; BLAS {threads['BLAS threads']} threads; minigrad's "
+                   f"kernels {threads['kernel threads']} threads")
     if with_torch:
         import torch
         thread_text += f"; PyTorch {torch.__version__}, {torch.get_num_threads()} intra-op threads"

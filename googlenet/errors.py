@@ -12,9 +12,10 @@ import argparse
 import functools
 import math
 import numbers
+import os
 import sys
 
-from minigrad import backend, paths
+from minigrad import backend, parallel, paths
 from minigrad.checkpoint import CheckpointError
 from minigrad.data import DataError
 
@@ -63,6 +64,26 @@ def _range_text(value, low, high, low_open, high_open):
     if low == 0 and low_open:
         return finite + "positive"
     return finite + ("greater than" if low_open else "at least") + f" {low}"
+
+
+THREADS_HELP = ("threads for the memory-bound kernels: pooling, LRN, im2col, ReLU, copies (default: "
+                "the environment variable MINIGRAD_THREADS, else every core this process may use; "
+                "any count gives the same results)")
+
+
+def use_threads(count, flag="--threads"):
+    """Split the kernels over ``count`` threads from now on (None: MINIGRAD_THREADS, else every
+    core the process may use) and return the count in force; a UserError naming ``flag``, or
+    the environment variable, for a count below 1. A count given is also written into
+    MINIGRAD_THREADS, for the processes this one starts (a benchmark's measuring child)."""
+    if count is not None:
+        check_number(flag, count, 1)
+        os.environ[parallel.ENVIRONMENT_VARIABLE] = str(count)
+    parallel.set_thread_count(count)
+    try:
+        return parallel.thread_count()
+    except ValueError as error:              # MINIGRAD_THREADS set to something else
+        raise UserError(str(error)) from None
 
 
 def check_output_folder(flag, folder):

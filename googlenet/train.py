@@ -45,8 +45,8 @@ from minigrad.data import DataLoader, default_augmentation, load_dataset, shard_
 from minigrad.ops.loss import check_label_range
 from minigrad.optim import SGD, Adam, WeightAverage, make_schedule
 
-from .errors import (USER_ERRORS, UserError, check_device, check_number, check_output_folder,
-                     reports_user_errors)
+from .errors import (THREADS_HELP, USER_ERRORS, UserError, check_device, check_number, check_output_folder,
+                     reports_user_errors, use_threads)
 from .evaluation import evaluate
 from .model import GoogLeNet, googlenet_loss
 from .run_files import empty_sums, plot_history, read_run, write_metrics
@@ -466,6 +466,7 @@ def add_parser(subparsers):
                         help="continue the run saved in CHECKPOINT (its settings, unless given here)")
     parser.add_argument("--no-progress", dest="progress", action="store_false", default=True,
                         help="no progress bar (one line per epoch only)")
+    parser.add_argument("--threads", type=int, default=None, metavar="N", help=THREADS_HELP)
     parser.set_defaults(func=run)
     return parser
 
@@ -525,6 +526,7 @@ def run(args):
     loss diverged; 130: stopped by Ctrl-C). Under ``mpiexec -n N`` the N processes train
     together (``Trainer``'s ``comm``); an error on one rank ends all of them, naming it."""
     config = config_from_args(args)
+    use_threads(args.threads)
     comm = distributed.communicator(check_device(config.device))
     with distributed.ends_every_rank_on_error(comm, agreed=(TrainingDiverged,),
                                               statuses={error: 2 for error in USER_ERRORS}):

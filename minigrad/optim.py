@@ -40,7 +40,7 @@ import math
 
 import numpy
 
-from . import backend
+from . import backend, parallel
 from .nn.flat import flat_buffer_of
 
 
@@ -90,7 +90,9 @@ class Optimizer:
         if self.flat is not None:
             self.flat.gather()
             self.create_flat_state()
-            self.update_range(0, self.flat.size)
+            numbers = (2 + len(self.flat_state)) * self.flat.size      # weights, gradients, state
+            parallel.for_chunks(f"{type(self).__name__}.step", self.flat.size, self.update_range, numbers,
+                                backend.get_array_module(self.flat.data))
             return
         for index, p in enumerate(self.params):
             if p.grad is None:
@@ -131,7 +133,9 @@ class Optimizer:
 
     def update_range(self, start, stop):
         """Update the flat elements start:stop (after ``gather`` and ``create_flat_state``):
-        the part that holds weights with weight decay, the rest without."""
+        the part that holds weights with weight decay, the rest without. Every element is
+        updated on its own, so ``step`` splits the buffers into ranges over the threads
+        (``minigrad.parallel``) with the same results as one range."""
         flat = self.flat
         boundary = min(max(flat.weights.stop, start), stop)
         for lo, hi, decay in ((start, boundary, self.weight_decay), (boundary, stop, 0.0)):

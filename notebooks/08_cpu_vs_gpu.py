@@ -12,7 +12,8 @@
 # # Lesson 8: CPU vs GPU kernel speed
 #
 # **Time:** about 60 minutes: 40 to read, 20 for the three exercises. The code runs in about
-# 20 s at full size on 2 CPU cores (it times GoogLeNet's ops at batch 8 on one core).
+# 25 s at full size on 2 CPU cores (it times GoogLeNet's ops at batch 8 on one core, then a
+# few of them on every core).
 #
 # **Assumes:** lessons 4-6 (im2col and a convolution as one matrix product, pooling, LRN, what
 # a convolution costs in multiply-adds); what a CPU core, a cache and memory are. No GPU is
@@ -27,6 +28,8 @@
 #   peak) and how fast it moves memory (its bandwidth);
 # - the **roofline** (exercise 8.3): why pooling, LRN and im2col are held down by memory,
 #   whatever their arithmetic, while the big convolutions come close to the GEMM roof;
+# - how far **threads** take those memory-bound ops: the same kernels on 1, 2, ... cores, with
+#   the same results to the last bit;
 # - how much the fast kernels (`numpy`) gain over the plain loops (`reference`);
 # - what a GPU changed, from the numbers recorded on one: each op against the CPU, the
 #   generic CuPy path, our hand-written CUDA kernels and PyTorch; and why a whole training
@@ -42,7 +45,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from googlenet.bench import googlenet_op_shapes
-from minigrad import backend, bench, kernels
+from minigrad import backend, bench, kernels, parallel
 from minigrad.bench import compare
 from course import check, lesson8, lesson8_pictures, lesson8_recorded, pick
 
@@ -55,17 +58,19 @@ from course import check, lesson8, lesson8_pictures, lesson8_recorded, pick
 # Each time is a median of `REPEATS` runs: on a machine shared with other work a single run
 # can be many times too slow.
 #
-# We measure **one core**. NumPy's own loops (pooling, LRN, im2col, copying an array) run on
-# one core; only the matrix products (BLAS) use them all. Holding BLAS to one thread as well
+# We measure **one core**. A NumPy call runs on one core; the matrix products (BLAS) spread
+# over all of them, and so do minigrad's memory-bound kernels (pooling, LRN, im2col, copying,
+# split by `minigrad.parallel`: the section on threads below). Holding both to one thread
 # puts every op and both roofs on the same footing, and makes the timings steadier on a shared
-# machine (`python -m googlenet bench --blas-threads 1` does the same). Set `BLAS_THREADS =
-# None` to let the GEMMs use every core: their roof rises about as many times as there are
-# cores, and nothing else moves.
+# machine (`python -m googlenet bench --blas-threads 1 --threads 1` does the same). Set
+# `BLAS_THREADS = None` to let the GEMMs use every core: their roof rises about as many times
+# as there are cores, and nothing else moves.
 
 # %%
 BATCH, IMAGE_SIZE, REPEATS = pick(8, 1), pick(224, 64), pick(7, 5)
 BLAS_THREADS = 1
 threadpool_limits(limits=BLAS_THREADS, user_api="blas")
+parallel.set_thread_count(1)
 SUBSET = ["conv1", "pool1", "lrn/pool1", "conv2/reduce", "conv2", "lrn/conv2", "pool2",
           "3a/1x1", "3a/3x3", "3a/5x5", "3a/pool", "4a/3x3", "aux/4a/pool", "5b/3x3"]
 shapes = [s for s in googlenet_op_shapes(BATCH, IMAGE_SIZE) if s.name in SUBSET]
@@ -363,8 +368,56 @@ fig.tight_layout()
 
 # %% [markdown]
 # These ops can only get faster by moving fewer bytes (fusing the im2col copy into the GEMM, as
-# cuDNN's implicit GEMM does; pooling straight out of the convolution's output) or by running
-# on memory that is faster: a GPU's.
+# cuDNN's implicit GEMM does; pooling straight out of the convolution's output), by fetching
+# them faster, with more cores at once (next), or by running on memory that is faster: a GPU's.
+#
+# ## Every core: threads for the memory-bound ops
+#
+# One core cannot use all of a machine's memory bandwidth: it has only so many requests to
+# memory in flight at a time, each waiting about 100 ns, so its share is capped well below
+# what the memory can deliver. Several cores pulling at once get more, until the memory itself
+# is busy. So a memory-bound kernel speeds up with threads, up to a point; a compute-bound one
+# (the GEMM) already has BLAS's threads on every core.
+#
+# Threads work in Python here because NumPy lets go of the interpreter lock (the GIL) while its
+# loops run over more than a few hundred numbers, while it copies, and while it reduces: the
+# NumPy calls of several threads run on several cores at the same time. `minigrad.parallel`
+# keeps a small pool of threads and cuts a kernel's work into chunks that never mix: the images
+# of a batch for pooling and LRN, the channels for col2im, the rows of the output for im2col,
+# blocks of memory for ReLU and copies. A chunk computes exactly what the whole would on its
+# part, in the same order, so every thread count gives the same bits. How many threads:
+# `--threads N` on the commands, the environment variable `MINIGRAD_THREADS`, or, by default,
+# every core the process may use.
+#
+# The same kernels at 1, 2, 4, ... threads, up to this machine's cores, and a copy of an array
+# far larger than the caches (the memory roof, at each thread count). `bench.thread_scaling`
+# also checks that every count's results are the bits of one thread's:
+
+# %%
+CORES = parallel.available_cores()
+THREAD_COUNTS = bench.counts_up_to(CORES)
+by_name = {s.name: s for s in shapes}
+wanted = ["pool1 fwd", "pool1 bwd", "lrn/conv2 fwd", "conv2 im2col", "conv2 relu bwd"]
+scaled = [k for name in ("pool1", "lrn/conv2", "conv2")
+          for k in bench.threaded_kernels(by_name[name], np.random.default_rng(0)) if k[0] in wanted]
+scaled.append(bench.copy_kernel(pick(256, 64), np.random.default_rng(1)))
+scaling = bench.thread_scaling(scaled, THREAD_COUNTS, repeats=pick(5, 3))
+print(f"{CORES} cores available to this process; median of {pick(5, 3)}; the same bits at every count")
+print("\n".join(lesson8_pictures.scaling_table(scaling)))
+
+fig, ax = plt.subplots(figsize=(6, 3.8))
+lesson8_pictures.plot_thread_scaling(ax, scaling, title=f"memory-bound kernels on 1 to {CORES} threads "
+                                     f"(batch {BATCH}, {IMAGE_SIZE}x{IMAGE_SIZE})")
+fig.tight_layout()
+
+# %% [markdown]
+# On two cores the best a kernel can do is twice as fast; on a machine busy with other work a
+# thread may wait for a core, and the curve says more about the load than about the kernel (run
+# the cell again when the machine is quiet). With more cores the curves bend away from the
+# ideal: first the copy's, when the memory is as busy as it can be, and every memory-bound
+# kernel with it, the more so the fewer operations it does per byte. Work too small to pay for
+# handing it to a thread is not split at all (`parallel.MIN_CHUNK_NUMBERS`): the late layers'
+# 7x7 maps run on one thread whatever the count.
 #
 # ## Plain loops vs fast code
 #
@@ -536,7 +589,8 @@ else:
 # outputs, up to the rounding of their sums (`minigrad.tolerance`: a convolution's output sums
 # $C K_H K_W$ products, and two correct orders of that sum differ by up to $\gamma_n$ times
 # the sum of the products' magnitudes, not by a fixed fraction of the result; a max pool
-# rounds nothing and must agree exactly); a GPU's finish time lies between the larger of the
+# rounds nothing and must agree exactly); the threaded kernels compute the same bits on one
+# thread and on every core; a GPU's finish time lies between the larger of the
 # CPU side and the kernels' time and their sum; the backend's answer about the GPU is
 # consistent; recorded GPU numbers are shown exactly when their file exists, and what they
 # say is what the text above reads from them. (No assertion is made about a speed measured
@@ -561,6 +615,13 @@ assert np.array_equal(roofs < PEAK, values < RIDGE)
 assert [s for s, _ in rows] == shapes and all(t["fwd"] > 0 and t["bwd"] > 0 for _, t in rows)
 for s in compared:
     lesson8.assert_sets_agree(s, lesson8.forward_on_each_set(s))
+assert list(scaling) == [label for label, _ in scaled]
+assert all(list(t) == THREAD_COUNTS and min(t.values()) > 0 for t in scaling.values())
+pool1 = bench.threaded_kernels(by_name["pool1"], np.random.default_rng(2))[1][1]   # its backward
+with parallel.threads(1):
+    one_thread = pool1()
+with parallel.threads(max(THREAD_COUNTS)):
+    assert bench.same_bits(pool1(), one_thread)
 for durations in (np.full(KERNELS, 1.0), np.full(KERNELS, 100.0), np.array([100.0, 1, 1, 1, 1, 1])):
     launches, work = len(durations) * LAUNCH_US, durations.sum()
     assert max(launches, work) < finish_time(durations, LAUNCH_US) <= launches + work
@@ -618,6 +679,20 @@ print("all claims hold")
 # of the concatenation), or one launch for the whole step (record it once as a CUDA graph and
 # replay it). Faster kernels would not help, nor a faster GPU: the GPU is already idle between
 # kernels. (At batch 128, where the GPU is busy, faster kernels would.)
+# ### END ANSWER
+#
+# **8.d** With threads the pools and the LRN got faster on this machine. Why would 16 threads
+# not make them 16 times faster on a 16-core machine, and why do minigrad's threads leave the
+# convolutions' matrix products alone?
+#
+# ### BEGIN ANSWER question 8.d
+# They are memory-bound: their time is the time to move their bytes. Each core adds its own
+# requests to memory, so a few cores move more bytes than one, but all the cores share the same
+# memory, and once it delivers all it can (the copy's curve flattening) more threads only wait
+# for it. Small kernels gain less still: handing chunks to threads has a fixed cost, and the
+# late layers' small maps are not split at all.
+# The matrix products are compute-bound and BLAS already runs each on every core; splitting
+# them again would put two threads on each core and slow them down.
 # ### END ANSWER
 
 # %% [markdown]

@@ -236,6 +236,24 @@ def test_the_other_pictures_draw_a_bar_per_op():
     plt.close(fig)
 
 
+def test_the_thread_scaling_is_drawn_as_speed_ups_beside_the_ideal():
+    times = {"pool1 fwd": {1: 0.040, 2: 0.025, 4: 0.016}, "copy 64 MB": {1: 0.030, 2: 0.020, 4: 0.020}}
+    fig, ax = plt.subplots()
+    lesson8_pictures.plot_thread_scaling(ax, times)
+    ideal, pool1, copy = ax.get_lines()
+    assert list(ideal.get_ydata()) == [1, 2, 4]
+    assert list(pool1.get_ydata()) == pytest.approx([1, 1.6, 2.5]) and list(copy.get_ydata()) == pytest.approx([1, 1.5, 1.5])
+    plt.close(fig)
+    header, *rows = lesson8_pictures.scaling_table(times)
+    assert header.split() == ["kernel", "1", "thr", "ms", "2", "thr", "ms", "4", "thr", "ms", "x2", "x4"]
+    assert rows[0].split()[-5:] == ["40.00", "25.00", "16.00", "1.60", "2.50"]
+
+
+def test_the_thread_counts_of_a_curve():
+    assert [bench.counts_up_to(n) for n in (1, 2, 3, 4, 6, 16)] == \
+        [[1], [1, 2], [1, 2, 3], [1, 2, 4], [1, 2, 4, 6], [1, 2, 4, 8, 16]]
+
+
 def test_the_kernel_sets_compute_the_same_forward():
     pool1 = next(s for s in googlenet_op_shapes(1, 32) if s.name == "pool1")
     outputs = lesson8.forward_on_each_set(pool1)

@@ -12,6 +12,8 @@
                 element-wise, concat/split, optimizer, autograd, Python)
     memory      a step's peak memory: RSS of a fresh process, the GPU pools' high-water marks
     machine     what it ran on: CPU, cores, AVX-512, NumPy and BLAS, threads, load average
+    threads     the memory-bound kernels timed on 1, 2, ... threads (``minigrad.parallel``),
+                their results checked to be the same bits at every count
 
 The framework knows no network: a network's package lists its ops as ``OpShape`` rows and
 owns the command line that times them (``python -m googlenet bench``, ``googlenet/bench.py``).
@@ -24,3 +26,4 @@ from .roofline import (BYTES_PER_NUMBER, arithmetic_intensity, attainable_gflops
                        gemm_peak_gflops, im2col_bytes, op_bytes, op_flops, op_output_shape, roofs)
 from .step_times import StepTime, time_alternately, time_training_step
 from .timing import blas_threads, median_seconds, timed
+from .threads import concat_kernel, copy_kernel, counts_up_to, same_bits, thread_scaling, threaded_kernels

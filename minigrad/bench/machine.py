@@ -3,7 +3,8 @@
     machine()        {"cpu": "AMD EPYC ...", "cores": 2, "avx512": True, "numpy": "2.3.5",
                       "blas": "openblas 0.3.30", "date": "2026-12-05", ...}
     machine_line()   the same as one line
-    threads()        {"usable cores": 2, "BLAS threads": 2, ...}: who may run on how many cores
+    threads()        {"usable cores": 2, "BLAS threads": 2, "kernel threads": 2}: who may run on
+                     how many cores
     load_average()   the 1, 5 and 15 minute load averages (a busy machine makes noise)
     tf32_line()      whether float32 matrix products may round their inputs to TF32
 
@@ -18,7 +19,7 @@ import platform
 
 import numpy
 
-from .. import backend
+from .. import backend, parallel
 
 
 def cpu_model_and_flags():
@@ -83,10 +84,13 @@ def machine_line(found=None):
 
 
 def threads():
-    """{"usable cores": n, "BLAS threads": n}: the cores this process may use and the threads
-    of the BLAS that NumPy calls (its matrix products); every other NumPy loop runs on one."""
+    """{"usable cores": n, "BLAS threads": n, "kernel threads": n}: the cores this process may
+    use, the threads of the BLAS that NumPy calls (its matrix products) and those minigrad
+    splits its memory-bound kernels over (``minigrad.parallel``); any other NumPy loop runs
+    on one."""
     blas = blas_libraries()
-    return {"usable cores": usable_cores(), "BLAS threads": blas[0]["threads"] if blas else None}
+    return {"usable cores": usable_cores(), "BLAS threads": blas[0]["threads"] if blas else None,
+            "kernel threads": parallel.thread_count()}
 
 
 def load_average():

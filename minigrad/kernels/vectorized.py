@@ -37,6 +37,13 @@ each inner loop, which runs over the innermost axis; on GoogLeNet's 14x14 and
 * pooling works pixels first, (H, W, N, C): every slice of an offset loop is
   a run of N*C numbers per pixel.
 
+Every core: the memory-bound work (the copies of im2col and col2im, pooling, LRN, the
+bias sums) is cut into chunks of images, channels or rows that ``minigrad.parallel``
+runs on several threads at once (NumPy lets go of the interpreter lock in its loops).
+A chunk does exactly what the whole does on its part (no sum crosses a chunk's edge),
+so every thread count gives the same bits. The matrix products stay whole: BLAS
+threads them itself.
+
 The choices below that were made by measuring (one product per convolution, the
 per-image 1x1 products, one BLAS call per group, the running argmax) are timed by
 ``benchmarks/kernel_choices.py``; its last run is in ``benchmarks/kernel_choices.md``.
@@ -45,23 +52,23 @@ from typing import Any, NamedTuple, Tuple
 
 import numpy
 
+from .. import parallel
 from ..backend import get_array_module
 from ..geometry import Window
+from ..ops.elementwise import relu_backward
 
 
 # --- the two tricks: padding, kernel offsets, the strided window view -------------------------
-def _pad(x, win, value=0):
-    """x (H, W, ...) -> win.padded_size + (...), the border filled with ``value``.
-
-    0 for average pooling, -inf for max pooling. Returns ``x`` itself when there
-    is nothing to pad.
-    """
-    (ph, pw), (h, w) = win.padding, win.size
-    if win.padded_size == (h, w):
-        return x
+def _pixels_first_padded(x, win, value):
+    """x (N, C, H, W) -> a new (H_pad, W_pad, N, C) array: x pixels first, inside a border
+    of ``value`` (0 for average pooling, -inf for max pooling). One pass over x: the copy
+    that lays it out pixels first also pads it."""
     xp = get_array_module(x)
-    x_pad = xp.full(win.padded_size + x.shape[2:], value, dtype=x.dtype)
-    x_pad[ph:ph + h, pw:pw + w] = x
+    (ph, pw), (h, w) = win.padding, win.size
+    x_pad = xp.empty(win.padded_size + x.shape[:2], dtype=x.dtype)
+    for border in (x_pad[:ph], x_pad[ph + h:], x_pad[:, :pw], x_pad[:, pw + w:]):
+        border[...] = value
+    x_pad[ph:ph + h, pw:pw + w] = x.transpose(2, 3, 0, 1)
     return x_pad
 
 
@@ -117,12 +124,20 @@ def _im2col_batch_last(x, win):
     side of the convolution GEMM  weight (C_out, C*KH*KW) @ cols -> (C_out, OH*OW*N).
     The reduction axis (C, KH, KW) comes first, in weight's order; the batch comes
     last, so that each copied run is OW*N numbers long (see the module docstring).
+    Two copies, each split over the threads: x into x_pad by input rows, then the
+    windows into cols by output rows.
     """
     xp = get_array_module(x)
     (ph, pw), (h, w) = win.padding, win.size
     x_pad = xp.zeros((x.shape[1],) + win.padded_size + (x.shape[0],), dtype=x.dtype)
-    x_pad[:, ph:ph + h, pw:pw + w, :] = x.transpose(1, 2, 3, 0)
-    return xp.ascontiguousarray(_strided_window_view(x_pad, win))
+
+    def copy_rows(start, stop):
+        x_pad[:, ph + start:ph + stop, pw:pw + w, :] = x[:, :, start:stop].transpose(1, 2, 3, 0)
+    parallel.for_chunks("im2col", h, copy_rows, x.size, xp)
+    windows = _strided_window_view(x_pad, win)
+    cols = xp.empty(windows.shape, dtype=x.dtype)
+    parallel.for_chunks_of("im2col", xp.copyto, cols, windows, axis=3)      # axis 3: OH
+    return cols
 
 
 def _col2im_batch_last(cols, win):
@@ -136,8 +151,11 @@ def _col2im_batch_last(cols, win):
     xp = get_array_module(cols)
     (ph, pw), (h, w) = win.padding, win.size
     g_pad = xp.zeros((cols.shape[0],) + win.padded_size + (cols.shape[-1],), dtype=cols.dtype)
-    for i, j, rows, columns in _offsets(win):
-        g_pad[:, rows, columns, :] += cols[:, i, j]
+
+    def add_channels(g_pad, cols):         # channels never mix: each chunk of them on a thread
+        for i, j, rows, columns in _offsets(win):
+            g_pad[:, rows, columns, :] += cols[:, i, j]
+    parallel.for_chunks_of("col2im", add_channels, g_pad, cols)
     return g_pad[:, ph:ph + h, pw:pw + w, :].transpose(3, 0, 1, 2)
 
 
@@ -187,8 +205,58 @@ class PerImageConv2dCache(NamedTuple):
 
 
 def _channels_first(a, order):
-    """(N, C, H, W) -> a (C, pixels) matrix, pixels in ``order`` (a view when the memory allows)."""
-    return a.transpose(order).reshape(a.shape[1], -1)
+    """(N, C, H, W) -> a (C, pixels) matrix, pixels in ``order``: a view when the memory
+    allows, else a copy split over the threads."""
+    moved = a.transpose(order)
+    if not _one_run(moved.shape[1:], moved.strides[1:]):
+        moved = _copy(moved)
+    return moved.reshape(a.shape[1], -1)
+
+
+def _one_run(shape, strides):
+    """Whether axes of these lengths and strides step through memory as one axis would
+    (each stride the next one's times the next length), so that they reshape into one axis
+    as a view. Axes of length 1 do not count."""
+    axes = [(n, stride) for n, stride in zip(shape, strides) if n > 1]
+    return all(stride == next_stride * next_n for (_, stride), (next_n, next_stride) in zip(axes, axes[1:]))
+
+
+def _copy(a):
+    """A C-contiguous copy of ``a``, split over the threads along a's outermost axis in memory
+    (so that each thread reads one block of it)."""
+    xp = get_array_module(a)
+    out = xp.empty(a.shape, dtype=a.dtype)
+    parallel.for_chunks_of("copy", xp.copyto, out, a, axis=parallel.outermost_axis(a))
+    return out
+
+
+def _add_bias_and_relu(Y, bias, relu):
+    """Y (C_out, pixels) or (N, C_out, pixels) += bias (C_out,) on every pixel (unless bias is
+    None), then Y = max(Y, 0) with ``relu``: in place, both in one visit of each chunk of Y's
+    first axis, on the threads."""
+    xp = get_array_module(Y)
+    arrays = [Y] if bias is None else [Y, xp.broadcast_to(bias.reshape(-1, 1), Y.shape)]
+
+    def finish(y, b=None):
+        if b is not None:
+            xp.add(y, b, out=y)
+        if relu:
+            xp.maximum(y, 0, out=y)
+    if bias is not None or relu:
+        parallel.for_chunks_of("conv2d bias and relu", finish, *arrays)
+
+
+def _row_sums(m):
+    """m (..., pixels) -> (...,): the sum of each row. When each row is one run of memory,
+    NumPy sums it on its own (pairwise), whatever the other rows: then the rows are split
+    over the threads. Otherwise NumPy adds column after column into all the rows at once,
+    and one call does it all."""
+    xp = get_array_module(m)
+    if m.strides[-1] != m.itemsize:
+        return m.sum(axis=-1)
+    sums = xp.empty(m.shape[:-1], dtype=m.dtype)
+    parallel.for_chunks_of("conv2d bias gradient", lambda rows, out: rows.sum(axis=-1, out=out), m, sums)
+    return sums
 
 
 def _unflatten(matrix, order, shape):
@@ -217,25 +285,23 @@ def conv2d_forward(x, weight, bias, win, groups=1, relu=False):
     order = _BATCH_FIRST if win.is_pointwise and x.flags.c_contiguous else _BATCH_LAST
     cols = _columns(x, win, order)
     Y = _grouped_product(_by_group(weight.reshape(c_out, -1), groups), _by_group(cols, groups))
-    if bias is not None:
-        Y += bias.reshape(c_out, 1)
-    if relu:
-        get_array_module(Y).maximum(Y, 0, out=Y)
+    _add_bias_and_relu(Y, bias, relu)
     y = _unflatten(Y, order, (n, c_out) + win.out)
     return y, Conv2dCache(x, weight, win, order, groups, bias is not None, y if relu else None)
 
 
 def conv2d_backward(gy, cache):
     """gy (N, C_out, OH, OW) -> (gx, gweight, gbias), gbias None when the forward had no bias.
-    After a fused ReLU, gy passes only where its output is not <= 0 (y > 0, or NaN)."""
-    if cache.relu_output is not None:
-        gy = get_array_module(gy).where(~(cache.relu_output <= 0), gy, 0)
+    After a fused ReLU, gy passes only where its output is not <= 0 (y > 0, or NaN): the
+    ReLU's own backward, once gy lies as the output does (both read in the same order)."""
     if isinstance(cache, PerImageConv2dCache):
         return _pointwise_per_image_backward(gy, cache)
-    x, weight, win, order, groups, has_bias, _ = cache
+    x, weight, win, order, groups, has_bias, relu_output = cache
     x_shape = x.shape
     c_out, _, kh, kw = weight.shape
     gy2 = _channels_first(gy, order)                               # (C_out, pixels), columns as in cols
+    if relu_output is not None:
+        (gy2,) = relu_backward(gy2, _channels_first(relu_output, order))
     gy3 = _by_group(gy2, groups)
     cols3 = _by_group(_columns(x, win, order), groups)             # copied again: see Conv2dCache
     gweight = _grouped_product(gy3, cols3.transpose(0, 2, 1)).reshape(weight.shape)
@@ -245,7 +311,7 @@ def conv2d_backward(gy, cache):
         gx = _unflatten(gcols, order, x_shape)
     else:
         gx = _col2im_batch_last(gcols.reshape(x_shape[1], kh, kw, *win.out, x_shape[0]), win)
-    return gx, gweight, gy2.sum(axis=1) if has_bias else None
+    return gx, gweight, _row_sums(gy2) if has_bias else None
 
 
 def _by_group(a, groups):
@@ -274,27 +340,32 @@ def _pointwise_per_image_forward(x, weight, bias, relu):
     c_out = weight.shape[0]
     x3 = x.reshape(n, c, h * w)                                    # a view: x is contiguous
     Y = weight.reshape(c_out, c) @ x3                              # (N, C_out, H*W)
-    if bias is not None:
-        Y += bias.reshape(c_out, 1)
-    if relu:
-        get_array_module(Y).maximum(Y, 0, out=Y)
+    _add_bias_and_relu(Y, bias, relu)
     y = Y.reshape(n, c_out, h, w)
     return y, PerImageConv2dCache(x3, weight, bias is not None, y if relu else None)
 
 
 def _pointwise_per_image_backward(gy, cache):
     """gx[n] = weight2^T @ gy[n];  gweight = sum over n of gy[n] @ x[n]^T;  gbias = gy summed
-    over N, H, W."""
-    x3, weight, has_bias, _ = cache
+    over H, W (each image's row sums), then over N."""
+    x3, weight, has_bias, relu_output = cache
     n, c, pixels = x3.shape
     c_out = weight.shape[0]
-    gy3 = gy.reshape(n, c_out, pixels)
+    gy3 = gy.reshape(n, c_out, pixels) if gy.flags.c_contiguous else _copy(gy).reshape(n, c_out, pixels)
+    if relu_output is not None:
+        (gy3,) = relu_backward(gy3, relu_output.reshape(n, c_out, pixels))
     gx = (weight.reshape(c_out, c).T @ gy3).reshape(n, c, *gy.shape[2:])
     gweight = (gy3 @ x3.transpose(0, 2, 1)).sum(axis=0).reshape(weight.shape)
-    return gx, gweight, gy3.sum(axis=(0, 2)) if has_bias else None
+    return gx, gweight, _row_sums(gy3).sum(axis=0) if has_bias else None
 
 
-# --- pooling: pixels first, (H, W, N, C) -------------------------------------------------------
+# --- pooling: pixels first, (H, W, N, C), by chunks of images or channels ---------------------
+# Each chunk of images (or of channels) is copied once into a padded pixels-first buffer of
+# its own, pooled there, and written into its part of the batch's output; the chunks run on
+# the threads (``minigrad.parallel``). Images and channels never mix in a pooling, so the
+# chunks are exact. Which of the two is cut: the one that lies further apart in memory in the
+# array read (images of an (N, C, H, W) array, channels of a convolution's batch-last output),
+# so that each thread reads whole blocks of it.
 def _pixels_first(x):
     """x (N, C, H, W) -> a contiguous (H, W, N, C) copy (free when x already lies so)."""
     return get_array_module(x).ascontiguousarray(x.transpose(2, 3, 0, 1))
@@ -305,6 +376,22 @@ def _batch_first(y):
     return y.transpose(2, 3, 0, 1)
 
 
+def _for_image_or_channel_chunks(op, a, work, numbers):
+    """``work(chunk)`` on the threads for chunks of a (N, C, H, W) array's images or channels,
+    whichever lie further apart in its memory; ``chunk`` is the (images, channels) pair of
+    slices to read a[chunk] with, and to write an (OH, OW, N, C) output[(:, :) + chunk]."""
+    axis = 0 if abs(a.strides[0]) >= abs(a.strides[1]) else 1
+
+    def on_chunk(start, stop):
+        chunk = [slice(None), slice(None)]
+        chunk[axis] = slice(start, stop)
+        work(tuple(chunk))
+    parallel.for_chunks(op, a.shape[axis], on_chunk, numbers, get_array_module(a))
+
+
+_PIXELS = (slice(None), slice(None))         # every (OH, OW) or (H, W) of a pixels-first array
+
+
 class MaxPool2dCache(NamedTuple):
     """What ``max_pool2d_backward`` needs from the forward."""
     argmax: Any                # (OH, OW, N, C): the winning kernel offset i*KW + j of each window
@@ -312,12 +399,28 @@ class MaxPool2dCache(NamedTuple):
 
 
 def max_pool2d_forward(x, win):
-    y, argmax = _max_pool(_pixels_first(x), win)
+    xp = get_array_module(x)
+    n, c = x.shape[:2]
+    y = xp.empty(win.out + (n, c), dtype=x.dtype)
+    argmax = xp.empty(win.out + (n, c), dtype=numpy.min_scalar_type(win.kernel[0] * win.kernel[1]))
+
+    def pool(chunk):
+        x_pad = _pixels_first_padded(x[chunk], win, -numpy.inf)
+        _max_pool(x_pad, win, y[_PIXELS + chunk], argmax[_PIXELS + chunk])
+    _for_image_or_channel_chunks("max_pool2d", x, pool, x.size)
     return _batch_first(y), MaxPool2dCache(argmax, win)
 
 
 def max_pool2d_backward(gy, cache):
-    return _batch_first(_max_pool_backward(_pixels_first(gy), cache.argmax, cache.win))
+    argmax, win = cache
+    xp = get_array_module(gy)
+    n, c = gy.shape[:2]
+    g_pad = xp.zeros(win.padded_size + (n, c), dtype=gy.dtype)
+
+    def route(chunk):
+        _max_pool_backward(_pixels_first(gy[chunk]), argmax[_PIXELS + chunk], win, g_pad[_PIXELS + chunk])
+    _for_image_or_channel_chunks("max_pool2d backward", gy, route, g_pad.size)
+    return _batch_first(_unpad(g_pad, win))
 
 
 class AvgPool2dCache(NamedTuple):
@@ -328,44 +431,64 @@ class AvgPool2dCache(NamedTuple):
 
 def avg_pool2d_forward(x, win, divisor):
     """``divisor`` (OH, OW) in x's dtype, on x's device."""
+    xp = get_array_module(x)
+    n, c = x.shape[:2]
     divisor = divisor[:, :, None, None]                            # (OH, OW, 1, 1): pixels first
-    return _batch_first(_window_sum(_pixels_first(x), win) / divisor), AvgPool2dCache(divisor, win)
+    y = xp.empty(win.out + (n, c), dtype=x.dtype)
+
+    def pool(chunk):
+        sums = y[_PIXELS + chunk]
+        _window_sum(_pixels_first_padded(x[chunk], win, 0), win, sums)
+        xp.divide(sums, divisor, out=sums)
+    _for_image_or_channel_chunks("avg_pool2d", x, pool, x.size)
+    return _batch_first(y), AvgPool2dCache(divisor, win)
 
 
 def avg_pool2d_backward(gy, cache):
-    return _batch_first(_window_sum_backward(_pixels_first(gy) / cache.divisor, cache.win))
+    divisor, win = cache
+    xp = get_array_module(gy)
+    n, c = gy.shape[:2]
+    g_pad = xp.zeros(win.padded_size + (n, c), dtype=gy.dtype)
+
+    def spread(chunk):
+        part = gy[chunk].transpose(2, 3, 0, 1)
+        shares = xp.empty(part.shape, dtype=gy.dtype)                  # gy / divisor, pixels first
+        xp.divide(part, divisor, out=shares)
+        _window_sum_backward(shares, win, g_pad[_PIXELS + chunk])
+    _for_image_or_channel_chunks("avg_pool2d backward", gy, spread, g_pad.size)
+    return _batch_first(_unpad(g_pad, win))
 
 
-def _max_pool(x, win):
-    """x (H, W, ...) -> (out, argmax), both (OH, OW, ...); pixels first, batch axes after.
+def _max_pool(x_pad, win, out, argmax):
+    """The maximum of each window of x_pad (H_pad, W_pad, ...) into ``out`` and the kernel
+    offset i*KW + j it came from into ``argmax``, both (OH, OW, ...); pixels first, batch
+    axes after.
 
-    Padding is -inf, so a padded position never wins. ``argmax`` holds the
-    winning kernel offset i*KW + j of each window, by PyTorch's rule: the first
-    maximum on ties, the first real (unpadded) element of a window that is all
-    -inf, and the last NaN of a window that holds NaNs (its output is NaN).
+    The padding is -inf, so a padded position never wins. ``argmax`` follows PyTorch's
+    rule: the first maximum on ties, the first real (unpadded) element of a window that
+    is all -inf, and the last NaN of a window that holds NaNs (its output is NaN).
     """
-    xp = get_array_module(x)
-    x_pad = _pad(x, win, -numpy.inf)
-    index_type = numpy.min_scalar_type(win.kernel[0] * win.kernel[1])
-    out = argmax = None
+    xp = get_array_module(x_pad)
+    beats, candidate = xp.empty(out.shape, dtype=bool), xp.empty(out.shape, dtype=argmax.dtype)
     for i, j, rows, columns in _offsets(win):
         patch = x_pad[rows, columns]
-        if out is None:
-            out = patch.copy()
-            argmax = xp.empty(patch.shape, dtype=index_type)
-            first = xp.asarray(_first_real_offsets(win, index_type))
+        if i == j == 0:
+            out[...] = patch
+            first = xp.asarray(_first_real_offsets(win, argmax.dtype))
             argmax[...] = first.reshape(win.out + (1,) * (patch.ndim - 2))
             continue
         # Offsets come in increasing order, so "the last offset that beat the
         # running max" is the largest such offset: a maximum, not a masked write
-        # (masked writes with random masks are slow in NumPy).
-        offset = index_type.type(i * win.kernel[1] + j)
-        xp.maximum(argmax, (patch > out) * offset, out=argmax)
+        # (masked writes with random masks are slow in NumPy). Every step writes
+        # into the same two buffers: a new temporary per offset costs more than the
+        # arithmetic (fresh memory is zeroed by the system page by page).
+        xp.greater(patch, out, out=beats)
+        xp.multiply(beats, argmax.dtype.type(i * win.kernel[1] + j), out=candidate)
+        xp.maximum(argmax, candidate, out=argmax)
         xp.maximum(out, patch, out=out)
     nan_windows = xp.isnan(out)
     if nan_windows.any():                       # rare: a second pass only when there are NaNs
         _point_at_the_last_nan(x_pad, win, nan_windows, argmax)
-    return out, argmax
 
 
 def _first_real_offsets(win, index_type):
@@ -385,45 +508,38 @@ def _point_at_the_last_nan(x_pad, win, nan_windows, argmax):
         argmax[is_nan] = i * win.kernel[1] + j
 
 
-def _max_pool_backward(gy, argmax, win):
-    """Route each window's gradient to the input it took its maximum from.
-
-    gy, argmax (OH, OW, ...) -> gx (H, W, ...).
-    """
+def _max_pool_backward(gy, argmax, win, g_pad):
+    """Route each window's gradient to the input it took its maximum from: gy, argmax
+    (OH, OW, ...) are added into the padded gradient g_pad (H_pad, W_pad, ...)."""
     xp = get_array_module(gy)
-    g_pad = xp.zeros(win.padded_size + gy.shape[2:], dtype=gy.dtype)
+    chosen, share = xp.empty(gy.shape, dtype=bool), xp.empty_like(gy)
     for i, j, rows, columns in _offsets(win):
-        g_pad[rows, columns] += gy * (argmax == i * win.kernel[1] + j)
-    return _unpad(g_pad, win)
+        xp.equal(argmax, i * win.kernel[1] + j, out=chosen)
+        xp.multiply(gy, chosen, out=share)                # gy where this offset won, else 0
+        g_pad[rows, columns] += share
 
 
-def _window_sum(x, win):
-    """x (H, W, ...) -> (OH, OW, ...): the sum over each window (zero padding)."""
-    x_pad = _pad(x, win, 0)
-    total = None
-    for _, _, rows, columns in _offsets(win):
-        patch = x_pad[rows, columns]
-        if total is None:
-            total = patch.copy()
-        else:
-            total += patch
-    return total
+def _window_sum(x_pad, win, out):
+    """The sum over each window of x_pad (H_pad, W_pad, ...) into ``out`` (OH, OW, ...)."""
+    patches = (x_pad[rows, columns] for _, _, rows, columns in _offsets(win))
+    out[...] = next(patches)
+    for patch in patches:
+        out += patch
 
 
-def _window_sum_backward(gy, win):
-    """The adjoint of ``_window_sum``: every input receives the sum of gy over
-    the windows that contain it. gy (OH, OW, ...) -> gx (H, W, ...)."""
-    xp = get_array_module(gy)
-    g_pad = xp.zeros(win.padded_size + gy.shape[2:], dtype=gy.dtype)
+def _window_sum_backward(gy, win, g_pad):
+    """The adjoint of ``_window_sum``: every input receives the sum of gy over the windows
+    that contain it. gy (OH, OW, ...) is added into g_pad (H_pad, W_pad, ...)."""
     for _, _, rows, columns in _offsets(win):
         g_pad[rows, columns] += gy
-    return _unpad(g_pad, win)
 
 
 # --- local response normalization -------------------------------------------------------------
-# Both sums over neighbouring channels are ``size`` slice-adds over a zero-padded copy,
+# Both sums over neighbouring channels are ``size`` slice-adds over a zero-padded buffer,
 # never a Python loop over channels. The backward's sum runs over the MIRRORED
 # neighbours (see minigrad/ops/lrn.py): `after` channels before j, `before` after it.
+# The images are independent: chunks of them run on the threads (``minigrad.parallel``).
+# Each step writes into a buffer made for it (``out=``) instead of a new temporary.
 class LrnCache(NamedTuple):
     """What ``lrn_backward`` needs from the forward: x and the normalizer s, not the output
     (the backward recomputes s^-beta, one power per element, rather than keep a third array)."""
@@ -434,31 +550,69 @@ class LrnCache(NamedTuple):
     beta: float
 
 
-def _neighbour_sum(v, before, after):
-    """out[:, c] = sum of v[:, c - before] ... v[:, c + after], zeros outside the channels.
-    Reaching more than C - 1 channels to one side covers no more channels than reaching
-    exactly C - 1, so ``before`` and ``after`` are clamped to that (any size works)."""
+def _channel_padded(v, before, after):
+    """A zero buffer (N, before + C + after, ...) for v (N, C, ...) and the view of its C
+    middle channels, to be filled. Reaching more than C - 1 channels to one side covers no
+    more channels than reaching exactly C - 1, so ``before`` and ``after`` are clamped to
+    that (any size works)."""
     xp = get_array_module(v)
     channels = v.shape[1]
     reach = max(channels - 1, 0)
     before, after = min(before, reach), min(after, reach)
-    padded = xp.zeros((v.shape[0], channels + before + after) + v.shape[2:], dtype=v.dtype)
-    padded[:, before:before + channels] = v
-    out = padded[:, 0:channels].copy()
-    for offset in range(1, before + after + 1):
-        out += padded[:, offset:offset + channels]
-    return out
+    padded = xp.zeros((v.shape[0], before + channels + after) + v.shape[2:], dtype=v.dtype)
+    return padded, padded[:, before:before + channels]
+
+
+def _neighbour_sum(padded, out):
+    """out[:, c] = padded[:, c] + padded[:, c + 1] + ... (as many as the padding allows), in
+    that order: the sum over each channel's neighbours of the values ``_channel_padded`` holds."""
+    xp = get_array_module(padded)
+    channels = out.shape[1]
+    terms = [padded[:, offset:offset + channels] for offset in range(padded.shape[1] - channels + 1)]
+    if len(terms) == 1:
+        out[...] = terms[0]
+        return
+    xp.add(terms[0], terms[1], out=out)            # the first two straight into out: no copy
+    for term in terms[2:]:
+        out += term
 
 
 def lrn_forward(x, size, alpha, beta, k):
+    xp = get_array_module(x)
     before, after = size // 2, (size - 1) // 2
-    s = k + (alpha / size) * _neighbour_sum(x * x, before, after)
-    return x * s ** -beta, LrnCache(x, s, size, alpha, beta)
+    s, y = xp.empty(x.shape, dtype=x.dtype), xp.empty(x.shape, dtype=x.dtype)
+
+    def normalize_images(start, stop):
+        xc, sc, yc = x[start:stop], s[start:stop], y[start:stop]
+        padded, squares = _channel_padded(xc, before, after)
+        xp.multiply(xc, xc, out=squares)
+        _neighbour_sum(padded, sc)
+        sc *= alpha / size
+        sc += k                                    # s = k + alpha/n * (sum of the neighbours' a^2)
+        xp.power(sc, -beta, out=yc)
+        yc *= xc                                   # b = a * s^-beta
+    parallel.for_chunks("local_response_norm", x.shape[0], normalize_images, x.size, xp)
+    return y, LrnCache(x, s, size, alpha, beta)
 
 
 def lrn_backward(gy, cache):
     x, s, size, alpha, beta = cache
+    xp = get_array_module(gy)
     before, after = size // 2, (size - 1) // 2
-    scale = s ** -beta                                             # y = x * scale
-    neighbours = _neighbour_sum(gy * (x * scale) / s, after, before)   # sum of g_c y_c / s_c
-    return gy * scale - (2 * alpha * beta / size) * x * neighbours
+    gx = xp.empty(x.shape, dtype=gy.dtype)
+
+    def images(start, stop):
+        xc, sc, gyc, gxc = (a[start:stop] for a in (x, s, gy, gx))
+        scale = xp.power(sc, -beta, out=gxc)       # s^-beta, in gx's place until it is used
+        padded, terms = _channel_padded(gyc, after, before)
+        xp.multiply(xc, scale, out=terms)          # y = x * s^-beta
+        terms *= gyc
+        terms /= sc                                # g_c y_c / s_c
+        neighbours = xp.empty(gxc.shape, dtype=gx.dtype)
+        _neighbour_sum(padded, neighbours)
+        gxc *= gyc                                 # g_j s_j^-beta
+        scaled_x = xp.multiply(xc, 2 * alpha * beta / size, out=terms)    # terms reused
+        scaled_x *= neighbours
+        gxc -= scaled_x                            # ... - 2 alpha beta / n * a_j * neighbours
+    parallel.for_chunks("local_response_norm backward", x.shape[0], images, x.size, xp)
+    return gx

@@ -37,7 +37,7 @@ decays weights only). Each parameter starts at a multiple of ``ALIGNMENT`` eleme
 reads aligned memory in fewer transactions); the gaps hold zeros, and every update rule of
 ``minigrad.optim`` leaves a zero weight with a zero gradient at zero, so they need no mask.
 """
-from .. import backend
+from .. import backend, parallel
 
 ALIGNMENT = 64          # elements: 256 bytes in float32
 
@@ -127,8 +127,8 @@ class FlatParameters:
                 p.grad = grad_view
 
     def zero_grad(self):
-        """Every gradient to zero: one fill of ``grad``."""
-        self.grad.fill(0)
+        """Every gradient to zero: one fill of ``grad`` (split over the threads)."""
+        parallel.for_chunks_of("zero_grad", lambda grad: grad.fill(0), self.grad)
         for p, grad_view in zip(self.parameters, self._grad_views):
             p.grad = grad_view
 

@@ -7,6 +7,7 @@ import math
 
 import numpy
 
+from .. import parallel
 from ..backend import DEFAULT_DTYPE, get_array_module
 
 
@@ -156,19 +157,36 @@ def sigmoid_backward(gy, e):
 
 def relu_forward(x):
     """max(x, 0). NaN stays NaN and -inf gives 0 (x * (x > 0) would give -inf * 0 = NaN).
+    Split over the threads (``minigrad.parallel``) in blocks of x's memory.
 
     The cache is the output itself, which the graph keeps anyway: y > 0 exactly where
     x > 0, and y is NaN where x is, so the backward reads its mask from y and the forward
     saves nothing of its own."""
     xp = get_array_module(x)
-    y = xp.maximum(x, 0)
+    y = xp.empty_like(x)
+    parallel.for_chunks_of("relu", lambda x, y: xp.maximum(x, 0, out=y), x, y, axis=parallel.outermost_axis(x))
     return y, y
 
 
 def relu_backward(gy, y):
+    """gy where the output y is not <= 0 (y > 0, and NaN: as in PyTorch), +0.0 elsewhere,
+    whatever gy is there (an inf or NaN gradient does not leak through a closed ReLU)."""
     xp = get_array_module(gy)
-    passes = ~(y <= 0)            # where the gradient flows: x > 0, and NaN (as in PyTorch)
-    return (xp.where(passes, gy, 0),)
+    gx = xp.empty_like(gy)
+    parallel.for_chunks_of("relu backward", _pass_where_open, gy, y, gx, axis=parallel.outermost_axis(gy))
+    return (gx,)
+
+
+def _pass_where_open(gy, y, gx):
+    """gx = where(~(y <= 0), gy, 0), bit for bit, in three passes without a branch per element
+    (NumPy's ``where`` branches, and on a mask as random as ReLU's it runs about 6x slower):
+    the mask is made of whole words, all ones where the gradient passes, zeros elsewhere, and
+    gy's bits ANDed with it are gy itself or +0.0."""
+    xp = get_array_module(gy)
+    mask = gx.view(f"u{gx.itemsize}")              # gx's memory, seen as unsigned words
+    xp.less_equal(y, 0, out=mask)                  # 1 where closed, 0 where open
+    mask -= 1                                      # 0 where closed, all ones where open
+    xp.bitwise_and(mask, gy.view(mask.dtype), out=mask)
 
 
 # --- input checks: name the op, what it expected and what it got ------------------

@@ -2,6 +2,7 @@
 indexing, concatenation and splitting. Their backward moves the gradient back."""
 import numpy
 
+from .. import parallel
 from ..backend import get_array_module, scatter_add
 
 
@@ -47,10 +48,23 @@ def _is_basic(index):
 
 
 def concat_forward(*arrays, axis=0):
-    """Join arrays along ``axis`` (the channel axis for an Inception module)."""
+    """Join arrays along ``axis`` (the channel axis for an Inception module): the result of
+    ``concatenate``, its copying split over the threads by ranges along ``axis``."""
     xp = get_array_module(*arrays)
+    axis %= arrays[0].ndim
     sizes = [a.shape[axis] for a in arrays]
-    return xp.concatenate(arrays, axis=axis), (sizes, axis)
+    starts = numpy.cumsum([0] + sizes[:-1]).tolist()
+    shape = arrays[0].shape[:axis] + (sum(sizes),) + arrays[0].shape[axis + 1:]
+    out = xp.empty(shape, dtype=xp.result_type(*arrays))
+    along = (slice(None),) * axis
+
+    def copy_range(start, stop):          # out[start:stop] along axis, from the inputs it overlaps
+        for a, a_start in zip(arrays, starts):
+            low, high = max(start, a_start), min(stop, a_start + a.shape[axis])
+            if low < high:
+                out[along + (slice(low, high),)] = a[along + (slice(low - a_start, high - a_start),)]
+    parallel.for_chunks("concat", shape[axis], copy_range, out.size, xp)
+    return out, (sizes, axis)
 
 
 def concat_backward(gy, cache):
