@@ -36,7 +36,7 @@ import time
 
 import numpy
 
-from minigrad import backend, distributed, nn
+from minigrad import backend, distributed, nn, parallel
 from minigrad import functional as F
 from minigrad.autograd import Tensor, no_grad
 from minigrad.checkpoint import load_weights, save_checkpoint
@@ -528,16 +528,25 @@ def run(args):
     config = config_from_args(args)
     use_threads(args.threads)
     comm = distributed.communicator(check_device(config.device))
+    share_the_cores(comm, args.threads)
     with distributed.ends_every_rank_on_error(comm, agreed=(TrainingDiverged,),
                                               statuses={error: 2 for error in USER_ERRORS}):
         return train(config, comm, args)
+
+
+def share_the_cores(comm, threads):
+    """Ranks that share a machine split its cores between their kernel threads, unless
+    --threads or MINIGRAD_THREADS chose a count: two ranks with every core each would put two
+    threads on every core. (BLAS picks its own thread count: OMP_NUM_THREADS sets it.)"""
+    if comm.local_size > 1 and threads is None and not os.environ.get(parallel.ENVIRONMENT_VARIABLE):
+        parallel.set_thread_count(max(1, parallel.available_cores() // comm.local_size))
 
 
 def train(config, comm, args):
     """The run itself, on the ranks of ``comm``; only rank 0 prints."""
     say = print if comm.rank == 0 else (lambda *text, **where: None)
     if comm.size > 1:
-        say(comm.describe())
+        say(f"{comm.describe()}; {parallel.thread_count()} kernel threads each")
     try:
         trainer = Trainer(config, resume=args.resume, progress=args.progress, comm=comm)
     except ValueError as error:

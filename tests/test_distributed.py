@@ -279,3 +279,32 @@ def test_parameters_of_two_dtypes_cannot_share_one_buffer():
     with pytest.raises(ValueError, match="Twins: the parameters must share one dtype to travel in one "
                                          "buffer, got float32, float64"):
         Twins().bcast_data(model)
+
+
+class RanksOnOneMachine:
+    """What share_the_cores reads of a communicator: how many ranks share this machine."""
+    def __init__(self, local_size):
+        self.local_size = local_size
+
+
+@pytest.mark.parametrize("ranks, threads", [(1, 8), (2, 4), (3, 2), (8, 1), (16, 1)])
+def test_ranks_on_one_machine_split_its_cores_between_their_kernel_threads(monkeypatch, ranks, threads):
+    from googlenet.train import share_the_cores
+    from minigrad import parallel
+    monkeypatch.delenv(parallel.ENVIRONMENT_VARIABLE, raising=False)
+    monkeypatch.setattr(parallel, "available_cores", lambda: 8)
+    monkeypatch.setattr(parallel, "_process_count", None)
+    share_the_cores(RanksOnOneMachine(ranks), threads=None)
+    assert parallel.thread_count() == threads
+
+
+@pytest.mark.parametrize("given", ["option", "environment"])
+def test_a_thread_count_the_user_chose_is_kept_under_mpiexec(monkeypatch, given):
+    from googlenet.train import share_the_cores
+    from minigrad import parallel
+    monkeypatch.setattr(parallel, "available_cores", lambda: 8)
+    monkeypatch.setattr(parallel, "_process_count", 3 if given == "option" else None)
+    if given == "environment":
+        monkeypatch.setenv(parallel.ENVIRONMENT_VARIABLE, "3")
+    share_the_cores(RanksOnOneMachine(4), threads=3 if given == "option" else None)
+    assert parallel.thread_count() == 3

@@ -72,7 +72,7 @@ class Communicator:
     gradient buffer as it is; any other model's gradients are packed into one buffer (kept
     between steps), summed, and copied back.
     """
-    rank, size, local_rank = 0, 1, 0
+    rank, size, local_rank, local_size = 0, 1, 0, 1     # local: the ranks on this machine
 
     def __init__(self):
         self.buffers = {}                     # (purpose, dtype, device) -> flat array
@@ -197,7 +197,8 @@ class MpiCommunicator(Communicator):
         self.MPI = MPI
         self.comm = comm if comm is not None else MPI.COMM_WORLD
         self.rank, self.size = self.comm.Get_rank(), self.comm.Get_size()
-        self.local_rank = self.comm.Split_type(MPI.COMM_TYPE_SHARED, key=self.rank).Get_rank()
+        on_this_machine = self.comm.Split_type(MPI.COMM_TYPE_SHARED, key=self.rank)
+        self.local_rank, self.local_size = on_this_machine.Get_rank(), on_this_machine.Get_size()
 
     def allreduce(self, array):
         self.comm.Allreduce(self.MPI.IN_PLACE, self.host_array(array, "allreduce"), op=self.MPI.SUM)

@@ -23,6 +23,7 @@ class NcclCommunicator(Communicator):
         super().__init__()
         self.mpi = mpi if mpi is not None else SingleProcess()
         self.rank, self.size, self.local_rank = self.mpi.rank, self.mpi.size, self.mpi.local_rank
+        self.local_size = self.mpi.local_size
         nccl = backend.nccl()
         self.cupy = backend.array_module_for("cuda")
         gpus = self.cupy.cuda.runtime.getDeviceCount()
