@@ -281,6 +281,27 @@ def one_number(got):
     return array.item(), None
 
 
+def learners_numbers(attempt, cases, expected, what):
+    """Run the learner's ``attempt`` on a copy of each named case's inputs and read one
+    number from each. Returns ({case: number}, None), or (None, the first failure in words):
+    an exception, inputs changed, or an answer that is not one real number."""
+    values = {}
+    for case, inputs in cases.items():
+        given = {name: hand_over(value) for name, value in inputs.items()}
+        got, failure = run_learners_code(lambda: attempt(*given.values()), case)
+        if failure:
+            return None, failure
+        problem = changed_inputs(inputs, given, case)
+        if problem:
+            return None, problem
+        values[case], problem = one_number(got)
+        if problem:
+            right = f"{expected[case]:,}" if isinstance(expected[case], int) else f"{expected[case]:,.10g}"
+            unit = f" {what}" if what else ""
+            return None, f"On {case}: returned {got!r:.80}, expected one number ({right}{unit}): {problem}"
+    return values, None
+
+
 def count_cases(attempt, reference, cases, what, mistakes, usual):
     """Compare a count (one whole number) with the reference's, exactly, on each named case.
 
@@ -289,20 +310,12 @@ def count_cases(attempt, reference, cases, what, mistakes, usual):
     "element []" and a float printout would only get in the way.)
     """
     expected = {case: int(reference(*hand_over(inputs, writable=True).values())) for case, inputs in cases.items()}
+    values, failure = learners_numbers(attempt, cases, expected, what)
+    if failure:
+        return WRONG, failure
     for case, inputs in cases.items():
-        given = {name: hand_over(value) for name, value in inputs.items()}
-        got, failure = run_learners_code(lambda: attempt(*given.values()), case)
-        if failure:
-            return WRONG, failure
-        problem = changed_inputs(inputs, given, case)
-        if problem:
-            return WRONG, problem
-        value, problem = one_number(got)
-        if problem:
-            return WRONG, (f"On {case}: returned {got!r:.80}, expected one number ({expected[case]:,} "
-                           f"{what}): {problem}")
-        if not value == expected[case]:
-            right = expected[case]
+        value, right = values[case], expected[case]
+        if not value == right:
             error = abs(value - right) / max(abs(value) + abs(right), 1e-300)
             known = mistakes(**inputs).get(value)
             ratio = f", got / expected = {value / right:.6g}" if right else ""

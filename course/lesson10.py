@@ -21,10 +21,10 @@ import sys
 import numpy
 
 from minigrad.distributed import cost
-from .cases import changed_inputs, join, one_number, run_learners_code
+from .cases import changed_inputs, join, learners_numbers, run_learners_code
 from .check import registers
 from .guard import hand_over
-from .verdicts import CORRECT, RULE, WRONG, compare
+from .verdicts import CORRECT, WRONG, compare
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
@@ -159,19 +159,12 @@ def check_ring_allreduce(ring_allreduce):
 def number_cases(attempt, reference, cases, what, mistakes, tolerance=1e-12):
     """A real number against the reference's, within ``tolerance`` (relative), on each named
     case; ``mistakes(**inputs)``: [(value a usual mistake gives, what that mistake is)]."""
-    expected = {case: float(reference(*inputs.values())) for case, inputs in cases.items()}
+    expected = {case: float(reference(*hand_over(inputs, writable=True).values())) for case, inputs in cases.items()}
+    values, failure = learners_numbers(attempt, cases, expected, what)
+    if failure:
+        return WRONG, failure
     for case, inputs in cases.items():
-        given = hand_over(inputs)
-        got, failure = run_learners_code(lambda: attempt(*given.values()), case)
-        if failure:
-            return WRONG, failure
-        problem = changed_inputs(inputs, given, case)
-        if problem:
-            return WRONG, problem
-        value, problem = one_number(got)
-        if problem:
-            return WRONG, f"On {case}: returned {got!r:.80}, expected one number ({what}): {problem}"
-        right = expected[case]
+        value, right = values[case], expected[case]
         error = abs(value - right) / max(abs(value) + abs(right), 1e-300)
         if not error <= tolerance:                 # fails closed on NaN
             known = [text for wrong, text in mistakes(**inputs)
