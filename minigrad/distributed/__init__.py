@@ -20,19 +20,19 @@ steps one process would take with batch N x B.
 run as ``mpiexec -n 4 python train.py`` (``mpiexec -hosts a,b -n 8 ...`` across machines).
 The design is ChainerMN's: a communicator with ``bcast_data(model)`` and
 ``allreduce_grad(model)`` (``communicator.py``: one process, or MPI through mpi4py for
-NumPy arrays; ``nccl.py``: NCCL through CuPy for GPU arrays), and an optimizer wrapper
-that broadcasts once and all-reduces every step (``optimizer.py``). ``cost.py`` says what
+NumPy arrays; ``nccl.py``: NCCL through CuPy for GPU arrays; ``world.py`` picks one), and
+an optimizer wrapper that broadcasts once and all-reduces every step (``optimizer.py``). ``cost.py`` says what
 the all-reduce costs at N GPUs. ``ends_every_rank_on_error`` turns an error on one rank
 into the end of all of them, naming the rank, where the others would wait forever.
 
 Importing this package never imports mpi4py (nor CuPy): making a communicator does.
 """
 from ..data import shard_of
-from .communicator import (Communicator, MpiCommunicator, SingleProcess, communicator,
-                           ends_every_rank_on_error, launched_by_mpiexec, mpi_unavailable_reason,
-                           parameters_of)
+from .communicator import (Communicator, MpiCommunicator, SingleProcess, ends_every_rank_on_error,
+                           launched_by_mpiexec, mpi_unavailable_reason, parameters_of)
 from .nccl import NcclCommunicator
 from .optimizer import MultiNodeOptimizer
+from .world import communicator
 
 __all__ = ["Communicator", "SingleProcess", "MpiCommunicator", "NcclCommunicator", "communicator",
            "MultiNodeOptimizer", "ends_every_rank_on_error", "launched_by_mpiexec",

@@ -19,8 +19,9 @@ rank that holds ``n`` of the global batch's ``N`` images calls
 the global batch, with no pass over the gradients.
 
 ``SingleProcess`` is the world of one (every call returns at once); ``MpiCommunicator``
-runs over MPI (mpi4py) on NumPy arrays; ``communicator()`` picks the one that fits how
-the program was started. The NCCL one, for CuPy arrays, is in ``distributed/nccl.py``.
+runs over MPI (mpi4py) on NumPy arrays; the NCCL one, for CuPy arrays, is in
+``distributed/nccl.py``; ``distributed/world.py``'s ``communicator()`` picks the one that
+fits how the program was started.
 Importing this module never imports mpi4py: only making an MpiCommunicator does.
 """
 import contextlib
@@ -238,19 +239,6 @@ class MpiCommunicator(Communicator):
         where = self.comm.allgather((os.getpid(), socket.gethostname()))
         ranks = ", ".join(f"rank {rank} pid {pid} on {host}" for rank, (pid, host) in enumerate(where))
         return f"{self.size} processes (MPI): {ranks}"
-
-
-def communicator(device="cpu"):
-    """The communicator for how this program was started: MPI under mpiexec (NCCL when
-    ``device`` is a GPU), else a single process. Under mpiexec without mpi4py: an error
-    saying how to install it."""
-    if not launched_by_mpiexec():
-        return SingleProcess()
-    mpi = MpiCommunicator()
-    if backend.parse_device(device) == "cpu":
-        return mpi
-    from .nccl import NcclCommunicator
-    return NcclCommunicator(mpi)
 
 
 @contextlib.contextmanager
