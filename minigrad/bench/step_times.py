@@ -27,6 +27,8 @@ from typing import NamedTuple, Optional
 
 import numpy
 
+from .. import backend
+
 
 class StepTime(NamedTuple):
     """Seconds of one step: on the host clock and (on a GPU) between CUDA events."""
@@ -41,14 +43,12 @@ class StepTime(NamedTuple):
 
 def time_once(step, xp=numpy):
     """One call of ``step()``, timed: host clock on the CPU, ``cupyx.profiler.benchmark``
-    (one repeat, no warm-up) when ``xp`` is CuPy."""
+    (one repeat, no warm-up: ``backend.gpu_timed``) when ``xp`` is CuPy."""
     if xp is numpy:
         start = time.perf_counter()
         step()
         return StepTime(time.perf_counter() - start, None)
-    from cupyx.profiler import benchmark
-    result = benchmark(step, n_repeat=1, n_warmup=0, name="step")     # a callable object has no __name__
-    return StepTime(float(result.cpu_times[0]), float(result.gpu_times[0][0]))
+    return StepTime(*backend.gpu_timed(step))
 
 
 def median_step_time(times):
