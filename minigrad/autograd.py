@@ -152,11 +152,11 @@ def _check_real(name, tensors):
 def _common_float_dtype(name, tensors):
     """The dtype rule: an op's floating-point inputs share one dtype, which is returned
     (None when no input is floating-point); it is never guessed."""
-    dtypes = sorted({str(t.dtype) for t in tensors if t.dtype.kind == "f"})
+    dtypes = {t.dtype for t in tensors if t.dtype.kind == "f"}      # dtype objects: no text per op
     if len(dtypes) > 1:
-        raise ValueError(f"{name}: inputs have different floating-point dtypes ({', '.join(dtypes)}); "
-                         f"convert one with .astype(...) first")
-    return numpy.dtype(dtypes[0]) if dtypes else None
+        raise ValueError(f"{name}: inputs have different floating-point dtypes "
+                         f"({', '.join(sorted(map(str, dtypes)))}); convert one with .astype(...) first")
+    return dtypes.pop() if dtypes else None
 
 
 def _as_float(tensor, dtype):

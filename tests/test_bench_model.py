@@ -86,15 +86,17 @@ def test_a_tiny_run_writes_its_csv_and_json(tiny_run):
 @pytest.mark.slow
 def test_the_peak_memory_of_a_step_holds_the_parameters_their_gradients_and_momenta():
     """Full width at 32x32, where the 9.4 M parameters (38 MB) outweigh the activations: in a
-    fresh process, the steps add the gradients and the momenta (2 x the parameters' bytes) to
-    what the built model holds; PyTorch's child also built the minigrad model it copied (freed
-    before its steps), so its steps add at least the parameters' bytes above that."""
+    fresh process, the steps' peak holds the weights, the gradients and the momenta (3 x the
+    parameters' bytes), and the steps add at least the gradients to what the built model holds
+    (the momenta may reuse memory that building the model freed, as PyTorch's child reuses
+    the minigrad model it copied)."""
     keywords = dict(TINY_WORK, width=1.0)
     model = GoogLeNet(num_classes=bench_model.CLASSES, input_size=32)
     parameter_bytes = 4 * model.num_parameters()
     assert 35e6 < parameter_bytes < 40e6
     ours = memory.peak_rss_in_child("googlenet.bench_model:minigrad_training_step", keywords)
-    assert ours.before >= parameter_bytes and ours.step_bytes >= 2 * parameter_bytes
+    assert ours.before >= parameter_bytes and ours.peak >= 3 * parameter_bytes
+    assert ours.step_bytes >= parameter_bytes
     assert ours.peak < 4 * 2 ** 30                         # bytes, not KiB counted as bytes
     if HAS_TORCH:
         theirs = memory.peak_rss_in_child("googlenet.bench_model:torch_training_step", keywords)

@@ -2,13 +2,17 @@
 training, bit for bit, as parameter by parameter (SGD with and without momentum, Nesterov,
 weight decay on weights only, Adam; float32 and float64); parameters stay views through
 backward, zero_grad, load_state_dict and the optimizers' checkpoints, and the buffers are
-rebuilt by to(device) and astype; what a parameter no loss reached holds."""
+rebuilt by to(device) and astype; what a parameter no loss reached holds. The flat step and the weight average go block by
+block through a small scratch array (the same bits on any blocks and threads, no array the
+size of the buffers)."""
+import tracemalloc
+
 import numpy
 import pytest
 
 import minigrad as mg
 import minigrad.functional as F
-from minigrad import backend, nn
+from minigrad import backend, nn, optim, parallel
 from minigrad.nn.flat import ALIGNMENT, FlatParameters
 from minigrad.optim import SGD, Adam, WeightAverage
 
@@ -383,3 +387,54 @@ def test_the_weight_average_is_the_same_flat_and_swaps_in_and_out_in_place():
     assert plain_state.keys() == flat_state.keys()
     for key in plain_state:
         assert_bitwise_equal(plain_state[key], flat_state[key])
+
+
+# --- block by block, on threads ----------------------------------------------------------------
+@pytest.mark.parametrize("threads", [1, 3])
+@pytest.mark.parametrize("block", [7, 64, 300])
+@pytest.mark.parametrize("make", OPTIMIZERS.values(), ids=OPTIMIZERS.keys())
+def test_the_flat_step_and_average_block_by_block_on_threads_are_the_per_parameter_ones(
+        make, block, threads, monkeypatch):
+    """Blocks that cut through parameters and across the weights/biases boundary, ranges
+    over several threads: the same bits as one parameter at a time."""
+    monkeypatch.setattr(optim, "UPDATE_BLOCK", block)
+    monkeypatch.setattr(parallel, "MIN_CHUNK_NUMBERS", 1)
+    data = batches(numpy.float32)
+    results = []
+    for flatten in (False, True):
+        model = network()
+        if flatten:
+            model.flatten_parameters()
+        optimizer, average = make(model.parameters()), WeightAverage(model.parameters(), decay=0.9)
+        with parallel.threads(threads):
+            for step in range(len(data)):
+                train(model, optimizer, data[step:step + 1])
+                average.update()
+        results.append([p.data for p in model.parameters()] + average.averages)
+    assert optimizer.flat is not None and optimizer.flat.size > 2 * block
+    for e, g in zip(*results):
+        assert_bitwise_equal(e, g)
+
+
+@pytest.mark.parametrize("make", [OPTIMIZERS["sgd momentum weight decay"], OPTIMIZERS["sgd nesterov weight decay"],
+                                  OPTIMIZERS["sgd"]], ids=["momentum", "nesterov", "plain"])
+def test_a_flat_step_and_average_make_no_array_the_size_of_the_buffers(make, monkeypatch):
+    """The update and the average go block by block through one small scratch array: what
+    they allocate stays far below one buffer (a new buffer-sized array at every step costs
+    the operating system's fresh pages each time)."""
+    monkeypatch.setattr(optim, "UPDATE_BLOCK", 256)
+    rng = numpy.random.default_rng(0)
+    model = nn.Sequential(nn.Linear(100, 200, rng=rng), nn.Linear(200, 100, rng=rng))
+    flat = model.flatten_parameters()
+    optimizer, average = make(model.parameters()), WeightAverage(model.parameters(), decay=0.9)
+    flat.grad[...] = rng.standard_normal(flat.size)
+    optimizer.step()                               # the first step makes the state buffers
+    buffer_bytes = flat.data.nbytes
+    tracemalloc.start()
+    try:
+        optimizer.step()
+        average.update()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < buffer_bytes / 8, f"{peak} bytes allocated by a step over {buffer_bytes}-byte buffers"
