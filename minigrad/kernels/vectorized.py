@@ -538,28 +538,33 @@ def _window_sum_backward(gy, win, g_pad):
 # Both sums over neighbouring channels are ``size`` slice-adds over a zero-padded buffer,
 # never a Python loop over channels. The backward's sum runs over the MIRRORED
 # neighbours (see minigrad/ops/lrn.py): `after` channels before j, `before` after it.
-# The images are independent: chunks of them run on the threads (``minigrad.parallel``).
-# Each step writes into a buffer made for it (``out=``) instead of a new temporary.
+# Every pixel is normalized on its own: chunks of image rows run on the threads
+# (``minigrad.parallel``); a chunk of rows is a block of memory in any of the layouts
+# the ops hand out, batch-last (C, H, W, N) as much as (N, C, H, W).
+# Each step writes into a buffer made for it (``out=``) instead of a new temporary, and
+# every buffer is laid out in memory as x is (``empty_like`` keeps x's order of axes):
+# NumPy runs an element-wise op along memory only when all its arrays agree on the
+# order; one array in another order makes every step of the loop jump through memory.
 class LrnCache(NamedTuple):
     """What ``lrn_backward`` needs from the forward: x and the normalizer s, not the output
     (the backward recomputes s^-beta, one power per element, rather than keep a third array)."""
     x: Any                     # (N, C, ...)
-    s: Any                     # the normalizer s, x's shape
+    s: Any                     # the normalizer s, x's shape and layout
     size: int
     alpha: float
     beta: float
 
 
 def _channel_padded(v, before, after):
-    """A zero buffer (N, before + C + after, ...) for v (N, C, ...) and the view of its C
-    middle channels, to be filled. Reaching more than C - 1 channels to one side covers no
-    more channels than reaching exactly C - 1, so ``before`` and ``after`` are clamped to
-    that (any size works)."""
+    """A zero buffer (N, before + C + after, ...) for v (N, C, ...), laid out as v is, and the
+    view of its C middle channels, to be filled. Reaching more than C - 1 channels to one
+    side covers no more channels than reaching exactly C - 1, so ``before`` and ``after``
+    are clamped to that (any size works)."""
     xp = get_array_module(v)
     channels = v.shape[1]
     reach = max(channels - 1, 0)
     before, after = min(before, reach), min(after, reach)
-    padded = xp.zeros((v.shape[0], before + channels + after) + v.shape[2:], dtype=v.dtype)
+    padded = xp.zeros_like(v, shape=(v.shape[0], before + channels + after) + v.shape[2:])
     return padded, padded[:, before:before + channels]
 
 
@@ -577,13 +582,37 @@ def _neighbour_sum(padded, out):
         out += term
 
 
+def _for_row_chunks(op, x, work):
+    """``work(rows)`` on the threads for chunks of x's image rows (axis 2; of its images when
+    x has no pixels), ``rows`` the index that picks a chunk of x and of any array of its shape."""
+    axis = 2 if x.ndim > 2 else 0
+
+    def on_chunk(start, stop):
+        work((slice(None),) * axis + (slice(start, stop),))
+    parallel.for_chunks(op, x.shape[axis], on_chunk, x.size, get_array_module(x))
+
+
+def _laid_out_as(a, template):
+    """a, or a copy of it laid out in memory as ``template`` (an array of a's shape) is."""
+    if _axes_by_stride(a) == _axes_by_stride(template):
+        return a
+    out = get_array_module(a).empty_like(template, dtype=a.dtype)
+    parallel.for_chunks_of("copy", get_array_module(a).copyto, out, a, axis=parallel.outermost_axis(out))
+    return out
+
+
+def _axes_by_stride(a):
+    """a's axes longer than 1, from the one whose steps are longest in memory to the shortest."""
+    return sorted((axis for axis in range(a.ndim) if a.shape[axis] > 1), key=lambda axis: -abs(a.strides[axis]))
+
+
 def lrn_forward(x, size, alpha, beta, k):
     xp = get_array_module(x)
     before, after = size // 2, (size - 1) // 2
-    s, y = xp.empty(x.shape, dtype=x.dtype), xp.empty(x.shape, dtype=x.dtype)
+    s, y = xp.empty_like(x), xp.empty_like(x)
 
-    def normalize_images(start, stop):
-        xc, sc, yc = x[start:stop], s[start:stop], y[start:stop]
+    def normalize(rows):
+        xc, sc, yc = x[rows], s[rows], y[rows]
         padded, squares = _channel_padded(xc, before, after)
         xp.multiply(xc, xc, out=squares)
         _neighbour_sum(padded, sc)
@@ -591,7 +620,7 @@ def lrn_forward(x, size, alpha, beta, k):
         sc += k                                    # s = k + alpha/n * (sum of the neighbours' a^2)
         xp.power(sc, -beta, out=yc)
         yc *= xc                                   # b = a * s^-beta
-    parallel.for_chunks("local_response_norm", x.shape[0], normalize_images, x.size, xp)
+    _for_row_chunks("local_response_norm", x, normalize)
     return y, LrnCache(x, s, size, alpha, beta)
 
 
@@ -599,20 +628,21 @@ def lrn_backward(gy, cache):
     x, s, size, alpha, beta = cache
     xp = get_array_module(gy)
     before, after = size // 2, (size - 1) // 2
-    gx = xp.empty(x.shape, dtype=gy.dtype)
+    gx = xp.empty_like(x, dtype=gy.dtype)
+    gy = _laid_out_as(gy, x)                       # one copy, rather than every step below jumping
 
-    def images(start, stop):
-        xc, sc, gyc, gxc = (a[start:stop] for a in (x, s, gy, gx))
+    def rows_backward(rows):
+        xc, sc, gyc, gxc = (a[rows] for a in (x, s, gy, gx))
         scale = xp.power(sc, -beta, out=gxc)       # s^-beta, in gx's place until it is used
         padded, terms = _channel_padded(gyc, after, before)
         xp.multiply(xc, scale, out=terms)          # y = x * s^-beta
         terms *= gyc
         terms /= sc                                # g_c y_c / s_c
-        neighbours = xp.empty(gxc.shape, dtype=gx.dtype)
+        neighbours = xp.empty_like(gxc)
         _neighbour_sum(padded, neighbours)
         gxc *= gyc                                 # g_j s_j^-beta
         scaled_x = xp.multiply(xc, 2 * alpha * beta / size, out=terms)    # terms reused
         scaled_x *= neighbours
         gxc -= scaled_x                            # ... - 2 alpha beta / n * a_j * neighbours
-    parallel.for_chunks("local_response_norm backward", x.shape[0], images, x.size, xp)
+    _for_row_chunks("local_response_norm backward", x, rows_backward)
     return gx
