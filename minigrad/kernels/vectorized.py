@@ -59,16 +59,15 @@ from ..ops.elementwise import relu_backward
 
 
 # --- the two tricks: padding, kernel offsets, the strided window view -------------------------
-def _pixels_first_padded(x, win, value):
-    """x (N, C, H, W) -> a new (H_pad, W_pad, N, C) array: x pixels first, inside a border
-    of ``value`` (0 for average pooling, -inf for max pooling). One pass over x: the copy
-    that lays it out pixels first also pads it."""
+def _padded(x, win, value):
+    """x (H, W, ...) -> a new (H_pad, W_pad, ...) array: x inside a border of ``value`` (0 for
+    average pooling, -inf for max pooling)."""
     xp = get_array_module(x)
     (ph, pw), (h, w) = win.padding, win.size
-    x_pad = xp.empty(win.padded_size + x.shape[:2], dtype=x.dtype)
+    x_pad = xp.empty(win.padded_size + x.shape[2:], dtype=x.dtype)
     for border in (x_pad[:ph], x_pad[ph + h:], x_pad[:, :pw], x_pad[:, pw + w:]):
         border[...] = value
-    x_pad[ph:ph + h, pw:pw + w] = x.transpose(2, 3, 0, 1)
+    x_pad[ph:ph + h, pw:pw + w] = x
     return x_pad
 
 
@@ -222,12 +221,38 @@ def _one_run(shape, strides):
 
 
 def _copy(a):
-    """A C-contiguous copy of ``a``, split over the threads along a's outermost axis in memory
-    (so that each thread reads one block of it)."""
-    xp = get_array_module(a)
-    out = xp.empty(a.shape, dtype=a.dtype)
-    parallel.for_chunks_of("copy", xp.copyto, out, a, axis=parallel.outermost_axis(a))
+    """A C-contiguous copy of ``a`` (``_copy_into``)."""
+    out = get_array_module(a).empty(a.shape, dtype=a.dtype)
+    _copy_into(out, a)
     return out
+
+
+# A copy between two layouts (a transpose) reads one array along memory and jumps through
+# the other. Done in one go, each jump lands on a cache line that is gone by the time the
+# next number for it comes: the copy moves a whole line per number. Done in blocks of about
+# COPY_BLOCK_NUMBERS numbers, the lines of a block are still in the cache when their other
+# numbers come (up to 5 times faster on GoogLeNet's 112x112 maps at batch 32).
+COPY_BLOCK_NUMBERS = 1 << 16
+
+
+def _copy_into(out, a):
+    """out[...] = a (the same shape, any two layouts): blocks along one axis, split over the
+    threads. The axis: out's outermost in memory, so that each block is written as one run,
+    unless that is a's innermost (then a block would read one number per line): a's outermost."""
+    xp = get_array_module(a)
+    out_axes, a_axes = _axes_by_stride(out), _axes_by_stride(a)
+    if not out_axes:                                # a single number, or nothing
+        out[...] = a
+        return
+    axis = out_axes[0] if out_axes[0] != a_axes[-1] else a_axes[0]
+    step = max(1, COPY_BLOCK_NUMBERS * a.shape[axis] // max(a.size, 1))
+    index = (slice(None),) * axis
+
+    def copy_blocks(start, stop):
+        for block in range(start, stop, step):
+            part = index + (slice(block, min(block + step, stop)),)
+            xp.copyto(out[part], a[part])
+    parallel.for_chunks("copy", a.shape[axis], copy_blocks, a.size, xp)
 
 
 def _add_bias_and_relu(Y, bias, relu):
@@ -360,36 +385,42 @@ def _pointwise_per_image_backward(gy, cache):
 
 
 # --- pooling: pixels first, (H, W, N, C), by chunks of images or channels ---------------------
-# Each chunk of images (or of channels) is copied once into a padded pixels-first buffer of
-# its own, pooled there, and written into its part of the batch's output; the chunks run on
-# the threads (``minigrad.parallel``). Images and channels never mix in a pooling, so the
-# chunks are exact. Which of the two is cut: the one that lies further apart in memory in the
-# array read (images of an (N, C, H, W) array, channels of a convolution's batch-last output),
-# so that each thread reads whole blocks of it.
-def _pixels_first(x):
-    """x (N, C, H, W) -> a contiguous (H, W, N, C) copy (free when x already lies so)."""
-    return get_array_module(x).ascontiguousarray(x.transpose(2, 3, 0, 1))
+# Every slice of an offset loop is a run of N*C numbers per pixel when the pixels come
+# first. The forward copies x into such a buffer, padded, keeping x's images and channels in
+# the order they lie in its memory ((H, W, N, C) from an (N, C, H, W) array, (H, W, C, N)
+# from a convolution's batch-last output): the copy then moves whole runs of x's innermost
+# axis rather than one number at a time (about 2.5 times faster from batch-last). Its
+# results are handed out (H, W, N, C) whatever the order it worked in (a small copy of the
+# output when it was (H, W, C, N)), and the backward works in that order.
+# The work is split over the threads by chunks of the axis that comes third (images or
+# channels: they never mix in a pooling, so the chunks are exact); each chunk of the input
+# is copied into a padded buffer of its own, pooled there, and written into its part of
+# the output.
+_IMAGES_FIRST = (2, 3, 0, 1)      # (N, C, H, W) -> (H, W, N, C), and back
+_CHANNELS_FIRST = (2, 3, 1, 0)    # (N, C, H, W) -> (H, W, C, N), and back
 
 
-def _batch_first(y):
-    """(H, W, N, C) -> (N, C, H, W), a view (no copy)."""
-    return y.transpose(2, 3, 0, 1)
+def _pixels_first_order(x):
+    """The transpose that puts x's pixels first and keeps its images and channels in the
+    order they lie in x's memory."""
+    return _IMAGES_FIRST if abs(x.strides[0]) >= abs(x.strides[1]) else _CHANNELS_FIRST
 
 
-def _for_image_or_channel_chunks(op, a, work, numbers):
-    """``work(chunk)`` on the threads for chunks of a (N, C, H, W) array's images or channels,
-    whichever lie further apart in its memory; ``chunk`` is the (images, channels) pair of
-    slices to read a[chunk] with, and to write an (OH, OW, N, C) output[(:, :) + chunk]."""
-    axis = 0 if abs(a.strides[0]) >= abs(a.strides[1]) else 1
-
+def _for_chunks_of_axis_2(op, a, work, numbers):
+    """``work(chunk)`` on the threads for chunks of a pixels-first array's third axis; ``chunk``
+    is the index that picks the chunk of it and of any array of the same order."""
     def on_chunk(start, stop):
-        chunk = [slice(None), slice(None)]
-        chunk[axis] = slice(start, stop)
-        work(tuple(chunk))
-    parallel.for_chunks(op, a.shape[axis], on_chunk, numbers, get_array_module(a))
+        work((slice(None), slice(None), slice(start, stop)))
+    parallel.for_chunks(op, a.shape[2], on_chunk, numbers, get_array_module(a))
 
 
-_PIXELS = (slice(None), slice(None))         # every (OH, OW) or (H, W) of a pixels-first array
+def _images_first(a, order):
+    """A pixels-first array in ``order`` -> the same in (H, W, N, C) order: a copy (by blocks
+    of rows, in the cache) when ``order`` is _CHANNELS_FIRST. Every pool hands out its output
+    in this layout: the layout of an op's output decides how the next convolution lays out
+    its matrix product, and BLAS may round a product laid out otherwise differently in the
+    last bit."""
+    return _copy(a.transpose(0, 1, 3, 2)) if order == _CHANNELS_FIRST else a
 
 
 class MaxPool2dCache(NamedTuple):
@@ -400,27 +431,28 @@ class MaxPool2dCache(NamedTuple):
 
 def max_pool2d_forward(x, win):
     xp = get_array_module(x)
-    n, c = x.shape[:2]
-    y = xp.empty(win.out + (n, c), dtype=x.dtype)
-    argmax = xp.empty(win.out + (n, c), dtype=numpy.min_scalar_type(win.kernel[0] * win.kernel[1]))
+    order = _pixels_first_order(x)
+    x_t = x.transpose(order)
+    y = xp.empty(win.out + x_t.shape[2:], dtype=x.dtype)
+    argmax = xp.empty(y.shape, dtype=numpy.min_scalar_type(win.kernel[0] * win.kernel[1]))
 
     def pool(chunk):
-        x_pad = _pixels_first_padded(x[chunk], win, -numpy.inf)
-        _max_pool(x_pad, win, y[_PIXELS + chunk], argmax[_PIXELS + chunk])
-    _for_image_or_channel_chunks("max_pool2d", x, pool, x.size)
-    return _batch_first(y), MaxPool2dCache(argmax, win)
+        _max_pool(_padded(x_t[chunk], win, -numpy.inf), win, y[chunk], argmax[chunk])
+    _for_chunks_of_axis_2("max_pool2d", x_t, pool, x.size)
+    y, argmax = _images_first(y, order), _images_first(argmax, order)
+    return y.transpose(_IMAGES_FIRST), MaxPool2dCache(argmax, win)
 
 
 def max_pool2d_backward(gy, cache):
     argmax, win = cache
     xp = get_array_module(gy)
-    n, c = gy.shape[:2]
-    g_pad = xp.zeros(win.padded_size + (n, c), dtype=gy.dtype)
+    gy_t = _contiguous(gy.transpose(_IMAGES_FIRST))
+    g_pad = xp.zeros(win.padded_size + gy_t.shape[2:], dtype=gy.dtype)
 
     def route(chunk):
-        _max_pool_backward(_pixels_first(gy[chunk]), argmax[_PIXELS + chunk], win, g_pad[_PIXELS + chunk])
-    _for_image_or_channel_chunks("max_pool2d backward", gy, route, g_pad.size)
-    return _batch_first(_unpad(g_pad, win))
+        _max_pool_backward(gy_t[chunk], argmax[chunk], win, g_pad[chunk])
+    _for_chunks_of_axis_2("max_pool2d backward", g_pad, route, g_pad.size)
+    return _unpad(g_pad, win).transpose(_IMAGES_FIRST)
 
 
 class AvgPool2dCache(NamedTuple):
@@ -432,31 +464,37 @@ class AvgPool2dCache(NamedTuple):
 def avg_pool2d_forward(x, win, divisor):
     """``divisor`` (OH, OW) in x's dtype, on x's device."""
     xp = get_array_module(x)
-    n, c = x.shape[:2]
+    order = _pixels_first_order(x)
+    x_t = x.transpose(order)
     divisor = divisor[:, :, None, None]                            # (OH, OW, 1, 1): pixels first
-    y = xp.empty(win.out + (n, c), dtype=x.dtype)
+    y = xp.empty(win.out + x_t.shape[2:], dtype=x.dtype)
 
     def pool(chunk):
-        sums = y[_PIXELS + chunk]
-        _window_sum(_pixels_first_padded(x[chunk], win, 0), win, sums)
+        sums = y[chunk]
+        _window_sum(_padded(x_t[chunk], win, 0), win, sums)
         xp.divide(sums, divisor, out=sums)
-    _for_image_or_channel_chunks("avg_pool2d", x, pool, x.size)
-    return _batch_first(y), AvgPool2dCache(divisor, win)
+    _for_chunks_of_axis_2("avg_pool2d", x_t, pool, x.size)
+    return _images_first(y, order).transpose(_IMAGES_FIRST), AvgPool2dCache(divisor, win)
 
 
 def avg_pool2d_backward(gy, cache):
     divisor, win = cache
     xp = get_array_module(gy)
-    n, c = gy.shape[:2]
-    g_pad = xp.zeros(win.padded_size + (n, c), dtype=gy.dtype)
+    gy_t = gy.transpose(_IMAGES_FIRST)
+    g_pad = xp.zeros(win.padded_size + gy_t.shape[2:], dtype=gy.dtype)
 
     def spread(chunk):
-        part = gy[chunk].transpose(2, 3, 0, 1)
+        part = gy_t[chunk]
         shares = xp.empty(part.shape, dtype=gy.dtype)                  # gy / divisor, pixels first
         xp.divide(part, divisor, out=shares)
-        _window_sum_backward(shares, win, g_pad[_PIXELS + chunk])
-    _for_image_or_channel_chunks("avg_pool2d backward", gy, spread, g_pad.size)
-    return _batch_first(_unpad(g_pad, win))
+        _window_sum_backward(shares, win, g_pad[chunk])
+    _for_chunks_of_axis_2("avg_pool2d backward", g_pad, spread, g_pad.size)
+    return _unpad(g_pad, win).transpose(_IMAGES_FIRST)
+
+
+def _contiguous(a):
+    """a itself when it is C-contiguous, else a C-contiguous copy (``_copy``)."""
+    return a if a.flags.c_contiguous else _copy(a)
 
 
 def _max_pool(x_pad, win, out, argmax):
@@ -545,6 +583,9 @@ def _window_sum_backward(gy, win, g_pad):
 # every buffer is laid out in memory as x is (``empty_like`` keeps x's order of axes):
 # NumPy runs an element-wise op along memory only when all its arrays agree on the
 # order; one array in another order makes every step of the loop jump through memory.
+# The output is then copied C-contiguous (N, C, ...) (``_copy_into``, no copy when x was):
+# the layout of an op's output decides how the next convolution lays out its matrix
+# product, and BLAS may round a product laid out otherwise differently in the last bit.
 class LrnCache(NamedTuple):
     """What ``lrn_backward`` needs from the forward: x and the normalizer s, not the output
     (the backward recomputes s^-beta, one power per element, rather than keep a third array)."""
@@ -597,7 +638,7 @@ def _laid_out_as(a, template):
     if _axes_by_stride(a) == _axes_by_stride(template):
         return a
     out = get_array_module(a).empty_like(template, dtype=a.dtype)
-    parallel.for_chunks_of("copy", get_array_module(a).copyto, out, a, axis=parallel.outermost_axis(out))
+    _copy_into(out, a)
     return out
 
 
@@ -621,7 +662,7 @@ def lrn_forward(x, size, alpha, beta, k):
         xp.power(sc, -beta, out=yc)
         yc *= xc                                   # b = a * s^-beta
     _for_row_chunks("local_response_norm", x, normalize)
-    return y, LrnCache(x, s, size, alpha, beta)
+    return _contiguous(y), LrnCache(x, s, size, alpha, beta)
 
 
 def lrn_backward(gy, cache):
