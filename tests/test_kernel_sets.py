@@ -149,6 +149,24 @@ def test_pooling_and_copies_by_blocks_give_the_bits_of_one_block(n, c, geometry,
         assert_sets_agree(blocks)
 
 
+@settings(max_examples=30, deadline=None)
+@given(n=st.integers(1, 3), c=st.integers(1, 9), h=st.integers(1, 5), size=st.integers(1, 7),
+       in_layout=layouts, gy_layout=layouts, seed=st.integers(0, 2**31))
+def test_lrn_by_blocks_of_rows_gives_the_bits_of_one_block(n, c, h, size, in_layout, gy_layout, seed):
+    """The numpy set's LRN works through a pixels-first input by blocks of rows
+    (vectorized.BLOCK_NUMBERS): blocks of one row give the bits of one block."""
+    x = np.random.default_rng(seed).standard_normal((n, c, h, h + 1))
+    forward = lambda x: lrn.lrn_forward(x, size, 1e-3, 0.75, 2.0)
+    results = on_both_sets("numpy", forward, lrn.lrn_backward, (x,), seed + 1, in_layout, gy_layout)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(kernels.vectorized, "BLOCK_NUMBERS", 1)
+        blocks = on_both_sets("numpy", forward, lrn.lrn_backward, (x,), seed + 1, in_layout, gy_layout)
+    (y_one, (g_one,)), (y_blocks, (g_blocks,)) = results["numpy"], blocks["numpy"]
+    np.testing.assert_array_equal(y_blocks, y_one)
+    np.testing.assert_array_equal(g_blocks, g_one)
+    assert_sets_agree(blocks, rtol=1e-10)
+
+
 def test_max_pool_ties_go_to_the_first_maximum_on_both_sets():
     x = np.zeros((1, 1, 3, 3))
     x[0, 0, 1, 1] = x[0, 0, 2, 2] = 1.0            # two maxima in the one 3x3 window

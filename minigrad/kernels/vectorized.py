@@ -34,8 +34,11 @@ each inner loop, which runs over the innermost axis; on GoogLeNet's 14x14 and
   used): the batch index varies fastest and a window row of all N images is one
   run of OW*N numbers. ``im2col`` and ``col2im`` hand out and take the columns in
   the (N, C*KH*KW, OH*OW) shape every set uses, as a view of that buffer;
-* pooling works pixels first, (H, W, N, C): every slice of an offset loop is
-  a run of N*C numbers per pixel.
+* pooling works pixels first, (H, W, N, C) or (H, W, C, N) as its input lies:
+  every slice of an offset loop is a run of N*C numbers per pixel;
+* LRN works in whatever layout its input has, all its buffers alike;
+* a copy from one layout to another goes by blocks that fit in a core's cache, and so
+  do the many passes of max pooling (the cache, not the arithmetic, sets their pace).
 
 Every core: the memory-bound work (the copies of im2col and col2im, pooling, LRN, the
 bias sums) is cut into chunks of images, channels or rows that ``minigrad.parallel``
@@ -677,11 +680,18 @@ def _neighbour_sum(padded, out):
 
 def _for_row_chunks(op, x, work):
     """``work(rows)`` on the threads for chunks of x's image rows (axis 2; of its images when
-    x has no pixels), ``rows`` the index that picks a chunk of x and of any array of its shape."""
+    x has no pixels), ``rows`` the index that picks a chunk of x and of any array of its shape.
+    When x's rows lie furthest apart in its memory (a pool's pixels-first output), each row is
+    one block of memory: a thread then works through its chunk by blocks of about
+    BLOCK_NUMBERS numbers, so that the many passes over a block find it in the cache."""
     axis = 2 if x.ndim > 2 else 0
+    step = x.shape[axis]
+    if _axes_by_stride(x)[:1] == [axis]:
+        step = max(1, BLOCK_NUMBERS * x.shape[axis] // max(x.size, 1))
 
     def on_chunk(start, stop):
-        work((slice(None),) * axis + (slice(start, stop),))
+        for block in range(start, stop, step):
+            work((slice(None),) * axis + (slice(block, min(block + step, stop)),))
     parallel.for_chunks(op, x.shape[axis], on_chunk, x.size, get_array_module(x))
 
 
