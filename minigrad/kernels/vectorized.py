@@ -258,6 +258,11 @@ def _copy_into(out, a):
     parallel.for_chunks("copy", a.shape[axis], copy_blocks, a.size, xp)
 
 
+def _axes_by_stride(a):
+    """a's axes longer than 1, from the one whose steps are longest in memory to the shortest."""
+    return sorted((axis for axis in range(a.ndim) if a.shape[axis] > 1), key=lambda axis: -abs(a.strides[axis]))
+
+
 def _add_bias_and_relu(Y, bias, relu):
     """Y (C_out, pixels) or (N, C_out, pixels) += bias (C_out,) on every pixel (unless bias is
     None), then Y = max(Y, 0) with ``relu``: in place, both in one visit of each chunk of Y's
@@ -707,11 +712,6 @@ def _laid_out_as(a, template):
     out = get_array_module(a).empty_like(template, dtype=a.dtype)
     _copy_into(out, a)
     return out
-
-
-def _axes_by_stride(a):
-    """a's axes longer than 1, from the one whose steps are longest in memory to the shortest."""
-    return sorted((axis for axis in range(a.ndim) if a.shape[axis] > 1), key=lambda axis: -abs(a.strides[axis]))
 
 
 def lrn_forward(x, size, alpha, beta, k):
