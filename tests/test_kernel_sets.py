@@ -122,6 +122,52 @@ def test_lrn(fast, n, c, h, size, alpha, beta, k, in_layout, gy_layout, seed):
                       rtol=1e-10)
 
 
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, 3), c=st.integers(1, 4), geometry=windows(pooling=True), ceil_mode=st.booleans(),
+       in_layout=layouts, gy_layout=layouts, special=st.booleans(), seed=st.integers(0, 2**31))
+def test_pooling_and_copies_by_blocks_give_the_bits_of_one_block(n, c, geometry, ceil_mode, in_layout,
+                                                                 gy_layout, special, seed):
+    """The numpy set's max pool works by blocks of rows and copies between layouts by blocks
+    (vectorized.BLOCK_NUMBERS, ROUTE_BLOCK_NUMBERS, COPY_BLOCK_NUMBERS): with blocks of one
+    number (so one row) it gives the bits of one block, ties, -inf and NaN included, and
+    agrees with the reference."""
+    h, w, kernel, stride, padding = geometry
+    rng = np.random.default_rng(seed)
+    x = rng.integers(-2, 3, (n, c, h, w)).astype(float)          # small integers: many ties
+    if special:
+        x[rng.random(x.shape) < 0.15] = -np.inf
+        x[rng.random(x.shape) < 0.05] = np.nan
+    max_pool = lambda x: pool.max_pool2d_forward(x, kernel, stride, padding, ceil_mode)
+    results = on_both_sets("numpy", max_pool, pool.max_pool2d_backward, (x,), seed + 1, in_layout, gy_layout)
+    with pytest.MonkeyPatch.context() as patch:
+        for blocks_of in ("BLOCK_NUMBERS", "ROUTE_BLOCK_NUMBERS", "COPY_BLOCK_NUMBERS"):
+            patch.setattr(kernels.vectorized, blocks_of, 1)
+        blocks = on_both_sets("numpy", max_pool, pool.max_pool2d_backward, (x,), seed + 1, in_layout, gy_layout)
+    (y_one, (g_one,)), (y_blocks, (g_blocks,)) = results["numpy"], blocks["numpy"]
+    np.testing.assert_array_equal(y_blocks, y_one)
+    np.testing.assert_array_equal(g_blocks, g_one)
+    if not special:
+        assert_sets_agree(blocks)
+
+
+@settings(max_examples=30, deadline=None)
+@given(n=st.integers(1, 3), c=st.integers(1, 9), h=st.integers(1, 5), size=st.integers(1, 7),
+       in_layout=layouts, gy_layout=layouts, seed=st.integers(0, 2**31))
+def test_lrn_by_blocks_of_rows_gives_the_bits_of_one_block(n, c, h, size, in_layout, gy_layout, seed):
+    """The numpy set's LRN works through a pixels-first input by blocks of rows
+    (vectorized.BLOCK_NUMBERS): blocks of one row give the bits of one block."""
+    x = np.random.default_rng(seed).standard_normal((n, c, h, h + 1))
+    forward = lambda x: lrn.lrn_forward(x, size, 1e-3, 0.75, 2.0)
+    results = on_both_sets("numpy", forward, lrn.lrn_backward, (x,), seed + 1, in_layout, gy_layout)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(kernels.vectorized, "BLOCK_NUMBERS", 1)
+        blocks = on_both_sets("numpy", forward, lrn.lrn_backward, (x,), seed + 1, in_layout, gy_layout)
+    (y_one, (g_one,)), (y_blocks, (g_blocks,)) = results["numpy"], blocks["numpy"]
+    np.testing.assert_array_equal(y_blocks, y_one)
+    np.testing.assert_array_equal(g_blocks, g_one)
+    assert_sets_agree(blocks, rtol=1e-10)
+
+
 def test_max_pool_ties_go_to_the_first_maximum_on_both_sets():
     x = np.zeros((1, 1, 3, 3))
     x[0, 0, 1, 1] = x[0, 0, 2, 2] = 1.0            # two maxima in the one 3x3 window

@@ -356,6 +356,21 @@ def test_the_pool_shuts_down_cleanly_and_starts_again():
     assert out.split() == ["True", "0", "True"]
 
 
+def test_a_split_inside_the_callers_own_chunk_runs_on_the_calling_thread():
+    """The pool's threads are busy with the other chunks: a split inside the caller's chunk
+    would wait for them (and run one part after the other anyway)."""
+    inner_threads = {}
+
+    def outer(start, stop):
+        here = threading.get_ident()
+        parallel.for_chunks("inner", 8, lambda a, b: inner_threads.setdefault(here, set()).add(
+            threading.get_ident()), numbers=8)
+    with parallel.threads(2), tiny_chunks():
+        parallel.for_chunks("outer", 2, outer, numbers=2)
+    assert len(inner_threads) == 2
+    assert all(threads_ == {outer_thread} for outer_thread, threads_ in inner_threads.items())
+
+
 def test_no_deadlock_when_chunks_ask_for_chunks_or_many_threads_call_at_once():
     out = run_child("""
         import threading

@@ -34,8 +34,11 @@ each inner loop, which runs over the innermost axis; on GoogLeNet's 14x14 and
   used): the batch index varies fastest and a window row of all N images is one
   run of OW*N numbers. ``im2col`` and ``col2im`` hand out and take the columns in
   the (N, C*KH*KW, OH*OW) shape every set uses, as a view of that buffer;
-* pooling works pixels first, (H, W, N, C): every slice of an offset loop is
-  a run of N*C numbers per pixel.
+* pooling works pixels first, (H, W, N, C) or (H, W, C, N) as its input lies:
+  every slice of an offset loop is a run of N*C numbers per pixel;
+* LRN works in whatever layout its input has, all its buffers alike;
+* a copy from one layout to another goes by blocks that fit in a core's cache, and so
+  do the many passes of max pooling (the cache, not the arithmetic, sets their pace).
 
 Every core: the memory-bound work (the copies of im2col and col2im, pooling, LRN, the
 bias sums) is cut into chunks of images, channels or rows that ``minigrad.parallel``
@@ -59,16 +62,15 @@ from ..ops.elementwise import relu_backward
 
 
 # --- the two tricks: padding, kernel offsets, the strided window view -------------------------
-def _pixels_first_padded(x, win, value):
-    """x (N, C, H, W) -> a new (H_pad, W_pad, N, C) array: x pixels first, inside a border
-    of ``value`` (0 for average pooling, -inf for max pooling). One pass over x: the copy
-    that lays it out pixels first also pads it."""
+def _padded(x, win, value):
+    """x (H, W, ...) -> a new (H_pad, W_pad, ...) array: x inside a border of ``value`` (0 for
+    average pooling, -inf for max pooling)."""
     xp = get_array_module(x)
     (ph, pw), (h, w) = win.padding, win.size
-    x_pad = xp.empty(win.padded_size + x.shape[:2], dtype=x.dtype)
+    x_pad = xp.empty(win.padded_size + x.shape[2:], dtype=x.dtype)
     for border in (x_pad[:ph], x_pad[ph + h:], x_pad[:, :pw], x_pad[:, pw + w:]):
         border[...] = value
-    x_pad[ph:ph + h, pw:pw + w] = x.transpose(2, 3, 0, 1)
+    x_pad[ph:ph + h, pw:pw + w] = x
     return x_pad
 
 
@@ -222,12 +224,43 @@ def _one_run(shape, strides):
 
 
 def _copy(a):
-    """A C-contiguous copy of ``a``, split over the threads along a's outermost axis in memory
-    (so that each thread reads one block of it)."""
-    xp = get_array_module(a)
-    out = xp.empty(a.shape, dtype=a.dtype)
-    parallel.for_chunks_of("copy", xp.copyto, out, a, axis=parallel.outermost_axis(a))
+    """A C-contiguous copy of ``a`` (``_copy_into``)."""
+    out = get_array_module(a).empty(a.shape, dtype=a.dtype)
+    _copy_into(out, a)
     return out
+
+
+# A copy between two layouts (a transpose) reads one array along memory and jumps through
+# the other. Done in one go, each jump lands on a cache line that is gone by the time the
+# next number for it comes: the copy moves a whole line per number. Done in blocks of about
+# COPY_BLOCK_NUMBERS numbers, the lines of a block are still in the cache when their other
+# numbers come (up to 5 times faster on GoogLeNet's 112x112 maps at batch 32).
+COPY_BLOCK_NUMBERS = 1 << 16
+
+
+def _copy_into(out, a):
+    """out[...] = a (the same shape, any two layouts): blocks along one axis, split over the
+    threads. The axis: out's outermost in memory, so that each block is written as one run,
+    unless that is a's innermost (then a block would read one number per line): a's outermost."""
+    xp = get_array_module(a)
+    out_axes, a_axes = _axes_by_stride(out), _axes_by_stride(a)
+    if not out_axes:                                # a single number, or nothing
+        out[...] = a
+        return
+    axis = out_axes[0] if out_axes[0] != a_axes[-1] else a_axes[0]
+    step = max(1, COPY_BLOCK_NUMBERS * a.shape[axis] // max(a.size, 1))
+    index = (slice(None),) * axis
+
+    def copy_blocks(start, stop):
+        for block in range(start, stop, step):
+            part = index + (slice(block, min(block + step, stop)),)
+            xp.copyto(out[part], a[part])
+    parallel.for_chunks("copy", a.shape[axis], copy_blocks, a.size, xp)
+
+
+def _axes_by_stride(a):
+    """a's axes longer than 1, from the one whose steps are longest in memory to the shortest."""
+    return sorted((axis for axis in range(a.ndim) if a.shape[axis] > 1), key=lambda axis: -abs(a.strides[axis]))
 
 
 def _add_bias_and_relu(Y, bias, relu):
@@ -360,36 +393,42 @@ def _pointwise_per_image_backward(gy, cache):
 
 
 # --- pooling: pixels first, (H, W, N, C), by chunks of images or channels ---------------------
-# Each chunk of images (or of channels) is copied once into a padded pixels-first buffer of
-# its own, pooled there, and written into its part of the batch's output; the chunks run on
-# the threads (``minigrad.parallel``). Images and channels never mix in a pooling, so the
-# chunks are exact. Which of the two is cut: the one that lies further apart in memory in the
-# array read (images of an (N, C, H, W) array, channels of a convolution's batch-last output),
-# so that each thread reads whole blocks of it.
-def _pixels_first(x):
-    """x (N, C, H, W) -> a contiguous (H, W, N, C) copy (free when x already lies so)."""
-    return get_array_module(x).ascontiguousarray(x.transpose(2, 3, 0, 1))
+# Every slice of an offset loop is a run of N*C numbers per pixel when the pixels come
+# first. The forward copies x into such a buffer, padded, keeping x's images and channels in
+# the order they lie in its memory ((H, W, N, C) from an (N, C, H, W) array, (H, W, C, N)
+# from a convolution's batch-last output): the copy then moves whole runs of x's innermost
+# axis rather than one number at a time (about 2.5 times faster from batch-last). Its
+# results are handed out (H, W, N, C) whatever the order it worked in (a small copy of the
+# output when it was (H, W, C, N)), and the backward works in that order.
+# The work is split over the threads by chunks of the axis that comes third (images or
+# channels: they never mix in a pooling, so the chunks are exact); each chunk of the input
+# is copied into a padded buffer of its own, pooled there, and written into its part of
+# the output.
+_IMAGES_FIRST = (2, 3, 0, 1)      # (N, C, H, W) -> (H, W, N, C), and back
+_CHANNELS_FIRST = (2, 3, 1, 0)    # (N, C, H, W) -> (H, W, C, N), and back
 
 
-def _batch_first(y):
-    """(H, W, N, C) -> (N, C, H, W), a view (no copy)."""
-    return y.transpose(2, 3, 0, 1)
+def _pixels_first_order(x):
+    """The transpose that puts x's pixels first and keeps its images and channels in the
+    order they lie in x's memory."""
+    return _IMAGES_FIRST if abs(x.strides[0]) >= abs(x.strides[1]) else _CHANNELS_FIRST
 
 
-def _for_image_or_channel_chunks(op, a, work, numbers):
-    """``work(chunk)`` on the threads for chunks of a (N, C, H, W) array's images or channels,
-    whichever lie further apart in its memory; ``chunk`` is the (images, channels) pair of
-    slices to read a[chunk] with, and to write an (OH, OW, N, C) output[(:, :) + chunk]."""
-    axis = 0 if abs(a.strides[0]) >= abs(a.strides[1]) else 1
-
+def _for_chunks_of_axis_2(op, a, work, numbers):
+    """``work(chunk)`` on the threads for chunks of a pixels-first array's third axis; ``chunk``
+    is the index that picks the chunk of it and of any array of the same order."""
     def on_chunk(start, stop):
-        chunk = [slice(None), slice(None)]
-        chunk[axis] = slice(start, stop)
-        work(tuple(chunk))
-    parallel.for_chunks(op, a.shape[axis], on_chunk, numbers, get_array_module(a))
+        work((slice(None), slice(None), slice(start, stop)))
+    parallel.for_chunks(op, a.shape[2], on_chunk, numbers, get_array_module(a))
 
 
-_PIXELS = (slice(None), slice(None))         # every (OH, OW) or (H, W) of a pixels-first array
+def _images_first(a, order):
+    """A pixels-first array in ``order`` -> the same in (H, W, N, C) order: a copy (by blocks
+    of rows, in the cache) when ``order`` is _CHANNELS_FIRST. Every pool hands out its output
+    in this layout: the layout of an op's output decides how the next convolution lays out
+    its matrix product, and BLAS may round a product laid out otherwise differently in the
+    last bit."""
+    return _copy(a.transpose(0, 1, 3, 2)) if order == _CHANNELS_FIRST else a
 
 
 class MaxPool2dCache(NamedTuple):
@@ -400,27 +439,30 @@ class MaxPool2dCache(NamedTuple):
 
 def max_pool2d_forward(x, win):
     xp = get_array_module(x)
-    n, c = x.shape[:2]
-    y = xp.empty(win.out + (n, c), dtype=x.dtype)
-    argmax = xp.empty(win.out + (n, c), dtype=numpy.min_scalar_type(win.kernel[0] * win.kernel[1]))
+    order = _pixels_first_order(x)
+    x_t = x.transpose(order)
+    y = xp.empty(win.out + x_t.shape[2:], dtype=x.dtype)
+    argmax = xp.empty(y.shape, dtype=numpy.min_scalar_type(win.kernel[0] * win.kernel[1]))
 
     def pool(chunk):
-        x_pad = _pixels_first_padded(x[chunk], win, -numpy.inf)
-        _max_pool(x_pad, win, y[_PIXELS + chunk], argmax[_PIXELS + chunk])
-    _for_image_or_channel_chunks("max_pool2d", x, pool, x.size)
-    return _batch_first(y), MaxPool2dCache(argmax, win)
+        x_pad, y_chunk, argmax_chunk = _padded(x_t[chunk], win, -numpy.inf), y[chunk], argmax[chunk]
+        for rows, block in _row_blocks(win, y_chunk[0].size):
+            _max_pool(x_pad[_input_rows(block, rows)], block, y_chunk[rows], argmax_chunk[rows])
+    _for_chunks_of_axis_2("max_pool2d", x_t, pool, x.size)
+    y, argmax = _images_first(y, order), _images_first(argmax, order)
+    return y.transpose(_IMAGES_FIRST), MaxPool2dCache(argmax, win)
 
 
 def max_pool2d_backward(gy, cache):
     argmax, win = cache
     xp = get_array_module(gy)
-    n, c = gy.shape[:2]
-    g_pad = xp.zeros(win.padded_size + (n, c), dtype=gy.dtype)
+    gy_t = gy.transpose(_IMAGES_FIRST)
+    g_pad = xp.zeros(win.padded_size + gy_t.shape[2:], dtype=gy.dtype)
 
-    def route(chunk):
-        _max_pool_backward(_pixels_first(gy[chunk]), argmax[_PIXELS + chunk], win, g_pad[_PIXELS + chunk])
-    _for_image_or_channel_chunks("max_pool2d backward", gy, route, g_pad.size)
-    return _batch_first(_unpad(g_pad, win))
+    def route(chunk):                   # a contiguous copy of gy's chunk: the passes run along it
+        _max_pool_backward(_contiguous(gy_t[chunk]), argmax[chunk], win, g_pad[chunk])
+    _for_chunks_of_axis_2("max_pool2d backward", g_pad, route, g_pad.size)
+    return _unpad(g_pad, win).transpose(_IMAGES_FIRST)
 
 
 class AvgPool2dCache(NamedTuple):
@@ -432,31 +474,70 @@ class AvgPool2dCache(NamedTuple):
 def avg_pool2d_forward(x, win, divisor):
     """``divisor`` (OH, OW) in x's dtype, on x's device."""
     xp = get_array_module(x)
-    n, c = x.shape[:2]
+    order = _pixels_first_order(x)
+    x_t = x.transpose(order)
     divisor = divisor[:, :, None, None]                            # (OH, OW, 1, 1): pixels first
-    y = xp.empty(win.out + (n, c), dtype=x.dtype)
+    y = xp.empty(win.out + x_t.shape[2:], dtype=x.dtype)
 
     def pool(chunk):
-        sums = y[_PIXELS + chunk]
-        _window_sum(_pixels_first_padded(x[chunk], win, 0), win, sums)
+        sums = y[chunk]
+        _window_sum(_padded(x_t[chunk], win, 0), win, sums)
         xp.divide(sums, divisor, out=sums)
-    _for_image_or_channel_chunks("avg_pool2d", x, pool, x.size)
-    return _batch_first(y), AvgPool2dCache(divisor, win)
+    _for_chunks_of_axis_2("avg_pool2d", x_t, pool, x.size)
+    return _images_first(y, order).transpose(_IMAGES_FIRST), AvgPool2dCache(divisor, win)
 
 
 def avg_pool2d_backward(gy, cache):
     divisor, win = cache
     xp = get_array_module(gy)
-    n, c = gy.shape[:2]
-    g_pad = xp.zeros(win.padded_size + (n, c), dtype=gy.dtype)
+    gy_t = gy.transpose(_IMAGES_FIRST)
+    g_pad = xp.zeros(win.padded_size + gy_t.shape[2:], dtype=gy.dtype)
 
     def spread(chunk):
-        part = gy[chunk].transpose(2, 3, 0, 1)
+        part = gy_t[chunk]
         shares = xp.empty(part.shape, dtype=gy.dtype)                  # gy / divisor, pixels first
         xp.divide(part, divisor, out=shares)
-        _window_sum_backward(shares, win, g_pad[_PIXELS + chunk])
-    _for_image_or_channel_chunks("avg_pool2d backward", gy, spread, g_pad.size)
-    return _batch_first(_unpad(g_pad, win))
+        _window_sum_backward(shares, win, g_pad[chunk])
+    _for_chunks_of_axis_2("avg_pool2d backward", g_pad, spread, g_pad.size)
+    return _unpad(g_pad, win).transpose(_IMAGES_FIRST)
+
+
+def _contiguous(a):
+    """a itself when it is C-contiguous, else a C-contiguous copy (``_copy``)."""
+    return a if a.flags.c_contiguous else _copy(a)
+
+
+# The offset loop makes several passes over its output (four per offset in max pooling).
+# Over a whole chunk of a large map (pool1 at batch 32: tens of MB) every pass streams from
+# main memory; over a block of output rows that fits in a core's cache (BLOCK_NUMBERS
+# numbers of output, with the input rows those windows read) the passes after the first
+# find it there (pool1 and pool2: up to twice as fast at batch 32). Each output number is
+# computed by the same steps either way.
+BLOCK_NUMBERS = 1 << 17
+# The max pool backward's blocks (of its gradient's rows) are larger: it makes three NumPy
+# calls per offset and block, and with several threads every call takes the interpreter
+# lock back from the others, so fewer calls pay more than a block that fits the nearest cache
+# (measured on 2 cores: the same speed at batch 32, faster at batch 8).
+ROUTE_BLOCK_NUMBERS = 1 << 20
+
+
+def _row_blocks(win, numbers_per_row):
+    """Yield (rows, block) for consecutive blocks of output rows of about BLOCK_NUMBERS numbers
+    (``numbers_per_row`` in each row): ``rows`` the slice of them, ``block`` the Window of
+    that block alone, its top padding counted from the block's first row (it may be less
+    than 0: the block starts below the padding)."""
+    (sh, _), (ph, pw), (oh, ow) = win.stride, win.padding, win.out
+    step = max(1, BLOCK_NUMBERS // max(numbers_per_row, 1))
+    for start in range(0, oh, step):
+        stop = min(start + step, oh)
+        yield slice(start, stop), win._replace(out=(stop - start, ow), padding=(ph - sh * start, pw))
+
+
+def _input_rows(block, rows):
+    """The slice of padded input rows that the windows of output ``rows`` (a ``_row_blocks``
+    block) read."""
+    sh, kh = block.stride[0], block.kernel[0]
+    return slice(rows.start * sh, (rows.stop - 1) * sh + kh)
 
 
 def _max_pool(x_pad, win, out, argmax):
@@ -510,13 +591,35 @@ def _point_at_the_last_nan(x_pad, win, nan_windows, argmax):
 
 def _max_pool_backward(gy, argmax, win, g_pad):
     """Route each window's gradient to the input it took its maximum from: gy, argmax
-    (OH, OW, ...) are added into the padded gradient g_pad (H_pad, W_pad, ...)."""
+    (OH, OW, ...) are added into the padded gradient g_pad (H_pad, W_pad, ...).
+
+    By blocks of about ROUTE_BLOCK_NUMBERS numbers of g_pad's rows, so that the block stays in
+    the cache while every kernel offset adds into it (see BLOCK_NUMBERS). The blocks are cut in
+    g_pad's rows, not in gy's: each number of g_pad then receives its shares in the same
+    order as in one pass over the whole (offset after offset), so the sums are the same
+    to the bit."""
     xp = get_array_module(gy)
     chosen, share = xp.empty(gy.shape, dtype=bool), xp.empty_like(gy)
-    for i, j, rows, columns in _offsets(win):
-        xp.equal(argmax, i * win.kernel[1] + j, out=chosen)
-        xp.multiply(gy, chosen, out=share)                # gy where this offset won, else 0
-        g_pad[rows, columns] += share
+    rows_per_block = max(win.kernel[0], ROUTE_BLOCK_NUMBERS // max(g_pad[0].size, 1))
+    for start in range(0, g_pad.shape[0], rows_per_block):
+        for i, j, out_rows, rows, columns in _offsets_into_rows(win, start, start + rows_per_block):
+            xp.equal(argmax[out_rows], i * win.kernel[1] + j, out=chosen[out_rows])
+            xp.multiply(gy[out_rows], chosen[out_rows], out=share[out_rows])    # gy where this offset won, else 0
+            g_pad[rows, columns] += share[out_rows]
+
+
+def _offsets_into_rows(win, start, stop):
+    """Like ``_offsets``, for the padded input rows [start, stop) alone: yield (i, j, out_rows,
+    rows, cols) for each kernel offset (i, j) that reaches those rows from some output row;
+    ``out_rows`` the slice of those output rows, [rows, cols] the input pixels they see."""
+    (kh, kw), (sh, sw), (oh, ow) = win.kernel, win.stride, win.out
+    for i in range(kh):
+        first, end = max(0, -(-(start - i) // sh)), min(oh, -(-(stop - i) // sh))    # ceil divisions
+        if first >= end:
+            continue
+        for j in range(kw):
+            yield (i, j, slice(first, end), slice(first * sh + i, (end - 1) * sh + i + 1, sh),
+                   slice(j, j + sw * (ow - 1) + 1, sw))
 
 
 def _window_sum(x_pad, win, out):
@@ -538,28 +641,36 @@ def _window_sum_backward(gy, win, g_pad):
 # Both sums over neighbouring channels are ``size`` slice-adds over a zero-padded buffer,
 # never a Python loop over channels. The backward's sum runs over the MIRRORED
 # neighbours (see minigrad/ops/lrn.py): `after` channels before j, `before` after it.
-# The images are independent: chunks of them run on the threads (``minigrad.parallel``).
-# Each step writes into a buffer made for it (``out=``) instead of a new temporary.
+# Every pixel is normalized on its own: chunks of image rows run on the threads
+# (``minigrad.parallel``); a chunk of rows is a block of memory in any of the layouts
+# the ops hand out, batch-last (C, H, W, N) as much as (N, C, H, W).
+# Each step writes into a buffer made for it (``out=``) instead of a new temporary, and
+# every buffer is laid out in memory as x is (``empty_like`` keeps x's order of axes):
+# NumPy runs an element-wise op along memory only when all its arrays agree on the
+# order; one array in another order makes every step of the loop jump through memory.
+# The output is then copied C-contiguous (N, C, ...) (``_copy_into``, no copy when x was):
+# the layout of an op's output decides how the next convolution lays out its matrix
+# product, and BLAS may round a product laid out otherwise differently in the last bit.
 class LrnCache(NamedTuple):
     """What ``lrn_backward`` needs from the forward: x and the normalizer s, not the output
     (the backward recomputes s^-beta, one power per element, rather than keep a third array)."""
     x: Any                     # (N, C, ...)
-    s: Any                     # the normalizer s, x's shape
+    s: Any                     # the normalizer s, x's shape and layout
     size: int
     alpha: float
     beta: float
 
 
 def _channel_padded(v, before, after):
-    """A zero buffer (N, before + C + after, ...) for v (N, C, ...) and the view of its C
-    middle channels, to be filled. Reaching more than C - 1 channels to one side covers no
-    more channels than reaching exactly C - 1, so ``before`` and ``after`` are clamped to
-    that (any size works)."""
+    """A zero buffer (N, before + C + after, ...) for v (N, C, ...), laid out as v is, and the
+    view of its C middle channels, to be filled. Reaching more than C - 1 channels to one
+    side covers no more channels than reaching exactly C - 1, so ``before`` and ``after``
+    are clamped to that (any size works)."""
     xp = get_array_module(v)
     channels = v.shape[1]
     reach = max(channels - 1, 0)
     before, after = min(before, reach), min(after, reach)
-    padded = xp.zeros((v.shape[0], before + channels + after) + v.shape[2:], dtype=v.dtype)
+    padded = xp.zeros_like(v, shape=(v.shape[0], before + channels + after) + v.shape[2:])
     return padded, padded[:, before:before + channels]
 
 
@@ -577,13 +688,39 @@ def _neighbour_sum(padded, out):
         out += term
 
 
+def _for_row_chunks(op, x, work):
+    """``work(rows)`` on the threads for chunks of x's image rows (axis 2; of its images when
+    x has no pixels), ``rows`` the index that picks a chunk of x and of any array of its shape.
+    When x's rows lie furthest apart in its memory (a pool's pixels-first output), each row is
+    one block of memory: a thread then works through its chunk by blocks of about
+    BLOCK_NUMBERS numbers, so that the many passes over a block find it in the cache."""
+    axis = 2 if x.ndim > 2 else 0
+    step = x.shape[axis]
+    if _axes_by_stride(x)[:1] == [axis]:
+        step = max(1, BLOCK_NUMBERS * x.shape[axis] // max(x.size, 1))
+
+    def on_chunk(start, stop):
+        for block in range(start, stop, step):
+            work((slice(None),) * axis + (slice(block, min(block + step, stop)),))
+    parallel.for_chunks(op, x.shape[axis], on_chunk, x.size, get_array_module(x))
+
+
+def _laid_out_as(a, template):
+    """a, or a copy of it laid out in memory as ``template`` (an array of a's shape) is."""
+    if _axes_by_stride(a) == _axes_by_stride(template):
+        return a
+    out = get_array_module(a).empty_like(template, dtype=a.dtype)
+    _copy_into(out, a)
+    return out
+
+
 def lrn_forward(x, size, alpha, beta, k):
     xp = get_array_module(x)
     before, after = size // 2, (size - 1) // 2
-    s, y = xp.empty(x.shape, dtype=x.dtype), xp.empty(x.shape, dtype=x.dtype)
+    s, y = xp.empty_like(x), xp.empty_like(x)
 
-    def normalize_images(start, stop):
-        xc, sc, yc = x[start:stop], s[start:stop], y[start:stop]
+    def normalize(rows):
+        xc, sc, yc = x[rows], s[rows], y[rows]
         padded, squares = _channel_padded(xc, before, after)
         xp.multiply(xc, xc, out=squares)
         _neighbour_sum(padded, sc)
@@ -591,28 +728,29 @@ def lrn_forward(x, size, alpha, beta, k):
         sc += k                                    # s = k + alpha/n * (sum of the neighbours' a^2)
         xp.power(sc, -beta, out=yc)
         yc *= xc                                   # b = a * s^-beta
-    parallel.for_chunks("local_response_norm", x.shape[0], normalize_images, x.size, xp)
-    return y, LrnCache(x, s, size, alpha, beta)
+    _for_row_chunks("local_response_norm", x, normalize)
+    return _contiguous(y), LrnCache(x, s, size, alpha, beta)
 
 
 def lrn_backward(gy, cache):
     x, s, size, alpha, beta = cache
     xp = get_array_module(gy)
     before, after = size // 2, (size - 1) // 2
-    gx = xp.empty(x.shape, dtype=gy.dtype)
+    gx = xp.empty_like(x, dtype=gy.dtype)
+    gy = _laid_out_as(gy, x)                       # one copy, rather than every step below jumping
 
-    def images(start, stop):
-        xc, sc, gyc, gxc = (a[start:stop] for a in (x, s, gy, gx))
+    def rows_backward(rows):
+        xc, sc, gyc, gxc = (a[rows] for a in (x, s, gy, gx))
         scale = xp.power(sc, -beta, out=gxc)       # s^-beta, in gx's place until it is used
         padded, terms = _channel_padded(gyc, after, before)
         xp.multiply(xc, scale, out=terms)          # y = x * s^-beta
         terms *= gyc
         terms /= sc                                # g_c y_c / s_c
-        neighbours = xp.empty(gxc.shape, dtype=gx.dtype)
+        neighbours = xp.empty_like(gxc)
         _neighbour_sum(padded, neighbours)
         gxc *= gyc                                 # g_j s_j^-beta
         scaled_x = xp.multiply(xc, 2 * alpha * beta / size, out=terms)    # terms reused
         scaled_x *= neighbours
         gxc -= scaled_x                            # ... - 2 alpha beta / n * a_j * neighbours
-    parallel.for_chunks("local_response_norm backward", x.shape[0], images, x.size, xp)
+    _for_row_chunks("local_response_norm backward", x, rows_backward)
     return gx
