@@ -383,8 +383,9 @@ fig.tight_layout()
 # loops run over more than a few hundred numbers, while it copies, and while it reduces: the
 # NumPy calls of several threads run on several cores at the same time. `minigrad.parallel`
 # keeps a small pool of threads and cuts a kernel's work into chunks that never mix: the images
-# of a batch for pooling and LRN, the channels for col2im, the rows of the output for im2col,
-# blocks of memory for ReLU and copies. A chunk computes exactly what the whole would on its
+# (or channels, whichever lie further apart in memory) for pooling, the image rows for LRN,
+# the channels for col2im, the rows of the output for im2col, blocks of memory for ReLU and
+# copies. A chunk computes exactly what the whole would on its
 # part, in the same order, so every thread count gives the same bits. How many threads:
 # `--threads N` on the commands, the environment variable `MINIGRAD_THREADS`, or, by default,
 # every core the process may use.
