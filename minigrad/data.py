@@ -298,6 +298,9 @@ def load_dataset(name, path=None, size=32, held_out=0.2, seed=0, channels=3):
     """(train, held_out) for a data set by name. CIFAR-10 comes with its own test set;
     the others are split (stratified, seeded) with a ``held_out`` share."""
     if name == "digits":
+        if path:
+            raise DataError(f"data set 'digits' comes with scikit-learn and reads no path, got --data-path "
+                            f"{path!r}: for images in a folder use --data folder")
         return load_digits(size).split(held_out, seed)
     if name in ("cifar10", "folder") and not path:
         raise DataError(f"data set {name!r} needs a path (--data-path)")

@@ -214,6 +214,9 @@ def test_image_folder_bad_input_names_the_file(tmp_path):
         load_dataset("cifar10")
     with pytest.raises(DataError, match="unknown data set 'mnist'"):
         load_dataset("mnist")
+    with pytest.raises(DataError, match="'digits' comes with scikit-learn and reads no path, got --data-path "
+                                         "'photos': for images in a folder use --data folder"):
+        load_dataset("digits", "photos")
 
 
 # --- images of more than 8 bits per value ------------------------------------------------------
