@@ -13,6 +13,8 @@ or ``add_parsers(subparsers)`` when one module registers several commands
 import importlib
 import sys
 
+from minigrad.host_memory import keep_freed_memory
+
 from .errors import OneLineErrorParser
 
 COMMAND_MODULES = ("summary", "gradcheck", "train", "predict", "bench")
@@ -43,6 +45,7 @@ def build_parser(commands):
 
 def main(argv=None):
     args = build_parser(available_commands()).parse_args(argv)
+    keep_freed_memory()                 # a step's freed arrays stay for the next step (minigrad/host_memory.py)
     return args.func(args) or 0
 
 

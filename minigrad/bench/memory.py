@@ -64,6 +64,8 @@ CHILD = """
 import importlib, json, sys
 from minigrad.bench.memory import measure_in_this_process
 from minigrad.bench.timing import blas_threads
+from minigrad.host_memory import keep_freed_memory
+keep_freed_memory()                 # as the commands run (MINIGRAD_KEEP_FREED_MEMORY=0: not)
 module, _, name = sys.argv[1].partition(":")
 build = getattr(importlib.import_module(module), name)
 keywords, steps, threads = json.loads(sys.argv[2]), int(sys.argv[3]), json.loads(sys.argv[4])
