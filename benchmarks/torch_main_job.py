@@ -34,6 +34,7 @@ import torch
 from googlenet.model import GoogLeNet
 from googlenet.train import TrainConfig, model_options
 from minigrad.data import DataLoader, load_dataset
+from minigrad.host_memory import keep_freed_memory
 from minigrad.optim import make_schedule
 from torch_googlenet import torch_googlenet, weights_and_biases
 
@@ -152,7 +153,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     config = TrainConfig(epochs=args.epochs, width=args.width, held_out=args.held_out,
                          batch_size=args.batch_size, device=args.device, seed=args.seed)
-    print(f"PyTorch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}", flush=True)
+    kept = keep_freed_memory()          # as `python -m googlenet train` does: both sides alike
+    print(f"PyTorch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}, "
+          f"freed memory kept: {'yes' if kept else 'no'}", flush=True)
     history = train(config)
     print(f"done: held-out accuracy {history[-1]['val_accuracy']:.4f} after {len(history)} epochs")
     if args.json:

@@ -44,6 +44,7 @@ from minigrad import backend, kernels
 from minigrad.autograd import Tensor, no_grad
 from minigrad.bench import machine, memory, profile, roofline
 from minigrad.bench.step_times import time_alternately
+from minigrad.host_memory import freed_memory_kept
 from minigrad.optim import SGD
 
 from .errors import UserError
@@ -275,6 +276,8 @@ def header_lines(args, found, gemm_peak, with_torch):
              f"{args.device}, kernels {args.kernels}; median of {args.repeats} after a warm-up, {sides}",
              f"machine: {machine.machine_line(found)}",
              f"threads: {thread_text}",
+             f"freed memory kept for the next step (minigrad/host_memory.py, every library in this process): "
+             f"{'yes' if freed_memory_kept() else 'no'}",
              f"load average at the start: {format_load(machine.load_average())}",
              f"GEMM peak: {gemm_peak:,.1f} GFLOP/s (float32 {GEMM_PEAK_SIZE[args.device.split(':')[0]]}-square "
              f"product, measured in this run)"]

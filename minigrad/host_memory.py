@@ -30,12 +30,23 @@ MMAP_THRESHOLD = 2 ** 30            # blocks up to 1 GiB from the heap
 TRIM_THRESHOLD = 2 ** 31 - 1        # the largest value mallopt takes (an int): never trim in practice
 
 
+_kept = False                       # whether keep_freed_memory took effect in this process
+
+
 def keep_freed_memory():
     """Ask glibc's malloc to keep freed blocks up to 1 GiB in the process (module docstring).
     True when it took effect; False where the C library is not glibc, or when
     MINIGRAD_KEEP_FREED_MEMORY is 0."""
+    global _kept
     if os.environ.get(ENVIRONMENT_VARIABLE, "").strip() == "0" or platform.libc_ver()[0] != "glibc":
         return False
     mallopt = ctypes.CDLL(None).mallopt
     mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
-    return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+    _kept = bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+    return _kept
+
+
+def freed_memory_kept():
+    """Whether this process keeps freed blocks (``keep_freed_memory`` took effect), for the
+    benchmarks' machine lines: it speeds up every library in the process, PyTorch too."""
+    return _kept
