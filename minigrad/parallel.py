@@ -179,6 +179,49 @@ def for_chunks_of(op, function, *arrays, axis=0):
     for_chunks(op, length, work, sum(a.size for a in arrays), get_array_module(*arrays))
 
 
+# An element-wise op between arrays laid out differently in memory (a transpose, a sum of a
+# pixels-first and a channels-first gradient) reads one of them along memory and jumps
+# through the others. Done in one go, each jump lands on a cache line that is gone by the
+# time the next number for it comes: the op moves a whole line per number. Done in blocks of
+# about CACHE_BLOCK_NUMBERS numbers, the lines of a block are still in the cache when their
+# other numbers come (a copy up to 5 times faster on GoogLeNet's 112x112 maps at batch 32; a
+# sum of two gradients 4 to 30 times faster on its 28x28 and 14x14 maps at batch 8).
+CACHE_BLOCK_NUMBERS = 1 << 16
+
+
+def for_blocks_of(op, function, out, *arrays):
+    """``function(out_block, *blocks)`` over matching blocks of ``out`` and ``arrays`` (all of
+    one shape, any layouts), split over the threads: ``function`` writes ``out_block`` from
+    the others (``numpy.copyto``, an ``add`` with ``out=``); ``out`` may be one of ``arrays``.
+
+    The blocks are slices along one axis: out's outermost in memory, so that each block is
+    written as one run, unless that axis is the innermost of an input (a block would then
+    read one number per cache line of it): then an input's outermost axis, else out's next."""
+    shape_of_all = {a.shape for a in arrays} | {out.shape}
+    if len(shape_of_all) != 1:
+        raise ValueError(f"{op}: for_blocks_of needs arrays of one shape, got {sorted(shape_of_all)}")
+    out_axes = _axes_by_stride(out)
+    if not out_axes or get_array_module(out, *arrays) is not numpy:
+        function(out, *arrays)                          # one number, or a GPU's arrays: one call
+        return
+    innermost = {_axes_by_stride(a)[-1] for a in arrays if a.size > 1}
+    candidates = out_axes[:1] + [_axes_by_stride(a)[0] for a in arrays if a.size > 1] + out_axes[1:]
+    axis = next((axis for axis in candidates if axis not in innermost), out_axes[0])
+    step = max(1, CACHE_BLOCK_NUMBERS * out.shape[axis] // max(out.size, 1))
+    index = (slice(None),) * axis
+
+    def blocks(start, stop):
+        for block in range(start, stop, step):
+            part = index + (slice(block, min(block + step, stop)),)
+            function(out[part], *[a[part] for a in arrays])
+    for_chunks(op, out.shape[axis], blocks, out.size * (1 + len(arrays)), numpy)
+
+
+def _axes_by_stride(a):
+    """a's axes longer than 1, from the one whose steps are longest in memory to the shortest."""
+    return sorted((axis for axis in range(a.ndim) if a.shape[axis] > 1), key=lambda axis: -abs(a.strides[axis]))
+
+
 def outermost_axis(a):
     """The axis of ``a`` whose elements lie furthest apart in memory (the largest stride among
     the axes longer than 1): chunks along it are whole blocks of memory."""

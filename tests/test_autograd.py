@@ -331,14 +331,15 @@ def test_node_is_the_public_read_only_view_of_the_graph():
 
 def test_the_engine_imports_no_function():
     """minigrad.functional imports the engine, never the other way round (no import cycle):
-    autograd.py imports the backend and NumPy, and no op."""
+    autograd.py imports the backend, the thread pool (for the sums of gradients) and NumPy,
+    and no op."""
     tree = ast.parse(pathlib.Path(mg.autograd.__file__).read_text())
     imported = sorted([alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
                        for alias in node.names]
                       + ["." * node.level + (node.module or "") + ":" + alias.name
                          for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
                          for alias in node.names])
-    assert imported == [".:backend", "contextlib", "numpy"]
+    assert imported == [".:backend", ".:parallel", "contextlib", "numpy"]
 
 
 def test_an_operator_calls_the_function_and_its_op(monkeypatch):

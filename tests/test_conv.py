@@ -101,6 +101,56 @@ def test_backward_gradcheck_pair(kernel_set, case):
     assert report.max_rel_error < 1e-7
 
 
+@pytest.mark.parametrize("case", CASES)
+def test_an_input_that_needs_no_gradient_gets_none_and_the_rest_is_unchanged(kernel_set, case):
+    """With ``input_grad=False`` (the op passes it for an x that needs no gradient, as the
+    network's images) a set returns gx None without computing it, and the very same weight
+    and bias gradients; the cache may be used either way (the forward does not know)."""
+    n, c, f, h, w, kernel, stride, padding, groups = case
+    x, W, b = random_case(np.random.default_rng(5), n, c, f, h, w, kernel, groups=groups)
+    for relu in (False, True):
+        win = window((h, w), kernel, stride, padding)
+        _, cache = kernels.get(kernel_set).conv2d_forward(x, W, b, win, groups, relu)
+        gy = np.random.default_rng(6).standard_normal(conv2d_forward(x, W, b, stride, padding, groups)[0].shape)
+        gx, gW, gb = kernels.get(kernel_set).conv2d_backward(gy, cache)
+        none, gW_alone, gb_alone = kernels.get(kernel_set).conv2d_backward(gy, cache, input_grad=False)
+        assert gx is not None and none is None
+        np.testing.assert_array_equal(gW_alone, gW)
+        np.testing.assert_array_equal(gb_alone, gb)
+
+
+def test_the_op_asks_for_no_input_gradient_when_x_needs_none(monkeypatch):
+    """F.conv2d on an image that needs no gradient: the kernel set is told (input_grad=False)
+    and the weights still get theirs; an x that needs one is asked for."""
+    asked = []
+    original = vectorized.conv2d_backward
+    monkeypatch.setattr(vectorized, "conv2d_backward",
+                        lambda gy, cache, input_grad=True: asked.append(input_grad) or original(gy, cache, input_grad))
+    x, W, b = random_case(np.random.default_rng(7), 2, 3, 4, 6, 6, 3)
+    for x_needs in (False, True):
+        tx, tW, tb = Tensor(x, requires_grad=x_needs), Tensor(W, requires_grad=True), Tensor(b, requires_grad=True)
+        with kernels.use("numpy"):
+            F.conv2d_relu(tx, tW, tb, padding=1).sum().backward()
+        assert (tx.grad is not None) == x_needs and tW.grad is not None and tb.grad is not None
+    assert asked == [False, True]
+
+
+def test_the_numpy_set_keeps_the_columns_on_a_cpu_and_copies_them_once(monkeypatch):
+    """On NumPy arrays the forward's columns stay in the cache for the backward: one im2col
+    per convolution and step, not two (vectorized.Conv2dCache)."""
+    copies = []
+    original = vectorized._im2col_batch_last
+    monkeypatch.setattr(vectorized, "_im2col_batch_last", lambda x, win: copies.append(1) or original(x, win))
+    x, W, b = random_case(np.random.default_rng(9), 2, 3, 4, 6, 6, 3)
+    win = window((6, 6), 3, 1, 1)
+    y, cache = vectorized.conv2d_forward(x, W, b, win)
+    assert cache.cols is not None and len(copies) == 1
+    gx, gW, gb = vectorized.conv2d_backward(np.ones(y.shape), cache)
+    assert len(copies) == 1
+    np.testing.assert_allclose(gW, reference.conv2d_backward(np.ones(y.shape), reference.conv2d_forward(x, W, b, win)[1])[1],
+                               rtol=1e-12)
+
+
 def test_gradcheck_through_functional_with_and_without_bias(kernel_set):
     x, W, b = random_case(np.random.default_rng(2), 2, 3, 4, 6, 5, 3)
     with_bias = gradcheck(lambda x, W, b: F.conv2d(x, W, b, stride=2, padding=1), x, W, b,

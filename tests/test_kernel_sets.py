@@ -19,7 +19,7 @@ import pytest
 from hypothesis import assume, given, settings, strategies as st
 
 import minigrad.functional as F
-from minigrad import Tensor, kernels
+from minigrad import Tensor, kernels, parallel
 from minigrad.ops import conv, lrn, pool
 from minigrad.geometry import conv_output_size
 
@@ -128,7 +128,7 @@ def test_lrn(fast, n, c, h, size, alpha, beta, k, in_layout, gy_layout, seed):
 def test_pooling_and_copies_by_blocks_give_the_bits_of_one_block(n, c, geometry, ceil_mode, in_layout,
                                                                  gy_layout, special, seed):
     """The numpy set's max pool works by blocks of rows and copies between layouts by blocks
-    (vectorized.BLOCK_NUMBERS, ROUTE_BLOCK_NUMBERS, COPY_BLOCK_NUMBERS): with blocks of one
+    (vectorized.BLOCK_NUMBERS, ROUTE_BLOCK_NUMBERS, parallel.CACHE_BLOCK_NUMBERS): with blocks of one
     number (so one row) it gives the bits of one block, ties, -inf and NaN included, and
     agrees with the reference."""
     h, w, kernel, stride, padding = geometry
@@ -140,8 +140,9 @@ def test_pooling_and_copies_by_blocks_give_the_bits_of_one_block(n, c, geometry,
     max_pool = lambda x: pool.max_pool2d_forward(x, kernel, stride, padding, ceil_mode)
     results = on_both_sets("numpy", max_pool, pool.max_pool2d_backward, (x,), seed + 1, in_layout, gy_layout)
     with pytest.MonkeyPatch.context() as patch:
-        for blocks_of in ("BLOCK_NUMBERS", "ROUTE_BLOCK_NUMBERS", "COPY_BLOCK_NUMBERS"):
+        for blocks_of in ("BLOCK_NUMBERS", "ROUTE_BLOCK_NUMBERS"):
             patch.setattr(kernels.vectorized, blocks_of, 1)
+        patch.setattr(parallel, "CACHE_BLOCK_NUMBERS", 1)
         blocks = on_both_sets("numpy", max_pool, pool.max_pool2d_backward, (x,), seed + 1, in_layout, gy_layout)
     (y_one, (g_one,)), (y_blocks, (g_blocks,)) = results["numpy"], blocks["numpy"]
     np.testing.assert_array_equal(y_blocks, y_one)

@@ -187,11 +187,11 @@ def test_a_convolution_and_relu_forward_and_backward_stay_within_their_arrays():
 
         forward:   Y (the convolution's output) + Y (the ReLU's), and for a moment the
                    columns cols (C*9 x OH*OW*N) and x_pad (the padded copy im2col reads)
-        after it:  the two outputs only (the graph keeps them): the cache holds x itself
+        after it:  the two outputs (the graph keeps them) and the columns: on a CPU the
+                   cache keeps them for the backward (x itself it holds anyway)
         backward:  on top of that, the ReLU's input gradient Y, gy laid out channels first Y,
-                   the columns again (cols and x_pad), then the column gradient (the size of
-                   cols), the padded input gradient x_pad, the copy that becomes x.grad X,
-                   and the weight and bias gradients P
+                   the column gradient (the size of cols), the padded input gradient x_pad,
+                   the copy that becomes x.grad X, and the weight and bias gradients P
         after it:  the two outputs, x.grad and the parameters' gradients.
     """
     n, c, h, w, c_out = 4, 16, 20, 20, 24
@@ -205,8 +205,10 @@ def test_a_convolution_and_relu_forward_and_backward_stay_within_their_arrays():
         y = F.relu(conv(x))
         assert memory.peak() <= 2 * Y + cols + x_pad + SLACK
         after_forward = memory.current()
-        assert after_forward <= 2 * Y + SLACK
-        assert y.node.inputs[0].node.cache.kernel_cache.x is x.data
+        assert after_forward <= 2 * Y + cols + SLACK
+        kept = y.node.inputs[0].node.cache.kernel_cache
+        assert kept.x is x.data and kept.cols.nbytes == cols
+        del kept
         tracemalloc.reset_peak()
         y.backward(gy)
         assert memory.peak() <= after_forward + 2 * Y + cols + x_pad + X + P + SLACK
@@ -274,7 +276,8 @@ def test_googlenet_forward_and_backward_stay_within_the_graphs_arrays(retain):
     and what the ops saved C (both counted by walking the graph). On top of them, one op's
     working set: in the forward a convolution's columns (at most K, the largest column
     matrix) and a padded copy of its input (at most L, the largest array of A and C); in the
-    backward the columns copied again and their gradient (2 K), the upstream gradient laid
+    backward the columns' gradient and, on a GPU, the columns copied again (2 K; on a CPU the
+    forward's columns are kept, and counted in C), the upstream gradient laid
     out for the product and the padded input gradient (2 L). The parameters' gradients are
     in the flat buffer already. After the backward the caches are gone: what is left is A and
     the input's gradient."""

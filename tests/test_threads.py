@@ -250,6 +250,60 @@ def test_concat_is_the_same_at_every_thread_count(data, n, widths, axis):
     assert joined.dtype == dtype and same_bits(joined, np.concatenate(parts, axis=axis))
 
 
+@settings(max_examples=40, deadline=None)
+@given(data=st.data(), n=batches, c=st.integers(1, 6), h=st.integers(1, 5), w=st.integers(1, 5),
+       out_layout=st.sampled_from(sorted(LAYOUTS)), block=st.sampled_from([1, 7, 1 << 16]))
+def test_blocks_of_any_layouts_give_the_plain_results_at_every_thread_count(data, n, c, h, w, out_layout, block):
+    """``for_blocks_of``: a copy and a sum between arrays of any layouts, by blocks of any
+    size (one number, a few, the default) on 1-5 threads, give the bits of one plain call;
+    the output may be one of the inputs (a sum in place)."""
+    a, b = data.draw(arrays((n, c, h, w))), data.draw(arrays((n, c, h, w)))
+    b = b.astype(a.dtype)
+    out = LAYOUTS[out_layout](np.empty(a.shape, a.dtype))
+    add = lambda out, a, b: np.add(a, b, out=out)
+
+    def by_blocks():
+        parallel.for_blocks_of("sum", add, out, a, b)
+        summed = out.copy()
+        parallel.for_blocks_of("copy", np.copyto, out, a)
+        copied = out.copy()
+        parallel.for_blocks_of("sum in place", add, out, out, b)
+        return [summed, copied, out.copy()]
+    with mock.patch.object(parallel, "CACHE_BLOCK_NUMBERS", block), tiny_chunks():
+        assert_same_at_every_count(by_blocks)
+        summed, copied, in_place = by_blocks()
+    assert same_bits(summed, a + b) and same_bits(copied, a) and same_bits(in_place, a + b)
+
+
+def test_blocks_of_arrays_of_different_shapes_are_refused():
+    with pytest.raises(ValueError, match="gradient sum: for_blocks_of needs arrays of one shape"):
+        parallel.for_blocks_of("gradient sum", np.add, np.empty((2, 3)), np.empty((3, 2)))
+
+
+def test_the_gradient_a_tensor_gets_from_several_ops_in_several_layouts_is_their_sum():
+    """An Inception module's input gets its gradient in four shares, one pixels-first from its
+    pool, the others channels-first: the engine adds them by blocks into a C-contiguous array
+    (autograd._add_into); the result is the plain sum (of small integers: exact in any order),
+    the same bits at every thread count."""
+    from minigrad import Tensor
+    x_data = np.random.default_rng(0).standard_normal((3, 4, 5, 6))
+    shares = [LAYOUTS[name](np.random.default_rng(seed).integers(-9, 10, x_data.shape).astype(float))
+              for seed, name in enumerate(sorted(LAYOUTS))]
+
+    def run():
+        x = Tensor(x_data, requires_grad=True)
+        total = sum(((x * 1.0) * Tensor(share)).sum() for share in shares)
+        total.backward()
+        return [x.grad]
+    with tiny_chunks(), mock.patch.object(parallel, "CACHE_BLOCK_NUMBERS", 5):
+        assert_same_at_every_count(run)
+        (grad,) = run()
+    expected = shares[0].copy()
+    for share in shares[1:]:
+        expected = expected + share
+    assert same_bits(grad, expected)
+
+
 def test_a_threaded_training_step_of_a_small_googlenet_is_the_same_at_every_thread_count():
     from googlenet.model import GoogLeNet, googlenet_loss
     from minigrad import Tensor, nn

@@ -282,8 +282,9 @@ def batch_norm(x, gamma, beta, running_mean=None, running_var=None, training=Tru
 
 # --- each function's Op: its pair from minigrad.ops and its check (F.conv2d.op) ------------
 linear.op = Op("linear", linalg.linear_forward, linalg.linear_backward, linalg.check_linear)
-conv2d.op = Op("conv2d", conv.conv2d_forward, conv.conv2d_backward, conv.check_conv2d)
-conv2d_relu.op = Op("conv2d_relu", conv.conv2d_relu_forward, conv.conv2d_relu_backward, conv.check_conv2d_relu)
+conv2d.op = Op("conv2d", conv.conv2d_forward, conv.conv2d_backward, conv.check_conv2d, needs_input_grad=True)
+conv2d_relu.op = Op("conv2d_relu", conv.conv2d_relu_forward, conv.conv2d_relu_backward, conv.check_conv2d_relu,
+                    needs_input_grad=True)
 max_pool2d.op = Op("max_pool2d", pool.max_pool2d_forward, pool.max_pool2d_backward,
                    pool.check_pool2d("max_pool2d"))
 avg_pool2d.op = Op("avg_pool2d", pool.avg_pool2d_forward, pool.avg_pool2d_backward,

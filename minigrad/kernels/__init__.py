@@ -18,7 +18,8 @@ output channels (filters):
     conv2d_forward(x, weight, bias, win, groups=1, relu=False) -> (y, cache)
         x (N, C, H, W), weight (C_out, C/groups, KH, KW), bias (C_out,) or None; with
         relu, y = max(y, 0) too (the ReLU after the convolution, fused in)
-    conv2d_backward(gy, cache) -> (gx, gweight, gbias)       gbias None without a bias;
+    conv2d_backward(gy, cache, input_grad=True) -> (gx, gweight, gbias)
+        gbias None without a bias; gx None, and not computed, when input_grad is False;
         after a fused ReLU, gy passes only where y is not <= 0
     max_pool2d_forward(x, win) -> (y, cache)             max_pool2d_backward(gy, cache) -> gx
     avg_pool2d_forward(x, win, divisor) -> (y, cache)    avg_pool2d_backward(gy, cache) -> gx

@@ -105,11 +105,12 @@ def conv2d_forward(x, weight, bias, win, groups=1, relu=False):
     return y, Conv2dCache(x.shape, weight, cols, win, groups, bias is not None, y if relu else None)
 
 
-def conv2d_backward(gy, cache):
+def conv2d_backward(gy, cache, input_grad=True):
     """Group by group: gweight = sum_n gy[n] @ cols[n]^T;  gcols[n] = weight2^T @ gy[n], then
     col2im; gbias = sum of gy over N, OH, OW. Returns (gx, gweight, gbias), gbias None
-    without a bias. After a ReLU, gy first passes only where the output is not <= 0 (y > 0,
-    or NaN: as minigrad/ops/elementwise.py's ReLU)."""
+    without a bias, gx None when ``input_grad`` is False (x needs no gradient). After a ReLU,
+    gy first passes only where the output is not <= 0 (y > 0, or NaN: as
+    minigrad/ops/elementwise.py's ReLU)."""
     xp = get_array_module(gy)
     weight, cols, groups = cache.weight, cache.cols, cache.groups
     c_out = weight.shape[0]
@@ -118,11 +119,12 @@ def conv2d_backward(gy, cache):
     gy3 = gy.reshape(gy.shape[0], c_out, -1)                   # (N, C_out, P)
     gy4, cols4 = _by_group(gy3, groups), _by_group(cols, groups)   # (N, G, C_out/G, P), (N, G, K/G, P)
     gweight = (gy4 @ cols4.transpose(0, 1, 3, 2)).sum(axis=0).reshape(weight.shape)
+    gbias = gy3.sum(axis=(0, 2)) if cache.has_bias else None
+    if not input_grad:
+        return None, gweight, gbias
     weight3 = _by_group(weight.reshape(c_out, -1), groups)     # (G, C_out/G, K/G)
     gcols = (weight3.transpose(0, 2, 1) @ gy4).reshape(cols.shape)   # (N, G, K/G, P) -> (N, K, P)
-    gx = col2im(gcols, cache.x_shape, cache.win)
-    gbias = gy3.sum(axis=(0, 2)) if cache.has_bias else None
-    return gx, gweight, gbias
+    return col2im(gcols, cache.x_shape, cache.win), gweight, gbias
 
 
 # --- pooling -------------------------------------------------------------------------------

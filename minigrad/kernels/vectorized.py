@@ -184,10 +184,12 @@ _BATCH_FIRST = (1, 0, 2, 3)   # (N, C, H, W) -> (C, N, H, W): columns run over (
 class Conv2dCache(NamedTuple):
     """What ``conv2d_backward`` needs from a forward done as one product (per group).
 
-    x itself, not its columns: the backward copies them again (``_columns``) rather than
-    keep KH*KW copies of the input alive from the forward to the backward. The columns of
-    a 3x3 convolution are 9 times its input, and GoogLeNet's add up to most of what its
-    ops save (benchmarks/peak_memory.py); one more copy per convolution is what it costs.
+    The columns themselves on a CPU; on a GPU (CuPy arrays: the generic path) x alone, and
+    the backward copies the columns again (``_columns``). The columns of a 3x3 convolution
+    are 9 times its input, and GoogLeNet's add up to most of what its ops save
+    (benchmarks/peak_memory.py): on a GPU that memory is scarce and a copy is cheap; on a
+    CPU the copy is a memory-bound pass that costs time (a twentieth of a training step) and
+    the memory is there (the step's peak at batch 32 stays below PyTorch's).
     """
     x: Any                     # (N, C, H, W)
     weight: Any                # (C_out, C/groups, KH, KW)
@@ -196,6 +198,7 @@ class Conv2dCache(NamedTuple):
     groups: int
     has_bias: bool
     relu_output: Any           # y after a fused ReLU (where its gradient passes), else None
+    cols: Any                  # the forward's (C*KH*KW, pixels) columns, or None: copy them again
 
 
 class PerImageConv2dCache(NamedTuple):
@@ -230,32 +233,10 @@ def _copy(a):
     return out
 
 
-# A copy between two layouts (a transpose) reads one array along memory and jumps through
-# the other. Done in one go, each jump lands on a cache line that is gone by the time the
-# next number for it comes: the copy moves a whole line per number. Done in blocks of about
-# COPY_BLOCK_NUMBERS numbers, the lines of a block are still in the cache when their other
-# numbers come (up to 5 times faster on GoogLeNet's 112x112 maps at batch 32).
-COPY_BLOCK_NUMBERS = 1 << 16
-
-
 def _copy_into(out, a):
-    """out[...] = a (the same shape, any two layouts): blocks along one axis, split over the
-    threads. The axis: out's outermost in memory, so that each block is written as one run,
-    unless that is a's innermost (then a block would read one number per line): a's outermost."""
-    xp = get_array_module(a)
-    out_axes, a_axes = _axes_by_stride(out), _axes_by_stride(a)
-    if not out_axes:                                # a single number, or nothing
-        out[...] = a
-        return
-    axis = out_axes[0] if out_axes[0] != a_axes[-1] else a_axes[0]
-    step = max(1, COPY_BLOCK_NUMBERS * a.shape[axis] // max(a.size, 1))
-    index = (slice(None),) * axis
-
-    def copy_blocks(start, stop):
-        for block in range(start, stop, step):
-            part = index + (slice(block, min(block + step, stop)),)
-            xp.copyto(out[part], a[part])
-    parallel.for_chunks("copy", a.shape[axis], copy_blocks, a.size, xp)
+    """out[...] = a (the same shape, any two layouts), by cache-sized blocks on the threads
+    (``parallel.for_blocks_of``)."""
+    parallel.for_blocks_of("copy", get_array_module(a).copyto, out, a)
 
 
 def _axes_by_stride(a):
@@ -320,31 +301,36 @@ def conv2d_forward(x, weight, bias, win, groups=1, relu=False):
     Y = _grouped_product(_by_group(weight.reshape(c_out, -1), groups), _by_group(cols, groups))
     _add_bias_and_relu(Y, bias, relu)
     y = _unflatten(Y, order, (n, c_out) + win.out)
-    return y, Conv2dCache(x, weight, win, order, groups, bias is not None, y if relu else None)
+    kept = cols if get_array_module(x) is numpy else None
+    return y, Conv2dCache(x, weight, win, order, groups, bias is not None, y if relu else None, kept)
 
 
-def conv2d_backward(gy, cache):
-    """gy (N, C_out, OH, OW) -> (gx, gweight, gbias), gbias None when the forward had no bias.
+def conv2d_backward(gy, cache, input_grad=True):
+    """gy (N, C_out, OH, OW) -> (gx, gweight, gbias), gbias None when the forward had no bias,
+    gx None (not computed) when ``input_grad`` is False (x needs no gradient: the images).
     After a fused ReLU, gy passes only where its output is not <= 0 (y > 0, or NaN): the
     ReLU's own backward, once gy lies as the output does (both read in the same order)."""
     if isinstance(cache, PerImageConv2dCache):
-        return _pointwise_per_image_backward(gy, cache)
-    x, weight, win, order, groups, has_bias, relu_output = cache
+        return _pointwise_per_image_backward(gy, cache, input_grad)
+    x, weight, win, order, groups, has_bias, relu_output, cols = cache
     x_shape = x.shape
     c_out, _, kh, kw = weight.shape
     gy2 = _channels_first(gy, order)                               # (C_out, pixels), columns as in cols
     if relu_output is not None:
         (gy2,) = relu_backward(gy2, _channels_first(relu_output, order))
     gy3 = _by_group(gy2, groups)
-    cols3 = _by_group(_columns(x, win, order), groups)             # copied again: see Conv2dCache
+    cols3 = _by_group(_columns(x, win, order) if cols is None else cols, groups)   # see Conv2dCache
     gweight = _grouped_product(gy3, cols3.transpose(0, 2, 1)).reshape(weight.shape)
-    del cols3                                                      # before the column gradient exists
+    del cols, cols3                                                # before the column gradient exists
+    gbias = _row_sums(gy2) if has_bias else None
+    if not input_grad:
+        return None, gweight, gbias
     gcols = _grouped_product(_by_group(weight.reshape(c_out, -1), groups).transpose(0, 2, 1), gy3)
     if win.is_pointwise:
         gx = _unflatten(gcols, order, x_shape)
     else:
         gx = _col2im_batch_last(gcols.reshape(x_shape[1], kh, kw, *win.out, x_shape[0]), win)
-    return gx, gweight, _row_sums(gy2) if has_bias else None
+    return gx, gweight, gbias
 
 
 def _by_group(a, groups):
@@ -378,7 +364,7 @@ def _pointwise_per_image_forward(x, weight, bias, relu):
     return y, PerImageConv2dCache(x3, weight, bias is not None, y if relu else None)
 
 
-def _pointwise_per_image_backward(gy, cache):
+def _pointwise_per_image_backward(gy, cache, input_grad):
     """gx[n] = weight2^T @ gy[n];  gweight = sum over n of gy[n] @ x[n]^T;  gbias = gy summed
     over H, W (each image's row sums), then over N."""
     x3, weight, has_bias, relu_output = cache
@@ -387,7 +373,7 @@ def _pointwise_per_image_backward(gy, cache):
     gy3 = gy.reshape(n, c_out, pixels) if gy.flags.c_contiguous else _copy(gy).reshape(n, c_out, pixels)
     if relu_output is not None:
         (gy3,) = relu_backward(gy3, relu_output.reshape(n, c_out, pixels))
-    gx = (weight.reshape(c_out, c).T @ gy3).reshape(n, c, *gy.shape[2:])
+    gx = (weight.reshape(c_out, c).T @ gy3).reshape(n, c, *gy.shape[2:]) if input_grad else None
     gweight = (gy3 @ x3.transpose(0, 2, 1)).sum(axis=0).reshape(weight.shape)
     return gx, gweight, _row_sums(gy3).sum(axis=0) if has_bias else None
 

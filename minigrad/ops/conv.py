@@ -72,16 +72,18 @@ def _convolve(x, weight, bias, stride, padding, groups, relu):
     return y, kernels.KernelCache(kernel_set, cache)
 
 
-def conv2d_backward(gy, cache):
-    """gy (N, C_out, OH, OW) -> (gx, gweight, gbias); gbias is None when the forward had no bias.
+def conv2d_backward(gy, cache, needs_input_grad=(True, True, True)):
+    """gy (N, C_out, OH, OW) -> (gx, gweight, gbias); gbias is None when the forward had no bias,
+    gx None when x needs no gradient (``needs_input_grad[0]`` False: the network's images,
+    whose gradient would cost conv1 a product and a col2im for nothing).
     After ``conv2d_relu_forward``, gy passes only where the output is not <= 0."""
     kernel_set, kernel_cache = cache
-    return kernel_set.conv2d_backward(gy, kernel_cache)
+    return kernel_set.conv2d_backward(gy, kernel_cache, input_grad=needs_input_grad[0])
 
 
-def conv2d_relu_backward(gy, cache):
+def conv2d_relu_backward(gy, cache, needs_input_grad=(True, True, True)):
     """``conv2d_backward``: the cache knows the ReLU, and gy passes where its output is not <= 0."""
-    return conv2d_backward(gy, cache)
+    return conv2d_backward(gy, cache, needs_input_grad)
 
 
 def conv2d_check(name):

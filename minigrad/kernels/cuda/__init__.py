@@ -176,15 +176,19 @@ def conv2d_forward(x, weight, bias, win, groups=1, relu=False):
     return y, Conv2dCache(x, weight, win, groups, bias is not None, y if relu else None)
 
 
-def conv2d_backward(gy, cache):
+def conv2d_backward(gy, cache, input_grad=True):
     """gweight = gY @ cols^T and gcols = weight2^T @ gY (per group), gx = col2im(gcols),
-    gbias = gY's row sums, with gY = gy channels first, masked by a fused ReLU's output."""
+    gbias = gY's row sums, with gY = gy channels first, masked by a fused ReLU's output;
+    gx None, not computed, when ``input_grad`` is False."""
     x, weight, win, groups, has_bias, relu_output = cache
     gY = _images_to_channels(gy, relu_output)                                    # (C_out, N*OH*OW)
-    gweight = _grouped_gemm(gY, _columns(x, win), groups, transpose_b=True)
+    gweight = _grouped_gemm(gY, _columns(x, win), groups, transpose_b=True).reshape(weight.shape)
+    gbias = gY.sum(axis=1) if has_bias else None
+    if not input_grad:
+        return None, gweight, gbias
     gcols = _grouped_gemm(_weight_matrix(weight), gY, groups, transpose_a=True)  # (C*KH*KW, N*OH*OW)
     gx = _channels_to_images(gcols, None, False, x.shape) if win.is_pointwise else _col2im(gcols, x.shape, win)
-    return gx, gweight.reshape(weight.shape), gY.sum(axis=1) if has_bias else None
+    return gx, gweight, gbias
 
 
 # --- pooling ---------------------------------------------------------------------------------------
