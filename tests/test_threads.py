@@ -282,19 +282,21 @@ def test_blocks_of_arrays_of_different_shapes_are_refused():
 
 def test_the_gradient_a_tensor_gets_from_several_ops_in_several_layouts_is_their_sum():
     """An Inception module's input gets its gradient in four shares, one pixels-first from its
-    pool, the others channels-first: the engine adds them by blocks into a C-contiguous array
-    (autograd._add_into); the result is the plain sum (of small integers: exact in any order),
-    the same bits at every thread count."""
+    pool, the others batch-last: the engine adds them by blocks in one pass (autograd._sum_of);
+    the result is the plain sum (of small integers: exact in any order), the same bits at
+    every thread count."""
     from minigrad import Tensor
     x_data = np.random.default_rng(0).standard_normal((3, 4, 5, 6))
+    names = sorted(LAYOUTS) + ["CHWN"] * 2
     shares = [LAYOUTS[name](np.random.default_rng(seed).integers(-9, 10, x_data.shape).astype(float))
-              for seed, name in enumerate(sorted(LAYOUTS))]
+              for seed, name in enumerate(names)]
 
     def run():
         x = Tensor(x_data, requires_grad=True)
-        total = sum(((x * 1.0) * Tensor(share)).sum() for share in shares)
-        total.backward()
-        return [x.grad]
+        used = x * 1.0                 # not a leaf: the walk sums its shares (autograd._sum_of)
+        used.retain_grad()
+        sum((used * Tensor(share)).sum() for share in shares).backward()
+        return [used.grad]
     with tiny_chunks(), mock.patch.object(parallel, "CACHE_BLOCK_NUMBERS", 5):
         assert_same_at_every_count(run)
         (grad,) = run()
@@ -302,6 +304,28 @@ def test_the_gradient_a_tensor_gets_from_several_ops_in_several_layouts_is_their
     for share in shares[1:]:
         expected = expected + share
     assert same_bits(grad, expected)
+
+
+@pytest.mark.parametrize("count", [2, 3, 9, 17])
+def test_shares_are_added_in_the_order_they_came_into_the_layout_most_have(count):
+    """autograd's sum of a tensor's shares: the left-to-right sum, bit for bit (floats whose
+    sum depends on the order), laid out as the most shares are; more than FOLD_AT shares
+    are folded on the way, with the same bits."""
+    from minigrad import autograd
+    rng = np.random.default_rng(count)
+    names = ["HWNC"] + ["CHWN"] * (count - 1)
+    shares = [LAYOUTS[name](rng.standard_normal((2, 3, 4, 5)) * 10.0 ** rng.integers(-8, 8)) for name in names]
+    pending = autograd._Pending(0, shares[0])
+    for share in shares[1:]:
+        pending.add(0, share)
+    with tiny_chunks(), parallel.threads(3), mock.patch.object(parallel, "CACHE_BLOCK_NUMBERS", 7):
+        total = pending.pop(0)
+    expected = shares[0]
+    for share in shares[1:]:
+        expected = expected + share
+    assert same_bits(total, expected)
+    assert autograd._layout(total) == autograd._layout(shares[1])
+    assert pending.pop(0) is None
 
 
 def test_a_threaded_training_step_of_a_small_googlenet_is_the_same_at_every_thread_count():

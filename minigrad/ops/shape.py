@@ -48,14 +48,17 @@ def _is_basic(index):
 
 
 def concat_forward(*arrays, axis=0):
-    """Join arrays along ``axis`` (the channel axis for an Inception module): the result of
-    ``concatenate``, its copying split over the threads by ranges along ``axis``."""
+    """Join arrays along ``axis`` (the channel axis for an Inception module): the values of
+    ``concatenate``, its copying split over the threads by ranges along ``axis``. The result
+    is laid out in memory as the inputs are when they all agree (``_common_order``), else
+    C-contiguous."""
     xp = get_array_module(*arrays)
     axis %= arrays[0].ndim
     sizes = [a.shape[axis] for a in arrays]
     starts = numpy.cumsum([0] + sizes[:-1]).tolist()
     shape = arrays[0].shape[:axis] + (sum(sizes),) + arrays[0].shape[axis + 1:]
-    out = xp.empty(shape, dtype=xp.result_type(*arrays))
+    order = _common_order(arrays)
+    out = xp.empty([shape[a] for a in order], dtype=xp.result_type(*arrays)).transpose(numpy.argsort(order))
     along = (slice(None),) * axis
 
     def copy_range(start, stop):          # out[start:stop] along axis, from the inputs it overlaps
@@ -65,6 +68,17 @@ def concat_forward(*arrays, axis=0):
                 out[along + (slice(low, high),)] = a[along + (slice(low - a_start, high - a_start),)]
     parallel.for_chunks("concat", shape[axis], copy_range, out.size, xp)
     return out, (sizes, axis)
+
+
+def _common_order(arrays):
+    """The order of axes, outermost in memory first, that every array lies in; the plain
+    order (C-contiguous) when they differ. An Inception module's four branches hand out
+    their outputs batch-last, (C, H, W, N) in memory (``kernels/vectorized.py``): joined in
+    that layout, each branch is one block of the output (a plain copy, not a transpose),
+    the next module's 1x1 convolutions read the result as their matrix with no copy, and in
+    the backward each branch's gradient is a block of the joined one."""
+    orders = {tuple(sorted(range(a.ndim), key=lambda axis: (-abs(a.strides[axis]), axis))) for a in arrays}
+    return orders.pop() if len(orders) == 1 else tuple(range(arrays[0].ndim))
 
 
 def concat_backward(gy, cache):
