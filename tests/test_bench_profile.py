@@ -61,7 +61,7 @@ def test_the_functions_a_profile_replaces_exist_where_it_looks_for_them():
     for set_name, names in profile.COLUMN_FUNCTIONS.items():
         for name in names:
             assert callable(getattr(kernels.SETS[set_name], name)), f"kernel set {set_name} has no {name}"
-    assert callable(getattr(autograd, profile.AUTOGRAD_DISPATCH))
+    assert callable(getattr(autograd, profile.AUTOGRAD_DISPATCH)) and callable(getattr(autograd, profile.GRADIENT_SUM))
 
 
 def test_closing_the_profile_puts_back_every_original():
@@ -117,9 +117,10 @@ def test_each_op_lands_in_its_kind_and_the_kinds_add_up_to_the_step(kernel_set):
     column_copies = 3 if kernel_set == "cuda" else 2
     assert calls["GEMM"] == 2 and calls["im2col/col2im"] == column_copies and calls["pooling"] == 2
     assert calls["element-wise"] == 4 and calls["concat/split"] == 2 and calls["optimizer"] == 0
-    # one dispatch each for sum, concat, max pool, ReLU and conv, and the gradients of the two
-    # leaves (x and weight) added into their .grad
-    assert calls["autograd"] == 5 + 2
+    # one dispatch each for sum, concat, max pool, ReLU and conv, the sum of y's two shares
+    # (from concat and from the pool), and the gradients of the two leaves (x and weight)
+    # added into their .grad
+    assert calls["autograd"] == 5 + 1 + 2
     for kind in ("GEMM", "im2col/col2im", "pooling", "element-wise", "concat/split", "autograd"):
         assert seconds[kind] > 0, kind
     assert {"conv2d forward", "conv2d backward", "max_pool2d backward"} <= set(opened.by_name())

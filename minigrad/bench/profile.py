@@ -9,7 +9,8 @@ While the profile is open, every Op of ``minigrad.functional`` (``F.conv2d.op``,
 ``forward`` and ``backward`` replaced by a timed wrapper (``Op.__call__`` reads
 ``self.forward``, and the node it makes keeps ``self.backward``); so have the kernel sets'
 im2col and col2im (``COLUMN_FUNCTIONS``), autograd's dispatch of each node's backward
-(``AUTOGRAD_DISPATCH``) and the methods named in ``hooks``. When it closes the originals are
+(``AUTOGRAD_DISPATCH``) and its sums of gradient shares (``GRADIENT_SUM``), and the methods
+named in ``hooks``. When it closes the originals are
 put back: the path that is not profiled runs the very same functions as before, untouched.
 
 A region inside another (im2col inside a convolution's forward, an op's backward inside
@@ -70,6 +71,7 @@ COLUMN_FUNCTIONS = {"reference": ("im2col", "col2im"),
                     "numpy": ("_im2col_batch_last", "_col2im_batch_last"),
                     "cuda": ("_im2col", "_col2im")}
 AUTOGRAD_DISPATCH = "_send_to_inputs"      # minigrad.autograd: runs one node's backward
+GRADIENT_SUM = "_sum_of"                   # minigrad.autograd: adds up a tensor's gradient shares
 LEAF_ACCUMULATION = "_accumulate_grad"     # minigrad.autograd.Tensor: adds into a leaf's .grad
 
 
@@ -144,6 +146,7 @@ class OpProfile:
         for set_name, names in COLUMN_FUNCTIONS.items():
             self.replaced += [(kernels.SETS[set_name], name, "im2col/col2im", f"{set_name} {name}") for name in names]
         self.replaced.append((autograd, AUTOGRAD_DISPATCH, "autograd", "autograd dispatch"))
+        self.replaced.append((autograd, GRADIENT_SUM, "autograd", "gradient sums"))
         self.replaced.append((autograd.Tensor, LEAF_ACCUMULATION, "autograd", "leaf gradients"))
         self.replaced += [(owner, name, kind, name) for owner, name, kind in hooks]
         self.originals = []
