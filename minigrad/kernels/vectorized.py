@@ -320,12 +320,21 @@ def conv2d_backward(gy, cache, input_grad=True):
         (gy2,) = relu_backward(gy2, _channels_first(relu_output, order))
     gy3 = _by_group(gy2, groups)
     cols3 = _by_group(_columns(x, win, order) if cols is None else cols, groups)   # see Conv2dCache
-    gweight = _grouped_product(gy3, cols3.transpose(0, 2, 1)).reshape(weight.shape)
+    # gweight = gy3 @ cols3^T, each group's (C_out/G, K/G), made as its transpose cols3 @ gy3^T
+    # and turned back (a small copy): BLAS runs that orientation faster on these shapes, a
+    # long sum over the pixels (GoogLeNet's whole step 1.5-2.5% faster, on 2 cores).
+    rows_per_group = cols3.shape[1]
+    gweight_t = _grouped_product(cols3, gy3.transpose(0, 2, 1)).reshape(groups, rows_per_group, -1)
+    gweight = gweight_t.transpose(0, 2, 1).reshape(weight.shape)
     del cols, cols3                                                # before the column gradient exists
     gbias = _row_sums(gy2) if has_bias else None
     if not input_grad:
         return None, gweight, gbias
-    gcols = _grouped_product(_by_group(weight.reshape(c_out, -1), groups).transpose(0, 2, 1), gy3)
+    # weight2^T copied C-contiguous (it is small): BLAS multiplies a transposed view slower
+    # on these shapes (conv2's column gradient 153 -> 166 GFLOP/s, 3b/3x3's 140 -> 162; the
+    # whole step 2% faster at batch 8, 4% at batch 32, on 2 cores).
+    weight_t = _by_group(weight.reshape(c_out, -1), groups).transpose(0, 2, 1).copy()
+    gcols = _grouped_product(weight_t, gy3)
     if win.is_pointwise:
         gx = _unflatten(gcols, order, x_shape)
     else:
@@ -373,7 +382,7 @@ def _pointwise_per_image_backward(gy, cache, input_grad):
     gy3 = gy.reshape(n, c_out, pixels) if gy.flags.c_contiguous else _copy(gy).reshape(n, c_out, pixels)
     if relu_output is not None:
         (gy3,) = relu_backward(gy3, relu_output.reshape(n, c_out, pixels))
-    gx = (weight.reshape(c_out, c).T @ gy3).reshape(n, c, *gy.shape[2:]) if input_grad else None
+    gx = (weight.reshape(c_out, c).T.copy() @ gy3).reshape(n, c, *gy.shape[2:]) if input_grad else None
     gweight = (gy3 @ x3.transpose(0, 2, 1)).sum(axis=0).reshape(weight.shape)
     return gx, gweight, _row_sums(gy3).sum(axis=0) if has_bias else None
 
