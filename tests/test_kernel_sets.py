@@ -345,3 +345,22 @@ def test_the_benchmark_of_the_fast_sets_choices_runs_and_prints_its_four_tables(
     assert [line[:2] for line in result.stdout.splitlines() if line[:2] in ("1.", "2.", "3.", "4.")] == \
         ["1.", "2.", "3.", "4."]
     assert "(route: per image)" in result.stdout and "(route: copy)" in result.stdout
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [1, 3])
+def test_layout_copies_give_the_same_bits_between_any_two_layouts(dtype, n):
+    """The numpy set's layout copy (vectorized._copy_into), whole runs at a time where two
+    layouts share their innermost axis (pixels-first (H, W, C, N) into batch-last
+    (C, H, W, N)), one number at a time elsewhere: the bits of NumPy's own copy, NaN payloads,
+    signed zeros and infinities included, between every pair of layouts."""
+    rng = np.random.default_rng(n)
+    values = rng.standard_normal((n, 5, 4, 3)).astype(dtype)
+    values.reshape(-1)[:4] = [np.nan, -0.0, np.inf, -np.inf]
+    values.reshape(-1)[0:1].view(np.uint32 if dtype == np.float32 else np.uint64)[0] |= 1   # a NaN with a payload
+    layouts = dict(LAYOUTS, HWCN=lambda a: np.ascontiguousarray(a.transpose(2, 3, 1, 0)).transpose(3, 2, 0, 1))
+    for source_layout, make_source in layouts.items():
+        for target_layout, make_target in layouts.items():
+            source, target = make_source(values), make_target(np.zeros_like(values))
+            kernels.vectorized._copy_into(target, source)
+            assert target.tobytes() == np.ascontiguousarray(values).tobytes(), (source_layout, target_layout)
