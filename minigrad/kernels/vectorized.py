@@ -138,7 +138,10 @@ def _im2col_batch_last(x, win):
     parallel.for_chunks("im2col", h, copy_rows, x.size, xp)
     windows = _strided_window_view(x_pad, win)
     cols = xp.empty(windows.shape, dtype=x.dtype)
-    parallel.for_chunks_of("im2col", xp.copyto, cols, windows, axis=3)      # axis 3: OH
+    target, source = cols, windows
+    if xp is numpy and _same_innermost_run(cols, windows):      # runs of N: see _copy_into
+        target, source = _runs_as_elements(cols), _runs_as_elements(windows)
+    parallel.for_chunks_of("im2col", xp.copyto, target, source, axis=3)     # axis 3: OH
     return cols
 
 
