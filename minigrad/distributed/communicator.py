@@ -29,6 +29,7 @@ import importlib.util
 import os
 import socket
 import sys
+import time
 import traceback
 
 import numpy
@@ -40,6 +41,7 @@ from ..nn.flat import flat_buffer_of
 # MPI's mpiexec (hydra) and Slurm set PMI_SIZE, Open MPI sets OMPI_COMM_WORLD_SIZE,
 # PMIx-based launchers PMIX_RANK.
 LAUNCHER_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK")
+ABORT_GRACE_SECONDS = 0.5         # a dying rank's message reaches mpiexec's terminal first (MpiCommunicator.abort)
 
 MPI_MISSING = "mpi4py is not importable ({error}); pip install -e \".[distributed]\" installs it with MPICH"
 
@@ -231,8 +233,14 @@ class MpiCommunicator(Communicator):
 
     def abort(self, status, message):
         """Print ``message`` naming this rank, then end every rank (MPI_Abort): a rank
-        that cannot go on must not leave the others waiting in a collective forever."""
+        that cannot go on must not leave the others waiting in a collective forever.
+
+        mpiexec carries each rank's output to the terminal through pipes of its own, and
+        MPI_Abort ends mpiexec too: a message still in those pipes would be lost (it
+        happened, one run in several hundred), so the rank waits ABORT_GRACE_SECONDS
+        between the two."""
         print(f"rank {self.rank} of {self.size}: {message}", file=sys.stderr, flush=True)
+        time.sleep(ABORT_GRACE_SECONDS)
         self.comm.Abort(status)
 
     def describe(self):
