@@ -444,10 +444,11 @@ def _sum_of(shares):
     The shares of one gradient often lie in different layouts in memory: an Inception
     module's input gets one pixels-first from its pool and three batch-last from its
     convolutions. The sum is laid out as most of them are (as the latest of the most, on
-    a tie: the convolutions' come after the pool's), so that most are read along memory, and it is made by cache-sized blocks (``parallel.for_blocks_of``), all shares of
-    a block added while it is in the cache: one pass over memory for the whole sum."""
+    a tie: the convolutions' come after the pool's), so that most are read along memory,
+    and it is made by cache-sized blocks (``parallel.for_blocks_of``), all shares of a
+    block added while it is in the cache: one pass over memory for the whole sum."""
     xp = backend.get_array_module(shares[0])
-    layouts = [_layout(share) for share in shares]
+    layouts = [parallel.axes_by_stride(share) for share in shares]
     most = max(range(len(shares)), key=lambda i: (layouts.count(layouts[i]), i))   # a tie: the latest
     out = xp.empty_like(shares[most])
 
@@ -458,7 +459,3 @@ def _sum_of(shares):
     parallel.for_blocks_of("gradient sum", add_all, out, *shares)
     return out
 
-
-def _layout(a):
-    """a's axes longer than 1, from the one that steps furthest in memory to the nearest."""
-    return tuple(sorted((axis for axis in range(a.ndim) if a.shape[axis] > 1), key=lambda axis: -abs(a.strides[axis])))

@@ -200,12 +200,12 @@ def for_blocks_of(op, function, out, *arrays):
     shape_of_all = {a.shape for a in arrays} | {out.shape}
     if len(shape_of_all) != 1:
         raise ValueError(f"{op}: for_blocks_of needs arrays of one shape, got {sorted(shape_of_all)}")
-    out_axes = _axes_by_stride(out)
+    out_axes = axes_by_stride(out)
     if not out_axes or get_array_module(out, *arrays) is not numpy:
         function(out, *arrays)                          # one number, or a GPU's arrays: one call
         return
-    innermost = {_axes_by_stride(a)[-1] for a in arrays if a.size > 1}
-    candidates = out_axes[:1] + [_axes_by_stride(a)[0] for a in arrays if a.size > 1] + out_axes[1:]
+    innermost = {axes_by_stride(a)[-1] for a in arrays if a.size > 1}
+    candidates = out_axes[:1] + [axes_by_stride(a)[0] for a in arrays if a.size > 1] + out_axes[1:]
     axis = next((axis for axis in candidates if axis not in innermost), out_axes[0])
     step = max(1, CACHE_BLOCK_NUMBERS * out.shape[axis] // max(out.size, 1))
     index = (slice(None),) * axis
@@ -217,8 +217,9 @@ def for_blocks_of(op, function, out, *arrays):
     for_chunks(op, out.shape[axis], blocks, out.size * (1 + len(arrays)), numpy)
 
 
-def _axes_by_stride(a):
-    """a's axes longer than 1, from the one whose steps are longest in memory to the shortest."""
+def axes_by_stride(a):
+    """a's axes longer than 1, from the one whose steps are longest in memory to the shortest:
+    the order in which they lie in memory, outermost first (its layout)."""
     return sorted((axis for axis in range(a.ndim) if a.shape[axis] > 1), key=lambda axis: -abs(a.strides[axis]))
 
 

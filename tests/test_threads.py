@@ -324,7 +324,7 @@ def test_shares_are_added_in_the_order_they_came_into_the_layout_most_have(count
     for share in shares[1:]:
         expected = expected + share
     assert same_bits(total, expected)
-    assert autograd._layout(total) == autograd._layout(shares[1])
+    assert parallel.axes_by_stride(total) == parallel.axes_by_stride(shares[1])
     assert pending.pop(0) is None
 
 
