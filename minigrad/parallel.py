@@ -184,8 +184,8 @@ def for_chunks_of(op, function, *arrays, axis=0):
 # through the others. Done in one go, each jump lands on a cache line that is gone by the
 # time the next number for it comes: the op moves a whole line per number. Done in blocks of
 # about CACHE_BLOCK_NUMBERS numbers, the lines of a block are still in the cache when their
-# other numbers come (a copy up to 5 times faster on GoogLeNet's 112x112 maps at batch 32; a
-# sum of two gradients 4 to 30 times faster on its 28x28 and 14x14 maps at batch 8).
+# other numbers come (a copy up to 5 times faster on GoogLeNet's 112x112 maps at batch 32; the
+# sum of a pixels-first and a channels-first gradient of (8, 256, 28, 28): 17 -> 3.5 ms).
 CACHE_BLOCK_NUMBERS = 1 << 16
 
 
