@@ -18,6 +18,8 @@ and confusion matrix), ``evaluation`` (loss and accuracy on labelled data, for
 train and evaluate), ``errors`` (the user's mistakes as one-line errors),
 ``bench`` (the bench command: GoogLeNet's op shapes, timed by ``minigrad.bench``).
 """
+import minigrad  # noqa: F401  (first, before NumPy loads: see minigrad.blas_idle)
+
 from .model import GoogLeNet, GoogLeNetOutput, googlenet_loss
 
 __all__ = ["GoogLeNet", "GoogLeNetOutput", "googlenet_loss"]

@@ -11,7 +11,9 @@ head), backward, SGD with momentum 0.9 and weight decay 2e-4 on the weights, as
 ``python -m googlenet train`` runs it. PyTorch's side, when it is installed, is the same
 network converted layer by layer with the same starting weights
 (``benchmarks/torch_googlenet.py``), the same inputs, PyTorch's SGD with the same
-settings; minigrad and PyTorch are timed alternately, step by step, in one run.
+settings; minigrad and PyTorch are timed alternately, step by step, in one run: on the CPU
+each in a process of its own, so that neither runs while the other's idle threads still
+spin (``minigrad.bench.step_times``), on a GPU both in this process.
 
 For each batch size it prints, for each side:
 
@@ -43,7 +45,7 @@ import numpy
 from minigrad import backend, kernels
 from minigrad.autograd import Tensor, no_grad
 from minigrad.bench import machine, memory, profile, roofline
-from minigrad.bench.step_times import time_alternately
+from minigrad.bench.step_times import SETTLE_SECONDS, time_alternately, time_in_own_processes
 from minigrad.host_memory import freed_memory_kept
 from minigrad.optim import SGD
 
@@ -145,14 +147,27 @@ def torch_missing_reason():
     return None
 
 
-def minigrad_training_step(batch, image_size, width, device, kernel_set, seed=0):
-    """A built ``MinigradWork``'s training step (module level: a child process builds it)."""
-    return MinigradWork(batch, image_size, width, device, kernel_set, seed).training_step
+# The builders a child process calls by name (module level): the timing children
+# (``step_times.time_in_own_processes``) and the memory children (``memory.peak_rss_in_child``).
+def minigrad_work(batch, image_size, width, device, kernel_set, seed=0):
+    return MinigradWork(batch, image_size, width, device, kernel_set, seed)
 
 
-def torch_training_step(batch, image_size, width, device, kernel_set, seed=0):
-    """PyTorch's training step of the same work (module level: a child process builds it)."""
-    return TorchWork(MinigradWork(batch, image_size, width, device, kernel_set, seed)).training_step
+def torch_work(batch, image_size, width, device, kernel_set, seed=0):
+    """PyTorch's side of the same work: the minigrad model it converts is dropped once converted."""
+    return TorchWork(MinigradWork(batch, image_size, width, device, kernel_set, seed))
+
+
+def minigrad_training_step(**keywords):
+    return minigrad_work(**keywords).training_step
+
+
+def torch_training_step(**keywords):
+    return torch_work(**keywords).training_step
+
+
+WORK_BUILDERS = {"minigrad": f"{__name__}:minigrad_work", "pytorch": f"{__name__}:torch_work"}
+STEP_BUILDERS = {"minigrad": f"{__name__}:minigrad_training_step", "pytorch": f"{__name__}:torch_training_step"}
 
 
 # --- multiply-adds ----------------------------------------------------------------------------
@@ -173,20 +188,29 @@ def measure(batch, image_size, args, gemm_peak, with_torch):
     """Everything measured at one batch size: {"batch", "image_size", "sides": {name: figures},
     "measured_step", "breakdown", "calls", "profiled_step"}."""
     xp = backend.array_module_for(args.device)
-    ours = MinigradWork(batch, image_size, args.width, args.device, args.kernels)
-    forwards, steps = {"minigrad": ours.forward}, {"minigrad": ours.training_step}
-    # Any other way to run minigrad's step (a captured CUDA graph replayed, say) is one more
-    # entry of ``steps``: time_alternately times every callable step alike.
-    if with_torch:
-        theirs = TorchWork(ours)
-        forwards["pytorch"], steps["pytorch"] = theirs.forward, theirs.training_step
-    forward_times = time_alternately(forwards, args.repeats, xp)
-    step_times = time_alternately(steps, args.repeats, xp)
+    sides = ["minigrad", "pytorch"] if with_torch else ["minigrad"]
+    keywords = dict(batch=batch, image_size=image_size, width=args.width, device=args.device,
+                    kernel_set=args.kernels)
+    if args.device == "cpu":            # each side in a process of its own (step_times' docstring)
+        times = time_in_own_processes({name: WORK_BUILDERS[name] for name in sides}, keywords,
+                                      ("forward", "training_step"), args.repeats, blas_thread_count=args.blas_threads)
+        forward_times, step_times = times["forward"], times["training_step"]
+        memory_used = cpu_memory_figures(sides, keywords, args.blas_threads)
+        ours = minigrad_work(**keywords)                  # for the profile and the multiply-adds
+    else:                               # a GPU's own clock: both in this process, alternately
+        ours = minigrad_work(**keywords)
+        forwards, steps = {"minigrad": ours.forward}, {"minigrad": ours.training_step}
+        # Any other way to run minigrad's step (a captured CUDA graph replayed, say) is one
+        # more entry of ``steps``: time_alternately times every callable step alike.
+        if with_torch:
+            theirs = TorchWork(ours)
+            forwards["pytorch"], steps["pytorch"] = theirs.forward, theirs.training_step
+        forward_times = time_alternately(forwards, args.repeats, xp)
+        step_times = time_alternately(steps, args.repeats, xp)
+        memory_used = gpu_memory_figures(steps, xp)
     work = multiply_adds(ours.model)
-    results = {name: side_figures(forward_times.get(name), step_times[name], batch, work, gemm_peak)
-               for name in steps}
-    for name, figures in memory_figures(steps, batch, image_size, args).items():
-        results[name].update(figures)
+    results = {name: dict(side_figures(forward_times.get(name), step_times[name], batch, work, gemm_peak),
+                          **memory_used[name]) for name in sides}
     if args.device != "cpu":             # TF32 matters on a GPU only; PyTorch's is turned off
         for name in results:
             results[name]["tf32"] = backend.tf32_allowed() if name != "pytorch" else False
@@ -213,24 +237,22 @@ def side_figures(forward, step, batch, work, gemm_peak):
     return figures
 
 
-def memory_figures(steps, batch, image_size, args):
-    """{side: {"peak_mb", "step_mb", "memory"}} of minigrad's eager step and PyTorch's (of
-    ``steps``): the CPU's peak RSS in a fresh process per side, or the GPU memory pools'
-    high-water marks over one step."""
+def cpu_memory_figures(sides, keywords, blas_thread_count):
+    """{side: {"peak_mb", "step_mb", "memory"}}: the peak RSS of a fresh process per side that
+    builds the work and runs ``MEMORY_STEPS`` training steps."""
     figures = {}
-    if args.device == "cpu":
-        builders = {"minigrad": "minigrad_training_step", "pytorch": "torch_training_step"}
-        keywords = dict(batch=batch, image_size=image_size, width=args.width, device=args.device,
-                        kernel_set=args.kernels)
-        for name in [name for name in builders if name in steps]:
-            peak = memory.peak_rss_in_child(f"{__name__}:{builders[name]}", keywords, MEMORY_STEPS,
-                                            args.blas_threads)
-            figures[name] = dict(peak_mb=peak.peak / 2 ** 20, step_mb=peak.step_bytes / 2 ** 20,
-                                 memory=f"peak RSS of a fresh process, {MEMORY_STEPS} steps")
-        return figures
-    xp = backend.array_module_for(args.device)
-    figures["minigrad"] = dict(peak_mb=memory.gpu_pool_peak(steps["minigrad"], xp) / 2 ** 20,
-                               step_mb=None, memory="CuPy pool high-water over one step")
+    for name in sides:
+        peak = memory.peak_rss_in_child(STEP_BUILDERS[name], keywords, MEMORY_STEPS, blas_thread_count)
+        figures[name] = dict(peak_mb=peak.peak / 2 ** 20, step_mb=peak.step_bytes / 2 ** 20,
+                             memory=f"peak RSS of a fresh process, {MEMORY_STEPS} steps")
+    return figures
+
+
+def gpu_memory_figures(steps, xp):
+    """{side: {"peak_mb", "step_mb", "memory"}} of minigrad's eager step and PyTorch's (of
+    ``steps``): the GPU memory pools' high-water marks over one step."""
+    figures = {"minigrad": dict(peak_mb=memory.gpu_pool_peak(steps["minigrad"], xp) / 2 ** 20,
+                                step_mb=None, memory="CuPy pool high-water over one step")}
     if "pytorch" in steps:
         reserved, allocated = memory.torch_gpu_peak(steps["pytorch"])
         figures["pytorch"] = dict(peak_mb=reserved / 2 ** 20, step_mb=None,
@@ -265,9 +287,11 @@ def run_model_benchmark(args):
 def header_lines(args, found, gemm_peak, with_torch):
     """The lines above the tables: what runs, on what, with how many threads."""
     sides = "minigrad and PyTorch alternately" if with_torch else "minigrad"
+    if with_torch and args.device == "cpu":
+        sides += f", each in a process of its own, resting {SETTLE_SECONDS:g} s before each call"
     threads = machine.threads()
     thread_text = (f"{threads['usable cores']} usable cores; BLAS {threads['BLAS threads']} threads; minigrad's "
-                   f"kernels {threads['kernel threads']} threads")
+                   f"kernels {threads['kernel threads']} threads; {threads['BLAS idle']}")
     if with_torch:
         import torch
         thread_text += f"; PyTorch {torch.__version__}, {torch.get_num_threads()} intra-op threads"

@@ -56,8 +56,9 @@ def test_a_tiny_run_prints_every_column_the_machine_and_the_breakdown(tiny_run):
     for kind in KINDS:
         assert f"    {kind} " in out, kind
     assert "the kinds add up to the profiled step" in out and "timed without the profile took" in out
+    assert "OpenBLAS's idle threads spin " in out
     if HAS_TORCH:
-        assert "minigrad and PyTorch alternately" in out and "PyTorch 2" in out
+        assert "minigrad and PyTorch alternately, each in a process of its own" in out and "PyTorch 2" in out
         assert any(line.startswith("  pytorch ") for line in out.splitlines())
         assert "minigrad's images/s over PyTorch's: forward " in out and "peak memory over PyTorch's: " in out
     else:
@@ -228,11 +229,19 @@ def test_without_pytorch_the_model_run_says_why_and_times_minigrad_alone(monkeyp
 
 
 def test_no_torch_leaves_pytorch_out(monkeypatch, capsys):
-    built = []
-    monkeypatch.setattr(bench_model, "TorchWork", lambda ours: built.append(ours))
-    monkeypatch.setattr(bench_model.memory, "peak_rss_in_child", lambda *a, **k: memory.RssPeak(1, 2))
+    timed, measured = [], []
+
+    def time_in_own_processes(builders, keywords, calls, *args, **kwargs):
+        timed.append(builders)
+        return {call: {name: StepTime(0.1, None) for name in builders} for call in calls}
+
+    monkeypatch.setattr(bench_model, "time_in_own_processes", time_in_own_processes)
+    monkeypatch.setattr(bench_model.memory, "peak_rss_in_child",
+                        lambda builder, *a, **k: measured.append(builder) or memory.RssPeak(1, 2))
     assert main(["bench", *TINY, "--no-torch"]) == 0
-    assert built == [] and "minigrad and PyTorch" not in capsys.readouterr().out
+    assert timed == [{"minigrad": "googlenet.bench_model:minigrad_work"}]
+    assert measured == ["googlenet.bench_model:minigrad_training_step"]
+    assert "minigrad and PyTorch" not in capsys.readouterr().out
 
 
 @pytest.mark.gpu
@@ -253,3 +262,42 @@ def test_on_a_gpu_the_model_run_gives_both_clocks_the_pool_peak_and_pytorch(tmp_
         if torch.cuda.is_available():
             assert measured["sides"]["pytorch"]["step_gpu_ms"] > 0
             assert "max reserved over one step" in measured["sides"]["pytorch"]["memory"]
+
+
+# --- each side in a process of its own --------------------------------------------------------
+SIDES = {"side_a": "timed_work:side_a", "side_b": "timed_work:side_b"}
+
+
+def logged_calls(log):
+    """[(side, call, process id, seconds on the monotonic clock)] in the order of the calls."""
+    return [(side, call, int(pid), float(when)) for side, call, pid, when in
+            (line.split() for line in log.read_text().splitlines())]
+
+
+def test_on_the_cpu_each_side_runs_in_its_own_process_in_turn_after_a_rest(tmp_path):
+    log = tmp_path / "calls.log"
+    rest = 0.05
+    medians = step_times.time_in_own_processes(SIDES, dict(log=str(log)), ("forward", "training_step"),
+                                               repeats=3, warmups=2, settle_seconds=rest)
+    assert set(medians) == {"forward", "training_step"}
+    assert all(set(times) == set(SIDES) and all(t.gpu is None and t.cpu_side >= 0 for t in times.values())
+               for times in medians.values())
+    calls = logged_calls(log)
+    rounds = [("side_a", "forward"), ("side_b", "forward")] * 3
+    warm_ups = [("side_a", "forward")] * 2 + [("side_b", "forward")] * 2
+    assert [(side, call) for side, call, _, _ in calls] == (
+        warm_ups + rounds + [(s, "training_step") for s, _ in warm_ups + rounds])
+    process = {side: {pid for s, _, pid, _ in calls if s == side} for side in SIDES}
+    assert len(process["side_a"]) == len(process["side_b"]) == 1 and process["side_a"] != process["side_b"]
+    assert os.getpid() not in process["side_a"] | process["side_b"]
+    timed = [when for index, (_, _, _, when) in enumerate(calls) if index % 10 >= 4]   # the rounds' calls
+    assert all(later - earlier >= rest for earlier, later in zip(timed, timed[1:]))
+
+
+def test_a_child_that_cannot_build_or_fails_in_a_call_is_an_error_with_its_message(tmp_path):
+    with pytest.raises(RuntimeError, match="timed_work:no_work(.|\n)*cannot build anything"):
+        step_times.time_in_own_processes({"a": "timed_work:no_work"}, {}, ("forward",), repeats=1)
+    with pytest.raises(RuntimeError, match="side_a's training_step fails on purpose"):
+        step_times.time_in_own_processes({"a": "timed_work:side_a"},
+                                         dict(log=str(tmp_path / "log"), fail_on="training_step"),
+                                         ("forward", "training_step"), repeats=1, settle_seconds=0)

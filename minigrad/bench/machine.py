@@ -19,7 +19,7 @@ import platform
 
 import numpy
 
-from .. import backend, parallel
+from .. import backend, blas_idle, parallel
 
 
 def cpu_model_and_flags():
@@ -84,13 +84,13 @@ def machine_line(found=None):
 
 
 def threads():
-    """{"usable cores": n, "BLAS threads": n, "kernel threads": n}: the cores this process may
-    use, the threads of the BLAS that NumPy calls (its matrix products) and those minigrad
-    splits its memory-bound kernels over (``minigrad.parallel``); any other NumPy loop runs
-    on one."""
+    """{"usable cores": n, "BLAS threads": n, "kernel threads": n, "BLAS idle": text}: the cores
+    this process may use, the threads of the BLAS that NumPy calls (its matrix products), those
+    minigrad splits its memory-bound kernels over (``minigrad.parallel``; any other NumPy loop
+    runs on one), and how long BLAS's idle threads spin (``minigrad.blas_idle``)."""
     blas = blas_libraries()
     return {"usable cores": usable_cores(), "BLAS threads": blas[0]["threads"] if blas else None,
-            "kernel threads": parallel.thread_count()}
+            "kernel threads": parallel.thread_count(), "BLAS idle": blas_idle.describe()}
 
 
 def load_average():
