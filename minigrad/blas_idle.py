@@ -7,20 +7,28 @@ minigrad runs memory-bound kernels between its matrix products on every core
 them. The environment variable OPENBLAS_THREAD_TIMEOUT=n makes the wait 2**n ticks (n from
 4 to 30). OpenBLAS reads it once, when NumPy loads it; so minigrad sets it, unless it is set
 already, on import, before it imports NumPy itself (``minigrad/__init__.py`` imports this
-module first). Imported after NumPy, minigrad cannot change the wait of this process
-(``IN_EFFECT`` is False then); the processes it starts inherit the setting either way.
+module first). Every OpenBLAS loaded later in the process reads it too (SciPy's, say).
+Imported after NumPy, minigrad cannot change the wait of this process (``IN_EFFECT`` is
+False then); the processes it starts inherit the setting either way.
 
-Measured on 2 cores with AVX-512 (GoogLeNet's training step, each setting in fresh processes,
-alternately, four rounds): at 224x224, batch 8 from 818-937 ms to 721-802 ms and batch 32
-from 3,040-3,297 ms to 2,596-2,901 ms with 2**16 ticks; at 32x32, batch 32, no change
-(97-124 ms either way). 2**4 ticks (sleep at once) measured the same as 2**16; 2**16 ticks
-(about 25 microseconds) still catches a product that follows right after another.
+Measured on 2 cores with AVX-512: GoogLeNet's training step, each setting in fresh processes
+taking turns, in rounds; the medians of the rounds' medians:
+
+    four rounds, OpenBLAS's 2**28 ticks against 2**16: 831 -> 781 ms at batch 8, 224x224;
+        3,085 -> 2,656 ms at batch 32; 103.2 -> 102.8 ms at batch 32, 32x32
+    six rounds, the main job's step (batch 32, 32x32, one channel): 102.6 ms with 2**16,
+        98.4 ms with 2**20 (faster in all six rounds)
+    six rounds, batch 8 at 224x224: 726 ms with 2**16, 734 ms with 2**20 (slower in five)
+
+2**4 ticks (sleep at once) measured as 2**16 did. 2**20 ticks (about 0.4 ms) it is: a
+product that follows soon after another finds its threads awake, and none spins long
+through a memory-bound kernel of a large step.
 """
 import os
 import sys
 
 ENVIRONMENT_VARIABLE = "OPENBLAS_THREAD_TIMEOUT"
-TICKS_AS_POWER_OF_TWO = 16
+TICKS_AS_POWER_OF_TWO = 20
 
 # In effect in this process: given before the process started (as OpenBLAS reads it), or set
 # here before NumPy loaded OpenBLAS.
