@@ -135,7 +135,8 @@ class Trainer:
         self.options = model_options(config, len(train_set.classes), train_set.channels)
         self.model = GoogLeNet(**self.options).to(self.device)
         # Every parameter, gradient, momentum and average in one flat buffer each (layers hold
-        # views): zero_grad is one fill, each update a few whole-array expressions, and the
+        # views): backward writes each gradient into its slice (no fill of zeros between steps:
+        # zero_grad sets them to None), each update is a few whole-array expressions, and the
         # ranks exchange the weights (once) and the gradients (every step) in one call each.
         self.model.flatten_parameters()
         self.comm.bcast_data(self.model)

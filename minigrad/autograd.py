@@ -338,9 +338,14 @@ class Tensor:
         """Add ``g`` to ``.grad``: into it in place, or into a copy of ``g`` the first time
         (``g`` may be an array that an op or the caller still holds)."""
         if self.grad is None:
-            self.grad = g.copy()
+            self.grad = self._first_grad(g)
         else:
             self.grad += g
+
+    def _first_grad(self, g):
+        """The array that becomes ``.grad`` when ``g`` is the first gradient: a copy of it
+        (``minigrad.nn.Parameter`` copies into its flat buffer's slice when it has one)."""
+        return g.copy()
 
     def _upstream_gradient(self, grad):
         """``grad`` as an array of this tensor's shape, dtype and device (ones if None)."""

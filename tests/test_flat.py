@@ -189,7 +189,7 @@ def test_parameters_are_views_in_an_aligned_weights_first_layout():
     assert not flat.data[~covered].any() and not optimizer.flat_state["velocity"][~covered].any()
 
 
-def test_backward_adds_into_the_flat_gradient_and_zero_grad_is_one_fill():
+def test_backward_adds_into_the_flat_gradient_and_after_zero_grad_writes_it_afresh():
     model = network()
     flat = model.flatten_parameters()
     reference = network()
@@ -199,9 +199,17 @@ def test_backward_adds_into_the_flat_gradient_and_zero_grad_is_one_fill():
         assert_views(model, flat)
         for p, q in zip(model.parameters(), reference.parameters()):
             assert_bitwise_equal(p.grad, q.grad)
-    model.zero_grad()
-    assert not flat.grad.any()
-    assert_views(model, flat)
+    written_before = flat.grad.copy()
+    for m in (reference, model):
+        m.zero_grad()
+    assert all(p.grad is None for p in model.parameters())
+    numpy.testing.assert_array_equal(flat.grad, written_before)        # nothing written: no fill
+    x, labels = batches(numpy.float32, count=3)[2]
+    for m in (reference, model):
+        F.cross_entropy(m(mg.Tensor(x)), labels).backward()
+    assert_views(model, flat)                                  # each first gradient copied into its slice
+    for p, q in zip(model.parameters(), reference.parameters()):
+        assert_bitwise_equal(p.grad, q.grad)                   # the new gradient alone, nothing of the old
 
 
 def test_zero_grad_of_a_part_of_a_flat_buffer_clears_that_part_only():

@@ -3,27 +3,30 @@
     flat = model.flatten_parameters()         # or FlatParameters(model.parameters())
     flat.data         every parameter's values in one 1-D array; parameter.data is a view of it
     flat.grad         every gradient in one 1-D array; parameter.grad is a view of it
-    flat.zero_grad()  one fill, where a model without flat buffers sets each .grad to None
+    flat.zero_grad()  every .grad to None: the next backward writes each into its slice
 
 A model of a hundred parameter arrays then has its optimizer step as a few whole-array
 expressions instead of a few per parameter (``minigrad.optim``: an optimizer given exactly
-the parameters of one FlatParameters finds it and updates them all at once), and zeroing
-its gradients is one fill. On a GPU that is a handful of kernel launches instead of
-hundreds. The layers notice nothing: ``self.weight.data`` is still an array of the weight's
+the parameters of one FlatParameters finds it and updates them all at once). On a GPU that
+is a handful of kernel launches instead of hundreds. The layers notice nothing: ``self.weight.data`` is still an array of the weight's
 shape, a view of its slice of ``flat.data``.
 
 What changes for a parameter in a flat buffer (``parameter.flat_parameters`` is then the
 FlatParameters that holds it):
 
-* its ``.grad`` is never None: it is its slice of ``flat.grad``, zeros after ``zero_grad``.
-  A parameter that no loss reached keeps zeros (where without flat buffers it would keep
-  None), and an optimizer step updates it all the same: weight decay and momentum move it
-  (as in PyTorch when gradients are zeroed rather than set to None).
-* ``backward`` adds into ``.grad`` in place, as it does into any existing gradient.
+* its ``.grad`` is its slice of ``flat.grad``, or None after ``zero_grad`` until ``backward``
+  writes the new gradient into that slice (a copy: no fill of zeros first, and no reading
+  them back to add to; PyTorch's ``zero_grad()`` sets gradients to None for the same reason).
+  An existing gradient is added to in place, as without flat buffers.
+* ``gather()`` (before every optimizer step and every all-reduce of the gradients) makes a
+  gradient still None zeros in its slice: a parameter that no loss reached then holds
+  zeros (where without flat buffers it would keep None), and an optimizer step updates it
+  all the same: weight decay and momentum move it (as in PyTorch when gradients are zeroed
+  rather than set to None).
 * assigning ``.data`` or ``.grad`` a new array takes the parameter out of the buffer (the
   buffer keeps the old values) until ``gather()`` copies the new array in and makes the
-  parameter a view again; the optimizers call ``gather()`` before every step, ``zero_grad``
-  re-attaches every gradient. Writing in place (``parameter.data[...] = values``) keeps it in.
+  parameter a view again; the optimizers call ``gather()`` before every step, ``backward``
+  re-attaches a gradient it writes. Writing in place (``parameter.data[...] = values``) keeps it in.
 * ``Module.load_state_dict`` copies into the views (they stay views);
   ``Module.to(device)`` and ``Module.astype(dtype)`` rebuild the buffers on the new device or
   in the new dtype and make every parameter a view of the new ones (the old arrays are
@@ -37,7 +40,7 @@ decays weights only). Each parameter starts at a multiple of ``ALIGNMENT`` eleme
 reads aligned memory in fewer transactions); the gaps hold zeros, and every update rule of
 ``minigrad.optim`` leaves a zero weight with a zero gradient at zero, so they need no mask.
 """
-from .. import backend, parallel
+from .. import backend
 
 ALIGNMENT = 64          # elements: 256 bytes in float32
 
@@ -127,10 +130,14 @@ class FlatParameters:
                 p.grad = grad_view
 
     def zero_grad(self):
-        """Every gradient to zero: one fill of ``grad`` (split over the threads)."""
-        parallel.for_chunks_of("zero_grad", lambda grad: grad.fill(0), self.grad)
-        for p, grad_view in zip(self.parameters, self._grad_views):
-            p.grad = grad_view
+        """Every gradient to None (module docstring): nothing is written."""
+        for p in self.parameters:
+            p.grad = None
+
+    def grad_view_of(self, parameter):
+        """``parameter``'s slice of ``grad``, in its shape: where ``backward`` writes its
+        first gradient after ``zero_grad``."""
+        return self._grad_views[self._position[id(parameter)]]
 
     # --- devices and dtypes ----------------------------------------------------------------
     def to(self, device):

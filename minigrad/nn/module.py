@@ -36,6 +36,16 @@ class Parameter(Tensor):
     def __init__(self, data, dtype=None):
         super().__init__(data, requires_grad=True, dtype=dtype)
 
+    def _first_grad(self, g):
+        """In a flat buffer, the first gradient after ``zero_grad`` is copied into this
+        parameter's slice of the buffer, which becomes ``.grad`` again (``minigrad/nn/flat.py``);
+        otherwise a copy of ``g``, as for any Tensor."""
+        if self.flat_parameters is None:
+            return super()._first_grad(g)
+        slice_of_buffer = self.flat_parameters.grad_view_of(self)
+        slice_of_buffer[...] = g
+        return slice_of_buffer
+
     def __repr__(self):
         values = numpy.array2string(backend.to_numpy(self.data), separator=", ", threshold=20,
                                     prefix="Parameter(")
@@ -216,16 +226,10 @@ class Module:
         return self
 
     def zero_grad(self):
-        """Every parameter's gradient to None; in a flat buffer, zeros (one fill for the
-        buffer, when it holds this module's parameters only)."""
-        for flat in self._flat_buffers(shared=False):
-            flat.zero_grad()
-        for parameter in self._loose_parameters():
+        """Every parameter's gradient to None (in a flat buffer too: the next backward writes
+        into its slice, or the buffer's next gather() makes it zeros)."""
+        for parameter in self.parameters():
             parameter.grad = None
-        for flat in self._flat_buffers(shared=True):
-            for parameter in self.parameters():
-                if parameter.flat_parameters is flat:
-                    parameter.grad = None       # zeros again at the buffer's next gather()
 
     def flatten_parameters(self):
         """Put every parameter into one flat data buffer and one flat gradient buffer, each
