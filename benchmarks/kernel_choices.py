@@ -10,6 +10,9 @@ alternative it rejected, on GoogLeNet's shapes at batch 8 in float32, and prints
    product; on smaller maps the copy and one product win.
 3. A grouped product is one BLAS call per group, not a stacked ``a @ b`` of transposed views.
 4. Max pooling keeps its running argmax with ``maximum``, not a masked write.
+5. A convolution's backward turns its weight-gradient product around, and copies the
+   weight transposed for the column gradient, only when it sums over or spreads to many
+   pixels (TURNED_WEIGHT_GRADIENT_MIN_PIXELS, COPIED_WEIGHT_MIN_PIXELS).
 Times are medians, in milliseconds; "bare GEMM" is the same product on ready-made operands.
 """
 import argparse
@@ -21,7 +24,8 @@ import time
 
 import numpy
 
-from minigrad.kernels.vectorized import PER_IMAGE_MIN_PIXELS
+from minigrad.kernels.vectorized import (COPIED_WEIGHT_MIN_PIXELS, PER_IMAGE_MIN_PIXELS,
+                                         TURNED_WEIGHT_GRADIENT_MIN_PIXELS)
 
 BATCH = 8
 RNG = numpy.random.default_rng(0)
@@ -105,6 +109,29 @@ def running_argmax(repeats):
     return [("max pool 3x3/2, 56x56 out, C=64", f"{fast:.2f}", f"{masked:.2f}", f"{masked / fast:.2f}x")]
 
 
+def backward_orientations(repeats):
+    """(name, pixels, gweight turned / plain, gcols copied weight / view) at GoogLeNet's shapes:
+    at batch 8 on 224x224 images, and at batch 32 on the main job's 32x32 digits."""
+    rows = []
+    for name, c_out, k, pixels in [("conv2 3x3, batch 8, 56x56", 192, 64 * 9, 8 * 56 * 56),
+                                   ("3a 3x3, batch 8, 28x28", 128, 96 * 9, 8 * 28 * 28),
+                                   ("4a 3x3, batch 8, 14x14", 208, 96 * 9, 8 * 14 * 14),
+                                   ("5b 3x3, batch 8, 7x7", 384, 192 * 9, 8 * 7 * 7),
+                                   ("conv2 3x3, batch 32, 8x8", 192, 64 * 9, 32 * 8 * 8),
+                                   ("3a 3x3, batch 32, 4x4", 128, 96 * 9, 32 * 4 * 4),
+                                   ("5b 3x3, batch 32, 1x1", 384, 192 * 9, 32)]:
+        weight, cols, gy = floats(c_out, k), floats(k, pixels), floats(c_out, pixels)
+        turned = median_ms(lambda: (cols @ gy.T).T.copy(), repeats)
+        plain = median_ms(lambda: gy @ cols.T, repeats)
+        copied = median_ms(lambda: weight.T.copy() @ gy, repeats)
+        view = median_ms(lambda: weight.T @ gy, repeats)
+        route = (f"{'turned' if pixels >= TURNED_WEIGHT_GRADIENT_MIN_PIXELS else 'plain'}, "
+                 f"{'copied' if pixels >= COPIED_WEIGHT_MIN_PIXELS else 'view'}")
+        rows.append((f"{name} (route: {route})", f"{pixels}", f"{turned:.2f} / {plain:.2f}",
+                     f"{turned / plain:.2f}x", f"{copied:.2f} / {view:.2f}", f"{copied / view:.2f}x"))
+    return rows
+
+
 def table(title, header, rows):
     lines = [f"\n{title}\n", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
@@ -135,6 +162,10 @@ def main():
                 ["product", "per group", "stacked", "stacked / per group"], grouped_product(repeats)))
     print(table("4. Max pooling's running argmax: maximum, or a masked write (ms)",
                 ["pool", "maximum", "masked write", "masked / maximum"], running_argmax(repeats)))
+    print(table("5. The backward's products: the weight gradient turned around or plain, the column "
+                "gradient on a copied transposed weight or on a view (ms)",
+                ["convolution", "pixels", "gweight turned / plain", "ratio", "gcols copied / view", "ratio"],
+                backward_orientations(repeats)))
 
 
 if __name__ == "__main__":

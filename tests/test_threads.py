@@ -569,8 +569,8 @@ def test_the_flat_update_is_the_same_at_every_thread_count(make, dtype):
                      "adam": lambda p: optim.Adam(p, lr=0.01, weight_decay=0.01)}[make](model.parameters())
         for _ in range(3):
             optimizer.zero_grad()
-            for p in model.parameters():
-                p.grad[...] = rng.standard_normal(p.shape)
+            for p in model.parameters():                 # None after zero_grad: the step gathers these
+                p.grad = rng.standard_normal(p.shape).astype(dtype)
             optimizer.step()
         assert optimizer.flat is flat                 # the update over the flat buffers
         return [flat.data, flat.grad] + list(optimizer.flat_state.values())

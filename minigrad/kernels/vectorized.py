@@ -345,26 +345,47 @@ def conv2d_backward(gy, cache, input_grad=True):
         (gy2,) = relu_backward(gy2, _channels_first(relu_output, order))
     gy3 = _by_group(gy2, groups)
     cols3 = _by_group(_columns(x, win, order) if cols is None else cols, groups)   # see Conv2dCache
-    # gweight = gy3 @ cols3^T, each group's (C_out/G, K/G), made as its transpose cols3 @ gy3^T
-    # and turned back (a small copy): BLAS runs that orientation faster on these shapes, a
-    # long sum over the pixels (GoogLeNet's whole step 1.5-2.5% faster, on 2 cores).
-    rows_per_group = cols3.shape[1]
-    gweight_t = _grouped_product(cols3, gy3.transpose(0, 2, 1)).reshape(groups, rows_per_group, -1)
-    gweight = gweight_t.transpose(0, 2, 1).reshape(weight.shape)
+    pixels = gy3.shape[-1]
+    gweight = _weight_gradient(gy3, cols3, pixels).reshape(weight.shape)
     del cols, cols3            # columns copied again (on a GPU) are freed before their gradient exists
     gbias = _row_sums(gy2) if has_bias else None
     if not input_grad:
         return None, gweight, gbias
-    # weight2^T copied C-contiguous (it is small): BLAS multiplies a transposed view slower
-    # on these shapes (conv2's column gradient 153 -> 166 GFLOP/s, 3b/3x3's 140 -> 162; the
-    # whole step 2% faster at batch 8, 4% at batch 32, on 2 cores).
-    weight_t = _by_group(weight.reshape(c_out, -1), groups).transpose(0, 2, 1).copy()
+    # weight2^T copied C-contiguous for many pixels: BLAS multiplies a transposed view slower
+    # on those shapes in the whole step (conv2's column gradient 153 -> 166 GFLOP/s, 3b/3x3's
+    # 140 -> 162; the step 2% faster at batch 8, 4% at batch 32, on 2 cores). With few pixels
+    # the copy, as large as the weight, costs more than the product saves (2-11 times the
+    # time of the product on the view alone at 32-128 pixels, measured by itself).
+    weight_t = _by_group(weight.reshape(c_out, -1), groups).transpose(0, 2, 1)
+    if pixels >= COPIED_WEIGHT_MIN_PIXELS:
+        weight_t = weight_t.copy()
     gcols = _grouped_product(weight_t, gy3)
     if win.is_pointwise:
         gx = _unflatten(gcols, order, x_shape)
     else:
         gx = _col2im_batch_last(gcols.reshape(x_shape[1], kh, kw, *win.out, x_shape[0]), win)
     return gx, gweight, gbias
+
+
+# The orientations of the backward's products, by the number of pixels (N * OH * OW) they sum
+# over or spread to; below these the plain orientation on views is faster (measured on 2 cores,
+# benchmarks/kernel_choices.md).
+TURNED_WEIGHT_GRADIENT_MIN_PIXELS = 512
+COPIED_WEIGHT_MIN_PIXELS = 4096
+
+
+def _weight_gradient(gy3, cols3, pixels):
+    """gweight = gy3 @ cols3^T for each group: (G, C_out/G, K/G) stacked as (C_out, K/G).
+
+    With many pixels it is made as its transpose cols3 @ gy3^T and turned back (a copy as
+    large as the weight): BLAS runs that orientation faster there, a long sum over the pixels
+    (GoogLeNet's whole step 1.5-2.5% faster, on 2 cores). With few, the turning back costs
+    more than that (the plain product 1.1-2.6 times as fast at 32-128 pixels)."""
+    if pixels < TURNED_WEIGHT_GRADIENT_MIN_PIXELS:
+        return _grouped_product(gy3, cols3.transpose(0, 2, 1))
+    groups, rows_per_group = cols3.shape[0], cols3.shape[1]
+    gweight_t = _grouped_product(cols3, gy3.transpose(0, 2, 1)).reshape(groups, rows_per_group, -1)
+    return gweight_t.transpose(0, 2, 1).reshape(-1, rows_per_group)
 
 
 def _by_group(a, groups):
