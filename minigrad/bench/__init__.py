@@ -7,7 +7,8 @@
     compare     every kernel set side by side (CPU, generic GPU, hand-written CUDA, PyTorch):
                 a table, a CSV, bars and a roofline
     step_times  a whole step (forward, training step, a graph replayed) as a callable: the
-                host's time and the GPU's (cupyx.profiler.benchmark); several alternately
+                host's time and the GPU's (cupyx.profiler.benchmark); several alternately,
+                on the CPU each in a process of its own
     profile     where a step's time goes by kind of op (GEMM, im2col/col2im, pooling, LRN,
                 element-wise, concat/split, optimizer, autograd, Python)
     memory      a step's peak memory: RSS of a fresh process, the GPU pools' high-water marks

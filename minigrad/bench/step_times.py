@@ -2,6 +2,7 @@
 
     time_training_step(step, repeats=5, xp=numpy)      # StepTime(cpu_side=..., gpu=...)
     time_alternately({"minigrad": ours, "pytorch": theirs}, repeats=5, xp=numpy)
+    time_in_own_processes({"minigrad": "module:builder", ...}, keywords, ("training_step",))
 
 A step is any callable that does one step's work: the eager step of a model, a CUDA graph
 replayed, PyTorch's step. Each is called once as a warm-up (the first call pays for
@@ -166,9 +167,11 @@ class StepServer:
 
     def close(self):
         """End the child (its input closed, it returns) and wait for it."""
-        if self.process.poll() is None:
+        try:
             self.process.stdin.close()
-            self.process.wait()
+        except BrokenPipeError:                           # the child had ended already
+            pass
+        self.process.wait()
         self.process.stdout.close()
         self.errors.close()
 
