@@ -8,8 +8,9 @@
 A model of a hundred parameter arrays then has its optimizer step as a few whole-array
 expressions instead of a few per parameter (``minigrad.optim``: an optimizer given exactly
 the parameters of one FlatParameters finds it and updates them all at once). On a GPU that
-is a handful of kernel launches instead of hundreds. The layers notice nothing: ``self.weight.data`` is still an array of the weight's
-shape, a view of its slice of ``flat.data``.
+is a handful of kernel launches instead of hundreds. The layers notice nothing:
+``self.weight.data`` is still an array of the weight's shape, a view of its slice of
+``flat.data``.
 
 What changes for a parameter in a flat buffer (``parameter.flat_parameters`` is then the
 FlatParameters that holds it):
@@ -26,7 +27,8 @@ FlatParameters that holds it):
 * assigning ``.data`` or ``.grad`` a new array takes the parameter out of the buffer (the
   buffer keeps the old values) until ``gather()`` copies the new array in and makes the
   parameter a view again; the optimizers call ``gather()`` before every step, ``backward``
-  re-attaches a gradient it writes. Writing in place (``parameter.data[...] = values``) keeps it in.
+  re-attaches a gradient it writes after ``zero_grad``. Writing in place
+  (``parameter.data[...] = values``) keeps it in.
 * ``Module.load_state_dict`` copies into the views (they stay views);
   ``Module.to(device)`` and ``Module.astype(dtype)`` rebuild the buffers on the new device or
   in the new dtype and make every parameter a view of the new ones (the old arrays are
