@@ -50,8 +50,8 @@ ENVIRONMENT_VARIABLE = "MINIGRAD_THREADS"
 # another thread costs some tens of microseconds, and more on a busy machine: each NumPy call
 # of a chunk takes the interpreter lock back from the other threads (and, until
 # ``minigrad.blas_idle``, BLAS's idle threads held the other cores for 0.1 s after every
-# matrix product). Measured on 2 cores (whole
-# GoogLeNet training steps, alternately in one process): 2**20 against 2**15 made the
+# matrix product). Measured on 2 cores (whole GoogLeNet training steps, alternately in one
+# process): 2**20 against 2**15 made the
 # 32x32 step at batch 64 about 1.1 times as fast and left the 224x224 steps at batch 8 and 32
 # as they were (their large kernels still split). Again with BLAS's idle threads sleeping
 # soon (``minigrad.blas_idle``; the main job's 32x32 step, three rounds of fresh processes):

@@ -110,7 +110,7 @@ def test_a_child_does_not_inherit_the_parents_peak():
     held = np.ones(2 ** 26, dtype=np.float32)                # 256 MiB, every page touched
     child = subprocess.run([sys.executable, "-c", "from minigrad.bench.memory import max_rss_bytes; "
                             "print(max_rss_bytes())"], capture_output=True, text=True, check=True,
-                           env=dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p)))
+                           env=memory.child_environment())
     assert 0 < int(child.stdout) < 128 * 2 ** 20 and held.sum() == 2 ** 26
 
 

@@ -9,15 +9,19 @@ import pytest
 
 from minigrad import blas_idle
 from minigrad.bench import machine
+from minigrad.bench.memory import child_environment
 
 IDLE_SECONDS = 0.3
 
 
-def run_child(code, environment=None):
-    env = dict(os.environ if environment is None else environment,
-               PYTHONPATH=os.pathsep.join(path for path in sys.path if path))
+def without_the_setting():
+    """This process's environment without OPENBLAS_THREAD_TIMEOUT (minigrad set it here)."""
+    return {k: v for k, v in os.environ.items() if k != blas_idle.ENVIRONMENT_VARIABLE}
+
+
+def run_child(code, environment):
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                          env=env).stdout.split()
+                          env=child_environment(environment)).stdout.split()
 
 
 def cpu_seconds_while_idle(imports):
@@ -27,8 +31,7 @@ def cpu_seconds_while_idle(imports):
             "a = numpy.ones((1024, 1024), numpy.float32); a @ a; a @ a\n"
             f"start = time.process_time(); time.sleep({IDLE_SECONDS}); "
             "print(time.process_time() - start, minigrad.blas_idle.IN_EFFECT)")
-    environment = {k: v for k, v in os.environ.items() if k != blas_idle.ENVIRONMENT_VARIABLE}
-    seconds, in_effect = run_child(code, environment)
+    seconds, in_effect = run_child(code, without_the_setting())
     return float(seconds), in_effect == "True"
 
 
@@ -45,7 +48,7 @@ def test_idle_blas_threads_sleep_when_minigrad_comes_before_numpy_and_spin_other
 
 
 def test_the_setting_is_made_for_child_processes_and_a_given_one_is_kept():
-    environment = {k: v for k, v in os.environ.items() if k != blas_idle.ENVIRONMENT_VARIABLE}
+    environment = without_the_setting()
     code = "import os, minigrad; print(os.environ['OPENBLAS_THREAD_TIMEOUT'], minigrad.blas_idle.IN_EFFECT)"
     assert run_child(code, environment) == [str(blas_idle.TICKS_AS_POWER_OF_TWO), "True"]
     assert run_child(code, dict(environment, OPENBLAS_THREAD_TIMEOUT="24")) == ["24", "True"]

@@ -74,6 +74,13 @@ with blas_threads(threads):
 """
 
 
+def child_environment(environment=None):
+    """``environment`` (this process's when None) with this process's import path as
+    PYTHONPATH: a child Python process imports the same modules (this tree, a test's helpers)."""
+    return dict(os.environ if environment is None else environment,
+                PYTHONPATH=os.pathsep.join(path for path in sys.path if path))
+
+
 def peak_rss_in_child(builder, keywords, steps=2, blas_threads=None):
     """``RssPeak`` of ``steps`` calls of the step that ``builder(**keywords)`` builds, in a
     fresh Python process that imports the builder by name: ``builder`` is "module:function"
@@ -81,10 +88,9 @@ def peak_rss_in_child(builder, keywords, steps=2, blas_threads=None):
     (they travel as JSON). The child sees this process's import path and limits BLAS to
     ``blas_threads`` threads (no limit when None). Two steps by default: the first also
     creates the optimizer's state, the second shows the steady state."""
-    environment = dict(os.environ, PYTHONPATH=os.pathsep.join(path for path in sys.path if path))
     arguments = [builder, json.dumps(keywords), str(steps), json.dumps(blas_threads)]
     result = subprocess.run([sys.executable, "-c", CHILD, *arguments], capture_output=True, text=True,
-                            env=environment)
+                            env=child_environment())
     if result.returncode != 0:
         raise RuntimeError(f"measuring the memory of {builder}({keywords}) in a child process failed:\n"
                            f"{result.stderr.strip()}")

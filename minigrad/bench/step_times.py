@@ -36,7 +36,6 @@ when the other's call starts.
 """
 import importlib
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -48,6 +47,7 @@ import numpy
 
 from .. import backend
 from ..host_memory import keep_freed_memory
+from .memory import child_environment
 from .timing import blas_threads
 
 # Longer than the spin-wait of every library's idle threads (OpenBLAS's default is 2**28
@@ -143,12 +143,11 @@ class StepServer:
 
     def __init__(self, builder, keywords, blas_thread_count=None):
         self.builder = builder
-        environment = dict(os.environ, PYTHONPATH=os.pathsep.join(path for path in sys.path if path))
         self.errors = tempfile.TemporaryFile(mode="w+")
         code = "import sys, json; from minigrad.bench.step_times import serve; serve(*map(json.loads, sys.argv[1:]))"
         arguments = [json.dumps(builder), json.dumps(keywords), json.dumps(blas_thread_count)]
         self.process = subprocess.Popen([sys.executable, "-c", code, *arguments], stdin=subprocess.PIPE,
-                                        stdout=subprocess.PIPE, stderr=self.errors, text=True, env=environment)
+                                        stdout=subprocess.PIPE, stderr=self.errors, text=True, env=child_environment())
         self._reply()                                     # built: ready for orders
 
     def time(self, call, count):
