@@ -208,6 +208,27 @@ def test_the_fused_relu_gives_exactly_the_unfused_results_in_float64(name, n, c,
             np.testing.assert_array_equal(g, g_unfused)
 
 
+@pytest.mark.parametrize("gy_layout", ["CHWN", "CHWN padded", "strided"])
+@pytest.mark.parametrize("kernel", [1, 3])
+def test_the_fused_relus_backward_gives_the_same_bits_where_gy_lies_as_when_copied(gy_layout, kernel):
+    """The numpy set passes gy through the ReLU where it lies when its axes are in the
+    output's order (batch-last, or the interior of a padded gradient: "CHWN padded") and
+    copies it into the product's layout first otherwise ("strided", and a contiguous (N, C,
+    H, W) gy): the same bits either way, float32 as in training. (An "HWNC" gy is another
+    matter: its matrix is a strided view, multiplied and summed in another order.)"""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((3, 4, 7, 6)).astype(np.float32)
+    W = rng.standard_normal((5, 4, kernel, kernel)).astype(np.float32)
+    b = rng.standard_normal(5).astype(np.float32)
+    with kernels.use("numpy"):
+        y, cache = conv.conv2d_relu_forward(x, W, b, padding=kernel // 2)
+        gy = rng.standard_normal(y.shape).astype(np.float32)
+        expected = conv.conv2d_relu_backward(gy, cache)
+        got = conv.conv2d_relu_backward(LAYOUTS[gy_layout](gy), cache)
+    for g, g_expected in zip(got, expected):
+        np.testing.assert_array_equal(g, g_expected)
+
+
 @pytest.mark.parametrize("name", KERNEL_SETS)
 def test_where_the_fused_output_is_exactly_zero_no_gradient_passes(name):
     """ReLU's gradient at 0 is 0 (as relu_backward): zero filters and a zero bias give y = 0

@@ -33,6 +33,8 @@ LAYOUTS = {  # the same (N, C, H, W) values lying in memory in different orders
     "CHWN": lambda a: np.ascontiguousarray(a.transpose(1, 2, 3, 0)).transpose(3, 0, 1, 2),
     "HWNC": lambda a: np.ascontiguousarray(a.transpose(2, 3, 0, 1)).transpose(2, 3, 0, 1),
     "strided": lambda a: np.repeat(a, 2, axis=3)[..., ::2],
+    # the interior of a padded batch-last buffer: how col2im hands out an input gradient
+    "CHWN padded": lambda a: np.pad(a.transpose(1, 2, 3, 0), ((0, 0), (1, 1), (2, 1), (0, 0)))[:, 1:-1, 2:-1].transpose(3, 0, 1, 2),
 }
 layouts = st.sampled_from(sorted(LAYOUTS))
 

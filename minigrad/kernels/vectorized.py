@@ -340,9 +340,7 @@ def conv2d_backward(gy, cache, input_grad=True):
     x, weight, win, order, groups, has_bias, relu_output, cols = cache
     x_shape = x.shape
     c_out, _, kh, kw = weight.shape
-    gy2 = _channels_first(gy, order)                               # (C_out, pixels), columns as in cols
-    if relu_output is not None:
-        (gy2,) = relu_backward(gy2, _channels_first(relu_output, order))
+    gy2 = _gradient_through_relu(gy, relu_output, order)          # (C_out, pixels), columns as in cols
     gy3 = _by_group(gy2, groups)
     cols3 = _by_group(_columns(x, win, order) if cols is None else cols, groups)   # see Conv2dCache
     pixels = gy3.shape[-1]
@@ -365,6 +363,24 @@ def conv2d_backward(gy, cache, input_grad=True):
     else:
         gx = _col2im_batch_last(gcols.reshape(x_shape[1], kh, kw, *win.out, x_shape[0]), win)
     return gx, gweight, gbias
+
+
+def _gradient_through_relu(gy, relu_output, order):
+    """gy as the (C_out, pixels) matrix of ``_channels_first``, passed through the fused ReLU's
+    backward when there is one (``relu_output`` not None).
+
+    When gy's axes lie in memory in the order the output's do, but not as one run (the
+    interior of the next convolution's padded input gradient, a window of the col2im
+    buffer), the ReLU's backward reads gy where it lies and writes a fresh array laid out as
+    the output: the matrix is then a view, and gy is not first copied just to be read once
+    more (one pass over gy instead of two)."""
+    if relu_output is None:
+        return _channels_first(gy, order)
+    if parallel.axes_by_stride(gy) == parallel.axes_by_stride(relu_output):
+        (gy,) = relu_backward(gy, relu_output)
+        return _channels_first(gy, order)
+    (gy2,) = relu_backward(_channels_first(gy, order), _channels_first(relu_output, order))
+    return gy2
 
 
 # The orientations of the backward's products, by the number of pixels (N * OH * OW) they sum
