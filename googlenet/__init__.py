@@ -18,7 +18,7 @@ and confusion matrix), ``evaluation`` (loss and accuracy on labelled data, for
 train and evaluate), ``errors`` (the user's mistakes as one-line errors),
 ``bench`` (the bench command: GoogLeNet's op shapes, timed by ``minigrad.bench``).
 """
-import minigrad  # noqa: F401  (first, before NumPy loads: see minigrad.blas_idle)
+import minigrad  # noqa: F401  (first, before NumPy loads: see minigrad.blas_setup)
 
 from .model import GoogLeNet, GoogLeNetOutput, googlenet_loss
 

@@ -7,7 +7,7 @@
 
 Importing minigrad never imports CuPy; ``minigrad.backend`` does that on demand.
 """
-from . import blas_idle  # first: it sets how long OpenBLAS's idle threads spin, before NumPy loads
+from . import blas_setup  # first: it sets up OpenBLAS (idle threads, kernels), before NumPy loads
 from . import backend, functional
 from .autograd import Op, Tensor, as_tensor, is_grad_enabled, no_grad
 from .backend import is_gpu_available

@@ -49,12 +49,12 @@ ENVIRONMENT_VARIABLE = "MINIGRAD_THREADS"
 # Work smaller than this many numbers per chunk is not split further. Handing a chunk to
 # another thread costs some tens of microseconds, and more on a busy machine: each NumPy call
 # of a chunk takes the interpreter lock back from the other threads (and, until
-# ``minigrad.blas_idle``, BLAS's idle threads held the other cores for 0.1 s after every
+# ``minigrad.blas_setup``, BLAS's idle threads held the other cores for 0.1 s after every
 # matrix product). Measured on 2 cores (whole GoogLeNet training steps, alternately in one
 # process): 2**20 against 2**15 made the
 # 32x32 step at batch 64 about 1.1 times as fast and left the 224x224 steps at batch 8 and 32
 # as they were (their large kernels still split). Again with BLAS's idle threads sleeping
-# soon (``minigrad.blas_idle``; the main job's 32x32 step, three rounds of fresh processes):
+# soon (``minigrad.blas_setup``; the main job's 32x32 step, three rounds of fresh processes):
 # 2**20 the fastest of 2**20, 2**18, 2**16 and 2**14 in two rounds, 2**18 in the third;
 # 2**16 and 2**14 slower than both in every round.
 MIN_CHUNK_NUMBERS = 1 << 20

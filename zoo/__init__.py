@@ -18,7 +18,7 @@ all. Every layer reports ``output_shape``, ``multiply_adds`` and ``depth``
 import importlib
 import inspect
 
-import minigrad  # noqa: F401  (before NumPy loads: see minigrad.blas_idle)
+import minigrad  # noqa: F401  (before NumPy loads: see minigrad.blas_setup)
 
 MODELS = {}            # name -> (builder, the paper's input size)
 MODULES = ("lenet", "alexnet", "vgg", "resnet", "googlenet")

@@ -19,7 +19,7 @@ import platform
 
 import numpy
 
-from .. import backend, blas_idle, parallel
+from .. import backend, blas_setup, parallel
 
 
 def cpu_model_and_flags():
@@ -48,14 +48,22 @@ def usable_cores():
 
 
 def blas_libraries():
-    """[{"library": "openblas", "version": "0.3.30", "threads": 2}, ...] of the BLAS libraries
-    loaded in this process, from threadpoolctl; [] without it."""
+    """[{"library": "openblas", "version": "0.3.30", "threads": 2, "kernels": "Zen"}, ...] of the
+    BLAS libraries loaded in this process, from threadpoolctl ("kernels": the processor whose
+    kernels OpenBLAS runs, None where the library does not say); [] without threadpoolctl."""
     try:
         from threadpoolctl import threadpool_info
     except ImportError:
         return []
     return [{"library": info.get("internal_api", info.get("prefix")), "version": info.get("version"),
-             "threads": info.get("num_threads")} for info in threadpool_info() if info.get("user_api") == "blas"]
+             "threads": info.get("num_threads"), "kernels": info.get("architecture")}
+            for info in threadpool_info() if info.get("user_api") == "blas"]
+
+
+def blas_words(library):
+    """"openblas 0.3.31 (Zen kernels)": one of ``blas_libraries()`` in a few words."""
+    kernels = f" ({library['kernels']} kernels)" if library["kernels"] else ""
+    return f"{library['library']} {library['version']}{kernels}"
 
 
 def machine():
@@ -64,7 +72,7 @@ def machine():
     blas = blas_libraries()
     found = {"cpu": model, "cores": os.cpu_count(), "usable cores": usable_cores(),
              "avx512": "avx512f" in flags, "numpy": numpy.__version__,
-             "blas": ", ".join(f"{b['library']} {b['version']}" for b in blas) or "unknown",
+             "blas": ", ".join(map(blas_words, blas)) or "unknown",
              "python": platform.python_version(), "date": datetime.date.today().isoformat()}
     if backend.is_gpu_available():
         cupy = backend.array_module_for("cuda")
@@ -87,10 +95,10 @@ def threads():
     """{"usable cores": n, "BLAS threads": n, "kernel threads": n, "BLAS idle": text}: the cores
     this process may use, the threads of the BLAS that NumPy calls (its matrix products), those
     minigrad splits its memory-bound kernels over (``minigrad.parallel``; any other NumPy loop
-    runs on one), and how long BLAS's idle threads spin (``minigrad.blas_idle``)."""
+    runs on one), and how long BLAS's idle threads spin (``minigrad.blas_setup``)."""
     blas = blas_libraries()
     return {"usable cores": usable_cores(), "BLAS threads": blas[0]["threads"] if blas else None,
-            "kernel threads": parallel.thread_count(), "BLAS idle": blas_idle.describe()}
+            "kernel threads": parallel.thread_count(), "BLAS idle": blas_setup.describe()}
 
 
 def load_average():
