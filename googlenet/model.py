@@ -103,6 +103,25 @@ class Inception(nn.Concat):
         self.in_channels, self.widths = in_channels, tuple(widths)
         self.out_channels = n1x1 + n3x3 + n5x5 + n_pool_proj
 
+    def forward(self, x):
+        """The four branches, the three 1x1 convolutions that read x (branch1x1's conv and the
+        reduces of branch3x3 and branch5x5) run as ONE convolution with their filters stacked.
+        Each output channel is still its own filter's sum over x's channels, so the numbers
+        are the same; what changes is the work: one matrix product with #1x1 + #3x3 reduce +
+        #5x5 reduce rows (176 in 3a) instead of three thin ones (64, 96 and 16), x read
+        once, and in the backward x's gradient from the three comes out of that one product
+        already summed. The stacked output is split into the three maps (views of it);
+        their gradients fill one array (``minigrad.autograd.PlacedGradient``). With batch
+        norm, which stands between each convolution and its ReLU, the branches run one by one."""
+        convs = [self.branch1x1.conv, self.branch3x3.reduce, self.branch5x5.reduce]
+        if any(conv.bn is not None for conv in convs):
+            return super().forward(x)
+        stacked = F.conv2d_relu(x, F.concat([conv.weight for conv in convs], axis=0),
+                                F.concat([conv.bias for conv in convs], axis=0))
+        out1x1, reduced3x3, reduced5x5 = F.split(stacked, [conv.out_channels for conv in convs], axis=1)
+        return F.concat([out1x1, self.branch3x3.conv(reduced3x3), self.branch5x5.conv(reduced5x5),
+                         self.branch_pool(x)], axis=1)
+
     def extra_repr(self):
         return f"{self.in_channels} -> {self.out_channels}, widths={self.widths}"
 

@@ -49,10 +49,11 @@ class Node:
     Once ``backward`` has run through the node (without ``retain_graph=True``) its cache is
     freed: reading ``node.cache`` is then a RuntimeError that says so.
     """
-    __slots__ = ("name", "backward", "_cache", "inputs")
+    __slots__ = ("name", "backward", "_cache", "inputs", "placed")
 
-    def __init__(self, name, backward, cache, inputs):
+    def __init__(self, name, backward, cache, inputs, placed=None):
         self.name, self.backward, self._cache, self.inputs = name, backward, cache, inputs
+        self.placed = placed        # the Op's ``placed_gradient``, or None
 
     @property
     def cache(self):
@@ -91,6 +92,14 @@ class Op:
     backward returns must have its input's dtype (a backward that turns float32 into
     float64 is an error naming the op).
 
+    ``placed_gradient(cache) -> (shape, index)``, if given, is for an op of one input whose
+    backward places gy at a basic ``index`` (ints and slices) of zeros of the input's
+    ``shape`` (indexing: ``x[1:3]``): it may return None for a cache whose gradient it cannot
+    describe so. ``Tensor.backward`` then keeps gy and its place (``PlacedGradient``) instead
+    of making the zeros, and puts it in place when the input's whole gradient is made (the
+    pieces of a split, whose places tile the input, then fill one new array: no zeros at
+    all). ``node.backward`` still returns the whole array.
+
     ``needs_input_grad=True`` is for a backward that can save work on an input that needs
     no gradient (a convolution's image): it is then called as ``backward(gy, cache,
     needs_input_grad=(one bool per input))`` and may return None for an input marked
@@ -98,9 +107,9 @@ class Op:
     graph gets the same gradients as ``Tensor.backward``).
     """
 
-    def __init__(self, name, forward, backward, check=None, needs_input_grad=False):
+    def __init__(self, name, forward, backward, check=None, needs_input_grad=False, placed_gradient=None):
         self.name, self.forward, self.backward, self.check = name, forward, backward, check
-        self.needs_input_grad = needs_input_grad
+        self.needs_input_grad, self.placed_gradient = needs_input_grad, placed_gradient
 
     def __repr__(self):
         return f"Op({self.name})"
@@ -121,7 +130,7 @@ class Op:
         differentiable = result.dtype.kind == "f"     # astype(int), comparisons: no gradient
         if _grad_enabled and differentiable and any(t.requires_grad for t in present):
             result.requires_grad = True
-            result._node = Node(self.name, self._backward_for(tensors), cache, tensors)
+            result._node = Node(self.name, self._backward_for(tensors), cache, tensors, self.placed_gradient)
         return result
 
     def _backward_for(self, tensors):
@@ -396,7 +405,14 @@ def graph_order(root, follow=lambda tensor: True):
 
 
 def _send_to_inputs(node, gy, pending):
-    """Run one node's backward and add each input's gradient to what it has so far."""
+    """Run one node's backward and add each input's gradient to what it has so far (for an
+    op whose gradient is gy placed in zeros, gy and its place: see ``Op``)."""
+    place = None if node.placed is None else node.placed(node.cache)
+    if place is not None:
+        (parent,) = node.inputs
+        if parent.requires_grad:
+            pending.add(id(parent), PlacedGradient(*place, gy))
+        return
     grads = tuple(node.backward(gy, node.cache))
     extra = grads[len(node.inputs):]
     if len(grads) < len(node.inputs) or any(g is not None for g in extra):
@@ -440,10 +456,84 @@ class _Pending:
         shares = self.shares.pop(key, None)
         if shares is None:
             return None
-        return shares[0] if len(shares) == 1 else _sum_of(shares)
+        if len(shares) == 1 and not isinstance(shares[0], PlacedGradient):
+            return shares[0]
+        return _sum_of(shares)
+
+
+class PlacedGradient:
+    """A gradient that is ``values`` at ``index`` of an array of ``shape`` and zero elsewhere,
+    kept unmade until the whole gradient is asked for (``Op``'s ``placed_gradient``)."""
+    __slots__ = ("shape", "index", "values")
+
+    def __init__(self, shape, index, values):
+        self.shape, self.index, self.values = shape, index, values
 
 
 def _sum_of(shares):
+    """The sum of a tensor's gradient shares, as a new array: the arrays added in the order
+    they came (``_sum_of_arrays``), then each placed gradient added at its place. When
+    there are only placed gradients and their places tile the array (the pieces of a
+    split), each is copied into its place and nothing else is written."""
+    placed = [share for share in shares if isinstance(share, PlacedGradient)]
+    arrays = [share for share in shares if not isinstance(share, PlacedGradient)]
+    if not placed:
+        return _sum_of_arrays(arrays)
+    xp = backend.get_array_module(placed[0].values)
+    tiled = not arrays and _places_tile(placed)
+    if len(arrays) > 1:
+        out = _sum_of_arrays(arrays)
+    elif arrays:
+        out = arrays[0].copy(order="K")            # the share may be an array a cache holds
+    else:
+        out = _array_laid_out_as(placed[0].values, placed[0].shape, zeroed=not tiled)
+    place = xp.copyto if tiled else _add_into
+    for share in placed:
+        parallel.for_blocks_of("placed gradient", place, out[share.index], share.values)
+    return out
+
+
+def _add_into(part, values):
+    backend.get_array_module(part).add(part, values, out=part)
+
+
+def _places_tile(placed):
+    """Whether the places cover the whole array, each element once: slices of one axis
+    (every other axis whole), side by side from its start to its end."""
+    shape = placed[0].shape
+    ranges, axes = [], set()
+    for share in placed:
+        index = share.index if isinstance(share.index, tuple) else (share.index,)
+        if len(index) > len(shape) or not all(isinstance(part, slice) for part in index):
+            return False
+        cut = [(axis, part.indices(shape[axis])) for axis, part in enumerate(index)
+               if part.indices(shape[axis]) != (0, shape[axis], 1)]
+        if len(cut) != 1 or cut[0][1][2] != 1:
+            return False
+        axis, (start, stop, _) = cut[0]
+        axes.add(axis)
+        ranges.append((start, stop))
+    if len(axes) != 1:
+        return False
+    ranges.sort()
+    (axis,) = axes
+    return (ranges[0][0] == 0 and ranges[-1][1] == shape[axis]
+            and all(stop == next_start for (_, stop), (next_start, _) in zip(ranges, ranges[1:])))
+
+
+def _array_laid_out_as(values, shape, zeroed):
+    """A new array of ``shape``, zeros if ``zeroed``, whose axes lie in memory in the order
+    ``values``'s do when it has as many (the pieces of a batch-last map make a batch-last
+    gradient), else C-contiguous."""
+    xp = backend.get_array_module(values)
+    order = list(range(len(shape)))
+    if values.ndim == len(shape):
+        order.sort(key=lambda axis: (-abs(values.strides[axis]), axis))
+    make = xp.zeros if zeroed else xp.empty
+    return make([shape[axis] for axis in order], dtype=values.dtype).transpose(numpy.argsort(order))
+
+
+def _sum_of_arrays(shares):
     """shares[0] + shares[1] + ..., added in that order, as a new array.
 
     The shares of one gradient often lie in different layouts in memory: an Inception

@@ -361,3 +361,60 @@ def test_every_differentiable_function_exposes_its_op_under_its_own_name():
             assert not hasattr(function, "op"), name
         else:
             assert isinstance(function.op, Op) and function.op.name == name, name
+
+
+# --- placed gradients: an index's gradient is kept with its place, not put into zeros ------------
+def slice_gradient_cases():
+    """(name, how x is used: a function of the tensor x (4, 6, 5) to a list of outputs, each
+    of whose gradients is drawn at random)."""
+    return {
+        "a split: the pieces tile x": lambda x: F.split(x, [1, 3, 2], axis=1),
+        "overlapping slices": lambda x: [x[:, 1:4], x[:, 2:6], x[1:3]],
+        "an int, None and Ellipsis": lambda x: [x[2], x[None, :, 1], x[..., 3], x[:, ::2]],
+        "a slice and the whole": lambda x: [x[:, 1:3], x * 1.0],
+        "one slice alone": lambda x: [x[1:3, 2:5]],
+        "a split and an array index": lambda x: F.split(x, [4, 2], axis=1) + [x[numpy.array([0, 0, 3])]],
+    }
+
+
+@pytest.mark.parametrize("name", slice_gradient_cases())
+def test_gradients_kept_with_their_place_add_up_as_the_placed_arrays_do(name):
+    """Tensor.backward keeps each basic index's gradient with its place and puts it in when
+    x's gradient is made; node.backward hands out the whole arrays. The two agree exactly."""
+    rng = numpy.random.default_rng(3)
+    x = Tensor(rng.standard_normal((4, 6, 5)), requires_grad=True)
+    outputs = slice_gradient_cases()[name](x)
+    upstream = [rng.standard_normal(out.shape) for out in outputs]
+    F.concat([F.reshape(out, (-1,)) for out in outputs], axis=0).backward(
+        numpy.concatenate([g.reshape(-1) for g in upstream]), retain_graph=True)
+    expected = numpy.zeros(x.shape)
+    for out, g in zip(outputs, upstream):                   # each node's whole array, summed
+        node = out.node
+        whole = node.backward(g, node.cache)[0] if node.name == "getitem" else g
+        expected += whole
+    numpy.testing.assert_allclose(x.grad, expected, rtol=1e-15, atol=1e-15)
+
+
+def test_the_pieces_of_a_split_fill_one_gradient_laid_out_as_they_are():
+    """Pieces whose gradients come batch-last, (C, H, W, N) in memory (a convolution's, in the
+    numpy kernel set), give a batch-last gradient with no zeros made first: each piece's
+    gradient is copied into its place."""
+    data = numpy.arange(2 * 5 * 3 * 3, dtype=numpy.float32).reshape(5, 3, 3, 2).transpose(3, 0, 1, 2)
+    x = Tensor(data, requires_grad=True)
+    y = F.relu(x)                                            # an intermediate: its gradient is made
+    pieces = F.split(y, [2, 3], axis=1)
+    seen = {}
+    original = mg.autograd._array_laid_out_as
+
+    def spy(values, shape, zeroed):
+        seen["zeroed"] = zeroed
+        seen["layout"] = mg.parallel.axes_by_stride(original(values, shape, zeroed))
+        return original(values, shape, zeroed)
+    mg.autograd._array_laid_out_as = spy
+    try:
+        upstream = numpy.ones((5, 3, 3, 2), dtype=numpy.float32).transpose(3, 0, 1, 2)
+        F.concat([pieces[1], pieces[0]], axis=1).backward(upstream)
+    finally:
+        mg.autograd._array_laid_out_as = original
+    assert seen == {"zeroed": False, "layout": [1, 2, 3, 0]}
+    numpy.testing.assert_array_equal(x.grad, (data > 0).astype(numpy.float32))

@@ -94,6 +94,26 @@ def test_inception_concatenates_its_four_branches_in_table_order():
     numpy.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("batch_norm", [False, True])
+def test_inception_gives_the_branch_by_branch_values_and_gradients(batch_norm):
+    """The three 1x1 convolutions on the module's input run as one with stacked filters (no
+    batch norm) or one by one (batch norm): either way the output and every gradient are
+    those of the four branches run one after the other (``nn.Concat``), in float64."""
+    rng = numpy.random.default_rng(2)
+    module = Inception(6, (2, 3, 4, 1, 5, 3), rng=rng, batch_norm=batch_norm).astype(numpy.float64)
+    x_data = rng.standard_normal((2, 6, 5, 5))
+    upstream = rng.standard_normal((2, 14, 5, 5))
+    results = []
+    for forward in (module.forward, lambda x: nn.Concat.forward(module, x)):
+        module.zero_grad()
+        x = Tensor(x_data, requires_grad=True)
+        out = forward(x)
+        out.backward(upstream)
+        results.append([out.numpy(), x.grad] + [p.grad for p in module.parameters()])
+    for merged, branch_by_branch in zip(*results):
+        numpy.testing.assert_allclose(merged, branch_by_branch, rtol=1e-12, atol=1e-12)
+
+
 def test_inception_widths_make_the_layers():
     module = Inception(192, row("3a").widths)
     assert isinstance(module, nn.Concat) and module.axis == 1

@@ -41,6 +41,13 @@ def getitem_backward(gy, cache):
     return (gx,)
 
 
+def getitem_place(cache):
+    """(x's shape, index) when the index is basic: the gradient is then gy placed at index of
+    zeros, which the engine may keep unmade (``minigrad.autograd.Op``); None otherwise."""
+    shape, index = cache
+    return (shape, index) if _is_basic(index) else None
+
+
 def _is_basic(index):
     """True for indexes built only from ints, slices, None and Ellipsis."""
     parts = index if isinstance(index, tuple) else (index,)
