@@ -100,6 +100,10 @@ class Op:
     pieces of a split, whose places tile the input, then fill one new array: no zeros at
     all). ``node.backward`` still returns the whole array.
 
+    ``inference(*arrays, **params) -> out``, if given, is the forward for a call that makes
+    no node (no gradient is wanted: under ``no_grad``, or no input requires one); it may
+    skip what only the backward would use (max pooling's argmax) and must give the same out.
+
     ``needs_input_grad=True`` is for a backward that can save work on an input that needs
     no gradient (a convolution's image): it is then called as ``backward(gy, cache,
     needs_input_grad=(one bool per input))`` and may return None for an input marked
@@ -107,9 +111,11 @@ class Op:
     graph gets the same gradients as ``Tensor.backward``).
     """
 
-    def __init__(self, name, forward, backward, check=None, needs_input_grad=False, placed_gradient=None):
+    def __init__(self, name, forward, backward, check=None, needs_input_grad=False, placed_gradient=None,
+                 inference=None):
         self.name, self.forward, self.backward, self.check = name, forward, backward, check
         self.needs_input_grad, self.placed_gradient = needs_input_grad, placed_gradient
+        self.inference = inference
 
     def __repr__(self):
         return f"Op({self.name})"
@@ -125,10 +131,13 @@ class Op:
         if float_dtype is not None:
             tensors = tuple(_as_float(t, float_dtype) for t in tensors)
         arrays = tuple(None if t is None else t.data for t in tensors)
+        recorded = _grad_enabled and any(t.requires_grad for t in present)
+        if not recorded and self.inference is not None:
+            return Tensor(self.inference(*arrays, **params))
         out, cache = self.forward(*arrays, **params)
         result = Tensor(out)
         differentiable = result.dtype.kind == "f"     # astype(int), comparisons: no gradient
-        if _grad_enabled and differentiable and any(t.requires_grad for t in present):
+        if recorded and differentiable:
             result.requires_grad = True
             result._node = Node(self.name, self._backward_for(tensors), cache, tensors, self.placed_gradient)
         return result

@@ -418,3 +418,31 @@ def test_the_pieces_of_a_split_fill_one_gradient_laid_out_as_they_are():
         mg.autograd._array_laid_out_as = original
     assert seen == {"zeroed": False, "layout": [1, 2, 3, 0]}
     numpy.testing.assert_array_equal(x.grad, (data > 0).astype(numpy.float32))
+
+
+# --- inference: the forward of a call that keeps no node ------------------------------------------
+def test_an_op_runs_its_inference_forward_when_no_gradient_is_wanted():
+    calls = []
+    double = Op("double", lambda x: (calls.append("forward") or 2 * x, None), lambda gy, cache: (2 * gy,),
+                inference=lambda x: calls.append("inference") or 2 * x)
+    x = Tensor(numpy.arange(3.0), requires_grad=True)
+    assert double(x).requires_grad and calls == ["forward"]
+    with no_grad():
+        numpy.testing.assert_array_equal(double(x).numpy(), [0.0, 2.0, 4.0])
+    assert not double(Tensor(numpy.arange(3.0))).requires_grad
+    assert calls == ["forward", "inference", "inference"]
+
+
+def test_max_pooling_finds_no_argmax_when_no_gradient_is_wanted(monkeypatch):
+    """Under no_grad (an evaluation) the kernel set is told that no backward will come."""
+    from minigrad.kernels import vectorized
+    asked = []
+    original = vectorized.max_pool2d_forward
+    monkeypatch.setattr(vectorized, "max_pool2d_forward",
+                        lambda x, win, argmax=True: asked.append(argmax) or original(x, win, argmax))
+    x = Tensor(numpy.random.default_rng(0).standard_normal((2, 3, 7, 7)).astype(numpy.float32), requires_grad=True)
+    y = F.max_pool2d(x, 3, stride=2, ceil_mode=True)
+    with no_grad():
+        y_evaluated = F.max_pool2d(x, 3, stride=2, ceil_mode=True)
+    numpy.testing.assert_array_equal(y_evaluated.numpy(), y.numpy())
+    assert asked == [True, False] and y.requires_grad and not y_evaluated.requires_grad

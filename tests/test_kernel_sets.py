@@ -21,7 +21,7 @@ from hypothesis import assume, given, settings, strategies as st
 import minigrad.functional as F
 from minigrad import Tensor, kernels, parallel
 from minigrad.ops import conv, lrn, pool
-from minigrad.geometry import conv_output_size
+from minigrad.geometry import conv_output_size, window
 
 import float32_cases
 from conftest import available_kernel_sets, skip_without_twin
@@ -110,6 +110,30 @@ def test_pooling(fast, n, c, geometry, ceil_mode, count_include_pad, in_layout, 
     avg_pool = lambda x: pool.avg_pool2d_forward(x, kernel, stride, padding, ceil_mode, count_include_pad)
     assert_sets_agree(on_both_sets(fast, max_pool, pool.max_pool2d_backward, (x,), seed + 1, in_layout, gy_layout))
     assert_sets_agree(on_both_sets(fast, avg_pool, pool.avg_pool2d_backward, (x,), seed + 2, in_layout, gy_layout))
+
+
+@pytest.mark.parametrize("name", kernels.SETS)
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, 3), c=st.integers(1, 4), geometry=windows(pooling=True), ceil_mode=st.booleans(),
+       in_layout=layouts, special=st.booleans(), seed=st.integers(0, 2**31))
+def test_max_pooling_without_argmax_gives_the_same_maxima_and_no_cache(name, n, c, geometry, ceil_mode,
+                                                                      in_layout, special, seed):
+    """argmax=False (inference: no backward will come) gives the maxima bit for bit, ties,
+    -inf and NaN included, and keeps nothing."""
+    skip_without_twin(name)
+    h, w, kernel, stride, padding = geometry
+    rng = np.random.default_rng(seed)
+    x = rng.integers(-2, 3, (n, c, h, w)).astype(np.float32)
+    if special:
+        x[rng.random(x.shape) < 0.15] = -np.inf
+        x[rng.random(x.shape) < 0.05] = np.nan
+    x = LAYOUTS[in_layout](x)
+    win = window((h, w), kernel, stride, padding, ceil_mode)
+    kernel_set = kernels.get(name)
+    y, cache = kernel_set.max_pool2d_forward(x, win)
+    y_alone, no_cache = kernel_set.max_pool2d_forward(x, win, argmax=False)
+    np.testing.assert_array_equal(y_alone, y)
+    assert cache is not None and no_cache is None
 
 
 @pytest.mark.parametrize("fast", FAST_SETS)

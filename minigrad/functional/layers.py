@@ -286,7 +286,7 @@ conv2d.op = Op("conv2d", conv.conv2d_forward, conv.conv2d_backward, conv.check_c
 conv2d_relu.op = Op("conv2d_relu", conv.conv2d_relu_forward, conv.conv2d_relu_backward, conv.check_conv2d_relu,
                     needs_input_grad=True)
 max_pool2d.op = Op("max_pool2d", pool.max_pool2d_forward, pool.max_pool2d_backward,
-                   pool.check_pool2d("max_pool2d"))
+                   pool.check_pool2d("max_pool2d"), inference=pool.max_pool2d_inference)
 avg_pool2d.op = Op("avg_pool2d", pool.avg_pool2d_forward, pool.avg_pool2d_backward,
                    pool.check_pool2d("avg_pool2d"))
 global_avg_pool2d.op = Op("global_avg_pool2d", pool.global_avg_pool2d_forward,

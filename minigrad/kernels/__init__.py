@@ -21,7 +21,9 @@ output channels (filters):
     conv2d_backward(gy, cache, input_grad=True) -> (gx, gweight, gbias)
         gbias None without a bias; gx None, and not computed, when input_grad is False;
         after a fused ReLU, gy passes only where y is not <= 0
-    max_pool2d_forward(x, win) -> (y, cache)             max_pool2d_backward(gy, cache) -> gx
+    max_pool2d_forward(x, win, argmax=True) -> (y, cache)    max_pool2d_backward(gy, cache) -> gx
+        argmax=False: no backward will come (the cache is None), so a set may skip finding
+        where each window's maximum lies
     avg_pool2d_forward(x, win, divisor) -> (y, cache)    avg_pool2d_backward(gy, cache) -> gx
     lrn_forward(x, size, alpha, beta, k) -> (y, cache)   lrn_backward(gy, cache) -> gx
     im2col(x, win) -> cols (N, C*KH*KW, OH*OW)           col2im(cols, x_shape, win) -> (N, C, H, W)

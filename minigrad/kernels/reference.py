@@ -136,15 +136,16 @@ class MaxPool2dCache(NamedTuple):
     win: Window
 
 
-def max_pool2d_forward(x, win):
-    """y[n, c, i, j] = the largest value in window (i, j) of x[n, c]."""
+def max_pool2d_forward(x, win, argmax=True):
+    """y[n, c, i, j] = the largest value in window (i, j) of x[n, c]. The backward finds
+    the maximum again in x: with ``argmax`` False there is nothing to keep (cache None)."""
     xp = get_array_module(x)
     y = xp.empty(x.shape[:2] + win.out, dtype=x.dtype)
     for i in range(win.out[0]):
         for j in range(win.out[1]):
             rows, columns = win.input_region(i, j)
             y[:, :, i, j] = x[:, :, rows, columns].max(axis=(2, 3))
-    return y, MaxPool2dCache(x, win)
+    return y, (MaxPool2dCache(x, win) if argmax else None)
 
 
 def max_pool2d_backward(gy, cache):

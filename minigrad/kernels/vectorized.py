@@ -495,19 +495,25 @@ class MaxPool2dCache(NamedTuple):
     order: Tuple[int, ...]     # _IMAGES_FIRST or _CHANNELS_FIRST: the pixels-first order worked in
 
 
-def max_pool2d_forward(x, win):
+def max_pool2d_forward(x, win, argmax=True):
+    """Without ``argmax`` (no backward will come: inference) only the maxima, one maximum
+    per candidate instead of four steps (about half the time at GoogLeNet's shapes)."""
     xp = get_array_module(x)
     order = _pixels_first_order(x)
     x_t = x.transpose(order)
     y = xp.empty(win.out + x_t.shape[2:], dtype=x.dtype)
-    argmax = xp.empty(y.shape, dtype=numpy.min_scalar_type(win.kernel[0] * win.kernel[1]))
+    offsets = xp.empty(y.shape, dtype=numpy.min_scalar_type(win.kernel[0] * win.kernel[1])) if argmax else None
 
     def pool(chunk):
-        x_pad, y_chunk, argmax_chunk = _padded(x_t[chunk], win, -numpy.inf), y[chunk], argmax[chunk]
+        x_pad, y_chunk = _padded(x_t[chunk], win, -numpy.inf), y[chunk]
         for rows, block in _row_blocks(win, y_chunk[0].size):
-            _max_pool(x_pad[_input_rows(block, rows)], block, y_chunk[rows], argmax_chunk[rows])
+            x_rows = x_pad[_input_rows(block, rows)]
+            if argmax:
+                _max_pool(x_rows, block, y_chunk[rows], offsets[chunk][rows])
+            else:
+                _max_only(x_rows, block, y_chunk[rows])
     _for_chunks_of_axis_2("max_pool2d", x_t, pool, x.size)
-    return _back_to_images(y, order), MaxPool2dCache(argmax, win, order)
+    return _back_to_images(y, order), (MaxPool2dCache(offsets, win, order) if argmax else None)
 
 
 def max_pool2d_backward(gy, cache):
@@ -631,6 +637,27 @@ def _max_pool(x_pad, win, out, argmax):
     nan_windows = xp.isnan(out)
     if nan_windows.any():                       # rare: a second pass only when there are NaNs
         _point_at_the_last_nan(x_pad, win, nan_windows, argmax)
+
+
+def _max_only(x_pad, win, out):
+    """The maximum of each window of x_pad into ``out``, in ``_max_pool``'s two sweeps, with
+    no argmax: NumPy's ``maximum`` over the candidates (a NaN among them is the result)."""
+    (kh, kw), (sh, sw), (oh, ow) = win.kernel, win.stride, win.out
+    xp = get_array_module(x_pad)
+    row_max = xp.empty((x_pad.shape[0], ow) + out.shape[2:], dtype=out.dtype)
+    _maximum_of([x_pad[:, j:j + sw * (ow - 1) + 1:sw] for j in range(kw)], row_max)
+    _maximum_of([row_max[i:i + sh * (oh - 1) + 1:sh] for i in range(kh)], out)
+
+
+def _maximum_of(candidates, out):
+    """out = the elementwise maximum of ``candidates`` (arrays of out's shape)."""
+    xp = get_array_module(out)
+    if len(candidates) == 1:
+        out[...] = candidates[0]
+        return
+    xp.maximum(candidates[0], candidates[1], out=out)
+    for values in candidates[2:]:
+        xp.maximum(out, values, out=out)
 
 
 def _running_max(candidates, offsets, first, out, argmax):

@@ -45,6 +45,14 @@ def max_pool2d_forward(x, kernel_size, stride=None, padding=0, ceil_mode=False):
     return y, kernels.KernelCache(kernel_set, cache)
 
 
+def max_pool2d_inference(x, kernel_size, stride=None, padding=0, ceil_mode=False):
+    """The forward's y alone, for a call that keeps no cache (no gradient wanted): the
+    kernel set need not find where each maximum lies."""
+    win = _pooling_window(x, kernel_size, stride, padding, ceil_mode)
+    y, _ = kernels.current(x).max_pool2d_forward(x, win, argmax=False)
+    return y
+
+
 def max_pool2d_backward(gy, cache):
     """gy (N, C, OH, OW) -> (gx,): each window's gradient goes to its maximum."""
     kernel_set, kernel_cache = cache

@@ -210,14 +210,16 @@ def _argmax_kernel(kernel, win):
     return kernel + "_wide", numpy.int32
 
 
-def max_pool2d_forward(x, win):
+def max_pool2d_forward(x, win, argmax=True):
+    """The kernel finds each window's maximum and its offset in the same pass: without
+    ``argmax`` the offsets are dropped (cache None), not skipped."""
     xp = get_array_module(x)
     x = xp.ascontiguousarray(x)
     y = xp.empty(x.shape[:2] + win.out, dtype=x.dtype)
     kernel, offset_type = _argmax_kernel("max_pool_forward", win)
-    argmax = xp.empty(y.shape, dtype=offset_type)
-    launcher_for(x).run("pool.cu", kernel, y.size, x, y, argmax, *_geometry(x.shape, win))
-    return y, MaxPool2dCache(argmax, x.shape, win)
+    offsets = xp.empty(y.shape, dtype=offset_type)
+    launcher_for(x).run("pool.cu", kernel, y.size, x, y, offsets, *_geometry(x.shape, win))
+    return y, (MaxPool2dCache(offsets, x.shape, win) if argmax else None)
 
 
 def max_pool2d_backward(gy, cache):
