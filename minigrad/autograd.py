@@ -498,8 +498,15 @@ def _sum_of(shares):
         out = _array_laid_out_as(placed[0].values, placed[0].shape, zeroed=not tiled)
     place = xp.copyto if tiled else _add_into
     for share in placed:
-        parallel.for_blocks_of("placed gradient", place, out[share.index], share.values)
+        parallel.for_blocks_of("placed gradient", place, out[_as_view(share.index)], share.values)
     return out
+
+
+def _as_view(index):
+    """``index`` with an Ellipsis: indexing then gives a view even where every part is an int
+    (``a[0, 1]`` is a number, ``a[0, 1, ...]`` the 0-d view of it)."""
+    index = index if isinstance(index, tuple) else (index,)
+    return index if any(part is Ellipsis for part in index) else index + (Ellipsis,)
 
 
 def _add_into(part, values):

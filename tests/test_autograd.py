@@ -373,6 +373,7 @@ def slice_gradient_cases():
         "an int, None and Ellipsis": lambda x: [x[2], x[None, :, 1], x[..., 3], x[:, ::2]],
         "a slice and the whole": lambda x: [x[:, 1:3], x * 1.0],
         "one slice alone": lambda x: [x[1:3, 2:5]],
+        "single elements": lambda x: [x[1, 2, 3], x[0, 0, 0], x[1, 2]],
         "a split and an array index": lambda x: F.split(x, [4, 2], axis=1) + [x[numpy.array([0, 0, 3])]],
     }
 
