@@ -104,8 +104,9 @@ class Inception(nn.Concat):
         self.out_channels = n1x1 + n3x3 + n5x5 + n_pool_proj
 
     def forward(self, x):
-        """The four branches, the three 1x1 convolutions that read x (branch1x1's conv and the
-        reduces of branch3x3 and branch5x5) run as ONE convolution with their filters stacked.
+        """The four branches on x, joined; the three 1x1 convolutions that read x (branch1x1's
+        conv and the reduces of branch3x3 and branch5x5) run as ONE convolution with their
+        filters stacked.
         Each output channel is still its own filter's sum over x's channels, so the numbers
         are the same; what changes is the work: one matrix product with #1x1 + #3x3 reduce +
         #5x5 reduce rows (176 in 3a) instead of three thin ones (64, 96 and 16), x read
