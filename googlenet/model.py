@@ -106,12 +106,11 @@ class Inception(nn.Concat):
     def forward(self, x):
         """The four branches on x, joined; the three 1x1 convolutions that read x (branch1x1's
         conv and the reduces of branch3x3 and branch5x5) run as ONE convolution with their
-        filters stacked.
-        Each output channel is still its own filter's sum over x's channels, so the numbers
-        are the same; what changes is the work: one matrix product with #1x1 + #3x3 reduce +
-        #5x5 reduce rows (176 in 3a) instead of three thin ones (64, 96 and 16), x read
-        once, and in the backward x's gradient from the three comes out of that one product
-        already summed. The stacked output is split into the three maps (views of it);
+        filters stacked. Each output channel is still its own filter's sum over x's channels,
+        so the numbers are the same; what changes is the work: one matrix product with #1x1 +
+        #3x3 reduce + #5x5 reduce rows (176 in 3a) instead of three thin ones (64, 96 and 16),
+        x read once, and in the backward x's gradient from the three comes out of that one
+        product already summed. The stacked output is split into the three maps (views of it);
         their gradients fill one array (``minigrad.autograd.PlacedGradient``). With batch
         norm, which stands between each convolution and its ReLU, the branches run one by one."""
         convs = [self.branch1x1.conv, self.branch3x3.reduce, self.branch5x5.reduce]
