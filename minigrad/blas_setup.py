@@ -37,8 +37,11 @@ the 191 products of a GoogLeNet training step (their shapes and layouts, replaye
 0.88-0.93x the time at batch 8, 224x224, in 4 of 5 rounds (1.03x in one), and 0.88x in all
 three rounds at batch 64, 32x32; whole training steps, four rounds each: batch 64 at 32x32
 faster in three (146 -> 140, 151 -> 139, 182 -> 171 ms; 144 -> 162 in the fourth), batch 8 at
-224x224 in three (907 -> 889, 904 -> 868, 910 -> 873 ms; 887 -> 897 in the fourth). So on
-such a processor (as /proc/cpuinfo says: Linux only) minigrad sets OPENBLAS_CORETYPE=Zen.
+224x224 in three (907 -> 889, 904 -> 868, 910 -> 873 ms; 887 -> 897 in the fourth);
+``benchmarks/blas_kernels.py`` (whole steps, the choices taking turns): Skylake-X's kernels
+1.16x the time of Zen's at 64x32, 1.02x at 8x224 (Haswell's, the same kernels as Zen's in
+NumPy's wheels, 1.03x: that much is noise). So on such a processor (as /proc/cpuinfo says:
+Linux only) minigrad sets OPENBLAS_CORETYPE=Zen.
 A product's last bits differ between two kernels (they add in other orders), as they do
 between two machines.
 """

@@ -294,6 +294,17 @@ def test_on_the_cpu_each_side_runs_in_its_own_process_in_turn_after_a_rest(tmp_p
     assert all(later - earlier >= rest for earlier, later in zip(timed, timed[1:]))
 
 
+def test_each_side_can_run_with_environment_variables_of_its_own(tmp_path):
+    """A setting a library reads as it loads (OpenBLAS's kernels: benchmarks/blas_kernels.py)
+    is given to one side's process alone."""
+    log = tmp_path / "values.log"
+    step_times.time_in_own_processes({"one": "timed_work:variable_reader", "two": "timed_work:variable_reader"},
+                                     dict(log=str(log), variable="TIMED_WORK_SETTING"), ("forward",),
+                                     repeats=1, warmups=0, settle_seconds=0,
+                                     variables={"one": {"TIMED_WORK_SETTING": "1"}})
+    assert log.read_text().split() == ["1", "-"]
+
+
 def test_a_child_that_cannot_build_or_fails_in_a_call_is_an_error_with_its_message(tmp_path):
     with pytest.raises(RuntimeError, match="timed_work:no_work(.|\n)*cannot build anything"):
         step_times.time_in_own_processes({"a": "timed_work:no_work"}, {}, ("forward",), repeats=1)

@@ -32,3 +32,18 @@ def side_b(log, fail_on=None):
 
 def no_work(**keywords):
     raise RuntimeError("this builder cannot build anything")
+
+
+class VariableReader:
+    """Work whose forward writes the value of an environment variable in its process to the log."""
+
+    def __init__(self, log, variable):
+        self.log, self.variable = log, variable
+
+    def forward(self):
+        with open(self.log, "a", encoding="utf-8") as handle:
+            handle.write(f"{os.environ.get(self.variable, '-')}\n")
+
+
+def variable_reader(log, variable):
+    return VariableReader(log, variable)

@@ -36,6 +36,7 @@ when the other's call starts.
 """
 import importlib
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -108,17 +109,19 @@ def time_alternately(steps, repeats=5, xp=numpy, warmups=1):
 
 # --- each side in a process of its own (the CPU) ---------------------------------------------
 def time_in_own_processes(builders, keywords, calls, repeats=5, warmups=1, blas_thread_count=None,
-                          settle_seconds=SETTLE_SECONDS):
+                          settle_seconds=SETTLE_SECONDS, variables=None):
     """{call: {name: median ``StepTime``}}: each of ``builders`` ({name: "module:function"})
     builds its work in a child process from ``keywords`` (numbers and strings); every method
     named in ``calls`` ("forward", "training_step") is called ``warmups`` times by each, then
     timed once per round for ``repeats`` rounds, the sides in turn, ``settle_seconds`` of rest
     before each call (module docstring). The children see this process's import path and
-    environment, and limit BLAS to ``blas_thread_count`` threads (no limit when None)."""
+    environment, with side ``name``'s ``variables[name]`` ({variable: value}) set on top (a
+    library setting read as it loads: ``benchmarks/blas_kernels.py``), and limit BLAS to
+    ``blas_thread_count`` threads (no limit when None)."""
     servers = {}
     try:
         for name, builder in builders.items():
-            servers[name] = StepServer(builder, keywords, blas_thread_count)
+            servers[name] = StepServer(builder, keywords, blas_thread_count, (variables or {}).get(name))
         medians = {}
         for call in calls:
             for server in servers.values():
@@ -139,15 +142,17 @@ def time_in_own_processes(builders, keywords, calls, repeats=5, warmups=1, blas_
 class StepServer:
     """A child process holding one side's work, built by ``builder(**keywords)``: ``time(call,
     count)`` has it call the work's method ``call`` ``count`` times and returns each call's
-    seconds on its host clock. A child that fails is a RuntimeError with its error output."""
+    seconds on its host clock. ``variables``: environment variables set for the child on top
+    of this process's. A child that fails is a RuntimeError with its error output."""
 
-    def __init__(self, builder, keywords, blas_thread_count=None):
+    def __init__(self, builder, keywords, blas_thread_count=None, variables=None):
         self.builder = builder
         self.errors = tempfile.TemporaryFile(mode="w+")
         code = "import sys, json; from minigrad.bench.step_times import serve; serve(*map(json.loads, sys.argv[1:]))"
         arguments = [json.dumps(builder), json.dumps(keywords), json.dumps(blas_thread_count)]
         self.process = subprocess.Popen([sys.executable, "-c", code, *arguments], stdin=subprocess.PIPE,
-                                        stdout=subprocess.PIPE, stderr=self.errors, text=True, env=child_environment())
+                                        stdout=subprocess.PIPE, stderr=self.errors, text=True,
+                                        env=child_environment(dict(os.environ, **(variables or {}))))
         self._reply()                                     # built: ready for orders
 
     def time(self, call, count):
