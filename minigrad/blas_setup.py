@@ -32,6 +32,7 @@ Zen 4 (AMD's family 25 with AVX-512: EPYC 9004, Ryzen 7000) it takes those writt
 Intel's Skylake-X, in 512-bit AVX-512, which Zen 4 carries out as two 256-bit halves; its
 kernels for AMD's Zen, in 256-bit AVX2, multiply faster there (NumPy's wheels run their
 Haswell kernels for Zen: ``machine_line()`` then says "Haswell kernels").
+
 Measured on a 2-core Zen 4 (an AMD EPYC virtual machine), fresh processes taking turns:
 the 191 products of a GoogLeNet training step (their shapes and layouts, replayed alone)
 0.88-0.93x the time at batch 8, 224x224, in 4 of 5 rounds (1.03x in one), and 0.88x in all
@@ -48,9 +49,9 @@ between two machines.
 import os
 import sys
 
-ENVIRONMENT_VARIABLE = "OPENBLAS_THREAD_TIMEOUT"
+ENVIRONMENT_VARIABLE = "OPENBLAS_THREAD_TIMEOUT"         # the idle threads' wait
 TICKS_AS_POWER_OF_TWO = 20
-KERNELS_VARIABLE = "OPENBLAS_CORETYPE"
+KERNELS_VARIABLE = "OPENBLAS_CORETYPE"                   # the kernels, on Zen 4 alone
 ZEN_4_KERNELS = "Zen"
 CPU_INFO = "/proc/cpuinfo"
 
