@@ -45,6 +45,7 @@ def build_parser(commands):
 
 def main(argv=None):
     args = build_parser(available_commands()).parse_args(argv)
+    args.argv = sys.argv[1:] if argv is None else list(argv)     # the command as given (bench reruns it)
     keep_freed_memory()                 # a step's freed arrays stay for the next step (minigrad/host_memory.py)
     return args.func(args) or 0
 

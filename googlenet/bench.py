@@ -27,7 +27,7 @@ import os
 import numpy
 
 from minigrad import backend, bench, kernels
-from minigrad.bench import OpShape, compare
+from minigrad.bench import OpShape, compare, machine, without_avx512
 from minigrad.geometry import conv_output_size
 
 from . import bench_main_job, bench_model, table
@@ -94,10 +94,12 @@ MODES = {"ops": "the ops table", "compare": "--compare", "model": "--model", "ma
 # The options of each mode (argparse's names). An option given to a mode that does not take
 # it is refused, never ignored.
 OPTIONS = {
-    "ops": {"batch", "repeats", "image_size", "only", "device", "kernels", "blas_threads", "threads", "quick"},
+    "ops": {"batch", "repeats", "image_size", "only", "device", "kernels", "blas_threads", "threads", "quick",
+            "without_avx512"},
     "compare": {"batch", "repeats", "image_size", "only", "torch", "out", "blas_threads", "threads", "quick"},
-    "model": {"repeats", "device", "kernels", "no_torch", "out", "blas_threads", "threads", "quick", "width"},
-    "main_job": {"batch", "device", "out", "width", "epochs", "held_out", "threads"},
+    "model": {"repeats", "device", "kernels", "no_torch", "out", "blas_threads", "threads", "quick", "width",
+              "without_avx512"},
+    "main_job": {"batch", "device", "out", "width", "epochs", "held_out", "threads", "without_avx512"},
 }
 
 
@@ -140,6 +142,9 @@ def add_parser(subparsers):
     parser.add_argument("--blas-threads", type=int, default=None, help="limit BLAS to this many threads")
     parser.add_argument("--threads", type=int, default=None, metavar="N", help=THREADS_HELP)
     parser.add_argument("--quick", action="store_true", help="smoke run: batch 1, one repeat")
+    parser.add_argument("--without-avx512", action="store_true",
+                        help="on a CPU with AVX-512: run again with NumPy, OpenBLAS and PyTorch held to AVX2, "
+                             "standing in for a machine without it (minigrad/bench/without_avx512.py)")
     parser.set_defaults(func=run)
     return parser
 
@@ -157,6 +162,8 @@ def run(args):
     """Prints the tables; exit status 2 (one line on stderr) for options that cannot work.
     A comparison (``--compare``) also times the whole network in each configuration."""
     check_options(args)
+    if args.without_avx512 and not without_avx512.held_here():
+        return without_avx512.rerun_held(["-m", "googlenet", *args.argv])
     if args.mode == "main_job":
         return bench_main_job.run_main_job(args)
     with bench.blas_threads(args.blas_threads):
@@ -200,6 +207,8 @@ def check_options(args):
         device_kind = args.device.split(":")[0]
         args.model = args.model or (bench_model.QUICK_SIZES if args.quick else bench_model.DEFAULT_SIZES[device_kind])
         args.kernels = args.kernels or kernels.DEFAULT_FOR_DEVICE[device_kind]
+    if args.without_avx512:
+        check_avx512_can_be_held(args.device)
     if args.out:
         check_output_folder("--out", args.out)
     if args.blas_threads is not None:
@@ -207,6 +216,16 @@ def check_options(args):
             import threadpoolctl  # noqa: F401  (only asking whether it is installed)
         except ImportError:
             raise UserError("--blas-threads needs threadpoolctl (pip install threadpoolctl)") from None
+
+
+def check_avx512_can_be_held(device):
+    """A UserError for --without-avx512 where there is nothing it could hold: a GPU, or a CPU
+    without AVX-512 (which is the machine it stands in for)."""
+    if device.split(":")[0] != "cpu":
+        raise UserError(f"--without-avx512 holds the CPU's libraries to AVX2: it takes --device cpu, not {device}")
+    if "avx512f" not in machine.cpu_model_and_flags()[1]:
+        raise UserError("--without-avx512: this CPU has no AVX-512 (or does not say so in /proc/cpuinfo): "
+                        "run without the option, it measures a machine without AVX-512 as it is")
 
 
 def check_given_numbers(args):

@@ -44,7 +44,7 @@ import numpy
 
 from minigrad import backend, kernels
 from minigrad.autograd import Tensor, no_grad
-from minigrad.bench import machine, memory, profile, roofline
+from minigrad.bench import machine, memory, profile, roofline, without_avx512
 from minigrad.bench.step_times import SETTLE_SECONDS, time_alternately, time_in_own_processes
 from minigrad.host_memory import freed_memory_kept
 from minigrad.optim import SGD
@@ -295,12 +295,14 @@ def header_lines(args, found, gemm_peak, with_torch):
                    f"kernels {threads['kernel threads']} threads; {threads['BLAS idle']}")
     if with_torch:
         import torch
-        thread_text += f"; PyTorch {torch.__version__}, {torch.get_num_threads()} intra-op threads"
+        thread_text += (f"; PyTorch {torch.__version__}, {torch.get_num_threads()} intra-op threads, its CPU "
+                        f"capability {torch.backends.cpu.get_cpu_capability()}")
     lines = [f"minigrad whole-model benchmark, GoogLeNet ({CLASSES} classes, width {args.width:g}, both auxiliary "
              f"heads, the paper's loss, SGD momentum {MOMENTUM}, weight decay {WEIGHT_DECAY}), float32, device "
              f"{args.device}, kernels {args.kernels}; median of {args.repeats} after a warm-up, {sides}",
              f"machine: {machine.machine_line(found)}",
              f"threads: {thread_text}",
+             *([f"instruction set: {without_avx512.words()}"] if without_avx512.held_here() else []),
              f"freed memory kept for the next step (minigrad/host_memory.py, every library in this process): "
              f"{'yes' if freed_memory_kept() else 'no'}",
              f"load average at the start: {format_load(machine.load_average())}",

@@ -2,7 +2,8 @@
 
     machine()        {"cpu": "AMD EPYC ...", "cores": 2, "avx512": True, "numpy": "2.3.5",
                       "blas": "openblas 0.3.30", "date": "2026-12-05", ...}
-    machine_line()   the same as one line
+    machine_line()   the same as one line ("with AVX-512 but HELD TO AVX2" under
+                     ``without_avx512``)
     threads()        {"usable cores": 2, "BLAS threads": 2, "kernel threads": 2}: who may run on
                      how many cores
     load_average()   the 1, 5 and 15 minute load averages (a busy machine makes noise)
@@ -20,6 +21,7 @@ import platform
 import numpy
 
 from .. import backend, blas_setup, parallel
+from . import without_avx512
 
 
 def cpu_model_and_flags():
@@ -71,7 +73,7 @@ def machine():
     model, flags = cpu_model_and_flags()
     blas = blas_libraries()
     found = {"cpu": model, "cores": os.cpu_count(), "usable cores": usable_cores(),
-             "avx512": "avx512f" in flags, "numpy": numpy.__version__,
+             "avx512": "avx512f" in flags, "held to avx2": without_avx512.held_here(), "numpy": numpy.__version__,
              "blas": ", ".join(map(blas_words, blas)) or "unknown",
              "python": platform.python_version(), "date": datetime.date.today().isoformat()}
     if backend.is_gpu_available():
@@ -87,7 +89,9 @@ def machine_line(found=None):
     m = found or machine()
     cores = f"{m['cores']} cores" + (f" ({m['usable cores']} usable)" if m["usable cores"] != m["cores"] else "")
     gpu = f", {m['gpu']} (CuPy {m['cupy']})" if "gpu" in m else ""
-    return (f"{m['cpu']}, {cores}, {'with' if m['avx512'] else 'without'} AVX-512{gpu}; NumPy {m['numpy']}, "
+    avx512 = ("with AVX-512 but HELD TO AVX2 (--without-avx512)" if m.get("held to avx2")
+              else f"{'with' if m['avx512'] else 'without'} AVX-512")
+    return (f"{m['cpu']}, {cores}, {avx512}{gpu}; NumPy {m['numpy']}, "
             f"BLAS {m['blas']}, Python {m['python']}; {m['date']}")
 
 
