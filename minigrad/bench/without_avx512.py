@@ -20,8 +20,6 @@ import os
 import subprocess
 import sys
 
-import numpy
-
 try:                                    # NumPy 2
     from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__
 except ImportError:                     # NumPy 1
