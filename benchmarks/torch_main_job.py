@@ -1,6 +1,6 @@
 """The README's main job in PyTorch: what ``python -m googlenet train`` does, the same way.
 
-    python benchmarks/torch_main_job.py [--epochs 15] [--width 1] [--held-out 0.2]
+    python benchmarks/torch_main_job.py [--epochs 20] [--width 1] [--held-out 0.2]
                                         [--batch-size 32] [--device cpu] [--json PATH]
 
 ``python -m googlenet bench --main-job`` runs it beside ``python -m googlenet train`` and

@@ -133,7 +133,7 @@ def add_parser(subparsers):
     parser.add_argument("--no-torch", action="store_true", help="with --model: leave PyTorch out")
     parser.add_argument("--width", type=float, default=None,
                         help="with --model and --main-job: the channel multiplier (default 1, Table 1)")
-    parser.add_argument("--epochs", type=int, default=None, help="with --main-job: epochs (default 15)")
+    parser.add_argument("--epochs", type=int, default=None, help=f"with --main-job: epochs (default {TrainConfig.epochs})")
     parser.add_argument("--held-out", type=float, default=None,
                         help="with --main-job: the share of the digits held out (default 0.2)")
     parser.add_argument("--out", metavar="DIR", default=None,
