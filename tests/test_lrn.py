@@ -181,3 +181,23 @@ def test_module_error_names_the_layer():
     with pytest.raises(ValueError, match=r"LocalResponseNorm\(5, alpha=0.0001, beta=0.75, k=1.0\): "
                                          r"local_response_norm: .*got shape \(4,\)"):
         nn.LocalResponseNorm()(mg.tensor(numpy.ones(4)))
+
+
+@pytest.mark.parametrize("dtype", [numpy.float32, numpy.float64])
+def test_the_papers_power_by_square_roots_is_the_power_to_four_ulp(dtype):
+    """The numpy set takes s^-0.75 as 1 / (sqrt(s) * sqrt(sqrt(s))) (fast without AVX-512):
+    within 4 units in the last place of the power, over the normalizer's
+    whole range s >= k (here from just above 0 to 1e30; an overflowed s gives 0, as the power
+    does); any other beta is NumPy's power itself."""
+    vectorized = kernels.vectorized
+    s = numpy.concatenate([numpy.geomspace(1e-6, 1e30, 20001), numpy.linspace(1, 3, 20001)]).astype(dtype)
+    exact = numpy.power(s.astype(numpy.longdouble), -0.75).astype(dtype)     # in long double, rounded
+    out, scratch = numpy.empty_like(s), numpy.empty_like(s)
+    got = vectorized._negative_power(s, 0.75, out, scratch)
+    assert got is out and got.dtype == dtype
+    numpy.testing.assert_array_max_ulp(got, exact, maxulp=4)
+    infinite = numpy.array([numpy.inf], dtype=dtype)
+    with numpy.errstate(all="raise"):
+        assert vectorized._negative_power(infinite, 0.75, numpy.empty_like(infinite), numpy.empty_like(infinite)) == 0
+    other = vectorized._negative_power(s, 0.6, out, scratch)
+    numpy.testing.assert_array_equal(other, numpy.power(s, dtype(-0.6)))
