@@ -16,14 +16,26 @@ So the variables must be set before the process starts: ``python -m googlenet be
 in for is the instruction set alone: the caches, the memory and the clock stay this
 machine's, so a figure measured so says "held to AVX2" beside it, never "without AVX-512".
 """
+import importlib
 import os
 import subprocess
 import sys
 
-try:                                    # NumPy 2
-    from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__
-except ImportError:                     # NumPy 1
-    from numpy.core._multiarray_umath import __cpu_dispatch__, __cpu_features__
+
+def numpy_cpu_tables():
+    """(the features NumPy compiled extra loops for, {feature: whether this process runs it}):
+    NumPy's ``__cpu_dispatch__`` and ``__cpu_features__``, from its core module (``_core`` in
+    NumPy 2, ``core`` in NumPy 1); ([], {}) where neither is found."""
+    for name in ("numpy._core._multiarray_umath", "numpy.core._multiarray_umath"):
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        return list(module.__cpu_dispatch__), dict(module.__cpu_features__)
+    return [], {}
+
+
+NUMPY_TARGETS, NUMPY_FEATURES = numpy_cpu_tables()
 
 MARK = "MINIGRAD_HELD_TO_AVX2"          # set in the child: it never starts another
 
@@ -36,14 +48,14 @@ def is_beyond_avx2(feature):
 
 def variables():
     """{name: value}: the environment variables that hold each library to AVX2."""
-    numpy_targets = [feature for feature in __cpu_dispatch__ if is_beyond_avx2(feature)]
+    numpy_targets = [feature for feature in NUMPY_TARGETS if is_beyond_avx2(feature)]
     return {"NPY_DISABLE_CPU_FEATURES": " ".join(numpy_targets), "OPENBLAS_CORETYPE": "Haswell",
             "ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2", MARK: "1"}
 
 
 def numpy_runs_avx512():
     """Whether NumPy runs any of its AVX-512 loops in this process."""
-    return any(__cpu_features__.get(feature) for feature in __cpu_dispatch__ if is_beyond_avx2(feature))
+    return any(NUMPY_FEATURES.get(feature) for feature in NUMPY_TARGETS if is_beyond_avx2(feature))
 
 
 def held_here():
