@@ -186,9 +186,9 @@ def test_module_error_names_the_layer():
 @pytest.mark.parametrize("dtype", [numpy.float32, numpy.float64])
 def test_the_papers_power_by_square_roots_is_the_power_to_four_ulp(dtype):
     """The numpy set takes s^-0.75 as 1 / (sqrt(s) * sqrt(sqrt(s))) (fast without AVX-512):
-    within 4 units in the last place of the power, over the normalizer's
-    whole range s >= k (here from just above 0 to 1e30; an overflowed s gives 0, as the power
-    does); any other beta is NumPy's power itself."""
+    within 4 units in the last place of the power, over the normalizer's whole range s >= k
+    (here from just above 0 to 1e30; an overflowed s gives 0, as the power does); any other
+    beta is NumPy's power itself."""
     vectorized = kernels.vectorized
     s = numpy.concatenate([numpy.geomspace(1e-6, 1e30, 20001), numpy.linspace(1, 3, 20001)]).astype(dtype)
     exact = numpy.power(s.astype(numpy.longdouble), -0.75).astype(dtype)     # in long double, rounded
