@@ -132,10 +132,13 @@ def chunk_count(length, numbers, xp=numpy):
     """How many chunks ``for_chunks`` cuts ``length`` items holding ``numbers`` numbers into:
     at most ``thread_count()``, one per item at most, each of at least MIN_CHUNK_NUMBERS
     numbers; 1 inside a chunk (on a pool thread, or the caller's own chunk) and for anything
-    but NumPy arrays."""
+    but NumPy arrays. Work too small for two chunks does not ask ``thread_count()`` (an
+    environment read and an affinity call, some microseconds, for most of a small step's
+    hundreds of kernels)."""
     if xp is not numpy or getattr(_in_a_chunk, "yes", False):
         return 1
-    return max(1, min(thread_count(), length, numbers // MIN_CHUNK_NUMBERS))
+    most = min(length, numbers // MIN_CHUNK_NUMBERS)
+    return 1 if most < 2 else min(thread_count(), most)
 
 
 def for_chunks(op, length, work, numbers, xp=numpy):
