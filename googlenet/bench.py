@@ -99,7 +99,7 @@ OPTIONS = {
     "compare": {"batch", "repeats", "image_size", "only", "torch", "out", "blas_threads", "threads", "quick"},
     "model": {"repeats", "device", "kernels", "no_torch", "out", "blas_threads", "threads", "quick", "width",
               "without_avx512"},
-    "main_job": {"batch", "device", "out", "width", "epochs", "held_out", "threads", "without_avx512"},
+    "main_job": {"batch", "repeats", "device", "out", "width", "epochs", "held_out", "threads", "without_avx512"},
 }
 
 
@@ -122,7 +122,8 @@ def add_parser(subparsers):
     parser.add_argument("--batch", type=int, default=None,
                         help="batch size (default 8, 1 with --quick; --main-job: 32)")
     parser.add_argument("--repeats", type=int, default=None,
-                        help="timed runs (default 5, --model 3; 1 with --quick)")
+                        help="timed runs (default 5, --model 3; 1 with --quick; --main-job: rounds of "
+                             "both runs, default 1)")
     parser.add_argument("--image-size", type=int, default=None, help="input height and width (default 224)")
     parser.add_argument("--only", nargs="+", metavar="TEXT",
                         help="only ops whose name or kind contains one of these (e.g. 3a pool conv1)")
@@ -271,6 +272,7 @@ def fill_defaults(args):
     if args.mode in ("model", "main_job"):
         args.width = 1.0 if args.width is None else args.width
     if args.mode == "main_job":
+        args.repeats = 1 if args.repeats is None else args.repeats
         defaults = TrainConfig()
         args.batch = defaults.batch_size if args.batch is None else args.batch
         args.epochs = defaults.epochs if args.epochs is None else args.epochs

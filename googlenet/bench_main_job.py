@@ -5,19 +5,30 @@ PyTorch, one after the other, with each side's held-out accuracy and wall time.
     python -m googlenet bench --main-job --device cuda      # the same on a GPU
     python -m googlenet bench --main-job --epochs 1 --width 0.0625 --held-out 0.9   # a smoke run
 
+    python -m googlenet bench --main-job --repeats 3        # three rounds, the sides alternately
+
 minigrad's side is the README's command, ``python -m googlenet train``; PyTorch's is
 ``benchmarks/torch_main_job.py``, which does the same job the same way (same data, split,
 batches, starting weights, loss, optimizer, schedule and weight averaging: its docstring
 says how). Each runs in a fresh process, with the same options, and its wall time is
 that process's, from start to exit: the interpreter, the imports, reading the data,
 training and the evaluation after every epoch. The training and evaluation seconds each
-side reports are printed beside it. ``--out DIR`` keeps minigrad's run in DIR/minigrad/,
-PyTorch's result in DIR/pytorch.json and the comparison in DIR/main-job.json; without it
-they go to a temporary folder, removed at the end.
+side reports are printed beside it.
+
+On a shared machine the load of the neighbours changes from one minute to the next, and a
+busy stretch that falls on one side's run moves the ratio of the walls by a tenth or more.
+``--repeats N`` runs N rounds, the side that goes first changing from round to round
+(minigrad first in the odd rounds), and gives each side's median seconds, the ratio of
+those medians, and each round's own ratio.
+
+``--out DIR`` keeps minigrad's run in DIR/minigrad/, PyTorch's result in DIR/pytorch.json
+(with rounds: DIR/round-1/minigrad/, ...) and the comparison in DIR/main-job.json; without
+it they go to a temporary folder, removed at the end.
 """
 import json
 import os
 import pathlib
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -92,26 +103,68 @@ def run_main_job(args):
 
 def compare_sides(args, folder):
     epochs = f"{args.epochs} epoch{'s' if args.epochs != 1 else ''}"
+    rounds = (f"; {args.repeats} rounds, the side that goes first changing from round to round"
+              if args.repeats > 1 else "")
     print(f"the README's main job side by side: digits at {TrainConfig.image_size}x{TrainConfig.image_size}, "
           f"{args.held_out:g} held out, {epochs} of batch {args.batch}, width {args.width:g}, device "
-          f"{args.device}; each side a fresh process, one after the other\nmachine: {machine.machine_line()}\n"
-          f"load average at the start: {format_load(machine.load_average())}", flush=True)
-    results = {}
-    for name, command in commands(args, folder).items():
-        status, wall = run_side(name, command)
-        if status != 0:
-            print(f"error: {name}'s run failed with exit status {status}", file=sys.stderr)
-            return 1
-        results[name] = summary(read_history(name, folder), wall)
+          f"{args.device}; each side a fresh process, one after the other{rounds}\n"
+          f"machine: {machine.machine_line()}\nload average at the start: {format_load(machine.load_average())}",
+          flush=True)
+    rounds = []
+    for number in range(1, args.repeats + 1):
+        round_folder = folder if args.repeats == 1 else os.path.join(folder, f"round-{number}")
+        sides = commands(args, round_folder)
+        results = {}
+        for name in sides if number % 2 else reversed(sides):      # minigrad first in the odd rounds
+            status, wall = run_side(name if args.repeats == 1 else f"{name} (round {number})", sides[name])
+            if status != 0:
+                print(f"error: {name}'s run failed with exit status {status}", file=sys.stderr)
+                return 1
+            results[name] = summary(read_history(name, round_folder), wall)
+        rounds.append(results)
+    results = rounds[0] if len(rounds) == 1 else median_sides(rounds)
     print("\n" + format_table(results))
+    if len(rounds) > 1:
+        print(format_rounds(rounds))
     print(f"load average at the end: {format_load(machine.load_average())}")
     if args.out:
         path = os.path.join(folder, "main-job.json")
         with open(path, "w", encoding="utf-8") as handle:
             json.dump(dict(machine=machine.machine(), device=args.device, epochs=args.epochs, width=args.width,
-                           held_out=args.held_out, batch=args.batch, sides=results), handle, indent=1)
-        print(f"wrote {path}, {os.path.join(folder, 'pytorch.json')} and {os.path.join(folder, 'minigrad')}/")
+                           held_out=args.held_out, batch=args.batch, sides=results,
+                           **(dict(rounds=rounds) if len(rounds) > 1 else {})), handle, indent=1)
+        print(f"wrote {path} and each side's run beside it")
     return 0
+
+
+SECONDS = ("train_seconds", "eval_seconds", "wall_seconds")
+
+
+def median_sides(rounds):
+    """Each side's figures over the rounds: its seconds the medians of the rounds', the
+    rest (accuracies, first epoch at 97%) the first round's, with ``accuracy_range`` the
+    lowest and highest final accuracy of any round (the same when the runs are repeatable)."""
+    sides = {}
+    for name in rounds[0]:
+        figures = dict(rounds[0][name])
+        figures.update({key: statistics.median(r[name][key] for r in rounds) for key in SECONDS})
+        finals = [r[name]["accuracy"] for r in rounds]
+        figures["accuracy_range"] = [min(finals), max(finals)]
+        sides[name] = figures
+    return sides
+
+
+def format_rounds(rounds):
+    """One line per round: who went first, each side's final accuracy and wall seconds, their ratio."""
+    lines = ["the rounds (the table above: each side's median seconds, the ratio of those medians, "
+             "and round 1's accuracies):"]
+    for number, r in enumerate(rounds, start=1):
+        first = "minigrad" if number % 2 else "pytorch"
+        ours, theirs = r["minigrad"], r["pytorch"]
+        lines.append(f"  round {number} ({first} first): minigrad {ours['accuracy']:.2%} in {ours['wall_seconds']:.1f} s, "
+                     f"pytorch {theirs['accuracy']:.2%} in {theirs['wall_seconds']:.1f} s; "
+                     f"wall ratio {ours['wall_seconds'] / theirs['wall_seconds']:.2f}")
+    return "\n".join(lines)
 
 
 def format_table(results):

@@ -81,7 +81,7 @@ def test_the_kernel_set_is_chosen_and_named(kernel_set, monkeypatch, capsys):
     (["--compare", "--device", "cuda", *SMOKE], "--device cuda: not an option of --compare (a comparison"),
     (["--model", "--only", "3a"], "--only 3a: not an option of --model; it belongs to the ops table and --compare"),
     (["--model", "--batch", "8"], "--batch 8: not an option of --model; it belongs to the ops table, --compare"),
-    (["--main-job", "--repeats", "2"], "--repeats 2: not an option of --main-job"),
+    (["--main-job", "--only", "3a"], "--only 3a: not an option of --main-job"),
     (["--main-job", "--no-torch"], "--no-torch: not an option of --main-job; it belongs to --model"),
     (["--compare", "--epochs", "3"], "--epochs 3: not an option of --compare; it belongs to --main-job"),
     (["--model", "8x16"], "smallest usable input is 31x31"),

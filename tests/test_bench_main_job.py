@@ -1,7 +1,9 @@
 """The main job side by side (``python -m googlenet bench --main-job``, googlenet/bench_main_job.py
 and benchmarks/torch_main_job.py): a tiny run of both sides, the table, and the PyTorch
 script's weight averaging against minigrad's rule."""
+import argparse
 import json
+import os
 import sys
 
 import numpy as np
@@ -52,6 +54,35 @@ def test_the_table_gives_accuracy_first_epoch_at_97_and_the_wall_time_ratio():
     assert lines[1].split() == ["minigrad", "97.50%", "97.50%", "epoch", "2", "10.0", "2.0", "15.0"]
     assert lines[2].split()[3] == "-"
     assert lines[3] == "minigrad's wall time / PyTorch's: 1.50 (training alone: 2.50)"
+
+
+def test_rounds_alternate_the_side_that_goes_first_and_give_median_seconds(tmp_path, monkeypatch, capsys):
+    walls = {("minigrad", 1): 100.0, ("pytorch", 1): 110.0, ("minigrad", 2): 130.0, ("pytorch", 2): 105.0,
+             ("minigrad", 3): 90.0, ("pytorch", 3): 120.0}
+    started = []
+
+    def run_side(label, command):          # no training: each run's wall time from the table above
+        name, number = label.split()[0], int(label.split()[-1].rstrip(")"))
+        started.append((name, number))
+        return 0, walls[name, number]
+
+    def read_history(name, folder):
+        number = int(os.path.basename(folder).split("-")[1])
+        accuracy = 0.99 if name == "minigrad" else 0.98 - 0.01 * (number == 2)
+        return [dict(epoch=1, val_accuracy=accuracy, train_seconds=walls[name, number] - 10, eval_seconds=2.0)]
+    monkeypatch.setattr(bench_main_job, "run_side", run_side)
+    monkeypatch.setattr(bench_main_job, "read_history", read_history)
+    args = argparse.Namespace(repeats=3, epochs=1, width=1.0, held_out=0.2, batch=32, device="cpu", out=str(tmp_path))
+    assert bench_main_job.compare_sides(args, str(tmp_path)) == 0
+    assert started == [("minigrad", 1), ("pytorch", 1), ("pytorch", 2), ("minigrad", 2),
+                       ("minigrad", 3), ("pytorch", 3)]
+    out = capsys.readouterr().out
+    assert "minigrad's wall time / PyTorch's: 0.91 (training alone: 0.90)" in out     # 100 / 110, 90 / 100: the medians
+    assert "  round 2 (pytorch first): minigrad 99.00% in 130.0 s, pytorch 97.00% in 105.0 s; wall ratio 1.24" in out
+    saved = json.load(open(tmp_path / "main-job.json"))
+    assert [r["minigrad"]["wall_seconds"] for r in saved["rounds"]] == [100.0, 130.0, 90.0]
+    assert saved["sides"]["pytorch"]["wall_seconds"] == 110.0
+    assert saved["sides"]["pytorch"]["accuracy_range"] == [0.97, 0.98]
 
 
 @needs_torch
