@@ -113,6 +113,7 @@ def compare_sides(args, folder):
     rounds = []
     for number in range(1, args.repeats + 1):
         round_folder = folder if args.repeats == 1 else os.path.join(folder, f"round-{number}")
+        os.makedirs(round_folder, exist_ok=True)           # PyTorch's side writes its result there
         sides = commands(args, round_folder)
         results = {}
         for name in sides if number % 2 else reversed(sides):      # minigrad first in the odd rounds

@@ -64,6 +64,8 @@ def test_rounds_alternate_the_side_that_goes_first_and_give_median_seconds(tmp_p
     def run_side(label, command):          # no training: each run's wall time from the table above
         name, number = label.split()[0], int(label.split()[-1].rstrip(")"))
         started.append((name, number))
+        where = command[command.index("--json" if name == "pytorch" else "--out") + 1]
+        assert os.path.isdir(os.path.dirname(where))          # a side may write there at once
         return 0, walls[name, number]
 
     def read_history(name, folder):
