@@ -179,11 +179,15 @@ def for_chunks_of(op, function, *arrays, axis=0):
     if any(a.ndim <= axis or a.shape[axis] != length for a in arrays):
         raise ValueError(f"{op}: the arrays split together must have one length along axis {axis}, "
                          f"got shapes {[a.shape for a in arrays]}")
+    numbers, xp = sum(a.size for a in arrays), get_array_module(*arrays)
+    if length and chunk_count(length, numbers, xp) == 1:     # most kernels of a small step: unsliced
+        _run(op, lambda start, stop: function(*arrays), 0, length, 1, 1)
+        return
     index = (slice(None),) * axis
 
     def work(start, stop):
         function(*[a[index + (slice(start, stop),)] for a in arrays])
-    for_chunks(op, length, work, sum(a.size for a in arrays), get_array_module(*arrays))
+    for_chunks(op, length, work, numbers, xp)
 
 
 # An element-wise op between arrays laid out differently in memory (a transpose, a sum of a
