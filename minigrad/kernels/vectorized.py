@@ -786,15 +786,18 @@ class LrnCache(NamedTuple):
 
 
 def _channel_padded(v, before, after):
-    """A zero buffer (N, before + C + after, ...) for v (N, C, ...), laid out as v is, and the
-    view of its C middle channels, to be filled. Reaching more than C - 1 channels to one
-    side covers no more channels than reaching exactly C - 1, so ``before`` and ``after``
-    are clamped to that (any size works)."""
+    """A buffer (N, before + C + after, ...) for v (N, C, ...), laid out as v is, zeros in its
+    padding channels, and the view of its C middle channels, to be filled (every caller
+    writes all of them: zeroing them too would be one more pass over the whole buffer).
+    Reaching more than C - 1 channels to one side covers no more channels than reaching
+    exactly C - 1, so ``before`` and ``after`` are clamped to that (any size works)."""
     xp = get_array_module(v)
     channels = v.shape[1]
     reach = max(channels - 1, 0)
     before, after = min(before, reach), min(after, reach)
-    padded = xp.zeros_like(v, shape=(v.shape[0], before + channels + after) + v.shape[2:])
+    padded = xp.empty_like(v, shape=(v.shape[0], before + channels + after) + v.shape[2:])
+    padded[:, :before] = 0
+    padded[:, before + channels:] = 0
     return padded, padded[:, before:before + channels]
 
 
