@@ -103,25 +103,18 @@ def run_main_job(args):
 
 def compare_sides(args, folder):
     epochs = f"{args.epochs} epoch{'s' if args.epochs != 1 else ''}"
-    rounds = (f"; {args.repeats} rounds, the side that goes first changing from round to round"
-              if args.repeats > 1 else "")
+    alternating = (f"; {args.repeats} rounds, the side that goes first changing from round to round"
+                   if args.repeats > 1 else "")
     print(f"the README's main job side by side: digits at {TrainConfig.image_size}x{TrainConfig.image_size}, "
           f"{args.held_out:g} held out, {epochs} of batch {args.batch}, width {args.width:g}, device "
-          f"{args.device}; each side a fresh process, one after the other{rounds}\n"
+          f"{args.device}; each side a fresh process, one after the other{alternating}\n"
           f"machine: {machine.machine_line()}\nload average at the start: {format_load(machine.load_average())}",
           flush=True)
     rounds = []
     for number in range(1, args.repeats + 1):
-        round_folder = folder if args.repeats == 1 else os.path.join(folder, f"round-{number}")
-        os.makedirs(round_folder, exist_ok=True)           # PyTorch's side writes its result there
-        sides = commands(args, round_folder)
-        results = {}
-        for name in sides if number % 2 else reversed(sides):      # minigrad first in the odd rounds
-            status, wall = run_side(name if args.repeats == 1 else f"{name} (round {number})", sides[name])
-            if status != 0:
-                print(f"error: {name}'s run failed with exit status {status}", file=sys.stderr)
-                return 1
-            results[name] = summary(read_history(name, round_folder), wall)
+        results = run_round(args, folder, number)
+        if results is None:
+            return 1
         rounds.append(results)
     results = rounds[0] if len(rounds) == 1 else median_sides(rounds)
     print("\n" + format_table(results))
@@ -136,6 +129,23 @@ def compare_sides(args, folder):
                            **(dict(rounds=rounds) if len(rounds) > 1 else {})), handle, indent=1)
         print(f"wrote {path} and each side's run beside it")
     return 0
+
+
+def run_round(args, folder, number):
+    """Round ``number`` of ``args.repeats``: both sides once, minigrad first in the odd rounds,
+    each writing into ``folder`` (with several rounds, its round-N/). {side: its figures}, or
+    None when a side failed (said on stderr)."""
+    round_folder = folder if args.repeats == 1 else os.path.join(folder, f"round-{number}")
+    os.makedirs(round_folder, exist_ok=True)               # PyTorch's side writes its result there
+    sides = commands(args, round_folder)
+    results = {}
+    for name in sides if number % 2 else reversed(sides):
+        status, wall = run_side(name if args.repeats == 1 else f"{name} (round {number})", sides[name])
+        if status != 0:
+            print(f"error: {name}'s run failed with exit status {status}", file=sys.stderr)
+            return None
+        results[name] = summary(read_history(name, round_folder), wall)
+    return results
 
 
 SECONDS = ("train_seconds", "eval_seconds", "wall_seconds")
