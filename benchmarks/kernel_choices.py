@@ -13,6 +13,8 @@ alternative it rejected, on GoogLeNet's shapes at batch 8 in float32, and prints
 5. A convolution's backward turns its weight-gradient product around, and copies the
    weight transposed for the column gradient, only when it sums over or spreads to many
    pixels (TURNED_WEIGHT_GRADIENT_MIN_PIXELS, COPIED_WEIGHT_MIN_PIXELS).
+6. A 3x3 convolution with stride 1 and padding 1 goes Winograd's way (F(2x2, 3x3)) on maps of
+   WINOGRAD_MIN_PIXELS pixels or more, im2col and one product below.
 Times are medians, in milliseconds; "bare GEMM" is the same product on ready-made operands.
 """
 import argparse
@@ -24,8 +26,10 @@ import time
 
 import numpy
 
+from minigrad.geometry import window
+from minigrad.kernels import vectorized
 from minigrad.kernels.vectorized import (COPIED_WEIGHT_MIN_PIXELS, PER_IMAGE_MIN_PIXELS,
-                                         TURNED_WEIGHT_GRADIENT_MIN_PIXELS)
+                                         TURNED_WEIGHT_GRADIENT_MIN_PIXELS, WINOGRAD_MIN_PIXELS)
 
 BATCH = 8
 RNG = numpy.random.default_rng(0)
@@ -132,6 +136,34 @@ def backward_orientations(repeats):
     return rows
 
 
+def winograd_or_direct(repeats):
+    """(name, route, forward direct / Winograd, ratio, backward direct / Winograd, ratio): a
+    3x3 convolution with bias and ReLU both ways, GoogLeNet's at batch 8 on 224x224 images
+    and at batch 32 on the main job's 32x32 digits, and one at the threshold."""
+    rows = []
+    for name, n, c, c_out, size in [("conv2, batch 8, 56x56", 8, 64, 192, 56),
+                                    ("3b 3x3, batch 8, 28x28", 8, 128, 192, 28),
+                                    ("4d 3x3, batch 8, 14x14", 8, 144, 288, 14),
+                                    ("5b 3x3, batch 8, 7x7", 8, 192, 384, 7),
+                                    ("4d 3x3, batch 8, 10x10", 8, 144, 288, 10),
+                                    ("conv2, batch 32, 8x8", 32, 64, 192, 8)]:
+        x, weight, bias = floats(n, c, size, size), 0.05 * floats(c_out, c, 3, 3), floats(c_out)
+        win = window((size, size), 3, 1, 1)
+        times = {}
+        for way, least in (("direct", 10 ** 9), ("winograd", 0)):
+            vectorized.WINOGRAD_MIN_PIXELS = least
+            y, cache = vectorized.conv2d_forward(x, weight, bias, win, relu=True)
+            gy = floats(*y.shape)
+            times[way] = (median_ms(lambda: vectorized.conv2d_forward(x, weight, bias, win, relu=True), repeats),
+                          median_ms(lambda: vectorized.conv2d_backward(gy, cache), repeats))
+        vectorized.WINOGRAD_MIN_PIXELS = WINOGRAD_MIN_PIXELS
+        (forward, backward), (forward_w, backward_w) = times["direct"], times["winograd"]
+        route = "winograd" if size * size >= WINOGRAD_MIN_PIXELS else "direct"
+        rows.append((f"{name} (route: {route})", f"{forward:.2f} / {forward_w:.2f}", f"{forward / forward_w:.2f}x",
+                     f"{backward:.2f} / {backward_w:.2f}", f"{backward / backward_w:.2f}x"))
+    return rows
+
+
 def table(title, header, rows):
     lines = [f"\n{title}\n", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
@@ -166,6 +198,10 @@ def main():
                 "gradient on a copied transposed weight or on a view (ms)",
                 ["convolution", "pixels", "gweight turned / plain", "ratio", "gcols copied / view", "ratio"],
                 backward_orientations(repeats)))
+    print(table("6. A 3x3 convolution, stride 1, padding 1, with bias and ReLU: im2col and one product, "
+                "or Winograd's F(2x2, 3x3) (ms; ratio > 1: Winograd the faster)",
+                ["convolution", "forward direct / Winograd", "ratio", "backward direct / Winograd", "ratio"],
+                winograd_or_direct(repeats)))
 
 
 if __name__ == "__main__":

@@ -182,8 +182,9 @@ class Traced:
         return tracemalloc.get_traced_memory()[1]
 
 
-def test_a_convolution_and_relu_forward_and_backward_stay_within_their_arrays():
-    """Conv 3x3 (padding 1) then ReLU on the numpy set, float32, bytes counted by name:
+def test_a_convolution_and_relu_forward_and_backward_stay_within_their_arrays(monkeypatch):
+    """Conv 3x3 (padding 1) then ReLU on the numpy set, float32, the direct way (im2col; the
+    Winograd way has a test of its own below), bytes counted by name:
 
         forward:   Y (the convolution's output) + Y (the ReLU's), and for a moment the
                    columns cols (C*9 x OH*OW*N) and x_pad (the padded copy im2col reads)
@@ -201,6 +202,7 @@ def test_a_convolution_and_relu_forward_and_backward_stay_within_their_arrays():
     gy = rng.standard_normal((n, c_out, h, w)).astype(numpy.float32)
     X, Y, P = x.data.nbytes, gy.nbytes, conv.weight.data.nbytes + conv.bias.data.nbytes
     cols, x_pad = c * 9 * h * w * n * 4, c * (h + 2) * (w + 2) * n * 4
+    monkeypatch.setattr(vectorized, "WINOGRAD_MIN_PIXELS", h * w + 1)
     with kernels.use("numpy"), Traced() as memory:
         y = F.relu(conv(x))
         assert memory.peak() <= 2 * Y + cols + x_pad + SLACK
@@ -212,6 +214,43 @@ def test_a_convolution_and_relu_forward_and_backward_stay_within_their_arrays():
         tracemalloc.reset_peak()
         y.backward(gy)
         assert memory.peak() <= after_forward + 2 * Y + cols + x_pad + X + P + SLACK
+        assert memory.current() <= 2 * Y + X + P + SLACK
+
+
+def test_a_winograd_convolution_and_relu_stay_within_their_arrays():
+    """The same layer the Winograd way (vectorized.py; 20x20 maps: 10x10 tiles of 2x2 pixels),
+    bytes counted by name (T tiles a channel, float32):
+
+        forward:   for a moment the transformed input V (16 numbers a tile and input channel),
+                   the 16 products M (16 a tile and output channel), and the output's pixels
+                   Y before they are put in place; U, the transformed filters, is small
+        after it:  the two outputs, V and U (the cache keeps them for the backward)
+        backward:  on top of that the ReLU's input gradient Y, gy laid out channels first Y,
+                   its pixels split by tile Y, their transform Z (the size of M), the tiles'
+                   gradient gV (the size of V), the input gradient X, the input gradient's
+                   scratch (less than V), the weight and bias gradients P
+        after it:  the two outputs, x.grad and the parameters' gradients.
+    """
+    n, c, h, w, c_out = 4, 16, 20, 20, 24
+    rng = numpy.random.default_rng(0)
+    conv = nn.Conv2d(c, c_out, 3, padding=1, rng=rng)
+    x = Tensor(rng.standard_normal((n, c, h, w)).astype(numpy.float32), requires_grad=True)
+    gy = rng.standard_normal((n, c_out, h, w)).astype(numpy.float32)
+    X, Y, P = x.data.nbytes, gy.nbytes, conv.weight.data.nbytes + conv.bias.data.nbytes
+    tiles = (h // 2) * (w // 2) * n
+    V, M, U = 16 * c * tiles * 4, 16 * c_out * tiles * 4, 16 * c_out * c * 4
+    with kernels.use("numpy"), Traced() as memory:
+        y = F.relu(conv(x))
+        assert memory.peak() <= V + M + Y + U + SLACK
+        after_forward = memory.current()
+        assert after_forward <= 2 * Y + V + U + SLACK
+        kept = y.node.inputs[0].node.cache.kernel_cache
+        assert isinstance(kept, vectorized.WinogradConv2dCache)
+        assert kept.x is x.data and kept.v.nbytes == V and kept.u.nbytes == U
+        del kept
+        tracemalloc.reset_peak()
+        y.backward(gy)
+        assert memory.peak() <= after_forward + 3 * Y + M + 2 * V + X + P + SLACK
         assert memory.current() <= 2 * Y + X + P + SLACK
 
 
