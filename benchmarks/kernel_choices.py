@@ -24,6 +24,7 @@ import platform
 import statistics
 import time
 
+from minigrad import blas_setup     # first: OpenBLAS's idle threads set to sleep soon, as in a step
 import numpy
 
 from minigrad.geometry import window
@@ -177,7 +178,7 @@ def machine():
                          model)
     threads = os.environ.get("OPENBLAS_NUM_THREADS", "default")
     return (f"{model}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; numpy {numpy.__version__}, "
-            f"BLAS threads {threads}; float32, batch {BATCH}, {datetime.date.today()}")
+            f"BLAS threads {threads}, {blas_setup.describe()}; float32, batch {BATCH}, {datetime.date.today()}")
 
 
 def main():

@@ -11,6 +11,7 @@ from minigrad import autograd, kernels, nn
 from minigrad.autograd import Op, Tensor
 from minigrad.bench import profile
 from minigrad.bench.profile import KINDS, OpProfile
+from minigrad.kernels import winograd
 from minigrad.optim import SGD
 
 from conftest import available_kernel_sets
@@ -34,10 +35,10 @@ class TickClock:
         return end - start
 
 
-def conv_step(kernel_set, kernel=3, padding=1):
+def conv_step(kernel_set, kernel=3, padding=1, size=6):
     """A step: one convolution, ReLU, max pool, concat and sum, forward and backward."""
     rng = np.random.default_rng(0)
-    x = Tensor(rng.standard_normal((2, 3, 6, 6), dtype=np.float32), requires_grad=True)
+    x = Tensor(rng.standard_normal((2, 3, size, size), dtype=np.float32), requires_grad=True)
     weight = Tensor(rng.standard_normal((4, 3, kernel, kernel), dtype=np.float32), requires_grad=True)
 
     def step():
@@ -61,6 +62,8 @@ def test_the_functions_a_profile_replaces_exist_where_it_looks_for_them():
     for set_name, names in profile.COLUMN_FUNCTIONS.items():
         for name in names:
             assert callable(getattr(kernels.SETS[set_name], name)), f"kernel set {set_name} has no {name}"
+    for name in profile.WINOGRAD_FUNCTIONS:
+        assert callable(getattr(winograd, name)), f"winograd has no {name}"
     assert callable(getattr(autograd, profile.AUTOGRAD_DISPATCH)) and callable(getattr(autograd, profile.GRADIENT_SUM))
 
 
@@ -124,6 +127,15 @@ def test_each_op_lands_in_its_kind_and_the_kinds_add_up_to_the_step(kernel_set):
     for kind in ("GEMM", "im2col/col2im", "pooling", "element-wise", "concat/split", "autograd"):
         assert seconds[kind] > 0, kind
     assert {"conv2d forward", "conv2d backward", "max_pool2d backward"} <= set(opened.by_name())
+
+
+def test_a_winograd_convolution_counts_its_tile_transforms_as_im2col_and_col2im():
+    """On maps of >= WINOGRAD_MIN_PIXELS pixels the numpy set's 3x3 convolution transforms its
+    input tiles instead of copying windows into columns: the same kind of work, the same line."""
+    with OpProfile() as opened:
+        opened.run(conv_step("numpy", size=12))
+    assert opened.calls()["im2col/col2im"] == 2 and opened.calls()["GEMM"] == 2
+    assert {"winograd input_transform", "winograd input_gradient"} <= set(opened.by_name())
 
 
 def test_a_pointwise_convolution_has_no_im2col():

@@ -20,7 +20,9 @@ counts once, for the innermost region. The kinds (``KINDS``):
     GEMM            the convolutions and linear layers, less their im2col/col2im: the matrix
                     products with the bias added (and a fused ReLU), the bias's gradient
                     summed, the layout passes between images and channels-first matrices
-    im2col/col2im   copying windows into columns and adding the column gradients back
+    im2col/col2im   copying windows into columns and adding the column gradients back;
+                    for a 3x3 convolution the numpy set does Winograd's way, the tiles'
+                    transform and its adjoint (``WINOGRAD_FUNCTIONS``), which take their place
     pooling, LRN    max, average and global pools; local response normalization
     element-wise    ReLU, dropout, add, the loss and the other element-wise ops and reductions
     concat/split    concat (its backward is the split), reshape, transpose, indexing
@@ -49,6 +51,7 @@ import numpy
 from .. import autograd, kernels
 from .. import functional as F
 from ..autograd import Op
+from ..kernels import winograd
 
 KINDS = ("GEMM", "im2col/col2im", "pooling", "LRN", "element-wise", "concat/split",
          "optimizer", "autograd", "Python/other")
@@ -70,6 +73,9 @@ KIND_OF_OP = {
 COLUMN_FUNCTIONS = {"reference": ("im2col", "col2im"),
                     "numpy": ("_im2col_batch_last", "_col2im_batch_last"),
                     "cuda": ("_im2col", "_col2im")}
+# Winograd's transform of the input tiles and its adjoint (minigrad/kernels/winograd.py): the
+# numpy set's im2col and col2im for the 3x3 convolutions it does that way.
+WINOGRAD_FUNCTIONS = ("input_transform", "input_gradient")
 AUTOGRAD_DISPATCH = "_send_to_inputs"      # minigrad.autograd: runs one node's backward
 GRADIENT_SUM = "_sum_of"                   # minigrad.autograd: adds up a tensor's gradient shares
 LEAF_ACCUMULATION = "_accumulate_grad"     # minigrad.autograd.Tensor: adds into a leaf's .grad
@@ -145,6 +151,7 @@ class OpProfile:
                          for op in functional_ops() for half in ("forward", "backward")]
         for set_name, names in COLUMN_FUNCTIONS.items():
             self.replaced += [(kernels.SETS[set_name], name, "im2col/col2im", f"{set_name} {name}") for name in names]
+        self.replaced += [(winograd, name, "im2col/col2im", f"winograd {name}") for name in WINOGRAD_FUNCTIONS]
         self.replaced.append((autograd, AUTOGRAD_DISPATCH, "autograd", "autograd dispatch"))
         self.replaced.append((autograd, GRADIENT_SUM, "autograd", "gradient sums"))
         self.replaced.append((autograd.Tensor, LEAF_ACCUMULATION, "autograd", "leaf gradients"))

@@ -3,7 +3,8 @@
     reference   (reference.py) plain loops and a plain im2col in (N, C, H, W) order:
                 what a learner reads first, and the oracle the tests hold the others to
     numpy       (vectorized.py) fast array code (memory layouts, one GEMM per
-                convolution); it also runs on CuPy arrays: the "generic" GPU path
+                convolution, or on the CPU Winograd's 16 smaller ones for a 3x3:
+                winograd.py); it also runs on CuPy arrays: the "generic" GPU path
     cuda        (cuda/) hand-written CUDA C kernels launched through CuPy on a GPU; on
                 NumPy arrays the same kernels run on the CPU, through their g++-compiled
                 twin (slow: for testing the kernels without a GPU)

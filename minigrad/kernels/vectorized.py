@@ -2,8 +2,9 @@
 
 It computes exactly what ``reference.py`` computes (the tests hold it to that),
 with the same functions and the same shapes, but arranged for speed: no Python
-loop over output positions, every convolution ONE matrix product, memory laid
-out so that NumPy's inner loops run long. Nothing here is NumPy-specific: every
+loop over output positions, every convolution ONE matrix product (on the CPU, the
+3x3 ones with stride 1 and padding 1 16 smaller products, by Winograd's F(2x2, 3x3):
+``winograd.py``), memory laid out so that NumPy's inner loops run long. Nothing here is NumPy-specific: every
 function takes its array module from its input, so the same code runs on CuPy
 arrays (the "generic" GPU path).
 
@@ -48,7 +49,8 @@ so every thread count gives the same bits. The matrix products stay whole: BLAS
 threads them itself.
 
 The choices below that were made by measuring (one product per convolution, the
-per-image 1x1 products, one BLAS call per group, the running argmax) are timed by
+per-image 1x1 products, one BLAS call per group, the running argmax, Winograd's way from
+WINOGRAD_MIN_PIXELS up) are timed by
 ``benchmarks/kernel_choices.py``; its last run is in ``benchmarks/kernel_choices.md``.
 """
 from typing import Any, NamedTuple, Tuple
@@ -466,7 +468,7 @@ def _pointwise_per_image_backward(gy, cache, input_grad):
 # in the transforms: inf - inf = NaN where the direct sum keeps inf), so any output or gradient
 # that is not finite is made again the direct way, and special values come out exactly as the
 # direct product gives them.
-WINOGRAD_MIN_PIXELS = 100
+WINOGRAD_MIN_PIXELS = 64
 
 
 class WinogradConv2dCache(NamedTuple):
