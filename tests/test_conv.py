@@ -66,7 +66,7 @@ EDGE_CASES = [  # (N, C, F, H, W, kernel, stride, padding)
     (2, 2, 3, 9, 7, (3, 2), (2, 1), (1, 0)),   # rectangular everything
     (1, 3, 2, 11, 11, 7, 2, 3),        # GoogLeNet's stem shape, small
     (1, 2, 2, 3, 3, 5, 1, 1),          # kernel == padded input
-    (2, 3, 4, 10, 10, 3, 1, 1),        # "same" 3x3 on >= 64 pixels: the numpy set's Winograd way
+    (2, 3, 4, 10, 10, 3, 1, 1),        # "same" 3x3 on >= 100 pixels: the numpy set's Winograd way
     (1, 2, 3, 11, 13, 3, 1, 1),        # the same on odd sizes (half-empty last tiles), batch 1
 ]
 
