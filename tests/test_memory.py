@@ -8,7 +8,6 @@ import tracemalloc
 import numpy
 import pytest
 
-import minigrad as mg
 import minigrad.functional as F
 from minigrad import Op, Tensor, kernels, nn, parallel
 from minigrad.autograd import graph_order
@@ -182,6 +181,17 @@ class Traced:
         return tracemalloc.get_traced_memory()[1]
 
 
+def a_3x3_convolution_layer():
+    """(N, C, H, W, C_out), a Conv2d 3x3 with padding 1, an input that needs a gradient and an
+    output gradient, float32."""
+    n, c, h, w, c_out = 4, 16, 20, 20, 24
+    rng = numpy.random.default_rng(0)
+    conv = nn.Conv2d(c, c_out, 3, padding=1, rng=rng)
+    x = Tensor(rng.standard_normal((n, c, h, w)).astype(numpy.float32), requires_grad=True)
+    gy = rng.standard_normal((n, c_out, h, w)).astype(numpy.float32)
+    return (n, c, h, w, c_out), conv, x, gy
+
+
 def test_a_convolution_and_relu_forward_and_backward_stay_within_their_arrays(monkeypatch):
     """Conv 3x3 (padding 1) then ReLU on the numpy set, float32, the direct way (im2col; the
     Winograd way has a test of its own below), bytes counted by name:
@@ -195,11 +205,7 @@ def test_a_convolution_and_relu_forward_and_backward_stay_within_their_arrays(mo
                    the copy that becomes x.grad X, and the weight and bias gradients P
         after it:  the two outputs, x.grad and the parameters' gradients.
     """
-    n, c, h, w, c_out = 4, 16, 20, 20, 24
-    rng = numpy.random.default_rng(0)
-    conv = nn.Conv2d(c, c_out, 3, padding=1, rng=rng)
-    x = Tensor(rng.standard_normal((n, c, h, w)).astype(numpy.float32), requires_grad=True)
-    gy = rng.standard_normal((n, c_out, h, w)).astype(numpy.float32)
+    (n, c, h, w, c_out), conv, x, gy = a_3x3_convolution_layer()
     X, Y, P = x.data.nbytes, gy.nbytes, conv.weight.data.nbytes + conv.bias.data.nbytes
     cols, x_pad = c * 9 * h * w * n * 4, c * (h + 2) * (w + 2) * n * 4
     monkeypatch.setattr(vectorized, "WINOGRAD_MIN_PIXELS", h * w + 1)
@@ -231,11 +237,7 @@ def test_a_winograd_convolution_and_relu_stay_within_their_arrays():
                    scratch (less than V), the weight and bias gradients P
         after it:  the two outputs, x.grad and the parameters' gradients.
     """
-    n, c, h, w, c_out = 4, 16, 20, 20, 24
-    rng = numpy.random.default_rng(0)
-    conv = nn.Conv2d(c, c_out, 3, padding=1, rng=rng)
-    x = Tensor(rng.standard_normal((n, c, h, w)).astype(numpy.float32), requires_grad=True)
-    gy = rng.standard_normal((n, c_out, h, w)).astype(numpy.float32)
+    (n, c, h, w, c_out), conv, x, gy = a_3x3_convolution_layer()
     X, Y, P = x.data.nbytes, gy.nbytes, conv.weight.data.nbytes + conv.bias.data.nbytes
     tiles = (h // 2) * (w // 2) * n
     V, M, U = 16 * c * tiles * 4, 16 * c_out * tiles * 4, 16 * c_out * c * 4
