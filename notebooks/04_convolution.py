@@ -25,7 +25,8 @@
 # - **col2im**, the adjoint of im2col, and why it must *add* (windows overlap);
 # - the backward of a convolution: three matrix products and a col2im, stepped through one
 #   column at a time;
-# - how much faster one product is than the loops, measured.
+# - how much faster one product is than the loops, measured;
+# - going further: Winograd's way to a 3x3 convolution with fewer multiplications.
 #
 # You will write im2col (4.1), the convolution forward with it (4.2) and its backward (4.3).
 # The math is in `minigrad/ops/conv.py`; `minigrad/kernels/reference.py` writes it out plainly
@@ -40,7 +41,7 @@ import numpy as np
 import minigrad as mg
 from minigrad import functional as F
 from minigrad import kernels
-from minigrad.kernels import reference
+from minigrad.kernels import reference, winograd
 from course import check, pick
 from course.pictures import ConvStepper, conv_volume_picture
 from minigrad.geometry import window
@@ -366,8 +367,8 @@ except NotImplementedError as missing:
 # several runs): the six loops above, the reference kernel set (a Python loop over the
 # *windows* to build `cols`, then a product per image) and the numpy kernel set (`cols` as a
 # strided view copied once, batch last, **one** product for the whole batch; see
-# `minigrad/kernels/vectorized.py`). The loops run on the small size only. Ratios are against the
-# numpy set.
+# `minigrad/kernels/vectorized.py`; on the larger size it takes Winograd's way, the last section
+# below). The loops run on the small size only. Ratios are against the numpy set.
 
 # %%
 def median_seconds(run, repeats):
@@ -409,13 +410,48 @@ for x_shape, w_shape, seconds in timings:
 # window; the numpy set a handful of times per layer. (`python -m googlenet bench --only conv`
 # times every convolution of GoogLeNet, forward and backward; `--kernels reference` the plain set.)
 #
+# ## Going further: fewer multiplications (Winograd)
+#
+# Every way above spends 9 multiply-adds per output pixel and channel pair of a 3x3
+# convolution. Winograd's *minimal filtering* (S. Winograd 1980; for convolutional networks,
+# Lavin and Gray 2016) needs fewer. In one dimension, two outputs of a 3-tap filter $g$ over
+# four inputs $d$, $y_0 = d_0 g_0 + d_1 g_1 + d_2 g_2$ and $y_1 = d_1 g_0 + d_2 g_1 + d_3 g_2$,
+# take 6 multiplications directly and 4 this way:
+#
+# $$y = A^T\left[(G g) \odot (B^T d)\right]$$
+#
+# with three small constant matrices ($B^T$ and $A^T$ hold only 0, 1 and -1, $G$ halves). $G g$
+# is made once per filter and $B^T d$ once per input tile, so only the element-wise product
+# $\odot$ is paid per (filter, tile) pair. In two dimensions rows and columns both get it: a 2x2
+# tile of outputs from a 4x4 tile of input in 16 multiplications instead of 36,
+# $Y = A^T [(G g G^T) \odot (B^T d B)] A$. Summed over the input channels the element-wise
+# products become 16 matrix products, one per position of the 4x4 tile: 2.25 times fewer
+# multiply-adds than im2col's product. What it costs instead is the transforms (additions over
+# the whole input and output) and a little rounding. The numpy set does a 3x3 convolution of
+# stride 1 and padding 1 this way on the CPU for maps of 100 pixels or more
+# (`minigrad/kernels/winograd.py`, whose docstring has the 2-D layout; the backward is the
+# exact transpose of the forward).
+
+# %%
+B_T, G, A_T = np.array(winograd.B_T, dtype=float), winograd.G, np.array(winograd.A_T, dtype=float)
+d, g = rng.standard_normal(4), rng.standard_normal(3)
+direct_1d = np.array([d[0:3] @ g, d[1:4] @ g])                 # 6 multiplications
+winograd_1d = A_T @ ((G @ g) * (B_T @ d))                      # 4 (G g is made once per filter)
+print("1-D, direct:  ", direct_1d, "\n1-D, Winograd:", winograd_1d)
+
+tile, filter_3x3 = rng.standard_normal((4, 4)), rng.standard_normal((3, 3))
+direct_2d = np.array([[np.sum(tile[i:i + 3, j:j + 3] * filter_3x3) for j in range(2)] for i in range(2)])
+winograd_2d = A_T @ ((G @ filter_3x3 @ G.T) * (B_T @ tile @ B_T.T)) @ A_T.T     # 16 products
+print("2-D, the largest difference on one tile:", np.abs(direct_2d - winograd_2d).max())
+
+# %% [markdown]
 # ## Check yourself
 #
 # The claims of this lesson, asserted: the loops are the convolution, the column matrix
 # has the layout drawn above, one product gives minigrad's conv2d, col2im is the adjoint of
 # im2col and counts windows per pixel, the stepper's frames are im2col's columns and its
-# backward adds up to col2im (overlapping windows sharing cells), and the product is faster than
-# the loops.
+# backward adds up to col2im (overlapping windows sharing cells), the product is faster than
+# the loops, and Winograd's 4 (and 16) products give the direct outputs.
 
 # %%
 assert np.allclose(y_loops, y_package)
@@ -433,6 +469,7 @@ gcols_step = W_step.reshape(2, -1).T @ gy_step.reshape(2, -1)
 assert np.allclose(stepper.gx, reference.col2im(gcols_step[None], (1, 1, 5, 5), stepper.win)[0])
 assert stepper.steps[1].earlier.sum() == 3 and stepper.steps[4].earlier.sum() == 5
 assert volume["window"].size == (3, 3, 3) and volume["output"].size == (3, 4, 3)
+assert np.allclose(winograd_1d, direct_1d) and np.allclose(winograd_2d, direct_2d)
 first = timings[0][2]
 assert first["loops"] > 2 * first["reference"] and first["loops"] > 2 * first["numpy"], first
 print("all claims hold")
