@@ -4,9 +4,9 @@ It computes exactly what ``reference.py`` computes (the tests hold it to that),
 with the same functions and the same shapes, but arranged for speed: no Python
 loop over output positions, every convolution ONE matrix product (on the CPU, the
 3x3 ones with stride 1 and padding 1 16 smaller products, by Winograd's F(2x2, 3x3):
-``winograd.py``), memory laid out so that NumPy's inner loops run long. Nothing here is NumPy-specific: every
-function takes its array module from its input, so the same code runs on CuPy
-arrays (the "generic" GPU path).
+``winograd.py``), memory laid out so that NumPy's inner loops run long. Nothing else
+here is NumPy-specific: every function takes its array module from its input, so the
+same code runs on CuPy arrays (the "generic" GPU path).
 
 What goes in and comes out at this file's edge is an (N, C, H, W) array; the
 outputs are often transposed VIEWS of a buffer in another order (see below).
@@ -468,11 +468,12 @@ def _pointwise_per_image_backward(gy, cache, input_grad):
 # save. On 8x8 maps (conv2 at 32x32, batch 32) the layer runs 1.12x as fast, but the whole step
 # only 1-2%, within the machine's noise, and the main job (README) would change its arithmetic
 # for it: its run of seed 0 ended at 98.33% held out instead of 98.89% (seeds 1 and 2: 99.44%
-# and 99.16% against 99.72% and 99.16%), so 10x10 maps and larger it is. The results differ from the direct product's in the last bits;
-# for NaN and infinity they could differ more (an infinite input meets itself with both signs
-# in the transforms: inf - inf = NaN where the direct sum keeps inf), so any output or gradient
-# that is not finite is made again the direct way, and special values come out exactly as the
-# direct product gives them.
+# and 99.16% against 99.72% and 99.16%), so 10x10 maps and larger it is.
+# The results differ from the direct product's in the last bits; for NaN and infinity they
+# could differ more (an infinite input meets itself with both signs in the transforms:
+# inf - inf = NaN where the direct sum keeps inf), so any output or gradient that is not
+# finite is made again the direct way, and special values come out exactly as the direct
+# product gives them.
 WINOGRAD_MIN_PIXELS = 100
 
 
@@ -515,12 +516,15 @@ def _winograd_forward(x, weight, bias, win, relu):
 
 
 def _winograd_backward(gy, cache, input_grad):
+    """As ``conv2d_backward``, the forward's steps transposed (winograd.py); the direct way's
+    backward when a gradient is not finite."""
     x, weight, win, u, v, has_bias, relu_output = cache
     n, c, h, w = x.shape
     c_out = weight.shape[0]
     th, tw = winograd.tiles_of(h), winograd.tiles_of(w)
     gy2 = _gradient_through_relu(gy, relu_output, _BATCH_LAST)
     gY = gy2.reshape(c_out, h, w, n)
+    # an odd size's last tiles reach past the map: their outside pixels get a zero gradient
     pixels = (numpy.empty if h % 2 == 0 and w % 2 == 0 else numpy.zeros)((2, 2, c_out, th, tw, n), dtype=gy.dtype)
     for p in range(2):
         for q in range(2):                 # the gradient of pixel (p, q) of every tile

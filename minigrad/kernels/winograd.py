@@ -151,13 +151,22 @@ def _split_padded(x, th, tw):
     n, c, h, w = x.shape
     x_split = numpy.zeros((c, 2, th + 1, 2, tw + 1, n), dtype=x.dtype)
     x_t = x.transpose(1, 2, 3, 0)
-    # input row i is padded row i + 1: odd rows (parity 0) start at index 1, even at 0
+    for in_map, in_split in _parity_classes(h, w):
+        x_split[in_split] = x_t[in_map]
+    return x_split
+
+
+def _parity_classes(h, w):
+    """For each of the four classes of an (H, W) map's pixels by the parity of their padded row
+    and column: (the class as an index into a (C, H, W, N) array, where it lies in the split
+    padded array). Input row i is padded row i + 1: odd rows have parity 0 and start at split
+    index 1, even rows parity 1 from index 0; columns alike."""
     for parity_row, first_row in ((0, 1), (1, 0)):
         for parity_col, first_col in ((0, 1), (1, 0)):
-            part = x_t[:, first_row::2, first_col::2]
+            rows, columns = len(range(first_row, h, 2)), len(range(first_col, w, 2))
             at_r, at_s = (first_row + 1) // 2, (first_col + 1) // 2
-            x_split[:, parity_row, at_r:at_r + part.shape[1], parity_col, at_s:at_s + part.shape[2]] = part
-    return x_split
+            in_map = (slice(None), slice(first_row, None, 2), slice(first_col, None, 2))
+            yield in_map, (slice(None), parity_row, slice(at_r, at_r + rows), parity_col, slice(at_s, at_s + columns))
 
 
 def input_gradient(gv, x_shape):
@@ -194,13 +203,8 @@ def _add_shifted(matrix, inputs, split, count, axis):
 
 def _unsplit_interior(g_split, out):
     """out (C, H, W, N) = the interior (the rows and columns of x) of a split padded array."""
-    h, w = out.shape[1:3]
-    for parity_row, first_row in ((0, 1), (1, 0)):
-        for parity_col, first_col in ((0, 1), (1, 0)):
-            at_r, at_s = (first_row + 1) // 2, (first_col + 1) // 2
-            target = out[:, first_row::2, first_col::2]
-            target[...] = g_split[:, parity_row, at_r:at_r + target.shape[1],
-                                  parity_col, at_s:at_s + target.shape[2]]
+    for in_map, in_split in _parity_classes(*out.shape[1:3]):
+        out[in_map] = g_split[in_split]
 
 
 # --- the output: Y = A^T M A, and its adjoint ----------------------------------------------------
