@@ -320,9 +320,17 @@ lesson8_pictures.plot_roofline(ax, rows, PEAK, BANDWIDTH, recorded=recorded,
 # maps are a few pixels wide: each weight is used at only a few positions, so the weights
 # dominate the traffic, the intensity drops, and such a layer can fall left of the ridge.
 #
+# Three of these convolutions do not multiply as the others do: conv2, 3a/3x3 and 4a/3x3 are
+# 3x3 convolutions with stride 1 on maps of 100 pixels or more (at the full size), which the
+# numpy set does by Winograd's F(2x2, 3x3) (lesson 4's last section): 2.25 times fewer
+# multiply-adds. Their FLOPs here are counted the direct way, so their dots can sit at or above
+# their hollow circles, and even above the GEMM roof: fewer multiplications, not a faster
+# multiplier. (5b/3x3, on 7x7 maps, takes the direct way.)
+#
 # A point above the memory roof is no mistake: a small op's data fits in the caches, which
-# deliver more than the memory our copy measured. A point above the GEMM roof means the roof
-# was measured while the machine was busy with something else: run the roofs cell again.
+# deliver more than the memory our copy measured. Any other point above the GEMM roof means
+# the roof was measured while the machine was busy with something else: run the roofs cell
+# again.
 #
 # Your `attainable_gflops` on these ops: which roof bounds each, and how close it came.
 
