@@ -70,6 +70,7 @@ A_T = ((1, 1, 1, 0),
 
 
 def _transposed(matrix):
+    """A matrix given as a tuple of rows, transposed (B from B^T, A from A^T)."""
     return tuple(zip(*matrix))
 
 
